@@ -1,0 +1,200 @@
+"""`xnornet bench`: the engine on the paper's XNOR AlexNet (seeded weights) against the
+same network in PyTorch float32, in one run, medians after warm-up.
+
+Speed is reported as ratios against the baseline measured in the same process, so a
+noisy shared machine shifts both sides together. Progress goes to stderr; the result
+(a table, or one JSON object with --json) to stdout.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import sys
+import time
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+
+from . import architectures
+from . import format as fmt
+from .model import Model, resolve_isa
+
+DEFAULT_RUNS = [(1, 1), (1, 2), (16, 2)]  # (batch, threads)
+BINARY_CONVS = ("conv2", "conv3", "conv4", "conv5")
+
+
+def add_arguments(name: str, parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--json", action="store_true", help="print one JSON object")
+    parser.add_argument("--isa", default=None, help="scalar | avx2 | avx512 (default: XNORNET_ISA or best)")
+    parser.add_argument("--threads", type=int, action="append", help="thread count(s) to run (repeatable)")
+    parser.add_argument("--batch", type=int, action="append", help="batch size(s) to run (repeatable)")
+    parser.add_argument("--mode", choices=("xnor", "bwn"), default="xnor")
+    parser.add_argument("--repeat", type=int, default=15, help="timed repetitions per measurement (median)")
+    parser.add_argument("--warmup", type=int, default=3)
+    parser.add_argument("--no-torch", action="store_true", help="skip the PyTorch baseline")
+    parser.add_argument("--sweep", action="store_true", help="speedup sweeps of one binary conv (paper Fig. 4)")
+    parser.add_argument("--plot", metavar="DIR", help="with --sweep: write JSON and PNG plots into DIR")
+
+
+def _progress(msg: str) -> None:
+    print(f"[bench] {msg}", file=sys.stderr, flush=True)
+
+
+def median_seconds(fn: Callable[[], object], repeat: int, warmup: int) -> float:
+    for _ in range(warmup):
+        fn()
+    times = []
+    for _ in range(repeat):
+        t0 = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t0)
+    return statistics.median(times)
+
+
+def _torch() -> Any | None:
+    try:
+        import torch
+    except ImportError:
+        return None
+    return torch
+
+
+def torch_alexnet(torch: Any, classes: int = 1000) -> Any:
+    """The float32 twin of architectures.alexnet(): every binary layer a float conv/linear."""
+    nn = torch.nn
+    layers: list[Any] = []
+    for name, kind, s in architectures.alexnet_layer_specs():
+        if kind == "conv":
+            conv = nn.Conv2d(s["i"], s["o"], s["k"], s["s"], s["p"])
+            if name == "conv1":
+                layers += [conv, nn.BatchNorm2d(s["o"]), nn.ReLU()]
+            else:
+                layers += [nn.BatchNorm2d(s["i"]), conv, nn.ReLU()]
+            if name in ("conv1", "conv2", "conv5"):
+                layers.append(nn.MaxPool2d(3, 2))
+            if name == "conv5":
+                layers += [nn.BatchNorm2d(s["o"]), nn.Flatten()]
+        else:
+            o = classes if name == "fc8" else s["o"]
+            if name == "fc7":
+                layers.append(nn.BatchNorm1d(s["i"]))
+            layers += [nn.Linear(s["i"], o)] + ([nn.ReLU()] if name != "fc8" else [])
+    return nn.Sequential(*layers).eval()
+
+
+def _torch_layer_ms(torch: Any, threads: int, repeat: int, warmup: int) -> dict[str, float]:
+    """Each AlexNet conv alone in PyTorch float32 at batch 1 (for the per-layer ratios)."""
+    torch.set_num_threads(threads)
+    out = {}
+    with torch.inference_mode():
+        for name, kind, s in architectures.alexnet_layer_specs():
+            if kind != "conv":
+                continue
+            conv = torch.nn.Conv2d(s["i"], s["o"], s["k"], s["s"], s["p"]).eval()
+            x = torch.randn(1, s["i"], s["hw"], s["hw"])
+            out[name] = 1e3 * median_seconds(lambda c=conv, x=x: c(x), repeat, warmup)
+    return out
+
+
+def bench_alexnet(args: argparse.Namespace) -> dict[str, Any]:
+    isa = resolve_isa(args.isa)
+    torch = None if args.no_torch else _torch()
+    _progress(f"building seeded {args.mode.upper()} AlexNet (isa {isa}, torch {'yes' if torch else 'no'})")
+    graph = architectures.alexnet(seed=0, mode=args.mode)
+    blob = fmt.to_bytes(graph)
+    runs = DEFAULT_RUNS
+    if args.batch or args.threads:
+        runs = [(b, t) for b in (args.batch or [1]) for t in (args.threads or [1, 2])]
+    rng = np.random.default_rng(0)
+    tnet = torch_alexnet(torch) if torch else None
+
+    results = []
+    models: dict[int, Model] = {}
+    for batch, threads in runs:
+        model = models.setdefault(threads, Model.from_bytes(blob, threads=threads, isa=isa))
+        x = rng.standard_normal((batch, 3, 227, 227)).astype(np.float32)
+        _progress(f"engine batch {batch} threads {threads}")
+        eng = median_seconds(lambda m=model, x=x: m.infer(x), args.repeat, args.warmup)
+        row: dict[str, Any] = {"batch": batch, "threads": threads, "engine_ms_per_image": 1e3 * eng / batch,
+                               "torch_float_ms_per_image": None, "speedup": None}
+        if torch is not None and tnet is not None:
+            _progress(f"torch float32 batch {batch} threads {threads}")
+            torch.set_num_threads(threads)
+            tx = torch.from_numpy(x)
+            with torch.inference_mode():
+                tt = median_seconds(lambda tx=tx: tnet(tx), args.repeat, args.warmup)
+            row["torch_float_ms_per_image"] = 1e3 * tt / batch
+            row["speedup"] = tt / eng
+        results.append(row)
+
+    # Per-layer times: batch 1 on the first run's thread count.
+    threads0 = runs[0][1]
+    model = models[threads0]
+    x1 = rng.standard_normal((1, 3, 227, 227)).astype(np.float32)
+    for _ in range(args.warmup):
+        model.infer_timed(x1)
+    per_node = [model.infer_timed(x1)[1] for _ in range(args.repeat)]
+    layers = []
+    for node in model.info.nodes:
+        if node.fused:
+            continue
+        ms = statistics.median(t[node.index] for t in per_node) / 1e6
+        layers.append({"name": node.name, "kind": node.op + (f"/{node.mode}" if node.mode else ""), "ms": ms,
+                       "gops": (2 * node.macs / (ms * 1e-3) / 1e9) if node.macs and ms > 0 else 0.0})
+    binary_speedup = None
+    torch_layers = None
+    if torch is not None:
+        _progress(f"torch float32 per-layer convs, threads {threads0}")
+        torch_layers = _torch_layer_ms(torch, threads0, args.repeat, args.warmup)
+        eng_bin = sum(layer["ms"] for layer in layers if layer["name"] in BINARY_CONVS)
+        binary_speedup = sum(torch_layers[n] for n in BINARY_CONVS) / eng_bin if eng_bin > 0 else None
+    info = model.info
+    return {
+        "network": f"alexnet-{args.mode} (seeded weights, 227x227x3, 1000 classes)",
+        "isa": model.isa,
+        "runs": results,
+        "layers": layers,
+        "layers_threads": threads0,
+        "torch_layers_ms": torch_layers,
+        "binary_layers_speedup": binary_speedup,
+        "model_bytes": info.file_bytes,
+        "float32_model_bytes": info.weight_bytes_float32,
+        "model_size_ratio": info.weight_bytes_float32 / info.file_bytes,
+        "torch_version": getattr(torch, "__version__", None),
+        "repeat": args.repeat,
+    }
+
+
+def _fmt(v: float | None, spec: str = ".2f") -> str:
+    return "-" if v is None else format(v, spec)
+
+
+def print_table(r: dict[str, Any]) -> None:
+    print(f"{r['network']}, isa {r['isa']}, torch {r['torch_version'] or 'not installed'}")
+    print(f"\n{'batch':>5} {'threads':>7} {'engine ms/img':>14} {'torch ms/img':>13} {'speedup':>8}")
+    for row in r["runs"]:
+        print(f"{row['batch']:>5} {row['threads']:>7} {row['engine_ms_per_image']:>14.3f} "
+              f"{_fmt(row['torch_float_ms_per_image'], '.3f'):>13} {_fmt(row['speedup']):>8}")
+    print(f"\nper layer (batch 1, {r['layers_threads']} thread(s)):")
+    print(f"{'name':<10} {'kind':<14} {'ms':>8} {'GOPS':>8}")
+    for layer in r["layers"]:
+        print(f"{layer['name']:<10} {layer['kind']:<14} {layer['ms']:>8.3f} {layer['gops']:>8.1f}")
+    print(f"\nbinary layers conv2..conv5 vs torch float32: {_fmt(r['binary_layers_speedup'])}x")
+    print(f"model file {r['model_bytes'] / 1e6:.2f} MB vs float32 {r['float32_model_bytes'] / 1e6:.2f} MB "
+          f"(1/{r['model_size_ratio']:.1f})")
+
+
+def run(name: str, args: argparse.Namespace) -> int:
+    if args.sweep:
+        from .bench_sweep import run_sweep
+
+        return run_sweep(args)
+    result = bench_alexnet(args)
+    if args.json:
+        print(json.dumps(result, indent=2))
+    else:
+        print_table(result)
+    return 0

@@ -1,0 +1,522 @@
+"""Writer and reader of the xnornet model format (engine/FORMAT.md) on numpy arrays.
+
+Training, exporters and importers build an in-memory `Model` (input spec, nodes with
+numpy tensors, labels) and call `write_model`; tests and the reference read files back
+with `read_model`. Binary weights are kept in memory as int8 arrays of +1/-1 and stored
+at 1 bit each.
+
+Value ids: 0 is the model input, k is the output of node k-1. A node whose `inputs` is
+left empty takes the previous value (a chain).
+"""
+
+from __future__ import annotations
+
+import os
+import struct
+import zlib
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+MAGIC = b"XNORNET\x00"
+VERSION = 1
+HEADER_BYTES = 256
+NODE_BYTES = 160
+TENSOR_BYTES = 64
+ALIGN = 64
+
+DTYPE_F32 = 1
+DTYPE_BITS = 2
+
+OPS: dict[str, int] = {
+    "conv2d": 1,
+    "bconv2d": 2,
+    "linear": 3,
+    "blinear": 4,
+    "batchnorm": 5,
+    "relu": 6,
+    "maxpool": 7,
+    "avgpool": 8,
+    "flatten": 9,
+    "dropout": 10,
+    "softmax": 11,
+    "add": 12,
+}
+OP_NAMES = {v: k for k, v in OPS.items()}
+
+COLORS = {"gray": 0, "rgb": 1, "bgr": 2, "other": 3}
+RESIZE = {"exact": 0, "shorter_crop": 1}
+MODES = {"xnor": 0, "bwn": 1}
+
+# Index of each named integer parameter in the node's p[16] array (FORMAT.md).
+P_INDEX = {
+    "out": 0,
+    "kh": 1,
+    "kw": 2,
+    "sh": 3,
+    "sw": 4,
+    "pt": 5,
+    "pl": 6,
+    "pb": 7,
+    "pr": 8,
+    "has_bias": 9,
+    "mode": 10,
+    "use_k": 11,
+    "ceil_mode": 12,
+    "count_include_pad": 13,
+}
+# Tensor slots per op kind.
+T_SLOTS = {
+    "weight": 0,
+    "bias": 1,
+    "alpha": 2,
+    "gamma": 0,
+    "beta": 1,
+    "mean": 2,
+    "var": 3,
+}
+_BN_KEYS = ("gamma", "beta", "mean", "var")
+_BINARY_OPS = ("bconv2d", "blinear")
+
+
+class FormatError(ValueError):
+    """A model that cannot be written, or a file that the Python reader rejects."""
+
+
+@dataclass
+class InputSpec:
+    """What one input image becomes: NCHW float32 of `channels x height x width`."""
+
+    channels: int
+    height: int
+    width: int
+    color: str = "rgb"  # gray | rgb | bgr | other
+    resize: str = "exact"  # exact | shorter_crop
+    resize_size: int = 0
+    scale: float = 1.0 / 255.0
+    mean: tuple[float, ...] = (0.0, 0.0, 0.0)
+    std: tuple[float, ...] = (1.0, 1.0, 1.0)
+
+
+@dataclass
+class Node:
+    """One operator. `params` uses the names of P_INDEX plus `eps` for batchnorm;
+    `tensors` uses weight/bias/alpha or gamma/beta/mean/var."""
+
+    op: str
+    name: str = ""
+    inputs: tuple[int, ...] = ()
+    params: dict[str, Any] = field(default_factory=dict)
+    tensors: dict[str, np.ndarray] = field(default_factory=dict)
+
+    def p(self, key: str, default: int = 0) -> int:
+        return int(self.params.get(key, default))
+
+    @property
+    def mode(self) -> str:
+        return "bwn" if self.p("mode") == 1 else "xnor"
+
+
+@dataclass
+class Model:
+    input: InputSpec
+    nodes: list[Node]
+    labels: list[str] = field(default_factory=list)
+    name: str = ""
+
+    def resolved_inputs(self, index: int) -> tuple[int, ...]:
+        """Value ids a node reads (a chain when the node names none)."""
+        node = self.nodes[index]
+        return tuple(node.inputs) if node.inputs else (index,)
+
+
+# ---------------------------------------------------------------------------------------
+# Builders: short constructors with the conventions of PyTorch modules.
+
+
+def _pair(v: int | Sequence[int]) -> tuple[int, int]:
+    if isinstance(v, int | np.integer):
+        return int(v), int(v)
+    a, b = v
+    return int(a), int(b)
+
+
+def _pads(padding: int | Sequence[int]) -> dict[str, int]:
+    """padding: p, (ph, pw), or (top, left, bottom, right)."""
+    if isinstance(padding, int | np.integer):
+        t = l = b = r = int(padding)
+    elif len(padding) == 2:
+        t, l = (int(x) for x in padding)
+        b, r = t, l
+    else:
+        t, l, b, r = (int(x) for x in padding)
+    return {"pt": t, "pl": l, "pb": b, "pr": r}
+
+
+def binarize_weights(w: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The paper's BWN approximation: B = sign(W) (+1 at 0), alpha = mean |W| per output."""
+    w = np.asarray(w, dtype=np.float32)
+    signs = np.where(w >= 0, 1, -1).astype(np.int8)
+    alpha = np.abs(w).reshape(w.shape[0], -1).mean(axis=1).astype(np.float32)
+    return signs, alpha
+
+
+def conv2d(weight: np.ndarray, bias: np.ndarray | None = None, *, stride: int | Sequence[int] = 1,
+           padding: int | Sequence[int] = 0, name: str = "", inputs: tuple[int, ...] = ()) -> Node:
+    weight = np.asarray(weight, np.float32)
+    kh, kw = weight.shape[2:]
+    sh, sw = _pair(stride)
+    params = {"out": weight.shape[0], "kh": kh, "kw": kw, "sh": sh, "sw": sw, **_pads(padding),
+              "has_bias": int(bias is not None)}
+    tensors = {"weight": weight}
+    if bias is not None:
+        tensors["bias"] = np.asarray(bias, np.float32)
+    return Node("conv2d", name, inputs, params, tensors)
+
+
+def bconv2d(signs: np.ndarray, alpha: np.ndarray, bias: np.ndarray | None = None, *,
+            stride: int | Sequence[int] = 1, padding: int | Sequence[int] = 0, mode: str = "xnor",
+            use_k: bool = False, name: str = "", inputs: tuple[int, ...] = ()) -> Node:
+    """signs: [O][I][kh][kw] of +1/-1 (or any real: x >= 0 counts as +1)."""
+    signs = np.where(np.asarray(signs) >= 0, 1, -1).astype(np.int8)
+    kh, kw = signs.shape[2:]
+    sh, sw = _pair(stride)
+    params = {"out": signs.shape[0], "kh": kh, "kw": kw, "sh": sh, "sw": sw, **_pads(padding),
+              "has_bias": int(bias is not None), "mode": MODES[mode], "use_k": int(use_k)}
+    tensors = {"weight": signs, "alpha": np.asarray(alpha, np.float32)}
+    if bias is not None:
+        tensors["bias"] = np.asarray(bias, np.float32)
+    return Node("bconv2d", name, inputs, params, tensors)
+
+
+def linear(weight: np.ndarray, bias: np.ndarray | None = None, *, name: str = "",
+           inputs: tuple[int, ...] = ()) -> Node:
+    weight = np.asarray(weight, np.float32)
+    tensors = {"weight": weight}
+    if bias is not None:
+        tensors["bias"] = np.asarray(bias, np.float32)
+    return Node("linear", name, inputs, {"out": weight.shape[0], "has_bias": int(bias is not None)}, tensors)
+
+
+def blinear(signs: np.ndarray, alpha: np.ndarray, bias: np.ndarray | None = None, *, mode: str = "xnor",
+            use_k: bool = False, name: str = "", inputs: tuple[int, ...] = ()) -> Node:
+    signs = np.where(np.asarray(signs) >= 0, 1, -1).astype(np.int8)
+    tensors = {"weight": signs, "alpha": np.asarray(alpha, np.float32)}
+    if bias is not None:
+        tensors["bias"] = np.asarray(bias, np.float32)
+    params = {"out": signs.shape[0], "has_bias": int(bias is not None), "mode": MODES[mode],
+              "use_k": int(use_k)}
+    return Node("blinear", name, inputs, params, tensors)
+
+
+def batchnorm(gamma: np.ndarray, beta: np.ndarray, mean: np.ndarray, var: np.ndarray, eps: float = 1e-5,
+              *, name: str = "", inputs: tuple[int, ...] = ()) -> Node:
+    tensors = {k: np.asarray(v, np.float32) for k, v in zip(_BN_KEYS, (gamma, beta, mean, var), strict=True)}
+    return Node("batchnorm", name, inputs, {"eps": float(eps)}, tensors)
+
+
+def _pool(op: str, kernel: int | Sequence[int], stride: int | Sequence[int] | None, padding: int | Sequence[int],
+          ceil_mode: bool, name: str, inputs: tuple[int, ...], extra: dict[str, int]) -> Node:
+    kh, kw = _pair(kernel)
+    sh, sw = _pair(stride if stride is not None else kernel)
+    params = {"kh": kh, "kw": kw, "sh": sh, "sw": sw, **_pads(padding), "ceil_mode": int(ceil_mode), **extra}
+    return Node(op, name, inputs, params, {})
+
+
+def maxpool(kernel: int | Sequence[int], stride: int | Sequence[int] | None = None,
+            padding: int | Sequence[int] = 0, ceil_mode: bool = False, *, name: str = "",
+            inputs: tuple[int, ...] = ()) -> Node:
+    return _pool("maxpool", kernel, stride, padding, ceil_mode, name, inputs, {})
+
+
+def avgpool(kernel: int | Sequence[int], stride: int | Sequence[int] | None = None,
+            padding: int | Sequence[int] = 0, ceil_mode: bool = False, count_include_pad: bool = True, *,
+            name: str = "", inputs: tuple[int, ...] = ()) -> Node:
+    return _pool("avgpool", kernel, stride, padding, ceil_mode, name, inputs,
+                 {"count_include_pad": int(count_include_pad)})
+
+
+def simple(op: str, *, name: str = "", inputs: tuple[int, ...] = ()) -> Node:
+    """relu, flatten, dropout, softmax, add (add needs two inputs)."""
+    if op not in ("relu", "flatten", "dropout", "softmax", "add"):
+        raise FormatError(f"{op} is not a parameterless op")
+    return Node(op, name, inputs, {}, {})
+
+
+# ---------------------------------------------------------------------------------------
+# Shapes (per image): (C, H, W) for 4-D values, (F,) for 2-D values.
+
+
+def pool_out(size: int, k: int, s: int, p0: int, p1: int, ceil_mode: bool) -> int:
+    span = size + p0 + p1 - k
+    if span < 0:
+        return 0
+    if ceil_mode:
+        out = -(-span // s) + 1
+        if (out - 1) * s >= size + p0:
+            out -= 1
+    else:
+        out = span // s + 1
+    return out
+
+
+def infer_shapes(model: Model) -> list[tuple[int, ...]]:
+    """Shapes of every value (index 0 = input). Raises FormatError where shapes don't chain."""
+    spec = model.input
+    shapes: list[tuple[int, ...]] = [(spec.channels, spec.height, spec.width)]
+    for i, node in enumerate(model.nodes):
+        ins = model.resolved_inputs(i)
+        for v in ins:
+            if not 0 <= v <= i:
+                raise FormatError(f"node {i} ({node.op}) reads value {v}, not produced before it")
+        x = shapes[ins[0]]
+        op = node.op
+        where = f"node {i} ({node.name or op})"
+        if op in ("conv2d", "bconv2d"):
+            if len(x) != 3:
+                raise FormatError(f"{where}: needs a 4-D input, got {x}")
+            w = node.tensors["weight"]
+            if w.shape[1] != x[0]:
+                raise FormatError(f"{where}: weight has {w.shape[1]} input channels, input has {x[0]}")
+            oh = pool_out(x[1], node.p("kh"), node.p("sh"), node.p("pt"), node.p("pb"), False)
+            ow = pool_out(x[2], node.p("kw"), node.p("sw"), node.p("pl"), node.p("pr"), False)
+            shapes.append((node.p("out"), oh, ow))
+        elif op in ("linear", "blinear"):
+            if len(x) != 1:
+                raise FormatError(f"{where}: needs a 2-D input (flatten first), got {x}")
+            if node.tensors["weight"].shape[1] != x[0]:
+                raise FormatError(f"{where}: weight has {node.tensors['weight'].shape[1]} inputs, value has {x[0]}")
+            shapes.append((node.p("out"),))
+        elif op in ("maxpool", "avgpool"):
+            if len(x) != 3:
+                raise FormatError(f"{where}: needs a 4-D input")
+            cm = bool(node.p("ceil_mode"))
+            oh = pool_out(x[1], node.p("kh"), node.p("sh"), node.p("pt"), node.p("pb"), cm)
+            ow = pool_out(x[2], node.p("kw"), node.p("sw"), node.p("pl"), node.p("pr"), cm)
+            shapes.append((x[0], oh, ow))
+        elif op == "flatten":
+            if len(x) != 3:
+                raise FormatError(f"{where}: needs a 4-D input")
+            shapes.append((x[0] * x[1] * x[2],))
+        elif op == "batchnorm":
+            if node.tensors["gamma"].shape[0] != x[0]:
+                raise FormatError(f"{where}: {node.tensors['gamma'].shape[0]} channels, input has {x[0]}")
+            shapes.append(x)
+        elif op == "add":
+            if len(ins) != 2 or shapes[ins[1]] != x:
+                raise FormatError(f"{where}: add needs two inputs of one shape")
+            shapes.append(x)
+        elif op == "softmax":
+            if len(x) != 1:
+                raise FormatError(f"{where}: softmax needs a 2-D input")
+            shapes.append(x)
+        elif op in ("relu", "dropout"):
+            shapes.append(x)
+        else:
+            raise FormatError(f"{where}: unknown op {op!r}")
+        if min(shapes[-1]) < 1:
+            raise FormatError(f"{where}: empty output {shapes[-1]}")
+    return shapes
+
+
+# ---------------------------------------------------------------------------------------
+# Writing
+
+
+def _align(n: int) -> int:
+    return (n + ALIGN - 1) // ALIGN * ALIGN
+
+
+def pack_bits(signs: np.ndarray) -> bytes:
+    """[O][...] of +1/-1 -> rows of little-endian bits, each row padded to a byte."""
+    rows = (np.asarray(signs).reshape(signs.shape[0], -1) >= 0).astype(np.uint8)
+    return np.packbits(rows, axis=1, bitorder="little").tobytes()
+
+
+def unpack_bits(data: bytes, dims: Sequence[int]) -> np.ndarray:
+    rows = int(dims[0])
+    per_row = int(np.prod(dims[1:]))
+    raw = np.frombuffer(data, np.uint8).reshape(rows, -1)
+    bits = np.unpackbits(raw, axis=1, count=per_row, bitorder="little")
+    return (bits.astype(np.int8) * 2 - 1).reshape(tuple(int(d) for d in dims))
+
+
+def _check_name(name: str, limit: int) -> bytes:
+    raw = name.encode("ascii", errors="strict")
+    if len(raw) >= limit or any(b < 0x20 or b > 0x7E for b in raw):
+        raise FormatError(f"name {name!r} must be printable ASCII shorter than {limit} bytes")
+    return raw.ljust(limit, b"\x00")
+
+
+def _validate_tensors(i: int, node: Node) -> None:
+    need: tuple[str, ...]
+    if node.op in ("conv2d", "linear"):
+        need = ("weight",) + (("bias",) if node.p("has_bias") else ())
+    elif node.op in _BINARY_OPS:
+        need = ("weight", "alpha") + (("bias",) if node.p("has_bias") else ())
+    elif node.op == "batchnorm":
+        need = _BN_KEYS
+    else:
+        need = ()
+    if set(node.tensors) != set(need):
+        raise FormatError(f"node {i} ({node.op}) needs tensors {sorted(need)}, has {sorted(node.tensors)}")
+    out = node.p("out")
+    for key in ("bias", "alpha"):
+        if key in node.tensors and node.tensors[key].shape != (out,):
+            raise FormatError(f"node {i}: {key} shape {node.tensors[key].shape} != ({out},)")
+
+
+def to_bytes(model: Model) -> bytes:
+    """Serialize a model; validates shapes and tensor sets first."""
+    shapes = infer_shapes(model)
+    for i, node in enumerate(model.nodes):
+        _validate_tensors(i, node)
+    if model.labels and len(model.labels) != int(np.prod(shapes[-1])):
+        raise FormatError(f"{len(model.labels)} labels for an output of {shapes[-1]}")
+
+    tensor_table: list[bytes] = []
+    blobs: list[bytes] = []
+    data_size = 0
+    node_table: list[bytes] = []
+    for i, node in enumerate(model.nodes):
+        slots = [-1] * 8
+        for key in sorted(node.tensors, key=lambda k: T_SLOTS[k]):
+            arr = node.tensors[key]
+            binary = node.op in _BINARY_OPS and key == "weight"
+            if binary:
+                payload = pack_bits(arr)
+                dtype = DTYPE_BITS
+            else:
+                payload = np.ascontiguousarray(arr, dtype="<f4").tobytes()
+                dtype = DTYPE_F32
+            if not 1 <= arr.ndim <= 4:
+                raise FormatError(f"node {i}: tensor {key} has {arr.ndim} dims")
+            offset = _align(data_size)
+            dims = list(arr.shape) + [0] * (4 - arr.ndim)
+            tensor_table.append(struct.pack("<II4IQQ24x", dtype, arr.ndim, *dims, offset, len(payload)))
+            blobs.append(b"\x00" * (offset - data_size) + payload)
+            data_size = offset + len(payload)
+            slots[T_SLOTS[key]] = len(tensor_table) - 1
+        p = [0] * 16
+        for key, value in node.params.items():
+            if key == "eps":
+                continue
+            p[P_INDEX[key]] = int(value)
+        f = [float(node.params.get("eps", 0.0)), 0.0, 0.0, 0.0]
+        ins = list(model.resolved_inputs(i)) + [0] * (2 - len(model.resolved_inputs(i)))
+        node_table.append(struct.pack("<III", OPS[node.op], len(model.resolved_inputs(i)), ins[0])
+                          + struct.pack("<I", ins[1]) + struct.pack("<16i", *p) + struct.pack("<4f", *f)
+                          + struct.pack("<8i", *slots) + _check_name(node.name or f"{node.op}{i}", 32))
+
+    labels = b"".join(struct.pack("<H", len(s.encode())) + s.encode() for s in model.labels)
+    for s in model.labels:
+        if not 1 <= len(s.encode()) <= 1024 or "\x00" in s:
+            raise FormatError(f"label {s!r}: 1..1024 bytes of UTF-8 without NUL")
+
+    n_nodes, n_tensors = len(model.nodes), len(tensor_table)
+    nodes_offset = HEADER_BYTES
+    tensors_offset = nodes_offset + NODE_BYTES * n_nodes
+    labels_offset = tensors_offset + TENSOR_BYTES * n_tensors
+    data_offset = _align(labels_offset + len(labels))
+    file_bytes = data_offset + data_size
+
+    spec = model.input
+    mean = [float(m) for m in spec.mean][:4] + [0.0] * (4 - min(4, len(spec.mean)))
+    std = [float(s) for s in spec.std][:4] + [0.0] * (4 - min(4, len(spec.std)))
+    header = bytearray(HEADER_BYTES)
+    struct.pack_into("<8sIIQII", header, 0, MAGIC, VERSION, 0, file_bytes, HEADER_BYTES, 0)
+    struct.pack_into("<IIII", header, 32, n_nodes, n_tensors, len(model.labels), 0)
+    struct.pack_into("<6Q", header, 48, nodes_offset, tensors_offset, labels_offset, len(labels), data_offset,
+                     data_size)
+    struct.pack_into("<6IfI", header, 96, spec.channels, spec.height, spec.width, COLORS[spec.color],
+                     RESIZE[spec.resize], spec.resize_size, spec.scale, 0)
+    struct.pack_into("<4f4f", header, 128, *mean, *std)
+    header[160:224] = _check_name(model.name, 64)
+
+    body = b"".join([bytes(header), *node_table, *tensor_table, labels,
+                     b"\x00" * (data_offset - labels_offset - len(labels)), *blobs])
+    assert len(body) == file_bytes  # noqa: S101 - internal invariant of this writer
+    crc = zlib.crc32(body)
+    return body[:12] + struct.pack("<I", crc) + body[16:]
+
+
+def write_model(model: Model, path: str | os.PathLike[str]) -> int:
+    """Write atomically (temp file + rename) so a reader never sees half a model."""
+    data = to_bytes(model)
+    tmp = f"{os.fspath(path)}.tmp{os.getpid()}"
+    with open(tmp, "wb") as fh:
+        fh.write(data)
+        fh.flush()
+        os.fsync(fh.fileno())
+    os.replace(tmp, path)
+    return len(data)
+
+
+# ---------------------------------------------------------------------------------------
+# Reading (for tests and the reference; the C loader is the one that validates fully).
+
+
+def read_model(source: str | os.PathLike[str] | bytes) -> Model:
+    data = source if isinstance(source, bytes) else open(source, "rb").read()  # noqa: SIM115
+    if len(data) < HEADER_BYTES or data[:8] != MAGIC:
+        raise FormatError("not an xnornet model")
+    version, crc, file_bytes = struct.unpack_from("<IIQ", data, 8)
+    if version != VERSION:
+        raise FormatError(f"format version {version} is not {VERSION}")
+    if file_bytes != len(data):
+        raise FormatError(f"file_bytes {file_bytes} != size {len(data)}")
+    if zlib.crc32(data[:12] + b"\x00" * 4 + data[16:]) != crc:
+        raise FormatError("checksum mismatch")
+    n_nodes, n_tensors, n_labels = struct.unpack_from("<III", data, 32)
+    nodes_off, tensors_off, labels_off, labels_bytes, data_off, _ = struct.unpack_from("<6Q", data, 48)
+    c, h, w, color, resize, resize_size, scale = struct.unpack_from("<6If", data, 96)
+    mean = struct.unpack_from("<4f", data, 128)
+    std = struct.unpack_from("<4f", data, 144)
+    name = data[160:224].split(b"\x00", 1)[0].decode("ascii")
+    nc = min(c, 4)
+    spec = InputSpec(c, h, w, {v: k for k, v in COLORS.items()}[color], {v: k for k, v in RESIZE.items()}[resize],
+                     resize_size, scale, tuple(mean[:nc]), tuple(std[:nc]))
+
+    tensors = []
+    for t in range(n_tensors):
+        dtype, ndim, *rest = struct.unpack_from("<II4IQQ", data, tensors_off + TENSOR_BYTES * t)
+        dims, offset, nbytes = rest[:ndim], rest[4], rest[5]
+        raw = data[data_off + offset:data_off + offset + nbytes]
+        tensors.append((dtype, dims, raw))
+
+    nodes = []
+    for i in range(n_nodes):
+        base = nodes_off + NODE_BYTES * i
+        op, n_in, in0, in1 = struct.unpack_from("<4I", data, base)
+        p = struct.unpack_from("<16i", data, base + 16)
+        f = struct.unpack_from("<4f", data, base + 80)
+        t = struct.unpack_from("<8i", data, base + 96)
+        nm = data[base + 128:base + 160].split(b"\x00", 1)[0].decode("ascii")
+        op_name = OP_NAMES.get(op)
+        if op_name is None:
+            raise FormatError(f"node {i}: unknown op {op}")
+        params: dict[str, Any] = {k: p[j] for k, j in P_INDEX.items() if p[j]}
+        if op_name == "batchnorm":
+            params["eps"] = f[0]
+        keys = _BN_KEYS if op_name == "batchnorm" else ("weight", "bias", "alpha")
+        arrays: dict[str, np.ndarray] = {}
+        for key in keys:
+            idx = t[T_SLOTS[key]]
+            if idx < 0:
+                continue
+            dtype, dims, raw = tensors[idx]
+            if dtype == DTYPE_BITS:
+                arrays[key] = unpack_bits(raw, dims)
+            else:
+                arrays[key] = np.frombuffer(raw, "<f4").reshape(dims).astype(np.float32)
+        nodes.append(Node(op_name, nm, (in0, in1)[:n_in], params, arrays))
+
+    labels = []
+    pos = labels_off
+    for _ in range(n_labels):
+        (n,) = struct.unpack_from("<H", data, pos)
+        labels.append(data[pos + 2:pos + 2 + n].decode("utf-8"))
+        pos += 2 + n
+    return Model(spec, nodes, labels, name)

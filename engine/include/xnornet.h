@@ -1,0 +1,169 @@
+/* xnornet.h -- public C API of the xnornet engine.
+ *
+ * Runs XNOR-Net and Binary-Weight-Network models (Rastegari et al., 2016) on the
+ * CPU from a packed model file (engine/FORMAT.md).
+ *
+ * Objects:
+ *   xnor_model_t    immutable after load; may be shared by any number of threads.
+ *   xnor_context_t  per-call workspace + thread pool; one thread uses a context at a
+ *                   time. Create one context per concurrent caller.
+ *
+ * Every entry point returns an xnor_status; nothing in the engine aborts or exits
+ * on data that came from a file or a caller. On failure, a human-readable message
+ * is written to the caller's buffer where the call takes one.
+ *
+ * The cffi binding reads this header between the CDEF markers below, so keep the
+ * declarations there free of preprocessor directives.
+ */
+#ifndef XNORNET_H
+#define XNORNET_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* XNORNET_CDEF_BEGIN */
+
+typedef enum {
+    XNOR_OK = 0,
+    XNOR_ERR_INVALID_ARGUMENT = 1,  /* a caller passed a bad pointer, size or option */
+    XNOR_ERR_OUT_OF_MEMORY = 2,
+    XNOR_ERR_IO = 3,                /* the file could not be opened or read */
+    XNOR_ERR_BAD_MAGIC = 4,         /* not an xnornet model file */
+    XNOR_ERR_BAD_VERSION = 5,       /* a format version this engine does not read */
+    XNOR_ERR_TRUNCATED = 6,         /* the file is shorter than its header says */
+    XNOR_ERR_TRAILING_DATA = 7,     /* bytes after the declared end of the file */
+    XNOR_ERR_CHECKSUM = 8,          /* CRC32 mismatch */
+    XNOR_ERR_BAD_HEADER = 9,        /* a header field is out of range or inconsistent */
+    XNOR_ERR_BAD_TENSOR = 10,       /* tensor table: dtype, dims, size, alignment, overlap */
+    XNOR_ERR_BAD_NODE = 11,         /* node table: unknown op, bad params, bad references */
+    XNOR_ERR_SHAPE_MISMATCH = 12,   /* shapes do not chain through the graph */
+    XNOR_ERR_BAD_LABELS = 13,       /* label section malformed or count mismatch */
+    XNOR_ERR_UNSUPPORTED_ISA = 14,  /* the requested instruction set is not available */
+    XNOR_ERR_THREAD = 15,           /* a worker thread could not be started */
+    XNOR_ERR_INTERNAL = 16
+} xnor_status;
+
+typedef enum {
+    XNOR_ISA_AUTO = 0,     /* XNORNET_ISA environment variable if set, else the best available */
+    XNOR_ISA_SCALAR = 1,   /* portable C */
+    XNOR_ISA_AVX2 = 2,     /* AVX2 + FMA (+ POPCNT) */
+    XNOR_ISA_AVX512 = 3    /* AVX-512 F/BW/VL + VPOPCNTDQ */
+} xnor_isa;
+
+typedef struct xnor_model xnor_model_t;
+typedef struct xnor_context xnor_context_t;
+
+/* Text of a status; never NULL; static storage. */
+const char *xnor_status_str(xnor_status s);
+
+/* Engine version string, e.g. "0.1.0". */
+const char *xnor_version(void);
+
+/* Is this ISA usable on this CPU (and compiled in)? 1 yes, 0 no. XNOR_ISA_AUTO -> 1. */
+int xnor_isa_supported(xnor_isa isa);
+
+/* The ISA that XNOR_ISA_AUTO resolves to now (reads XNORNET_ISA). Writes the resolved
+ * ISA to *out. XNOR_ERR_UNSUPPORTED_ISA if XNORNET_ISA names an unusable/unknown ISA. */
+xnor_status xnor_isa_resolve(xnor_isa requested, xnor_isa *out);
+
+/* Name of an ISA: "auto", "scalar", "avx2", "avx512". */
+const char *xnor_isa_name(xnor_isa isa);
+
+/* Number of CPUs this process may run on (affinity mask and cgroup cpu.max aware), >= 1. */
+int32_t xnor_default_threads(void);
+
+/* Load a model from a file or from memory (the bytes are copied/repacked; the caller's
+ * buffer may be freed after the call). On failure *out is NULL and errbuf (if not NULL,
+ * errbuf_len > 0) holds a NUL-terminated message naming the offending field. */
+xnor_status xnor_model_load_file(const char *path, xnor_model_t **out, char *errbuf, size_t errbuf_len);
+xnor_status xnor_model_load_bytes(const void *data, size_t size, xnor_model_t **out, char *errbuf, size_t errbuf_len);
+void xnor_model_free(xnor_model_t *model);
+
+/* Model description. */
+typedef struct {
+    uint32_t format_version;
+    uint32_t n_nodes;
+    uint32_t n_labels;
+    uint32_t in_c, in_h, in_w;       /* input tensor, NCHW without batch */
+    uint32_t out_size;               /* elements per image of the output (classes) */
+    uint32_t color;                  /* 0 gray, 1 rgb, 2 bgr */
+    uint32_t resize_policy;          /* 0 exact resize to in_h x in_w, 1 shorter side then center crop */
+    uint32_t resize_size;            /* shorter side target for policy 1 */
+    float scale;                     /* pixel multiplier applied before mean/std (e.g. 1/255) */
+    float mean[4];
+    float std[4];
+    uint32_t output_kind;            /* 0 logits, 1 probabilities (graph ends in softmax) */
+    uint64_t file_bytes;
+    uint64_t weight_bytes_packed;    /* bytes of all weight tensors in the file */
+    uint64_t weight_bytes_float32;   /* the same weights if every one were float32 */
+    uint64_t memory_bytes;           /* bytes the loaded model holds (repacked weights) */
+    uint32_t crc32;
+    char name[64];                   /* model name from the header, NUL-terminated */
+} xnor_model_info;
+
+xnor_status xnor_model_get_info(const xnor_model_t *model, xnor_model_info *info);
+
+/* One label by index (UTF-8, not NUL-terminated): *text points into the model, valid
+ * while the model lives. */
+xnor_status xnor_model_get_label(const xnor_model_t *model, uint32_t index, const char **text, uint32_t *len);
+
+/* Node description (for `xnornet info`, per-layer benchmarks and tests). Shapes are
+ * NCHW without batch; a 2-D value has h = w = 1. */
+typedef struct {
+    uint32_t op;                 /* XNOR_OP_* from FORMAT.md */
+    uint32_t n_inputs;
+    uint32_t inputs[2];          /* value ids: 0 = model input, k = output of node k-1 */
+    uint32_t out_c, out_h, out_w;
+    uint32_t mode;               /* binary ops: 0 xnor, 1 bwn */
+    uint32_t use_k;
+    uint32_t fused;              /* 1 if the optimized plan folds this node into another */
+    uint64_t macs;               /* multiply-accumulates (binary or float) per image */
+    char name[32];
+} xnor_node_info;
+
+xnor_status xnor_model_get_node(const xnor_model_t *model, uint32_t index, xnor_node_info *info);
+
+/* Context: workspace and threads for inference. n_threads <= 0 -> xnor_default_threads().
+ * isa = XNOR_ISA_AUTO -> xnor_isa_resolve(). */
+typedef struct {
+    int32_t n_threads;
+    int32_t isa;                 /* xnor_isa */
+    int32_t trace;               /* 1: run the unfused plan and keep every node's output */
+} xnor_context_params;
+
+xnor_context_params xnor_context_default_params(void);
+xnor_status xnor_context_new(const xnor_model_t *model, const xnor_context_params *params,
+                             xnor_context_t **out, char *errbuf, size_t errbuf_len);
+void xnor_context_free(xnor_context_t *ctx);
+xnor_isa xnor_context_isa(const xnor_context_t *ctx);
+int32_t xnor_context_threads(const xnor_context_t *ctx);
+
+/* Run the model on a batch. input: float32 NCHW [batch][in_c][in_h][in_w];
+ * output: float32 [batch][out_size] (logits, or probabilities if the graph ends in
+ * softmax). input_len and output_len are element counts and must match exactly.
+ * The workspace grows to the largest batch seen. */
+xnor_status xnor_infer(xnor_context_t *ctx, const float *input, uint32_t batch, size_t input_len,
+                       float *output, size_t output_len);
+
+/* After xnor_infer on a context created with trace = 1: copy node `index`'s output
+ * (float32, NCHW [batch][c][h][w], the last batch run) into dst (dst_len elements). */
+xnor_status xnor_context_get_trace(const xnor_context_t *ctx, uint32_t index, float *dst, size_t dst_len);
+
+/* Per-node wall time in nanoseconds of the last xnor_infer (summed over fused groups into
+ * the node that runs them); out_len must be >= n_nodes. */
+xnor_status xnor_context_get_timings(const xnor_context_t *ctx, uint64_t *out_ns, size_t out_len);
+
+/* Last error message of this context (empty if none). */
+const char *xnor_context_last_error(const xnor_context_t *ctx);
+
+/* XNORNET_CDEF_END */
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* XNORNET_H */

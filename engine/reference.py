@@ -1,0 +1,202 @@
+"""The numpy oracle: every op of engine/FORMAT.md, short and readable.
+
+Tensors are NCHW float32 (4-D values) or NF float32 (2-D values), batch first. Where
+FORMAT.md fixes an order of float operations (batch norm, the XNOR epilogue, K), this
+code performs exactly those float32 operations so the C engine can match it bit for bit.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .format import Model, Node, pool_out
+
+F32 = np.float32
+
+
+def sign(x: np.ndarray) -> np.ndarray:
+    """+1 where x >= 0 (so sign(0) = +1), else -1."""
+    return np.where(x >= 0, F32(1), F32(-1)).astype(F32)
+
+
+def _pad(x: np.ndarray, node: Node, value: float = 0.0) -> np.ndarray:
+    pt, pl, pb, pr = node.p("pt"), node.p("pl"), node.p("pb"), node.p("pr")
+    return np.pad(x, ((0, 0), (0, 0), (pt, pb), (pl, pr)), constant_values=value)
+
+
+def _windows(x: np.ndarray, kh: int, kw: int, sh: int, sw: int, oh: int, ow: int) -> np.ndarray:
+    """[N, C, oh, ow, kh, kw] view of the sliding windows of a padded NCHW array."""
+    v = np.lib.stride_tricks.sliding_window_view(x, (kh, kw), axis=(2, 3))
+    return v[:, :, : (oh - 1) * sh + 1 : sh, : (ow - 1) * sw + 1 : sw]
+
+
+def _conv_out_size(x: np.ndarray, node: Node) -> tuple[int, int]:
+    oh = pool_out(x.shape[2], node.p("kh"), node.p("sh"), node.p("pt"), node.p("pb"), False)
+    ow = pool_out(x.shape[3], node.p("kw"), node.p("sw"), node.p("pl"), node.p("pr"), False)
+    return oh, ow
+
+
+def _correlate(x: np.ndarray, w: np.ndarray, node: Node) -> np.ndarray:
+    """sum over c, ky, kx of padded x * w, in float64 (exact for +-1 data): [N, O, oh, ow]."""
+    oh, ow = _conv_out_size(x, node)
+    win = _windows(_pad(x, node), node.p("kh"), node.p("kw"), node.p("sh"), node.p("sw"), oh, ow)
+    n = x.shape[0]
+    cols = win.transpose(0, 2, 3, 1, 4, 5).reshape(n * oh * ow, -1).astype(np.float64)
+    out = cols @ w.reshape(w.shape[0], -1).astype(np.float64).T
+    return out.reshape(n, oh, ow, w.shape[0]).transpose(0, 3, 1, 2)
+
+
+def conv2d(x: np.ndarray, node: Node) -> np.ndarray:
+    y = _correlate(x, node.tensors["weight"], node).astype(F32)
+    if node.p("has_bias"):
+        y = y + node.tensors["bias"][None, :, None, None]
+    return y.astype(F32)
+
+
+def k_map(x: np.ndarray, node: Node) -> np.ndarray:
+    """The paper's K: A = mean over channels of |x| (sequential float32 sum), box-filtered
+    with the conv's kernel, stride and zero padding, divisor kh*kw. [N, 1, oh, ow]."""
+    a = np.zeros((x.shape[0], 1, x.shape[2], x.shape[3]), F32)
+    for c in range(x.shape[1]):
+        a = (a + np.abs(x[:, c : c + 1])).astype(F32)
+    a = (a / F32(x.shape[1])).astype(F32)
+    oh, ow = _conv_out_size(x, node)
+    kh, kw, sh, sw = node.p("kh"), node.p("kw"), node.p("sh"), node.p("sw")
+    ap = _pad(a, node)
+    k = np.zeros((x.shape[0], 1, oh, ow), F32)
+    for ky in range(kh):
+        for kx in range(kw):
+            k = (k + ap[:, :, ky : ky + (oh - 1) * sh + 1 : sh, kx : kx + (ow - 1) * sw + 1 : sw]).astype(F32)
+    return (k / F32(kh * kw)).astype(F32)
+
+
+def binary_dot(x: np.ndarray, node: Node) -> np.ndarray:
+    """XNOR mode's integer dot products sign(x) . w over in-bounds taps (int64)."""
+    return np.rint(_correlate(sign(x), node.tensors["weight"].astype(F32), node)).astype(np.int64)
+
+
+def _binary_epilogue(acc: np.ndarray, node: Node, k: np.ndarray | None, shape4: bool) -> np.ndarray:
+    bshape = (1, -1, 1, 1) if shape4 else (1, -1)
+    y = (acc.astype(F32) * node.tensors["alpha"].reshape(bshape)).astype(F32)
+    if k is not None:
+        y = (y * k).astype(F32)
+    if node.p("has_bias"):
+        y = (y + node.tensors["bias"].reshape(bshape)).astype(F32)
+    return y
+
+
+def bconv2d(x: np.ndarray, node: Node) -> np.ndarray:
+    if node.mode == "bwn":
+        acc = _correlate(x, node.tensors["weight"].astype(F32), node).astype(F32)
+        return _binary_epilogue(acc, node, None, True)
+    k = k_map(x, node) if node.p("use_k") else None
+    return _binary_epilogue(binary_dot(x, node), node, k, True)
+
+
+def linear(x: np.ndarray, node: Node) -> np.ndarray:
+    y = (x.astype(np.float64) @ node.tensors["weight"].astype(np.float64).T).astype(F32)
+    if node.p("has_bias"):
+        y = y + node.tensors["bias"][None, :]
+    return y.astype(F32)
+
+
+def blinear(x: np.ndarray, node: Node) -> np.ndarray:
+    w = node.tensors["weight"].astype(np.float64)
+    if node.mode == "bwn":
+        acc = (x.astype(np.float64) @ w.T).astype(F32)
+        return _binary_epilogue(acc, node, None, False)
+    acc = np.rint(sign(x).astype(np.float64) @ w.T).astype(np.int64)
+    k = None
+    if node.p("use_k"):
+        a = np.zeros((x.shape[0], 1), F32)
+        for f in range(x.shape[1]):
+            a = (a + np.abs(x[:, f : f + 1])).astype(F32)
+        k = (a / F32(x.shape[1])).astype(F32)
+    return _binary_epilogue(acc, node, k, False)
+
+
+def bn_scale_shift(node: Node) -> tuple[np.ndarray, np.ndarray]:
+    t = node.tensors
+    eps = F32(node.params["eps"])
+    scale = (t["gamma"] / np.sqrt((t["var"] + eps).astype(F32))).astype(F32)
+    shift = (t["beta"] - (t["mean"] * scale).astype(F32)).astype(F32)
+    return scale, shift
+
+
+def batchnorm(x: np.ndarray, node: Node) -> np.ndarray:
+    scale, shift = bn_scale_shift(node)
+    shape = (1, -1, 1, 1) if x.ndim == 4 else (1, -1)
+    return ((x * scale.reshape(shape)).astype(F32) + shift.reshape(shape)).astype(F32)
+
+
+def _pool(x: np.ndarray, node: Node, kind: str) -> np.ndarray:
+    n, c, h, w = x.shape
+    kh, kw, sh, sw = node.p("kh"), node.p("kw"), node.p("sh"), node.p("sw")
+    pt, pl, pb, pr = node.p("pt"), node.p("pl"), node.p("pb"), node.p("pr")
+    cm = bool(node.p("ceil_mode"))
+    oh, ow = pool_out(h, kh, sh, pt, pb, cm), pool_out(w, kw, sw, pl, pr, cm)
+    out = np.empty((n, c, oh, ow), F32)
+    for oy in range(oh):
+        y0 = oy * sh - pt
+        ys, ye = max(y0, 0), min(y0 + kh, h)
+        for ox in range(ow):
+            x0 = ox * sw - pl
+            xs, xe = max(x0, 0), min(x0 + kw, w)
+            win = x[:, :, ys:ye, xs:xe]
+            if kind == "max":
+                out[:, :, oy, ox] = win.max(axis=(2, 3)) if win.size else -np.inf
+                continue
+            total = np.zeros((n, c), F32)
+            for yy in range(ys, ye):
+                for xx in range(xs, xe):
+                    total = (total + x[:, :, yy, xx]).astype(F32)
+            if node.p("count_include_pad"):
+                div = (min(y0 + kh, h + pb) - y0) * (min(x0 + kw, w + pr) - x0)
+            else:
+                div = (ye - ys) * (xe - xs)
+            out[:, :, oy, ox] = total / F32(max(div, 1))
+    return out
+
+
+def softmax(x: np.ndarray) -> np.ndarray:
+    e = np.exp((x - x.max(axis=1, keepdims=True)).astype(F32)).astype(F32)
+    return (e / e.sum(axis=1, keepdims=True)).astype(F32)
+
+
+def run_node(node: Node, inputs: list[np.ndarray]) -> np.ndarray:
+    """One op on its input values (batch first)."""
+    x = inputs[0]
+    op = node.op
+    if op == "conv2d":
+        return conv2d(x, node)
+    if op == "bconv2d":
+        return bconv2d(x, node)
+    if op == "linear":
+        return linear(x, node)
+    if op == "blinear":
+        return blinear(x, node)
+    if op == "batchnorm":
+        return batchnorm(x, node)
+    if op == "relu":
+        return np.maximum(x, F32(0)).astype(F32)
+    if op == "maxpool":
+        return _pool(x, node, "max")
+    if op == "avgpool":
+        return _pool(x, node, "avg")
+    if op == "flatten":
+        return x.reshape(x.shape[0], -1).astype(F32)
+    if op == "dropout":
+        return x
+    if op == "softmax":
+        return softmax(x)
+    if op == "add":
+        return (x + inputs[1]).astype(F32)
+    raise ValueError(f"unknown op {op}")
+
+
+def forward(model: Model, x: np.ndarray, *, trace: bool = False) -> np.ndarray | list[np.ndarray]:
+    """Run the whole graph. With trace, return every value (index 0 = the input)."""
+    values = [np.asarray(x, F32)]
+    for i, node in enumerate(model.nodes):
+        values.append(run_node(node, [values[v] for v in model.resolved_inputs(i)]))
+    return values if trace else values[-1]

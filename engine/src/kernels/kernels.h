@@ -1,0 +1,119 @@
+/* kernels.h -- the microkernels the graph executor calls, and the dispatch table.
+ *
+ * Layout conventions shared by every kernel (the executor prepares these):
+ *   - float activations are NHWC per image: x[(y * W + x) * C + c];
+ *   - packed binary activations are [H][W][cw] uint32 words, cw = ceil(C / 32); bit
+ *     (c % 32) of word (c / 32) is 1 when the value is >= 0 (sign +1); bits for c >= C
+ *     are 0. Buffers given to bconv carry a zero halo of the conv's padding;
+ *   - weights are repacked at load with 16 output channels per block ("lanes"):
+ *     binary  w[ob][ky][kx][word][16]  (uint32; channels past O are all-zero words),
+ *     float   w[ob][ky][kx][c][16]     (float;  channels past O are 0.0f).
+ *
+ * Each kernel computes a sub-range [y0, y1) of output rows and [b0, b1) of 16-channel
+ * output blocks so the executor can split work across threads. Kernels never allocate,
+ * never fail and never read outside the ranges the arguments describe.
+ *
+ * Names follow op_shape__isa. Every ISA kernel must give results identical to the scalar
+ * twin: bit-identical for bconv and pack; fconv within float rounding (sum order).
+ */
+#ifndef XNOR_KERNELS_H
+#define XNOR_KERNELS_H
+
+#include <stdint.h>
+#include "../../include/xnornet.h"
+
+#define XNOR_LANES 16  /* output channels per weight block */
+
+/* Binary convolution, popcount part:
+ *   out[(y * ow + x) * out_stride + ob*16 + lane] =
+ *     sum_{ky<kh, kx<kw, j<cw} popcount(in[((y*sh+ky) * Wp + (x*sw+kx)) * cw + j]
+ *                                        ^ w[(((ob*kh + ky)*kw + kx)*cw + j)*16 + lane])
+ * for y in [y0,y1), x in [0,ow), ob in [b0,b1), lane in [0,16).
+ * The executor turns these XOR popcounts into dot products (and corrects the taps that
+ * fall in the zero halo). out_stride >= 16 * (number of blocks), a multiple of 16. */
+typedef struct {
+    const uint32_t *in;
+    int32_t Hp, Wp, cw;
+    const uint32_t *w;
+    int32_t kh, kw, sh, sw;
+    int32_t oh, ow;
+    int32_t *out;
+    int32_t out_stride;
+    int32_t y0, y1, b0, b1;
+} xnor_bconv_args;
+
+/* Float convolution (also float linear: Hp = 1, Wp = batch, kh = kw = 1):
+ *   acc = sum_{ky, kx, c} in[((y*sh+ky) * Wp + (x*sw+kx)) * C + c] * w[(((ob*kh+ky)*kw+kx)*C + c)*16 + lane]
+ *   o = ob*16 + lane; if o < O: out[(y * ow + x) * ldo + o] = acc + (bias ? bias[o] : 0)
+ *   and if relu: max(that, 0).
+ * The input carries a zero halo of the padding. `bias`, if not NULL, has 16*blocks entries. */
+typedef struct {
+    const float *in;
+    int32_t Hp, Wp, C;
+    const float *w;
+    const float *bias;
+    int32_t kh, kw, sh, sw;
+    int32_t oh, ow;
+    int32_t O;
+    float *out;
+    int32_t ldo;
+    int32_t relu;
+    int32_t y0, y1, b0, b1;
+} xnor_fconv_args;
+
+/* Binarize + pack: for y in [y0, y1), x < W, c < C:
+ *   v = in[(y*W + x)*C + c]; if scale: v = v * scale[c] + shift[c] (two float32 roundings,
+ *   never a fused multiply-add); bit = (v >= 0)
+ *   into out[((y + pt) * Wp + (x + pl)) * cw + c/32], bit c%32; bits for c >= C are 0.
+ * Only the interior words are written; the executor zeroes the halo once. */
+typedef struct {
+    const float *in;
+    int32_t H, W, C;
+    const float *scale;
+    const float *shift;
+    uint32_t *out;
+    int32_t Wp, cw, pt, pl;
+    int32_t y0, y1;
+} xnor_pack_args;
+
+typedef void (*xnor_bconv_fn)(const xnor_bconv_args *a);
+typedef void (*xnor_fconv_fn)(const xnor_fconv_args *a);
+typedef void (*xnor_pack_fn)(const xnor_pack_args *a);
+
+typedef struct {
+    xnor_isa isa;
+    const char *name;
+    xnor_bconv_fn bconv;
+    xnor_fconv_fn fconv;
+    xnor_pack_fn pack;
+} xnor_kernel_table;
+
+/* The table of an ISA, or NULL if it is not compiled in or the CPU lacks it.
+ * XNOR_ISA_AUTO gives the best available. Thread-safe; CPU detection runs once. */
+const xnor_kernel_table *xnor_kernels_for(xnor_isa isa);
+
+/* CPU feature detection (dispatch.c). */
+int xnor_cpu_has_avx2(void);    /* AVX2 + FMA + POPCNT, OS saves YMM */
+int xnor_cpu_has_avx512(void);  /* AVX-512 F/BW/VL/VPOPCNTDQ, OS saves ZMM */
+
+/* Scalar kernels: portable C, always present. */
+void xnor_bconv_16c__scalar(const xnor_bconv_args *a);
+void xnor_fconv_16c__scalar(const xnor_fconv_args *a);
+void xnor_pack__scalar(const xnor_pack_args *a);
+
+#if defined(__x86_64__) || defined(_M_X64)
+#define XNOR_HAVE_X86 1
+void xnor_bconv_16c__avx2(const xnor_bconv_args *a);
+void xnor_fconv_16c__avx2(const xnor_fconv_args *a);
+void xnor_pack__avx2(const xnor_pack_args *a);
+void xnor_bconv_16c__avx512vpopcnt(const xnor_bconv_args *a);
+void xnor_fconv_16c__avx512f(const xnor_fconv_args *a);
+void xnor_pack__avx512(const xnor_pack_args *a);
+#endif
+
+/* Target attributes: each ISA's kernels are compiled for that ISA alone, in its own
+ * file, and picked at run time; the rest of the library stays baseline x86-64. */
+#define XNOR_TARGET_AVX2 __attribute__((target("avx2,fma,popcnt,bmi,bmi2")))
+#define XNOR_TARGET_AVX512 __attribute__((target("avx512f,avx512bw,avx512vl,avx512dq,avx512vpopcntdq,avx2,fma,popcnt,bmi,bmi2")))
+
+#endif /* XNOR_KERNELS_H */
