@@ -37,6 +37,7 @@ def add_arguments(name: str, parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--no-torch", action="store_true", help="skip the PyTorch baseline")
     parser.add_argument("--sweep", action="store_true", help="speedup sweeps of one binary conv (paper Fig. 4)")
     parser.add_argument("--plot", metavar="DIR", help="with --sweep: write JSON and PNG plots into DIR")
+    parser.add_argument("--quick", action="store_true", help="with --sweep: a few points only (for tests)")
 
 
 def _progress(msg: str) -> None:

@@ -1,0 +1,70 @@
+/* context.h -- the inference context: plan (steps), buffers, pool. Internal. */
+#ifndef XNOR_CONTEXT_H
+#define XNOR_CONTEXT_H
+
+#include "internal.h"
+
+/* Workspace kinds of a step. */
+enum { WS_NONE = 0, WS_PAD_F32 = 1, WS_PACKED = 2 };
+
+/* One executed step of the plan: a node, possibly with a batchnorm folded into its
+ * input binarization and a relu folded into its epilogue. */
+typedef struct {
+    int32_t node;          /* node that runs */
+    int32_t bn;            /* folded batchnorm node, or -1 */
+    int32_t relu;          /* folded relu node, or -1 */
+    uint32_t in[2];        /* storage value ids read */
+    uint32_t out;          /* storage value id written */
+    int32_t ws_kind;
+    uint64_t ws_per_image; /* floats or uint32 words per image (per sample for 2-D ops) */
+    void *ws;              /* [cap][ws_per_image], zeroed at allocation (the halo stays 0) */
+    int32_t bt_max;        /* XNOR: max 16-channel blocks per tile (scratch bound) */
+    int32_t rt_max;        /* XNOR: max rows (samples for blinear) per tile */
+} xstep;
+
+struct xnor_context {
+    const xnor_model_t *m;
+    xnor_isa isa;
+    const xnor_kernel_table *kt;
+    int32_t n_threads;
+    int32_t trace;
+    xnor_pool *pool;
+
+    xstep *steps;
+    uint32_t n_steps;
+    uint32_t *storage;     /* [n_values]: value id -> storage value id (aliases) */
+    int32_t *slot_of;      /* [n_values]: storage value -> buffer slot, -1 if none */
+    uint32_t n_slots;
+    uint64_t *slot_elems;  /* floats per image */
+    float **slot_buf;      /* [n_slots][cap * slot_elems] */
+
+    uint32_t cap;          /* batch the buffers hold */
+    float *aux;            /* [cap][aux_per_image]: A map (bconv2d use_k) or K (blinear use_k) */
+    uint64_t aux_per_image;
+
+    void **scratch;        /* per thread: bconv popcount tile + K tile */
+    size_t scratch_bytes;
+
+    uint64_t *timings;     /* [n_nodes] */
+    uint32_t last_batch;
+    char last_error[256];
+};
+
+/* plan.c */
+xnor_status xnor_ctx_reserve(xnor_context_t *c, uint32_t batch);
+static inline float *xnor_vbuf(const xnor_context_t *c, uint32_t value) {
+    uint32_t s = c->storage[value];
+    return c->slot_buf[c->slot_of[s]];
+}
+
+/* exec.c */
+void xnor_exec_step(xnor_context_t *c, const xstep *st, uint32_t N);
+void xnor_exec_nchw_to_nhwc(xnor_context_t *c, const float *src, float *dst, uint32_t N, uint32_t C, uint32_t H,
+                            uint32_t W);
+void xnor_nhwc_to_nchw(const float *src, float *dst, uint32_t N, uint32_t C, uint32_t H, uint32_t W);
+
+/* Scratch per thread for XNOR tiles. */
+#define XNOR_TILE_BYTES (96 * 1024)
+#define XNOR_BT_MAX 8
+
+#endif /* XNOR_CONTEXT_H */

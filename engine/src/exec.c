@@ -1,0 +1,685 @@
+/* exec.c -- runs one plan step: work splitting over the pool, kernel calls, epilogues,
+ * and the small ops (pooling, batchnorm, relu, add, softmax, flatten, layout changes).
+ *
+ * Activations are NHWC float per image; 2-D values are [N][F] (a 1 x N "image").
+ * Work items are tiles (image, rows, 16-channel blocks) for the convolutions and row or
+ * element ranges for the rest. Their count aims at a multiple of the thread count
+ * (at most 4 per thread, for balance with the pool's dynamic hand-out) and shrinks to
+ * one (inline, no synchronisation) when a layer is too small to be worth splitting.
+ *
+ * Float32 bit-exactness with the reference (engine/reference.py) in XNOR layers: every
+ * arithmetic step below is a separate float32 operation in the order FORMAT.md gives,
+ * and the build disables FP contraction.
+ */
+#include <math.h>
+#include <string.h>
+
+#include "context.h"
+
+/* Work (in MAC-like units) below which a split is not worth a pool dispatch. */
+#define GRAIN_FLOAT 150000ull     /* float MACs */
+#define GRAIN_BINARY 2000000ull   /* binary MACs (a 32-bit XOR-popcount is 32) */
+#define GRAIN_ELEM 32768ull       /* elementwise ops */
+
+typedef struct {
+    xnor_context_t *c;
+    const xstep *st;
+    const xnode *nd;
+    const xnode *bn; /* folded batchnorm or NULL */
+    uint32_t N;
+    const float *in, *in2;
+    float *out;
+    int32_t relu;
+    /* tiling */
+    int32_t rows, rt, nrt, nb, bt, nbt; /* for 2-D ops rows are samples */
+    int64_t chunk, total;               /* flat ranges */
+} task;
+
+static inline int32_t ceil_div32(int32_t a, int32_t b) { return (a + b - 1) / b; }
+static inline int32_t min32(int32_t a, int32_t b) { return a < b ? a : b; }
+
+/* How many items a layer of `work` units (at `grain` per worthwhile item) should use. */
+static int64_t want_items(const xnor_context_t *c, uint64_t work, uint64_t grain) {
+    int64_t T = c->n_threads;
+    if (T <= 1) return 1;
+    uint64_t d = work / grain;
+    if (d < (uint64_t)T) return 1;
+    int64_t cap = 4 * T;
+    if (d >= (uint64_t)cap) return cap;
+    return (int64_t)((d + (uint64_t)T - 1) / (uint64_t)T) * T;
+}
+
+/* Split rows and blocks into tiles: N * nrt * nbt >= want if possible, rows first
+ * (or blocks first for fully connected layers, where the weights dominate). */
+static void tile(task *t, int64_t want, int32_t rt_max, int32_t bt_max, int blocks_first) {
+    int32_t nrt = ceil_div32(t->rows, rt_max), nbt = ceil_div32(t->nb, bt_max);
+    int64_t N = blocks_first ? 1 : t->N; /* 2-D ops put the batch in the rows */
+    while (N * nrt * nbt < want) {
+        if (blocks_first) {
+            if (nbt < t->nb) nbt++;
+            else if (nrt < t->rows) nrt++;
+            else break;
+        } else {
+            if (nrt < t->rows) nrt++;
+            else if (nbt < t->nb) nbt++;
+            else break;
+        }
+    }
+    t->rt = ceil_div32(t->rows, nrt);
+    t->nrt = ceil_div32(t->rows, t->rt);
+    t->bt = ceil_div32(t->nb, nbt);
+    t->nbt = ceil_div32(t->nb, t->bt);
+}
+
+/* Small layers run inline on the caller: a pool dispatch would cost more than the work. */
+static inline xnor_pool *pool_if(const xnor_context_t *c, int64_t want) { return want > 1 ? c->pool : NULL; }
+
+static inline float relu_f(float v) { return v > 0.0f ? v : 0.0f; }
+
+/* ================================================================ layout */
+
+typedef struct {
+    const float *src;
+    float *dst;
+    uint32_t C, H, W;
+} tr_task;
+
+static void nchw_to_nhwc_item(void *arg, int64_t item, int tid) {
+    (void)tid;
+    const tr_task *t = arg;
+    const size_t HW = (size_t)t->H * t->W, C = t->C;
+    const float *s = t->src + (size_t)item * HW * C;
+    float *d = t->dst + (size_t)item * HW * C;
+    if (C == 1) {
+        memcpy(d, s, HW * sizeof(float));
+        return;
+    }
+    for (size_t c = 0; c < C; c++)
+        for (size_t p = 0; p < HW; p++) d[p * C + c] = s[c * HW + p];
+}
+
+void xnor_exec_nchw_to_nhwc(xnor_context_t *c, const float *src, float *dst, uint32_t N, uint32_t C, uint32_t H,
+                            uint32_t W) {
+    tr_task t = {src, dst, C, H, W};
+    uint64_t work = (uint64_t)N * C * H * W;
+    xnor_pool_run(pool_if(c, want_items(c, work, GRAIN_ELEM * 4)), nchw_to_nhwc_item, &t, N);
+}
+
+void xnor_nhwc_to_nchw(const float *src, float *dst, uint32_t N, uint32_t C, uint32_t H, uint32_t W) {
+    const size_t HW = (size_t)H * W;
+    for (uint32_t n = 0; n < N; n++) {
+        const float *s = src + (size_t)n * HW * C;
+        float *d = dst + (size_t)n * HW * C;
+        for (size_t p = 0; p < HW; p++)
+            for (size_t ch = 0; ch < C; ch++) d[ch * HW + p] = s[p * C + ch];
+    }
+}
+
+/* ================================================================ padding copy */
+
+static void pad_item(void *arg, int64_t item, int tid) {
+    (void)tid;
+    const task *t = arg;
+    const xnode *nd = t->nd;
+    const size_t C = nd->in_shape.c, H = nd->in_shape.h, W = nd->in_shape.w;
+    const size_t Wp = W + (size_t)nd->pl + (size_t)nd->pr;
+    const size_t n = (size_t)(item / t->nrt), y0 = (size_t)(item % t->nrt) * (size_t)t->rt;
+    const size_t y1 = y0 + (size_t)t->rt < H ? y0 + (size_t)t->rt : H;
+    const float *src = t->in + n * H * W * C;
+    float *dst = (float *)t->st->ws + n * t->st->ws_per_image;
+    for (size_t y = y0; y < y1; y++)
+        memcpy(dst + ((y + (size_t)nd->pt) * Wp + (size_t)nd->pl) * C, src + y * W * C, W * C * sizeof(float));
+}
+
+/* Copy the input into the zero-halo buffer; returns the buffer. */
+static const float *pad_input(task *t) {
+    const xnode *nd = t->nd;
+    if (t->st->ws_kind != WS_PAD_F32) return t->in;
+    task pt = *t;
+    pt.rows = (int32_t)nd->in_shape.h;
+    int64_t want = want_items(t->c, (uint64_t)t->N * xshape_elems(&nd->in_shape), GRAIN_ELEM * 4);
+    pt.nrt = (int32_t)(want / t->N) > 1 ? min32((int32_t)(want / t->N), pt.rows) : 1;
+    pt.rt = ceil_div32(pt.rows, pt.nrt);
+    pt.nrt = ceil_div32(pt.rows, pt.rt);
+    xnor_pool_run(pool_if(t->c, want), pad_item, &pt, (int64_t)t->N * pt.nrt);
+    return (const float *)t->st->ws;
+}
+
+/* ================================================================ float conv / linear, BWN */
+
+/* BWN epilogue on rows [y0,y1) and channels [o0,o1): out = acc * alpha (+ bias) (relu). */
+static void bwn_epilogue(const task *t, float *out, size_t npos, int32_t o0, int32_t o1) {
+    const xnode *nd = t->nd;
+    const size_t O = (size_t)nd->O;
+    const float *alpha = nd->alpha, *bias = nd->bias;
+    for (size_t p = 0; p < npos; p++) {
+        float *r = out + p * O;
+        for (int32_t o = o0; o < o1; o++) {
+            float v = r[o] * alpha[o];
+            if (bias) v = v + bias[o];
+            if (t->relu) v = relu_f(v);
+            r[o] = v;
+        }
+    }
+}
+
+static void fconv_item(void *arg, int64_t item, int tid) {
+    (void)tid;
+    const task *t = arg;
+    const xnode *nd = t->nd;
+    const int32_t bti = (int32_t)(item % t->nbt);
+    const int32_t yti = (int32_t)((item / t->nbt) % t->nrt);
+    const size_t n = (size_t)(item / ((int64_t)t->nbt * t->nrt));
+    const int bwn = nd->op == XOP_BCONV2D || nd->op == XOP_BLINEAR;
+    xnor_fconv_args a;
+    const int32_t b0 = bti * t->bt, b1 = min32(t->nb, b0 + t->bt);
+    const int32_t y0 = yti * t->rt, y1 = min32(t->rows, y0 + t->rt);
+    a.w = nd->wf;
+    a.bias = bwn ? NULL : nd->bias;
+    a.kh = nd->kh;
+    a.kw = nd->kw;
+    a.sh = nd->sh;
+    a.sw = nd->sw;
+    a.O = nd->O;
+    a.ldo = nd->O;
+    a.relu = bwn ? 0 : t->relu;
+    a.b0 = b0;
+    a.b1 = b1;
+    float *out;
+    size_t npos;
+    if (nd->op == XOP_CONV2D || nd->op == XOP_BCONV2D) {
+        const size_t Hp = nd->in_shape.h + (size_t)nd->pt + (size_t)nd->pb;
+        const size_t Wp = nd->in_shape.w + (size_t)nd->pl + (size_t)nd->pr;
+        const size_t oh = nd->out_shape.h, ow = nd->out_shape.w;
+        a.in = t->in + n * Hp * Wp * nd->in_shape.c;
+        a.Hp = (int32_t)Hp;
+        a.Wp = (int32_t)Wp;
+        a.C = (int32_t)nd->in_shape.c;
+        a.oh = (int32_t)oh;
+        a.ow = (int32_t)ow;
+        a.out = t->out + n * oh * ow * (size_t)nd->O;
+        a.y0 = y0;
+        a.y1 = y1;
+        out = a.out + (size_t)y0 * ow * (size_t)nd->O;
+        npos = (size_t)(y1 - y0) * ow;
+    } else { /* linear: the samples [y0, y1) are a 1 x (y1-y0) image */
+        const size_t F = nd->in_shape.c;
+        a.in = t->in + (size_t)y0 * F;
+        a.Hp = 1;
+        a.Wp = y1 - y0;
+        a.C = (int32_t)F;
+        a.oh = 1;
+        a.ow = y1 - y0;
+        a.out = t->out + (size_t)y0 * (size_t)nd->O;
+        a.y0 = 0;
+        a.y1 = 1;
+        out = a.out;
+        npos = (size_t)(y1 - y0);
+    }
+    t->c->kt->fconv(&a);
+    if (bwn) bwn_epilogue(t, out, npos, b0 * 16, min32(nd->O, b1 * 16));
+}
+
+static void run_fconv(task *t) {
+    const xnode *nd = t->nd;
+    t->nb = nd->nb;
+    if (nd->op == XOP_CONV2D || nd->op == XOP_BCONV2D) {
+        t->in = pad_input(t);
+        t->rows = (int32_t)nd->out_shape.h;
+        int64_t want = want_items(t->c, xnor_mul_sat(nd->macs, t->N), GRAIN_FLOAT);
+        tile(t, want, t->rows, t->nb, 0);
+        xnor_pool_run(pool_if(t->c, want), fconv_item, t, (int64_t)t->N * t->nrt * t->nbt);
+    } else {
+        t->rows = (int32_t)t->N;
+        int64_t want = want_items(t->c, xnor_mul_sat(nd->macs, t->N), GRAIN_FLOAT);
+        tile(t, want, 256, t->nb, 1);
+        xnor_pool_run(pool_if(t->c, want), fconv_item, t, (int64_t)t->nrt * t->nbt);
+    }
+}
+
+/* ================================================================ XNOR bconv2d / blinear */
+
+/* Binarize (with the folded batchnorm) into the packed buffer, and the A map / K. */
+static void xpack_item(void *arg, int64_t item, int tid) {
+    (void)tid;
+    const task *t = arg;
+    const xnode *nd = t->nd;
+    const float *sc = t->bn ? t->bn->bn_scale : NULL, *sf = t->bn ? t->bn->bn_shift : NULL;
+    const size_t C = nd->in_shape.c;
+    xnor_pack_args a;
+    a.scale = sc;
+    a.shift = sf;
+    a.C = (int32_t)C;
+    a.cw = nd->cw;
+    if (nd->op == XOP_BCONV2D) {
+        const size_t H = nd->in_shape.h, W = nd->in_shape.w;
+        const size_t n = (size_t)(item / t->nrt);
+        const int32_t y0 = (int32_t)(item % t->nrt) * t->rt, y1 = min32((int32_t)H, y0 + t->rt);
+        a.in = t->in + n * H * W * C;
+        a.H = (int32_t)H;
+        a.W = (int32_t)W;
+        a.out = (uint32_t *)t->st->ws + n * t->st->ws_per_image;
+        a.Wp = (int32_t)(W + (size_t)nd->pl + (size_t)nd->pr);
+        a.pt = nd->pt;
+        a.pl = nd->pl;
+        a.y0 = y0;
+        a.y1 = y1;
+        t->c->kt->pack(&a);
+        if (nd->use_k) {
+            /* A[y][x] = (sequential sum over c of |v|) / C, v the (batch-normed) input. */
+            float *A = t->c->aux + n * t->c->aux_per_image;
+            const float fc = (float)C;
+            for (size_t p = (size_t)y0 * W; p < (size_t)y1 * W; p++) {
+                const float *x = a.in + p * C;
+                float s = 0.0f;
+                if (sc) {
+                    for (size_t ch = 0; ch < C; ch++) {
+                        float v = x[ch] * sc[ch];
+                        v = v + sf[ch];
+                        s += fabsf(v);
+                    }
+                } else {
+                    for (size_t ch = 0; ch < C; ch++) s += fabsf(x[ch]);
+                }
+                A[p] = s / fc;
+            }
+        }
+    } else { /* blinear: samples [s0, s1) */
+        const int32_t s0 = (int32_t)item * t->rt, s1 = min32((int32_t)t->N, s0 + t->rt);
+        a.in = t->in + (size_t)s0 * C;
+        a.H = 1;
+        a.W = s1 - s0;
+        a.out = (uint32_t *)t->st->ws + (size_t)s0 * (size_t)nd->cw;
+        a.Wp = s1 - s0;
+        a.pt = 0;
+        a.pl = 0;
+        a.y0 = 0;
+        a.y1 = 1;
+        t->c->kt->pack(&a);
+        if (nd->use_k) {
+            const float fc = (float)C;
+            for (int32_t sidx = s0; sidx < s1; sidx++) {
+                const float *x = t->in + (size_t)sidx * C;
+                float s = 0.0f;
+                if (sc) {
+                    for (size_t ch = 0; ch < C; ch++) {
+                        float v = x[ch] * sc[ch];
+                        v = v + sf[ch];
+                        s += fabsf(v);
+                    }
+                } else {
+                    for (size_t ch = 0; ch < C; ch++) s += fabsf(x[ch]);
+                }
+                t->c->aux[sidx] = s / fc;
+            }
+        }
+    }
+}
+
+/* out[o] for o in [o0, o1) from XOR popcounts, FORMAT.md order:
+ * dot = n_valid - 2 (pop - corr); v = float(dot) * alpha; v *= K; v += bias; relu.
+ * One simple pass per step over the (L1-resident) row keeps every loop branch-free and
+ * vectorizable; the float32 rounding sequence per element is unchanged. */
+static inline void xnor_epilogue_px(const int32_t *restrict pop, float *restrict out, int32_t o0, int32_t o1,
+                                    int32_t nvalid, const int32_t *restrict corr_tot, const int32_t *restrict c11,
+                                    const int32_t *restrict c01, const int32_t *restrict c10,
+                                    const int32_t *restrict c00, const float *restrict alpha,
+                                    const float *restrict bias, int use_k, float k, int relu) {
+    const int32_t n = o1 - o0;
+    float *restrict y = out + o0;
+    const float *restrict al = alpha + o0;
+    if (corr_tot) {
+        for (int32_t i = 0; i < n; i++) {
+            const int32_t o = o0 + i;
+            const int32_t corr = corr_tot[o] - (c11[o] - c01[o] - c10[o] + c00[o]);
+            y[i] = (float)(nvalid - 2 * (pop[i] - corr)) * al[i];
+        }
+    } else {
+        for (int32_t i = 0; i < n; i++) y[i] = (float)(nvalid - 2 * pop[i]) * al[i];
+    }
+    if (use_k)
+        for (int32_t i = 0; i < n; i++) y[i] = y[i] * k;
+    if (bias) {
+        const float *restrict b = bias + o0;
+        for (int32_t i = 0; i < n; i++) y[i] = y[i] + b[i];
+    }
+    if (relu)
+        for (int32_t i = 0; i < n; i++) y[i] = relu_f(y[i]);
+}
+
+static void xconv_item(void *arg, int64_t item, int tid) {
+    const task *t = arg;
+    const xnode *nd = t->nd;
+    const xstep *st = t->st;
+    const int32_t bti = (int32_t)(item % t->nbt);
+    const int32_t yti = (int32_t)((item / t->nbt) % t->nrt);
+    const size_t n = (size_t)(item / ((int64_t)t->nbt * t->nrt));
+    const int32_t b0 = bti * t->bt, b1 = min32(t->nb, b0 + t->bt), nbl = b1 - b0;
+    const int32_t y0 = yti * t->rt, y1 = min32(t->rows, y0 + t->rt);
+    const int32_t kh = nd->kh, kw = nd->kw, cw = nd->cw;
+    const size_t H = nd->in_shape.h, W = nd->in_shape.w, C = nd->in_shape.c;
+    const size_t Hp = H + (size_t)nd->pt + (size_t)nd->pb, Wp = W + (size_t)nd->pl + (size_t)nd->pr;
+    const int32_t oh = (int32_t)nd->out_shape.h, ow = (int32_t)nd->out_shape.w;
+    const size_t O = (size_t)nd->O;
+    int32_t *pop = (int32_t *)t->c->scratch[tid];
+    float *ktile = (float *)(pop + (size_t)t->rt * (size_t)ow * 16 * (size_t)nbl);
+
+    /* The kernel sees a sub-problem: rows from y0, blocks from b0, output at the tile. */
+    xnor_bconv_args a;
+    a.in = (const uint32_t *)st->ws + n * st->ws_per_image + (size_t)y0 * (size_t)nd->sh * Wp * (size_t)cw;
+    a.Hp = (int32_t)(Hp - (size_t)y0 * (size_t)nd->sh);
+    a.Wp = (int32_t)Wp;
+    a.cw = cw;
+    a.w = nd->wbits + (size_t)b0 * (size_t)kh * (size_t)kw * (size_t)cw * 16;
+    a.kh = kh;
+    a.kw = kw;
+    a.sh = nd->sh;
+    a.sw = nd->sw;
+    a.oh = y1 - y0;
+    a.ow = ow;
+    a.out = pop;
+    a.out_stride = 16 * nbl;
+    a.y0 = 0;
+    a.y1 = y1 - y0;
+    a.b0 = 0;
+    a.b1 = nbl;
+    t->c->kt->bconv(&a);
+
+    if (nd->use_k) {
+        /* K[y][x] = (sum over in-bounds taps, row-major, of A) / (kh*kw). */
+        const float *A = t->c->aux + n * t->c->aux_per_image;
+        const float div = (float)(kh * kw);
+        for (int32_t y = y0; y < y1; y++) {
+            const int32_t ky0 = nd->row_k[2 * y], ky1 = nd->row_k[2 * y + 1];
+            const int32_t iy0 = y * nd->sh - nd->pt;
+            for (int32_t x = 0; x < ow; x++) {
+                const int32_t kx0 = nd->col_k[2 * x], kx1 = nd->col_k[2 * x + 1];
+                const int32_t ix0 = x * nd->sw - nd->pl;
+                float s = 0.0f;
+                for (int32_t ky = ky0; ky < ky1; ky++) {
+                    const float *ar = A + (size_t)(iy0 + ky) * W + (size_t)ix0;
+                    for (int32_t kx = kx0; kx < kx1; kx++) s += ar[kx];
+                }
+                ktile[(size_t)(y - y0) * (size_t)ow + (size_t)x] = s / div;
+            }
+        }
+    }
+
+    const int32_t o0 = b0 * 16, o1 = min32(nd->O, b1 * 16);
+    const int32_t ldp = nd->nb * 16; /* popp row length */
+    const int32_t *pp = nd->popp;
+    const int32_t *tot = pp + ((size_t)kh * (kw + 1) + kw) * (size_t)ldp;
+    float *outn = t->out + n * (size_t)oh * (size_t)ow * O;
+    for (int32_t y = y0; y < y1; y++) {
+        const int32_t ky0 = nd->row_k[2 * y], ky1 = nd->row_k[2 * y + 1];
+        for (int32_t x = 0; x < ow; x++) {
+            const int32_t kx0 = nd->col_k[2 * x], kx1 = nd->col_k[2 * x + 1];
+            const int32_t nvalid = (int32_t)C * (ky1 - ky0) * (kx1 - kx0);
+            const int32_t *prow = pop + ((size_t)(y - y0) * (size_t)ow + (size_t)x) * (size_t)(16 * nbl);
+            float *orow = outn + ((size_t)y * (size_t)ow + (size_t)x) * O;
+            const float k = nd->use_k ? ktile[(size_t)(y - y0) * (size_t)ow + (size_t)x] : 0.0f;
+            if (ky0 == 0 && ky1 == kh && kx0 == 0 && kx1 == kw) {
+                xnor_epilogue_px(prow, orow, o0, o1, nvalid, NULL, NULL, NULL, NULL, NULL, nd->alpha, nd->bias,
+                                 nd->use_k, k, t->relu);
+            } else {
+                xnor_epilogue_px(prow, orow, o0, o1, nvalid, tot, pp + ((size_t)ky1 * (kw + 1) + kx1) * ldp,
+                                 pp + ((size_t)ky0 * (kw + 1) + kx1) * ldp, pp + ((size_t)ky1 * (kw + 1) + kx0) * ldp,
+                                 pp + ((size_t)ky0 * (kw + 1) + kx0) * ldp, nd->alpha, nd->bias, nd->use_k, k,
+                                 t->relu);
+            }
+        }
+    }
+}
+
+static void xlinear_item(void *arg, int64_t item, int tid) {
+    const task *t = arg;
+    const xnode *nd = t->nd;
+    const xstep *st = t->st;
+    const int32_t bti = (int32_t)(item % t->nbt);
+    const int32_t sti = (int32_t)(item / t->nbt);
+    const int32_t b0 = bti * t->bt, b1 = min32(t->nb, b0 + t->bt), nbl = b1 - b0;
+    const int32_t s0 = sti * t->rt, s1 = min32(t->rows, s0 + t->rt);
+    const int32_t cw = nd->cw;
+    int32_t *pop = (int32_t *)t->c->scratch[tid];
+    xnor_bconv_args a;
+    a.in = (const uint32_t *)st->ws + (size_t)s0 * (size_t)cw;
+    a.Hp = 1;
+    a.Wp = s1 - s0;
+    a.cw = cw;
+    a.w = nd->wbits + (size_t)b0 * (size_t)cw * 16;
+    a.kh = a.kw = a.sh = a.sw = 1;
+    a.oh = 1;
+    a.ow = s1 - s0;
+    a.out = pop;
+    a.out_stride = 16 * nbl;
+    a.y0 = 0;
+    a.y1 = 1;
+    a.b0 = 0;
+    a.b1 = nbl;
+    t->c->kt->bconv(&a);
+    const int32_t o0 = b0 * 16, o1 = min32(nd->O, b1 * 16);
+    const int32_t F = (int32_t)nd->in_shape.c;
+    for (int32_t s = s0; s < s1; s++) {
+        const float k = nd->use_k ? t->c->aux[s] : 0.0f;
+        xnor_epilogue_px(pop + (size_t)(s - s0) * (size_t)(16 * nbl), t->out + (size_t)s * (size_t)nd->O, o0, o1, F,
+                         NULL, NULL, NULL, NULL, NULL, nd->alpha, nd->bias, nd->use_k, k, t->relu);
+    }
+}
+
+static void run_xnor(task *t) {
+    const xnode *nd = t->nd;
+    const xstep *st = t->st;
+    t->nb = nd->nb;
+    uint64_t bwork = xnor_mul_sat(nd->macs, t->N);
+    if (nd->op == XOP_BCONV2D) {
+        /* pack: items over (image, input rows) */
+        task pk = *t;
+        pk.rows = (int32_t)nd->in_shape.h;
+        int64_t want = want_items(t->c, (uint64_t)t->N * xshape_elems(&nd->in_shape), GRAIN_ELEM);
+        pk.nrt = want / t->N > 1 ? min32((int32_t)(want / t->N), pk.rows) : 1;
+        pk.rt = ceil_div32(pk.rows, pk.nrt);
+        pk.nrt = ceil_div32(pk.rows, pk.rt);
+        xnor_pool_run(pool_if(t->c, want), xpack_item, &pk, (int64_t)t->N * pk.nrt);
+        t->rows = (int32_t)nd->out_shape.h;
+        want = want_items(t->c, bwork, GRAIN_BINARY);
+        tile(t, want, st->rt_max, st->bt_max, 0);
+        xnor_pool_run(pool_if(t->c, want), xconv_item, t, (int64_t)t->N * t->nrt * t->nbt);
+    } else {
+        task pk = *t;
+        int64_t want = want_items(t->c, (uint64_t)t->N * nd->in_shape.c, GRAIN_ELEM);
+        int32_t nch = want > 1 ? min32((int32_t)want, (int32_t)t->N) : 1;
+        pk.rt = ceil_div32((int32_t)t->N, nch);
+        xnor_pool_run(pool_if(t->c, want), xpack_item, &pk, ceil_div32((int32_t)t->N, pk.rt));
+        t->rows = (int32_t)t->N;
+        want = want_items(t->c, bwork, GRAIN_BINARY);
+        tile(t, want, st->rt_max, st->bt_max, 1);
+        xnor_pool_run(pool_if(t->c, want), xlinear_item, t, (int64_t)t->nrt * t->nbt);
+    }
+}
+
+/* ================================================================ pooling */
+
+static void pool_item(void *arg, int64_t item, int tid) {
+    (void)tid;
+    const task *t = arg;
+    const xnode *nd = t->nd;
+    const size_t C = nd->in_shape.c;
+    const int32_t H = (int32_t)nd->in_shape.h, W = (int32_t)nd->in_shape.w;
+    const int32_t oh = (int32_t)nd->out_shape.h, ow = (int32_t)nd->out_shape.w;
+    const size_t n = (size_t)(item / t->nrt);
+    const int32_t y0 = (int32_t)(item % t->nrt) * t->rt, y1 = min32(oh, y0 + t->rt);
+    const float *in = t->in + n * (size_t)H * (size_t)W * C;
+    float *out = t->out + n * (size_t)oh * (size_t)ow * C;
+    const int is_max = nd->op == XOP_MAXPOOL;
+    const int cip = nd->p[XP_CIP];
+    for (int32_t y = y0; y < y1; y++) {
+        const int32_t sy = y * nd->sh - nd->pt;
+        const int32_t ky0 = sy < 0 ? -sy : 0, ky1 = min32(nd->kh, H - sy);
+        for (int32_t x = 0; x < ow; x++) {
+            const int32_t sx = x * nd->sw - nd->pl;
+            const int32_t kx0 = sx < 0 ? -sx : 0, kx1 = min32(nd->kw, W - sx);
+            float *o = out + ((size_t)y * (size_t)ow + (size_t)x) * C;
+            if (is_max) {
+                for (size_t ch = 0; ch < C; ch++) o[ch] = -INFINITY;
+                for (int32_t ky = ky0; ky < ky1; ky++)
+                    for (int32_t kx = kx0; kx < kx1; kx++) {
+                        const float *ip = in + ((size_t)(sy + ky) * (size_t)W + (size_t)(sx + kx)) * C;
+                        for (size_t ch = 0; ch < C; ch++) o[ch] = ip[ch] > o[ch] ? ip[ch] : o[ch];
+                    }
+            } else {
+                int32_t cnt;
+                if (cip) {
+                    /* window cells inside the padded input [-pt, H+pb) x [-pl, W+pr) */
+                    int32_t ey = min32(sy + nd->kh, H + nd->pb), ex = min32(sx + nd->kw, W + nd->pr);
+                    cnt = (ey - sy) * (ex - sx);
+                } else {
+                    cnt = (ky1 - ky0) * (kx1 - kx0);
+                }
+                for (size_t ch = 0; ch < C; ch++) o[ch] = 0.0f;
+                for (int32_t ky = ky0; ky < ky1; ky++)
+                    for (int32_t kx = kx0; kx < kx1; kx++) {
+                        const float *ip = in + ((size_t)(sy + ky) * (size_t)W + (size_t)(sx + kx)) * C;
+                        for (size_t ch = 0; ch < C; ch++) o[ch] = o[ch] + ip[ch];
+                    }
+                const float d = (float)cnt;
+                for (size_t ch = 0; ch < C; ch++) o[ch] = o[ch] / d;
+            }
+        }
+    }
+}
+
+/* ================================================================ elementwise */
+
+static void bn_item(void *arg, int64_t item, int tid) {
+    (void)tid;
+    const task *t = arg;
+    const size_t C = t->nd->in_shape.c;
+    const float *sc = t->nd->bn_scale, *sf = t->nd->bn_shift;
+    const int64_t p0 = item * t->chunk, p1 = p0 + t->chunk < t->total ? p0 + t->chunk : t->total;
+    for (int64_t p = p0; p < p1; p++) {
+        const float *x = t->in + (size_t)p * C;
+        float *y = t->out + (size_t)p * C;
+        for (size_t ch = 0; ch < C; ch++) {
+            float v = x[ch] * sc[ch];
+            y[ch] = v + sf[ch];
+        }
+    }
+}
+
+static void relu_item(void *arg, int64_t item, int tid) {
+    (void)tid;
+    const task *t = arg;
+    const int64_t e0 = item * t->chunk, e1 = e0 + t->chunk < t->total ? e0 + t->chunk : t->total;
+    /* Locals, not t->...: with -fno-strict-aliasing a float store could alias *t. */
+    const float *restrict in = t->in;
+    float *restrict out = t->out;
+    for (int64_t i = e0; i < e1; i++) out[i] = relu_f(in[i]);
+}
+
+static void add_item(void *arg, int64_t item, int tid) {
+    (void)tid;
+    const task *t = arg;
+    const int64_t e0 = item * t->chunk, e1 = e0 + t->chunk < t->total ? e0 + t->chunk : t->total;
+    const float *restrict a = t->in, *restrict b = t->in2;
+    float *restrict out = t->out;
+    for (int64_t i = e0; i < e1; i++) out[i] = a[i] + b[i];
+}
+
+static void softmax_item(void *arg, int64_t item, int tid) {
+    (void)tid;
+    const task *t = arg;
+    const size_t F = t->nd->in_shape.c;
+    const int64_t r0 = item * t->chunk, r1 = r0 + t->chunk < t->total ? r0 + t->chunk : t->total;
+    for (int64_t r = r0; r < r1; r++) {
+        const float *x = t->in + (size_t)r * F;
+        float *y = t->out + (size_t)r * F;
+        float mx = x[0];
+        for (size_t i = 1; i < F; i++) mx = x[i] > mx ? x[i] : mx;
+        float s = 0.0f;
+        for (size_t i = 0; i < F; i++) {
+            float e = expf(x[i] - mx);
+            y[i] = e;
+            s += e;
+        }
+        for (size_t i = 0; i < F; i++) y[i] = y[i] / s;
+    }
+}
+
+static void flatten_item(void *arg, int64_t item, int tid) {
+    (void)tid;
+    const task *t = arg;
+    const xshape *s = &t->nd->in_shape;
+    const size_t per = xshape_elems(s);
+    xnor_nhwc_to_nchw(t->in + (size_t)item * per, t->out + (size_t)item * per, 1, s->c, s->h, s->w);
+}
+
+/* Flat ranges: total units of `unit_work` each, chunked for the pool. */
+static void run_flat(task *t, xnor_task_fn fn, int64_t total, uint64_t unit_work) {
+    int64_t want = want_items(t->c, (uint64_t)total * unit_work, GRAIN_ELEM);
+    if (want > total) want = total;
+    if (want < 1) want = 1;
+    t->total = total;
+    t->chunk = (total + want - 1) / want;
+    xnor_pool_run(pool_if(t->c, want), fn, t, (total + t->chunk - 1) / t->chunk);
+}
+
+/* ================================================================ step dispatch */
+
+void xnor_exec_step(xnor_context_t *c, const xstep *st, uint32_t N) {
+    const xnor_model_t *m = c->m;
+    task t;
+    memset(&t, 0, sizeof t);
+    t.c = c;
+    t.st = st;
+    t.nd = &m->nodes[st->node];
+    t.bn = st->bn >= 0 ? &m->nodes[st->bn] : NULL;
+    t.N = N;
+    t.in = xnor_vbuf(c, st->in[0]);
+    t.in2 = t.nd->n_inputs > 1 ? xnor_vbuf(c, st->in[1]) : NULL;
+    t.out = c->slot_buf[c->slot_of[st->out]];
+    t.relu = st->relu >= 0;
+    const xnode *nd = t.nd;
+    const uint64_t per = xshape_elems(&nd->in_shape);
+    switch (nd->op) {
+    case XOP_CONV2D:
+    case XOP_LINEAR:
+        run_fconv(&t);
+        break;
+    case XOP_BCONV2D:
+    case XOP_BLINEAR:
+        if (nd->mode == 1) run_fconv(&t);
+        else run_xnor(&t);
+        break;
+    case XOP_BATCHNORM:
+        run_flat(&t, bn_item, (int64_t)N * (int64_t)(nd->in_shape.h * nd->in_shape.w), nd->in_shape.c);
+        break;
+    case XOP_RELU:
+        run_flat(&t, relu_item, (int64_t)(N * per), 1);
+        break;
+    case XOP_ADD:
+        run_flat(&t, add_item, (int64_t)(N * per), 1);
+        break;
+    case XOP_SOFTMAX:
+        run_flat(&t, softmax_item, (int64_t)N, per * 8);
+        break;
+    case XOP_FLATTEN:
+        xnor_pool_run(pool_if(c, want_items(c, N * per, GRAIN_ELEM * 4)), flatten_item, &t, N);
+        break;
+    case XOP_MAXPOOL:
+    case XOP_AVGPOOL: {
+        t.rows = (int32_t)nd->out_shape.h;
+        uint64_t work = (uint64_t)N * xshape_elems(&nd->out_shape) * (uint64_t)(nd->kh * nd->kw);
+        int64_t want = want_items(c, work, GRAIN_ELEM);
+        t.nrt = want / N > 1 ? min32((int32_t)(want / N), t.rows) : 1;
+        t.rt = ceil_div32(t.rows, t.nrt);
+        t.nrt = ceil_div32(t.rows, t.rt);
+        xnor_pool_run(pool_if(c, want), pool_item, &t, (int64_t)N * t.nrt);
+        break;
+    }
+    case XOP_DROPOUT: /* only in plans that copy; the plan aliases dropout */
+        if (t.out != t.in) memcpy(t.out, t.in, sizeof(float) * (size_t)(N * per));
+        break;
+    default:
+        break;
+    }
+}

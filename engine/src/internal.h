@@ -1,0 +1,172 @@
+/* internal.h -- shared declarations of the engine (not part of the public API).
+ *
+ * The model (xnor_model) is built by loader.c (parse + validate) and prepare.c
+ * (weight repacking) and never changes afterwards, so any number of contexts and
+ * threads may read it. The context (xnor_context) owns everything that changes
+ * per inference: value buffers, per-node workspaces, the thread pool and timings.
+ */
+#ifndef XNOR_INTERNAL_H
+#define XNOR_INTERNAL_H
+
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "../include/xnornet.h"
+#include "kernels/kernels.h"
+
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ != __ORDER_LITTLE_ENDIAN__
+#error "xnornet reads its little-endian file format with plain loads: little-endian hosts only"
+#endif
+
+#define XNOR_VERSION_STRING "0.1.0"
+
+/* File format constants (engine/FORMAT.md). */
+#define XF_HEADER_BYTES 256u
+#define XF_NODE_BYTES 160u
+#define XF_TENSOR_BYTES 64u
+#define XF_MAX_NODES 4096u
+#define XF_MAX_TENSORS 65536u
+
+enum {
+    XOP_CONV2D = 1,
+    XOP_BCONV2D = 2,
+    XOP_LINEAR = 3,
+    XOP_BLINEAR = 4,
+    XOP_BATCHNORM = 5,
+    XOP_RELU = 6,
+    XOP_MAXPOOL = 7,
+    XOP_AVGPOOL = 8,
+    XOP_FLATTEN = 9,
+    XOP_DROPOUT = 10,
+    XOP_SOFTMAX = 11,
+    XOP_ADD = 12
+};
+
+enum { XP_OUT = 0, XP_KH, XP_KW, XP_SH, XP_SW, XP_PT, XP_PL, XP_PB, XP_PR, XP_BIAS, XP_MODE, XP_USEK,
+       XP_CEIL, XP_CIP };
+
+#define XDT_F32 1u
+#define XDT_BITS 2u
+
+/* Shape of a value, per image. A 2-D value [F] has c = F, h = w = 1, is4d = 0. */
+typedef struct {
+    uint32_t c, h, w;
+    uint32_t is4d;
+} xshape;
+
+static inline uint64_t xshape_elems(const xshape *s) { return (uint64_t)s->c * s->h * s->w; }
+
+typedef struct {
+    uint32_t dtype, ndim;
+    uint32_t dims[4];
+    uint64_t offset, nbytes;
+    uint64_t elems;
+} xtensor_desc;
+
+/* A node after validation, plus its prepared (repacked) parameters. */
+typedef struct {
+    /* From the file. */
+    uint32_t op, n_inputs;
+    uint32_t inputs[2];
+    int32_t p[16];
+    float f[4];
+    int32_t t[8];
+    char name[32];
+
+    /* Derived at load. */
+    xshape in_shape, out_shape;   /* in_shape: shape of inputs[0] */
+    uint64_t macs;                /* per image */
+    uint32_t fused;               /* folded into another node by the optimized plan */
+    uint32_t n_consumers;         /* input slots that read this node's value */
+    int32_t consumer;             /* the node reading this value when n_consumers == 1 */
+
+    /* Convolution geometry (conv2d, bconv2d, pools; linear/blinear use kh = kw = 1). */
+    int32_t kh, kw, sh, sw, pt, pl, pb, pr;
+    int32_t O, C;                 /* output / input channels (features for 2-D ops) */
+    int32_t nb;                   /* 16-channel output blocks: ceil(O / 16) */
+    int32_t cw;                   /* 32-bit words per input pixel: ceil(C / 32) */
+    int32_t mode, use_k, has_bias;
+
+    /* Prepared parameters (prepare.c); NULL where the op has none. */
+    uint32_t *wbits;   /* XNOR: [nb][kh][kw][cw][16] */
+    float *wf;         /* conv2d, linear, BWN: [nb][kh][kw][C][16] */
+    float *bias;       /* [16 nb] (zero past O) */
+    float *alpha;      /* [16 nb] (zero past O) */
+    int32_t *popp;     /* XNOR: 2-D prefix sums of weight popcounts per tap,
+                        * [(kh+1)(kw+1)][16 nb]: popp[(a*(kw+1)+b)*16nb + o] = sum over
+                        * ky < a, kx < b of popcount(weights of o at tap (ky, kx)) */
+    float *bn_scale;   /* batchnorm: [C] */
+    float *bn_shift;
+    /* Per output row / column, the range of in-bounds taps [k0, k1): bconv XNOR. */
+    int32_t *row_k;    /* [2 oh] */
+    int32_t *col_k;    /* [2 ow] */
+} xnode;
+
+struct xnor_model {
+    uint32_t version;
+    uint32_t crc;
+    uint64_t file_bytes;
+    uint32_t n_nodes, n_tensors, n_labels;
+    uint32_t in_c, in_h, in_w;
+    uint32_t color, resize_policy, resize_size;
+    float scale, mean[4], std[4];
+    char name[64];
+
+    xnode *nodes;
+    xshape *values;        /* n_nodes + 1 shapes; value 0 is the input */
+    uint32_t out_size;
+    uint32_t output_kind;
+
+    char *label_text;      /* copy of the label section */
+    uint32_t *label_off;   /* [n_labels]: offset of each label's text in label_text */
+    uint16_t *label_len;   /* [n_labels] */
+
+    uint64_t weight_bytes_packed, weight_bytes_float32;
+    uint64_t memory_bytes;
+};
+
+/* status.c */
+void xnor_set_err(char *buf, size_t len, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+void xnor_set_errv(char *buf, size_t len, const char *fmt, va_list ap);
+
+/* crc32.c: CRC-32 (zlib polynomial, reflected 0xEDB88320) of data, continuing from crc
+ * (start with 0), as zlib.crc32(data, crc). */
+uint32_t xnor_crc32(uint32_t crc, const void *data, size_t len);
+
+/* prepare.c: repack node k's weights; the file's tensor data is read from `data`
+ * (data section start). Returns XNOR_OK or XNOR_ERR_OUT_OF_MEMORY. */
+xnor_status xnor_prepare_node(xnor_model_t *m, xnode *nd, const xtensor_desc *tens, const uint8_t *data);
+void xnor_free_node(xnode *nd);
+
+/* Aligned allocation (64 bytes) that the model/context free with xnor_free_aligned. */
+void *xnor_alloc_aligned(size_t bytes);
+void *xnor_calloc_aligned(size_t bytes);
+void xnor_free_aligned(void *p);
+
+/* Overflow-safe size arithmetic: return 0 and leave *out unspecified on overflow. */
+static inline int xnor_mul_u64(uint64_t a, uint64_t b, uint64_t *out) {
+    return !__builtin_mul_overflow(a, b, out);
+}
+static inline int xnor_add_u64(uint64_t a, uint64_t b, uint64_t *out) {
+    return !__builtin_add_overflow(a, b, out);
+}
+static inline uint64_t xnor_mul_sat(uint64_t a, uint64_t b) {
+    uint64_t r;
+    return __builtin_mul_overflow(a, b, &r) ? UINT64_MAX : r;
+}
+
+/* threadpool.c: a persistent pool; the caller takes part as thread 0. */
+typedef struct xnor_pool xnor_pool;
+typedef void (*xnor_task_fn)(void *arg, int64_t item, int tid);
+xnor_status xnor_pool_new(int n_threads, xnor_pool **out);
+void xnor_pool_free(xnor_pool *p);
+int xnor_pool_threads(const xnor_pool *p);
+/* Runs fn(arg, i, tid) for every i in [0, n_items), spread over the pool's threads,
+ * and returns when all are done. n_items <= 1 runs inline on the caller. */
+void xnor_pool_run(xnor_pool *p, xnor_task_fn fn, void *arg, int64_t n_items);
+
+/* cpu.c */
+int xnor_parse_isa_name(const char *s, xnor_isa *out);
+
+#endif /* XNOR_INTERNAL_H */

@@ -1,0 +1,141 @@
+/* bconv_16c__avx512vpopcnt.c -- binary convolution with AVX-512 VPOPCNTDQ.
+ *
+ * One zmm holds the weight words of a 16-channel block for one (tap, word); the input
+ * word of a pixel is broadcast to all lanes, so each (pixel, block, word) step is
+ * xor + vpopcntd + add: 3 uops per 512 binary MACs, which is the port-bound ceiling.
+ *
+ * The register tile is P output pixels x B blocks of accumulators (P*B <= 24). Each weight
+ * zmm is reused by the P pixels and each broadcast by the B blocks, so loads stay well
+ * under the two/three per cycle the load ports give. Output pixels are numbered
+ * row-major over [y0, y1) x [0, ow) and tiled across row ends, which keeps the tile full
+ * for small maps (13x13 -> 169 pixels). The last pixel tile is shifted back to overlap
+ * the one before it instead of needing a narrower variant: it recomputes a few pixels and
+ * writes the same values again, which is harmless.
+ *
+ * For a fixed ky the kw taps x cw words of a pixel are contiguous in the input (the
+ * taps of a row are neighbouring pixels) and in the weights, so the inner loop walks one
+ * flat run of T = kw*cw words per kernel row, whatever kw, cw and the strides are. */
+#include <immintrin.h>
+
+#include "kernels.h"
+
+#define PMAX 8 /* largest pixel tile instantiated */
+#define BMAX 4 /* largest block tile instantiated */
+
+typedef struct {
+    const xnor_bconv_args *a;
+    int64_t row_words;   /* Wp * cw: input step per kernel row */
+    int64_t blk_words;   /* kh * kw * cw * 16: weight step per block */
+    int32_t T;           /* kw * cw: contiguous words per kernel row */
+} ctx_t;
+
+static inline __attribute__((always_inline)) XNOR_TARGET_AVX512 void
+tile(const ctx_t *c, int64_t q0, int32_t bs, const int P, const int B)
+{
+    const xnor_bconv_args *a = c->a;
+    const uint32_t *ip[PMAX];
+    int32_t *op[PMAX];
+    #pragma GCC unroll 16
+    for (int p = 0; p < P; p++) {
+        const int64_t q = q0 + p;
+        const int32_t y = (int32_t)(q / a->ow), x = (int32_t)(q % a->ow);
+        ip[p] = a->in + ((int64_t)y * a->sh * a->Wp + (int64_t)x * a->sw) * a->cw;
+        op[p] = a->out + q * a->out_stride + (int64_t)bs * XNOR_LANES;
+    }
+    const uint32_t *wb = a->w + (int64_t)bs * c->blk_words;
+    const int32_t T = c->T;
+
+    __m512i acc[PMAX][BMAX];
+    #pragma GCC unroll 16
+    for (int p = 0; p < P; p++)
+        #pragma GCC unroll 16
+        for (int b = 0; b < B; b++)
+            acc[p][b] = _mm512_setzero_si512();
+
+    for (int32_t ky = 0; ky < a->kh; ky++) {
+        const uint32_t *wk = wb + (int64_t)ky * T * XNOR_LANES;
+        const uint32_t *ik[PMAX];
+        #pragma GCC unroll 16
+        for (int p = 0; p < P; p++)
+            ik[p] = ip[p] + ky * c->row_words;
+        for (int32_t t = 0; t < T; t++) {
+            __m512i w[BMAX];
+            #pragma GCC unroll 16
+            for (int b = 0; b < B; b++)
+                w[b] = _mm512_loadu_si512(wk + b * c->blk_words + (int64_t)t * XNOR_LANES);
+            #pragma GCC unroll 16
+            for (int p = 0; p < P; p++) {
+                const __m512i x = _mm512_set1_epi32((int)ik[p][t]);
+                #pragma GCC unroll 16
+                for (int b = 0; b < B; b++)
+                    acc[p][b] = _mm512_add_epi32(
+                        acc[p][b], _mm512_popcnt_epi32(_mm512_xor_si512(x, w[b])));
+            }
+        }
+    }
+    #pragma GCC unroll 16
+    for (int p = 0; p < P; p++)
+        #pragma GCC unroll 16
+        for (int b = 0; b < B; b++)
+            _mm512_storeu_si512(op[p] + b * XNOR_LANES, acc[p][b]);
+}
+
+typedef void (*tile_fn)(const ctx_t *, int64_t, int32_t);
+
+#define DEF_TILE(P, B)                                                            \
+    static XNOR_TARGET_AVX512 void tile_##P##_##B(const ctx_t *c, int64_t q0, int32_t bs) \
+    {                                                                             \
+        tile(c, q0, bs, P, B);                                                    \
+    }
+#define DEF_TILES_P(P) DEF_TILE(P, 1) DEF_TILE(P, 2) DEF_TILE(P, 3) DEF_TILE(P, 4)
+DEF_TILES_P(1) DEF_TILES_P(2) DEF_TILES_P(3) DEF_TILES_P(4)
+DEF_TILES_P(6) DEF_TILE(8, 1) DEF_TILE(8, 2) DEF_TILE(8, 3)
+
+/* [P][B-1]; NULL where P*B would overflow the 32 zmm registers. */
+static const tile_fn k_tiles[PMAX + 1][BMAX] = {
+    [1] = {tile_1_1, tile_1_2, tile_1_3, tile_1_4},
+    [2] = {tile_2_1, tile_2_2, tile_2_3, tile_2_4},
+    [3] = {tile_3_1, tile_3_2, tile_3_3, tile_3_4},
+    [4] = {tile_4_1, tile_4_2, tile_4_3, tile_4_4},
+    [6] = {tile_6_1, tile_6_2, tile_6_3, tile_6_4},
+    [8] = {tile_8_1, tile_8_2, tile_8_3, NULL},
+};
+
+/* Largest instantiated pixel tile <= limit that fits with B blocks. */
+static int pick_p(int64_t limit, int B)
+{
+    static const int cand[] = {8, 6, 4, 3, 2, 1};
+    for (unsigned i = 0; i < sizeof cand / sizeof cand[0]; i++)
+        if (cand[i] <= limit && k_tiles[cand[i]][B - 1])
+            return cand[i];
+    return 1;
+}
+
+XNOR_TARGET_AVX512 void xnor_bconv_16c__avx512vpopcnt(const xnor_bconv_args *a)
+{
+    const int64_t q_begin = (int64_t)a->y0 * a->ow, q_end = (int64_t)a->y1 * a->ow;
+    const int32_t nb = a->b1 - a->b0;
+    if (q_end <= q_begin || nb <= 0 || a->kh <= 0 || a->kw <= 0 || a->cw <= 0)
+        goto degenerate;
+    ctx_t c = {a, (int64_t)a->Wp * a->cw, (int64_t)a->kh * a->kw * a->cw * XNOR_LANES,
+               a->kw * a->cw};
+    /* Split the blocks into near-equal chunks of <= BMAX so no chunk is a thin tail. */
+    const int32_t nchunks = (nb + BMAX - 1) / BMAX;
+    int32_t bs = a->b0;
+    for (int32_t k = 0; k < nchunks; k++) {
+        const int B = nb / nchunks + (k < nb % nchunks);
+        const int P = pick_p(q_end - q_begin, B);
+        const tile_fn fn = k_tiles[P][B - 1];
+        for (int64_t q = q_begin; q < q_end; q += P)
+            fn(&c, q + P <= q_end ? q : q_end - P, bs);
+        bs += B;
+    }
+    return;
+
+degenerate:
+    /* An empty reduction (kh, kw or cw of 0) still defines the outputs: all zero. */
+    for (int64_t q = q_begin; q < q_end; q++)
+        for (int32_t ob = a->b0; ob < a->b1; ob++)
+            for (int l = 0; l < XNOR_LANES; l++)
+                a->out[q * a->out_stride + ob * XNOR_LANES + l] = 0;
+}

@@ -1,0 +1,128 @@
+"""POST /v1/classify and /v1/models/{name}/classify: one image in, the top-k classes out."""
+
+from __future__ import annotations
+
+import time
+from typing import Annotated
+
+import numpy as np
+from fastapi import APIRouter, Query, Request
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel
+from starlette.datastructures import UploadFile
+
+from ..errors import ApiError, Unprocessable, UnsupportedMediaType
+from ..inference import Timing, lease_model, preprocess_image, run_rows
+from .deps import RuntimeDep, started, tag_model
+
+router = APIRouter(tags=["classify"])
+
+
+class ModelRef(BaseModel):
+    name: str
+    version: int
+    sha256: str
+
+
+class Prediction(BaseModel):
+    index: int
+    label: str
+    probability: float
+
+
+class TimingMs(BaseModel):
+    queue: float
+    preprocess: float
+    inference: float
+    total: float
+
+
+class ClassifyResponse(BaseModel):
+    model: ModelRef
+    predictions: list[Prediction]
+    timing_ms: TimingMs
+
+
+TopK = Annotated[int, Query(ge=1, le=100_000, description="how many classes to return (1..classes)")]
+
+
+async def read_image_bytes(request: Request, rt: RuntimeDep) -> bytes:
+    """The raw body (image/*, application/octet-stream) or the multipart field `file`."""
+    mime = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if mime == "multipart/form-data":
+        async with request.form(max_files=1, max_fields=16) as form:
+            upload = form.get("file")
+            if not isinstance(upload, UploadFile):
+                raise Unprocessable("multipart upload without a file field named 'file'", code="missing_file")
+            return await upload.read()
+    if mime in ("", "application/octet-stream") or mime.startswith("image/"):
+        return await request.body()
+    rt.metrics.rejected.labels("unsupported_type").inc()
+    raise UnsupportedMediaType(
+        f"content type {mime!r}: send the image as image/*, application/octet-stream "
+        "or multipart/form-data field 'file'"
+    )
+
+
+def softmax(row: np.ndarray) -> np.ndarray:
+    z = row.astype(np.float64)
+    z = np.exp(z - z.max())
+    return z / z.sum()
+
+
+async def classify_model(name: str, request: Request, rt: RuntimeDep, top_k: int) -> JSONResponse:
+    tag_model(request, name)
+    t_start = started(request)
+    deadline = t_start + rt.settings.request_timeout_s
+    with lease_model(rt, name) as lease:
+        mv = lease.version
+        if top_k > mv.output_size:
+            raise Unprocessable(f"top_k must be 1..{mv.output_size} for model {name!r}", code="invalid_top_k")
+        data = await read_image_bytes(request, rt)
+        timing = Timing()
+        x = await preprocess_image(rt, lease, data, timing)
+        out = await run_rows(rt, lease, [x], deadline, request, timing)
+    row = out[0]
+    if mv.output_kind == "probabilities":
+        probs = np.clip(row.astype(np.float64), 0.0, None)
+        probs = probs / probs.sum() if probs.sum() > 0 else softmax(row)
+    else:
+        probs = softmax(row)
+    if not np.all(np.isfinite(probs)):
+        raise ApiError("the model produced non-finite outputs", status=500, code="bad_output")
+    order = np.argsort(-probs, kind="stable")[:top_k]
+    total = time.monotonic() - t_start
+    ms = {
+        "queue": timing.queue * 1e3,
+        "preprocess": timing.preprocess * 1e3,
+        "inference": timing.inference * 1e3,
+        "total": total * 1e3,
+    }
+    body = ClassifyResponse(
+        model=ModelRef(name=mv.name, version=mv.version, sha256=mv.sha256),
+        predictions=[
+            Prediction(index=int(i), label=mv.labels[i], probability=float(probs[i])) for i in order
+        ],
+        timing_ms=TimingMs(**{k: round(v, 3) for k, v in ms.items()}),
+    )
+    headers = {
+        "X-Model-Version": str(mv.version),
+        "Server-Timing": ", ".join(f"{k};dur={v:.3f}" for k, v in ms.items()),
+    }
+    return JSONResponse(body.model_dump(), headers=headers)
+
+
+@router.post(
+    "/v1/classify", response_model=ClassifyResponse, summary="Classify an image with the default model"
+)
+async def classify(request: Request, rt: RuntimeDep, top_k: TopK = 5) -> JSONResponse:
+    return await classify_model(rt.settings.default_model, request, rt, top_k)
+
+
+@router.post(
+    "/v1/models/{name}/classify",
+    response_model=ClassifyResponse,
+    summary="Classify an image with the named model",
+)
+async def classify_named(name: str, request: Request, rt: RuntimeDep, top_k: TopK = 5) -> JSONResponse:
+    return await classify_model(name, request, rt, top_k)

@@ -1,0 +1,41 @@
+"""Dependencies shared by the routers, as Annotated aliases."""
+
+from __future__ import annotations
+
+import time
+from importlib import metadata
+from typing import Annotated, Any
+
+from fastapi import Depends, Request
+
+from ..runtime import Runtime
+
+try:
+    VERSION = metadata.version("xnornet")
+except metadata.PackageNotFoundError:  # running from a source tree
+    VERSION = "0.1.0"
+
+
+def get_runtime(request: Request) -> Runtime:
+    runtime: Runtime = request.app.state.runtime
+    return runtime
+
+
+RuntimeDep = Annotated[Runtime, Depends(get_runtime)]
+
+
+def request_info(request: Request) -> dict[str, Any]:
+    """The per-request dict the metrics middleware reads (model label, start time)."""
+    info: dict[str, Any] = request.scope.setdefault("xnornet", {})
+    info.setdefault("start", time.monotonic())
+    return info
+
+
+def tag_model(request: Request, model: str) -> None:
+    request_info(request)["model"] = model
+
+
+def started(request: Request) -> float:
+    """When the request arrived (time.monotonic), for deadlines and total time."""
+    start: float = request_info(request)["start"]
+    return start

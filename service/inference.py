@@ -1,0 +1,126 @@
+"""One image's way through the service after its bytes are read, shared by /v1 and /v2:
+lease the served version -> preprocess in the thread pool -> queue -> result row.
+
+Every refusal is raised as an ApiError and counted in xnornet_rejected_total here, once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+from starlette.requests import Request
+
+from .batcher import Closed, DeadlineExceeded, Item, QueueFull
+from .errors import ApiError, NotFound, ServiceUnavailable, Timeout
+from .imaging import ImageError, preprocess
+from .repository import Lease, NotServed, RepositoryError, check_name
+from .runtime import Runtime
+
+
+class ClientGone(ApiError):
+    """The client disconnected; nobody reads this answer (499 in logs and metrics)."""
+
+    status, code = 499, "client_closed_request"
+
+
+@dataclass
+class Timing:
+    preprocess: float = 0.0
+    queue: float = 0.0
+    inference: float = 0.0
+
+
+def lease_model(rt: Runtime, name: str) -> Lease:
+    try:
+        check_name(name)
+        return rt.repo.acquire(name)
+    except NotServed:
+        on_disk = name in rt.repo.names_on_disk()
+        raise NotFound(
+            f"model {name!r} is {'not loaded' if on_disk else 'unknown'}", code="model_not_found"
+        ) from None
+    except RepositoryError as exc:
+        raise NotFound(str(exc), code="model_not_found") from None
+
+
+async def preprocess_image(rt: Runtime, lease: Lease, data: bytes, timing: Timing) -> np.ndarray:
+    t0 = time.perf_counter()
+    loop = asyncio.get_running_loop()
+    try:
+        x = await loop.run_in_executor(
+            rt.preprocess_pool, preprocess, data, lease.version.spec, rt.settings.max_image_pixels
+        )
+    except ImageError as exc:
+        rt.metrics.rejected.labels(exc.reason).inc()
+        raise ApiError(str(exc), status=exc.status, code=exc.code) from None
+    timing.preprocess = time.perf_counter() - t0
+    rt.metrics.preprocess.labels(lease.version.name).observe(timing.preprocess)
+    return x
+
+
+async def run_rows(
+    rt: Runtime, lease: Lease, rows: list[np.ndarray], deadline: float, request: Request, timing: Timing
+) -> np.ndarray:
+    """Queue each row (one image) and wait for all of them, the deadline, or the client leaving."""
+    batcher = rt.batcher(lease.version.name)
+    items: list[Item] = []
+    try:
+        for x in rows:
+            items.append(batcher.submit(x, lease.version, deadline))
+    except QueueFull as exc:
+        for it in items:
+            batcher.cancel(it)
+        rt.metrics.rejected.labels("queue_full").inc()
+        raise ServiceUnavailable(str(exc), code="queue_full", headers={"Retry-After": "1"}) from None
+    except Closed as exc:
+        raise ServiceUnavailable(str(exc), code="shutting_down", headers={"Retry-After": "1"}) from None
+
+    futures = [it.future for it in items if it.future is not None]
+    gathered: asyncio.Future[list[Any]] = asyncio.gather(*futures)
+    gone: asyncio.Future[None] = asyncio.ensure_future(_disconnected(request))
+    waiting: set[asyncio.Future[Any]] = {gathered, gone}
+    try:
+        done, _ = await asyncio.wait(
+            waiting,
+            timeout=max(0.0, deadline - time.monotonic()),
+            return_when=asyncio.FIRST_COMPLETED,
+        )
+        if gathered in done:
+            out = gathered.result()  # raises DeadlineExceeded or an engine error
+        elif gone in done:
+            rt.metrics.rejected.labels("disconnect").inc()
+            raise ClientGone("the client disconnected")
+        else:
+            raise DeadlineExceeded()
+    except DeadlineExceeded:
+        rt.metrics.rejected.labels("deadline").inc()
+        raise Timeout(
+            f"not computed within the request timeout of {rt.settings.request_timeout_s:g} s",
+            code="deadline_exceeded",
+        ) from None
+    finally:
+        gone.cancel()
+        for it in items:
+            if it.future is not None and not it.future.done():
+                batcher.cancel(it)
+        if not gathered.done():
+            gathered.cancel()
+        with contextlib.suppress(BaseException):
+            await gone
+    first = items[0]
+    timing.queue = max(0.0, first.started - first.enqueued)
+    timing.inference = float(first.extra.get("inference_s", 0.0))
+    return np.stack(out)
+
+
+async def _disconnected(request: Request) -> None:
+    """Returns when the client goes away (the body has been read, so only that is left)."""
+    while True:
+        message = await request.receive()
+        if message["type"] == "http.disconnect":
+            return

@@ -1,0 +1,217 @@
+"""`xnornet loadtest`: closed-loop load on a running server, or the same work done in-process.
+
+    xnornet loadtest --url http://127.0.0.1:8000 --concurrency 32 --duration 10 --image cat.jpg --json
+    xnornet loadtest --direct --model-file model.xnor --image cat.jpg --duration 10
+
+The HTTP client is a few lines of asyncio over keep-alive connections rather than a full
+HTTP library, so that on a small machine the load generator takes as little CPU as possible
+from the server it measures. The mean batch size comes from the server's own metrics
+(xnornet_batch_size_sum / _count, before and after). --direct times decode + preprocess +
+engine in a loop in this process: the ceiling the service's overhead is measured against.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import statistics
+import sys
+import time
+from collections import Counter
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+
+def add_arguments(name: str, parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--url", default="http://127.0.0.1:8000", help="the server (loopback)")
+    parser.add_argument("--concurrency", type=int, default=32, help="requests in flight")
+    parser.add_argument("--duration", type=float, default=10.0, help="seconds of measurement")
+    parser.add_argument("--warmup", type=float, default=1.0, help="seconds of load before measuring")
+    parser.add_argument("--image", required=True, help="the image every request sends")
+    parser.add_argument("--model", default=None, help="model name (default: the server's default model)")
+    parser.add_argument(
+        "--direct",
+        action="store_true",
+        help="no HTTP: decode + preprocess + engine in a loop in this process",
+    )
+    parser.add_argument("--model-file", default=None, help="with --direct: the .xnor file")
+    parser.add_argument("--threads", type=int, default=0, help="with --direct: engine threads (0 = all)")
+    parser.add_argument("--json", action="store_true", help="print one JSON object")
+
+
+def run(name: str, args: argparse.Namespace) -> int:
+    image = Path(args.image).read_bytes()
+    if args.direct:
+        if not args.model_file:
+            print("xnornet loadtest: --direct needs --model-file", file=sys.stderr)
+            return 2
+        report = direct(Path(args.model_file), image, args.duration, args.threads)
+    else:
+        path = f"/v1/models/{args.model}/classify" if args.model else "/v1/classify"
+        report = asyncio.run(load(args.url, path, image, args.concurrency, args.duration, args.warmup))
+    if args.json:
+        print(json.dumps(report))
+    else:
+        for key, value in report.items():
+            print(f"{key:>18}: {value}")
+    return 0 if report.get("errors", 0) == 0 else 1
+
+
+def percentile(sorted_values: list[float], q: float) -> float:
+    if not sorted_values:
+        return float("nan")
+    k = min(len(sorted_values) - 1, max(0, round(q / 100.0 * (len(sorted_values) - 1))))
+    return sorted_values[k]
+
+
+# -- HTTP load --------------------------------------------------------------------------------------
+class _Conn:
+    def __init__(self, host: str, port: int) -> None:
+        self.host, self.port = host, port
+        self.reader: asyncio.StreamReader | None = None
+        self.writer: asyncio.StreamWriter | None = None
+
+    async def request(self, raw: bytes) -> tuple[int, bytes]:
+        if self.writer is None:
+            self.reader, self.writer = await asyncio.open_connection(self.host, self.port)
+        assert self.reader is not None
+        self.writer.write(raw)
+        head = await self.reader.readuntil(b"\r\n\r\n")
+        lines = head.decode("latin-1").split("\r\n")
+        status = int(lines[0].split(" ", 2)[1])
+        length = 0
+        close = False
+        for line in lines[1:]:
+            key, _, value = line.partition(":")
+            key = key.strip().lower()
+            if key == "content-length":
+                length = int(value)
+            elif key == "connection" and value.strip().lower() == "close":
+                close = True
+        body = await self.reader.readexactly(length)
+        if close:
+            self.close()
+        return status, body
+
+    def close(self) -> None:
+        if self.writer is not None:
+            self.writer.close()
+        self.reader = self.writer = None
+
+
+async def _get(host: str, port: int, path: str) -> str:
+    conn = _Conn(host, port)
+    try:
+        _, body = await conn.request(
+            f"GET {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n".encode()
+        )
+    finally:
+        conn.close()
+    return body.decode()
+
+
+def batch_totals(metrics_text: str) -> tuple[float, float]:
+    total = count = 0.0
+    for line in metrics_text.splitlines():
+        if line.startswith("xnornet_batch_size_sum"):
+            total += float(line.rsplit(" ", 1)[1])
+        elif line.startswith("xnornet_batch_size_count"):
+            count += float(line.rsplit(" ", 1)[1])
+    return total, count
+
+
+async def load(
+    url: str, path: str, image: bytes, concurrency: int, duration: float, warmup: float
+) -> dict[str, Any]:
+    u = urlsplit(url)
+    host, port = u.hostname or "127.0.0.1", u.port or 80
+    raw = (
+        f"POST {path} HTTP/1.1\r\nHost: {host}\r\nContent-Type: application/octet-stream\r\n"
+        f"Content-Length: {len(image)}\r\n\r\n"
+    ).encode() + image
+    latencies: list[float] = []
+    statuses: Counter[str] = Counter()
+    measuring = False
+    stop = False
+
+    async def worker() -> None:
+        conn = _Conn(host, port)
+        while not stop:
+            t0 = time.perf_counter()
+            try:
+                status, _ = await conn.request(raw)
+                key = str(status)
+            except (OSError, asyncio.IncompleteReadError, ValueError, IndexError) as exc:
+                conn.close()
+                key = type(exc).__name__
+            if measuring:
+                latencies.append(time.perf_counter() - t0)
+                statuses[key] += 1
+        conn.close()
+
+    tasks = [asyncio.create_task(worker()) for _ in range(concurrency)]
+    await asyncio.sleep(warmup)
+    before = batch_totals(await _get(host, port, "/metrics"))
+    measuring = True
+    t_start = time.perf_counter()
+    await asyncio.sleep(duration)
+    measuring = False
+    elapsed = time.perf_counter() - t_start
+    after = batch_totals(await _get(host, port, "/metrics"))
+    stop = True
+    await asyncio.gather(*tasks)
+    lat = sorted(latencies)
+    n = len(lat)
+    ok = statuses.get("200", 0)
+    batches = after[1] - before[1]
+    return {
+        "url": url + path,
+        "concurrency": concurrency,
+        "duration_s": round(elapsed, 3),
+        "requests": n,
+        "requests_per_s": round(ok / elapsed, 1),
+        "errors": n - ok,
+        "statuses": dict(statuses),
+        "p50_ms": round(percentile(lat, 50) * 1e3, 2),
+        "p90_ms": round(percentile(lat, 90) * 1e3, 2),
+        "p99_ms": round(percentile(lat, 99) * 1e3, 2),
+        "mean_ms": round(statistics.fmean(lat) * 1e3, 2) if lat else None,
+        "mean_batch_size": round((after[0] - before[0]) / batches, 2) if batches else None,
+    }
+
+
+# -- the in-process ceiling --------------------------------------------------------------------------
+def direct(model_file: Path, image: bytes, duration: float, threads: int) -> dict[str, Any]:
+    import numpy as np
+
+    import engine
+
+    from .imaging import InputSpec, preprocess
+    from .settings import Settings
+
+    model = engine.Model.load(model_file, threads=threads)
+    spec = InputSpec.from_info(model.info)
+    limit = Settings().max_image_pixels
+    model.infer(preprocess(image, spec, limit)[None])  # warm-up
+    latencies = []
+    t_start = time.perf_counter()
+    while time.perf_counter() - t_start < duration:
+        t0 = time.perf_counter()
+        np.asarray(model.infer(preprocess(image, spec, limit)[None]))
+        latencies.append(time.perf_counter() - t0)
+    elapsed = time.perf_counter() - t_start
+    lat = sorted(latencies)
+    return {
+        "mode": "direct",
+        "model": str(model_file),
+        "isa": model.isa,
+        "threads": model.threads,
+        "duration_s": round(elapsed, 3),
+        "requests": len(lat),
+        "requests_per_s": round(len(lat) / elapsed, 1),
+        "errors": 0,
+        "p50_ms": round(percentile(lat, 50) * 1e3, 3),
+        "p99_ms": round(percentile(lat, 99) * 1e3, 3),
+    }

@@ -1,0 +1,75 @@
+"""Every setting of the service, read once from flags or XNORNET_* environment variables.
+
+Nothing else in the service reads the environment: `Settings` is built in one place
+(the CLI, or a test) and passed down.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+BUNDLED_MODELS = Path(__file__).resolve().parent / "models"
+DEFAULT_MODEL = "fashion-mnist-xnor"
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="XNORNET_", extra="forbid", frozen=True)
+
+    host: str = "127.0.0.1"
+    port: int = Field(default=8000, ge=0, le=65535)
+    # The model repository: <repository>/<name>/<version>/model.xnor.
+    repository: Path = BUNDLED_MODELS
+    # Served by /v1/classify without a model name.
+    default_model: str = DEFAULT_MODEL
+    # Models loaded at start (and required by /readyz); empty = every model found on disk.
+    models: list[str] = Field(default_factory=list)
+    # Pinned versions, e.g. XNORNET_VERSIONS='{"fashion-mnist-xnor": 1}'; others serve their highest.
+    versions: dict[str, int] = Field(default_factory=dict)
+
+    max_batch_size: int = Field(default=32, ge=1, le=4096)
+    max_batch_delay_ms: float = Field(default=2.0, ge=0.0, le=10_000.0)
+    queue_capacity: int = Field(default=256, ge=1, le=1_000_000)
+    request_timeout_s: float = Field(default=10.0, gt=0.0, le=3600.0)
+    # Engine threads per inference call (0 = every CPU the process may use); ISA auto|scalar|avx2|avx512.
+    engine_threads: int = Field(default=0, ge=0, le=1024)
+    isa: str = "auto"
+    # Threads that decode and preprocess images (0 = CPUs the process may use).
+    preprocess_threads: int = Field(default=0, ge=0, le=256)
+
+    max_body_bytes: int = Field(default=8 * 1024 * 1024, ge=1024)
+    max_image_pixels: int = Field(default=40_000_000, ge=1)
+
+    # The admin API exists only when this is set.
+    admin_token: SecretStr | None = None
+    # Look for new versions on disk every N seconds (0 = off).
+    poll_seconds: float = Field(default=0.0, ge=0.0)
+    # SIGTERM: /readyz answers 503 for drain_delay_s while requests are still accepted (so a load
+    # balancer can stop routing), then in-flight and queued requests get up to grace_s to finish.
+    drain_delay_s: float = Field(default=0.0, ge=0.0, le=3600.0)
+    grace_s: float = Field(default=30.0, ge=0.0, le=3600.0)
+    log_level: str = "info"
+
+    @field_validator("isa")
+    @classmethod
+    def _isa(cls, v: str) -> str:
+        v = v.lower()
+        if v not in ("auto", "scalar", "avx2", "avx512"):
+            raise ValueError("isa must be auto, scalar, avx2 or avx512")
+        return v
+
+    @field_validator("admin_token")
+    @classmethod
+    def _token(cls, v: SecretStr | None) -> SecretStr | None:
+        # An empty variable means "no admin API", not "the empty token".
+        if v is None or not v.get_secret_value():
+            return None
+        if len(v.get_secret_value()) < 16:
+            raise ValueError("admin_token must be at least 16 characters")
+        return v
+
+    @property
+    def max_batch_delay_s(self) -> float:
+        return self.max_batch_delay_ms / 1000.0

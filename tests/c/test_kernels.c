@@ -1,0 +1,511 @@
+/* test_kernels.c -- correctness tests for the xnornet microkernels.
+ *
+ * 1. The scalar kernels against naive formulas written independently from the
+ *    kernels.h comments (bit-by-bit XOR counts, double accumulation, per-channel bits).
+ * 2. Every ISA this CPU has against scalar: bconv and pack bit-identical over the whole
+ *    output buffer (so writes outside [y0,y1) x [b0,b1) show up as a changed canary),
+ *    fconv within 1e-4 of the sum of |terms|, canaries exact.
+ * Inputs are malloc'ed to their exact size so AddressSanitizer catches over-reads.
+ *
+ * Build (from the repository root; KERNELS = every .c file in engine/src/kernels):
+ *   cc -O2 -std=c11 -ffp-contract=off -pthread -Iengine/include $KERNELS \
+ *      tests/c/test_kernels.c -o /tmp/t -lm
+ * Usage: t [seed] [iterations-scale]; exit status 0 iff every check passed. */
+#define _POSIX_C_SOURCE 200809L
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "../../engine/src/kernels/kernels.h"
+
+static uint64_t g_rng = 0x9E3779B97F4A7C15ull;
+static int g_fail;
+static long g_checks;
+
+static uint64_t rnd(void)
+{
+    g_rng ^= g_rng << 13;
+    g_rng ^= g_rng >> 7;
+    g_rng ^= g_rng << 17;
+    return g_rng;
+}
+static int rint_in(int lo, int hi) { return lo + (int)(rnd() % (uint64_t)(hi - lo + 1)); }
+static float rfloat(void) { return (float)((double)(rnd() >> 11) / 9007199254740992.0 * 2.0 - 1.0); }
+
+static void *xmalloc(size_t n)
+{
+    void *p = malloc(n ? n : 1);
+    if (!p) {
+        fprintf(stderr, "out of memory\n");
+        exit(2);
+    }
+    return p;
+}
+
+#define FAIL(...)                                                                 \
+    do {                                                                          \
+        if (g_fail++ < 30) {                                                      \
+            fprintf(stderr, "FAIL: ");                                            \
+            fprintf(stderr, __VA_ARGS__);                                         \
+            fprintf(stderr, "\n");                                                \
+        }                                                                         \
+    } while (0)
+
+static const xnor_kernel_table *g_isas[4];
+static int g_nisa;
+
+/* ------------------------------------------------------------------ bconv */
+
+typedef struct {
+    int Hp, Wp, cw, kh, kw, sh, sw, oh, ow, nb, stride_extra;
+    int y0, y1, b0, b1;
+} bshape;
+
+#define CANARY_I 0x5A5A1234
+
+/* fill: 0 random bits; 1 input all ones and weights all zeros, so every XOR counts 32
+ * (the largest per-byte counts: catches byte-counter overflow in the AVX2 popcount);
+ * 2 a mix of all-zero, all-one and random words. */
+static uint32_t bword(int fill, int is_w)
+{
+    if (fill == 1)
+        return is_w ? 0u : 0xFFFFFFFFu;
+    if (fill == 2) {
+        switch (rnd() % 3) {
+        case 0: return 0u;
+        case 1: return 0xFFFFFFFFu;
+        }
+    }
+    return (uint32_t)rnd();
+}
+
+static void run_bconv_case_fill(const bshape *s, const char *tag, int fill)
+{
+    const size_t nin = (size_t)s->Hp * s->Wp * s->cw;
+    const size_t nw = (size_t)s->nb * s->kh * s->kw * s->cw * XNOR_LANES;
+    const int out_stride = (s->nb + s->stride_extra) * XNOR_LANES;
+    const size_t nout = (size_t)s->oh * s->ow * out_stride;
+    uint32_t *in = xmalloc(nin * 4), *w = xmalloc(nw * 4);
+    for (size_t i = 0; i < nin; i++)
+        in[i] = bword(fill, 0);
+    for (size_t i = 0; i < nw; i++)
+        w[i] = bword(fill, 1);
+    int32_t *ref = xmalloc(nout * 4), *got = xmalloc(nout * 4);
+    xnor_bconv_args a = {in, s->Hp, s->Wp, s->cw, w, s->kh, s->kw, s->sh, s->sw,
+                         s->oh, s->ow, ref, out_stride, s->y0, s->y1, s->b0, s->b1};
+    for (size_t i = 0; i < nout; i++)
+        ref[i] = CANARY_I;
+    xnor_bconv_16c__scalar(&a);
+
+    /* Naive check of scalar on a sample of outputs (all of them for small cases). */
+    const size_t step = nout > 20000 ? nout / 20000 + 1 : 1;
+    for (size_t i = 0; i < nout; i += step) {
+        const int q = (int)(i / out_stride), ch = (int)(i % out_stride);
+        const int y = q / s->ow, x = q % s->ow, ob = ch / 16, lane = ch % 16;
+        int32_t want = CANARY_I;
+        if (y >= s->y0 && y < s->y1 && ob >= s->b0 && ob < s->b1) {
+            want = 0;
+            for (int ky = 0; ky < s->kh; ky++)
+                for (int kx = 0; kx < s->kw; kx++)
+                    for (int j = 0; j < s->cw; j++) {
+                        uint32_t iv = in[((size_t)(y * s->sh + ky) * s->Wp + x * s->sw + kx) * s->cw + j];
+                        uint32_t wv = w[((((size_t)ob * s->kh + ky) * s->kw + kx) * s->cw + j) * 16 + lane];
+                        for (int bit = 0; bit < 32; bit++)
+                            want += ((iv >> bit) & 1) != ((wv >> bit) & 1);
+                    }
+        }
+        g_checks++;
+        if (ref[i] != want) {
+            FAIL("bconv scalar vs naive %s: y=%d x=%d ch=%d got %d want %d", tag, y, x, ch,
+                 ref[i], want);
+            break;
+        }
+    }
+
+    for (int k = 0; k < g_nisa; k++) {
+        if (g_isas[k]->isa == XNOR_ISA_SCALAR)
+            continue;
+        for (size_t i = 0; i < nout; i++)
+            got[i] = CANARY_I;
+        a.out = got;
+        g_isas[k]->bconv(&a);
+        g_checks++;
+        if (memcmp(ref, got, nout * 4) != 0) {
+            size_t i = 0;
+            while (ref[i] == got[i])
+                i++;
+            FAIL("bconv %s %s: Hp=%d Wp=%d cw=%d k=%dx%d s=%dx%d o=%dx%d nb=%d y=[%d,%d) b=[%d,%d) "
+                 "first diff at %zu: %d vs %d",
+                 g_isas[k]->name, tag, s->Hp, s->Wp, s->cw, s->kh, s->kw, s->sh, s->sw, s->oh,
+                 s->ow, s->nb, s->y0, s->y1, s->b0, s->b1, i, got[i], ref[i]);
+        }
+    }
+    free(in), free(w), free(ref), free(got);
+}
+
+static void run_bconv_case(const bshape *s, const char *tag)
+{
+    run_bconv_case_fill(s, tag, rnd() % 8 == 0 ? 2 : 0);
+}
+
+static void random_range(int n, int *lo, int *hi)
+{
+    if (rnd() % 3 == 0) {
+        *lo = 0, *hi = n;
+        return;
+    }
+    *lo = rint_in(0, n);
+    *hi = rint_in(*lo, n);
+}
+
+static void test_bconv_random(int iters)
+{
+    for (int it = 0; it < iters; it++) {
+        bshape s;
+        s.cw = rnd() % 4 == 0 ? rint_in(1, 40) : rint_in(1, 4);
+        s.kh = rint_in(1, 6), s.kw = rint_in(1, 6);
+        s.sh = rint_in(1, 4), s.sw = rint_in(1, 4);
+        s.oh = rint_in(1, 9), s.ow = rint_in(1, 15);
+        s.Hp = (s.oh - 1) * s.sh + s.kh + rint_in(0, 2);
+        s.Wp = (s.ow - 1) * s.sw + s.kw + rint_in(0, 2);
+        s.nb = rint_in(1, 11);
+        s.stride_extra = rint_in(0, 1);
+        random_range(s.oh, &s.y0, &s.y1);
+        random_range(s.nb, &s.b0, &s.b1);
+        run_bconv_case(&s, "random");
+    }
+}
+
+static void test_bconv_alexnet(void)
+{
+    /* Full layers, except row sub-ranges where a full scalar pass would be slow. */
+    const bshape shapes[] = {
+        {31, 31, 3, 5, 5, 1, 1, 27, 27, 16, 0, 0, 27, 0, 16},   /* conv2 */
+        {31, 31, 3, 5, 5, 1, 1, 27, 27, 16, 0, 5, 12, 3, 14},   /* conv2, thread slice */
+        {15, 15, 8, 3, 3, 1, 1, 13, 13, 24, 0, 0, 13, 0, 24},   /* conv3 */
+        {15, 15, 12, 3, 3, 1, 1, 13, 13, 24, 0, 0, 13, 0, 24},  /* conv4 */
+        {15, 15, 12, 3, 3, 1, 1, 13, 13, 16, 0, 4, 9, 1, 15},   /* conv5 slice */
+        {1, 1, 288, 1, 1, 1, 1, 1, 1, 256, 0, 0, 1, 0, 256},    /* fc6 batch 1 (4096 -> 256 blocks cut) */
+        {1, 16, 288, 1, 1, 1, 1, 1, 16, 64, 0, 0, 1, 0, 64},    /* fc6 batch 16, 64 blocks */
+        {1, 16, 128, 1, 1, 1, 1, 1, 16, 256, 0, 0, 1, 7, 250},  /* fc7 batch 16 */
+        {1, 1, 128, 1, 1, 1, 1, 1, 1, 256, 0, 0, 1, 0, 256},    /* fc7 batch 1 */
+    };
+    for (unsigned i = 0; i < sizeof shapes / sizeof shapes[0]; i++)
+        run_bconv_case(&shapes[i], "alexnet");
+    /* Saturated counts over long reductions (T = kw*cw up to 288 words per kernel row). */
+    const bshape sat[] = {
+        {3, 3, 40, 3, 3, 1, 1, 1, 1, 2, 0, 0, 1, 0, 2},
+        {1, 1, 288, 1, 1, 1, 1, 1, 1, 3, 0, 0, 1, 0, 3},
+        {6, 8, 31, 2, 6, 1, 1, 5, 3, 2, 1, 0, 5, 0, 2},
+        {6, 8, 33, 2, 6, 2, 1, 3, 3, 2, 0, 1, 3, 1, 2},
+    };
+    for (unsigned i = 0; i < sizeof sat / sizeof sat[0]; i++)
+        run_bconv_case_fill(&sat[i], "saturated", 1);
+}
+
+/* ------------------------------------------------------------------ fconv */
+
+typedef struct {
+    int Hp, Wp, C, kh, kw, sh, sw, oh, ow, O, ldo_extra, has_bias, relu;
+    int y0, y1, b0, b1;
+} fshape;
+
+static const float CANARY_F = -12345.678f;
+
+static void run_fconv_case(const fshape *s, const char *tag)
+{
+    const int nb = (s->O + 15) / 16;
+    const size_t nin = (size_t)s->Hp * s->Wp * s->C;
+    const size_t nw = (size_t)nb * s->kh * s->kw * s->C * XNOR_LANES;
+    const int ldo = s->O + s->ldo_extra;
+    const size_t nout = (size_t)s->oh * s->ow * ldo;
+    float *in = xmalloc(nin * 4), *w = xmalloc(nw * 4), *bias = xmalloc((size_t)nb * 16 * 4);
+    for (size_t i = 0; i < nin; i++)
+        in[i] = rfloat();
+    /* Lanes past O hold 0.0f, as the executor's repacking leaves them. */
+    const size_t per_block = (size_t)s->kh * s->kw * s->C * XNOR_LANES;
+    for (size_t i = 0; i < nw; i++)
+        w[i] = (int)(i / per_block * 16 + i % 16) >= s->O ? 0.0f : rfloat();
+    for (int i = 0; i < nb * 16; i++)
+        bias[i] = rfloat();
+    float *ref = xmalloc(nout * 4), *got = xmalloc(nout * 4);
+    xnor_fconv_args a = {in, s->Hp, s->Wp, s->C, w, s->has_bias ? bias : NULL,
+                         s->kh, s->kw, s->sh, s->sw, s->oh, s->ow, s->O, ref, ldo, s->relu,
+                         s->y0, s->y1, s->b0, s->b1};
+    for (size_t i = 0; i < nout; i++)
+        ref[i] = CANARY_F;
+    xnor_fconv_16c__scalar(&a);
+
+    /* Naive reference in double, with the magnitude sum that bounds rounding error. */
+    const size_t step = nout > 20000 ? nout / 20000 + 1 : 1;
+    double *want = xmalloc(nout * sizeof(double)), *mag = xmalloc(nout * sizeof(double));
+    char *inside = xmalloc(nout);
+    for (size_t i = 0; i < nout; i++) {
+        const int q = (int)(i / ldo), o = (int)(i % ldo);
+        const int y = q / s->ow, x = q % s->ow, ob = o / 16, lane = o % 16;
+        inside[i] = y >= s->y0 && y < s->y1 && ob >= s->b0 && ob < s->b1 && o < s->O;
+        want[i] = mag[i] = 0;
+        if (!inside[i] || i % step)
+            continue;
+        double acc = 0, m = 0;
+        for (int ky = 0; ky < s->kh; ky++)
+            for (int kx = 0; kx < s->kw; kx++)
+                for (int c = 0; c < s->C; c++) {
+                    double t = (double)in[((size_t)(y * s->sh + ky) * s->Wp + x * s->sw + kx) * s->C + c] *
+                               w[((((size_t)ob * s->kh + ky) * s->kw + kx) * s->C + c) * 16 + lane];
+                    acc += t, m += fabs(t);
+                }
+        if (s->has_bias)
+            acc += bias[o], m += fabs(bias[o]);
+        if (s->relu && acc < 0)
+            acc = 0;
+        want[i] = acc, mag[i] = m;
+    }
+    for (size_t i = 0; i < nout; i += 1) {
+        if (!inside[i]) {
+            if (memcmp(&ref[i], &CANARY_F, 4) != 0) {
+                FAIL("fconv scalar %s wrote outside its range at %zu", tag, i);
+                break;
+            }
+            continue;
+        }
+        if (i % step)
+            continue;
+        g_checks++;
+        if (!(fabs(ref[i] - want[i]) <= 1e-4 * mag[i] + 1e-6)) {
+            FAIL("fconv scalar vs naive %s at %zu: %g vs %g", tag, i, ref[i], want[i]);
+            break;
+        }
+    }
+
+    for (int k = 0; k < g_nisa; k++) {
+        if (g_isas[k]->isa == XNOR_ISA_SCALAR)
+            continue;
+        for (size_t i = 0; i < nout; i++)
+            got[i] = CANARY_F;
+        a.out = got;
+        g_isas[k]->fconv(&a);
+        for (size_t i = 0; i < nout; i++) {
+            g_checks++;
+            int ok;
+            if (!inside[i]) {
+                ok = memcmp(&got[i], &CANARY_F, 4) == 0;
+            } else {
+                /* The magnitude bound is only known on sampled outputs; elsewhere bound
+                 * by a loose absolute tolerance scaled by the reduction length. */
+                double tol = (i % step == 0) ? 1e-4 * mag[i] + 1e-6
+                                              : 1e-5 * (s->kh * s->kw * s->C + 1);
+                ok = fabs((double)got[i] - ref[i]) <= tol;
+            }
+            if (!ok) {
+                FAIL("fconv %s %s: Hp=%d Wp=%d C=%d k=%dx%d s=%dx%d o=%dx%d O=%d ldo=%d bias=%d relu=%d "
+                     "y=[%d,%d) b=[%d,%d) at %zu (inside=%d): %.9g vs %.9g",
+                     g_isas[k]->name, tag, s->Hp, s->Wp, s->C, s->kh, s->kw, s->sh, s->sw, s->oh,
+                     s->ow, s->O, ldo, s->has_bias, s->relu, s->y0, s->y1, s->b0, s->b1, i,
+                     inside[i], got[i], ref[i]);
+                break;
+            }
+        }
+    }
+    free(in), free(w), free(bias), free(ref), free(got), free(want), free(mag), free(inside);
+}
+
+static void test_fconv_random(int iters)
+{
+    for (int it = 0; it < iters; it++) {
+        fshape s;
+        s.C = rnd() % 3 == 0 ? rint_in(1, 70) : rint_in(1, 8);
+        s.kh = rint_in(1, 11), s.kw = rint_in(1, 11);
+        if (rnd() % 2)
+            s.kh = rint_in(1, 3), s.kw = rint_in(1, 3);
+        s.sh = rint_in(1, 4), s.sw = rint_in(1, 4);
+        s.oh = rint_in(1, 7), s.ow = rint_in(1, 15);
+        s.Hp = (s.oh - 1) * s.sh + s.kh + rint_in(0, 2);
+        s.Wp = (s.ow - 1) * s.sw + s.kw + rint_in(0, 2);
+        s.O = rint_in(1, 100);
+        s.ldo_extra = rint_in(0, 3) == 0 ? rint_in(1, 20) : 0;
+        s.has_bias = rint_in(0, 1), s.relu = rint_in(0, 1);
+        random_range(s.oh, &s.y0, &s.y1);
+        random_range((s.O + 15) / 16, &s.b0, &s.b1);
+        run_fconv_case(&s, "random");
+    }
+}
+
+static void test_fconv_alexnet(void)
+{
+    const fshape shapes[] = {
+        {227, 227, 3, 11, 11, 4, 4, 55, 55, 96, 0, 1, 1, 0, 55, 0, 6},  /* conv1 */
+        {227, 227, 3, 11, 11, 4, 4, 55, 55, 96, 0, 1, 0, 13, 29, 1, 5}, /* conv1 slice */
+        {1, 1, 4096, 1, 1, 1, 1, 1, 1, 1000, 0, 1, 0, 0, 1, 0, 63},     /* fc8 batch 1 */
+        {1, 16, 4096, 1, 1, 1, 1, 1, 16, 1000, 0, 1, 0, 0, 1, 0, 63},   /* fc8 batch 16 */
+        {1, 16, 4096, 1, 1, 1, 1, 1, 16, 1000, 0, 0, 1, 0, 1, 30, 63},  /* fc8 tail slice */
+    };
+    for (unsigned i = 0; i < sizeof shapes / sizeof shapes[0]; i++)
+        run_fconv_case(&shapes[i], "alexnet");
+}
+
+/* ------------------------------------------------------------------ pack */
+
+typedef struct {
+    int H, W, C, pt, pl, pb, pr, has_scale, y0, y1;
+} pshape;
+
+/* Values that probe the sign test: exact zeros of both signs, tiny values, NaN, and
+ * x*s+t that round to zero differently with and without FMA. */
+static float tricky(void)
+{
+    switch (rnd() % 10) {
+    case 0: return 0.0f;
+    case 1: return -0.0f;
+    case 2: return 1e-30f * rfloat();
+    case 3: return (rnd() & 1) ? NAN : -NAN;
+    case 4: return (rnd() & 1) ? INFINITY : -INFINITY;
+    default: return rfloat();
+    }
+}
+
+static void run_pack_case(const pshape *s, const char *tag)
+{
+    const int cw = (s->C + 31) / 32;
+    const int Hp = s->H + s->pt + s->pb, Wp = s->W + s->pl + s->pr;
+    const size_t nin = (size_t)s->H * s->W * s->C, nout = (size_t)Hp * Wp * cw;
+    float *in = xmalloc(nin * 4), *scale = xmalloc((size_t)s->C * 4), *shift = xmalloc((size_t)s->C * 4);
+    for (int c = 0; c < s->C; c++) {
+        scale[c] = rfloat() * 3;
+        shift[c] = (rnd() % 4 == 0) ? 0.0f : rfloat();
+        if (rnd() % 5 == 0)
+            scale[c] = 0.0f;
+    }
+    for (size_t i = 0; i < nin; i++) {
+        int c = (int)(i % s->C);
+        in[i] = tricky();
+        /* Near -shift/scale: x*s + t is tiny, and its sign depends on rounding. */
+        if (s->has_scale && scale[c] != 0.0f && rnd() % 3 == 0)
+            in[i] = -shift[c] / scale[c] * (1.0f + (rfloat() * 1e-6f));
+    }
+    uint32_t *ref = xmalloc(nout * 4), *got = xmalloc(nout * 4);
+    xnor_pack_args a = {in, s->H, s->W, s->C, s->has_scale ? scale : NULL, s->has_scale ? shift : NULL,
+                        ref, Wp, cw, s->pt, s->pl, s->y0, s->y1};
+    for (size_t i = 0; i < nout; i++)
+        ref[i] = 0xDEADBEEFu;
+    xnor_pack__scalar(&a);
+
+    for (int y = 0; y < Hp; y++)
+        for (int x = 0; x < Wp; x++)
+            for (int j = 0; j < cw; j++) {
+                const int iy = y - s->pt, ix = x - s->pl;
+                uint32_t want = 0xDEADBEEFu;
+                if (iy >= s->y0 && iy < s->y1 && ix >= 0 && ix < s->W) {
+                    want = 0;
+                    for (int b = 0; b < 32 && j * 32 + b < s->C; b++) {
+                        const int c = j * 32 + b;
+                        volatile float v = in[((size_t)iy * s->W + ix) * s->C + c];
+                        if (s->has_scale) {
+                            volatile float m = v * scale[c];  /* volatile: two roundings */
+                            v = m + shift[c];
+                        }
+                        /* >= 0 means: not NaN and (positive sign or a zero of either sign). */
+                        const int ge0 = !isnan(v) && (!signbit(v) || v == 0.0f);
+                        if (ge0)
+                            want |= 1u << b;
+                    }
+                }
+                g_checks++;
+                const uint32_t r = ref[((size_t)y * Wp + x) * cw + j];
+                if (r != want) {
+                    FAIL("pack scalar vs naive %s at y=%d x=%d j=%d: %08x vs %08x", tag, y, x, j, r, want);
+                    goto done;
+                }
+            }
+done:
+    for (int k = 0; k < g_nisa; k++) {
+        if (g_isas[k]->isa == XNOR_ISA_SCALAR)
+            continue;
+        for (size_t i = 0; i < nout; i++)
+            got[i] = 0xDEADBEEFu;
+        a.out = got;
+        g_isas[k]->pack(&a);
+        g_checks++;
+        if (memcmp(ref, got, nout * 4) != 0) {
+            size_t i = 0;
+            while (ref[i] == got[i])
+                i++;
+            FAIL("pack %s %s: H=%d W=%d C=%d pad=%d,%d,%d,%d scale=%d y=[%d,%d) first diff at %zu: %08x vs %08x",
+                 g_isas[k]->name, tag, s->H, s->W, s->C, s->pt, s->pl, s->pb, s->pr, s->has_scale,
+                 s->y0, s->y1, i, got[i], ref[i]);
+        }
+    }
+    free(in), free(scale), free(shift), free(ref), free(got);
+}
+
+static void test_pack_random(int iters)
+{
+    for (int it = 0; it < iters; it++) {
+        pshape s;
+        s.H = rint_in(1, 9), s.W = rint_in(1, 9);
+        s.C = rnd() % 3 == 0 ? rint_in(1, 300) : rint_in(1, 70);
+        s.pt = rint_in(0, 3), s.pl = rint_in(0, 3), s.pb = rint_in(0, 3), s.pr = rint_in(0, 3);
+        s.has_scale = rint_in(0, 1);
+        random_range(s.H, &s.y0, &s.y1);
+        run_pack_case(&s, "random");
+    }
+}
+
+static void test_pack_alexnet(void)
+{
+    const pshape shapes[] = {
+        {27, 27, 96, 2, 2, 2, 2, 1, 0, 27},   /* conv2 input */
+        {13, 13, 256, 1, 1, 1, 1, 1, 0, 13},  /* conv3 input */
+        {13, 13, 384, 1, 1, 1, 1, 1, 3, 11},  /* conv4 input, slice */
+        {1, 16, 9216, 0, 0, 0, 0, 0, 0, 1},   /* fc6 input, batch 16 */
+        {1, 1, 4096, 0, 0, 0, 0, 1, 0, 1},    /* fc7 input */
+    };
+    for (unsigned i = 0; i < sizeof shapes / sizeof shapes[0]; i++)
+        run_pack_case(&shapes[i], "alexnet");
+}
+
+/* ------------------------------------------------------------------ main */
+
+int main(int argc, char **argv)
+{
+    if (argc > 1)
+        g_rng = strtoull(argv[1], NULL, 0) | 1;
+    const int scale = argc > 2 ? atoi(argv[2]) : 1;
+
+    const xnor_isa all[] = {XNOR_ISA_SCALAR, XNOR_ISA_AVX2, XNOR_ISA_AVX512};
+    const char *names[] = {"scalar", "avx2", "avx512"};
+    for (int i = 0; i < 3; i++) {
+        const xnor_kernel_table *t = xnor_kernels_for(all[i]);
+        if (!t) {
+            printf("SKIP %s: not available on this CPU\n", names[i]);
+            continue;
+        }
+        if (t->isa != all[i] || !t->bconv || !t->fconv || !t->pack) {
+            FAIL("table for %s is inconsistent", names[i]);
+            continue;
+        }
+        printf("testing %s\n", t->name);
+        g_isas[g_nisa++] = t;
+    }
+    const xnor_kernel_table *best = xnor_kernels_for(XNOR_ISA_AUTO);
+    if (!best || best != g_isas[g_nisa - 1])
+        FAIL("AUTO does not resolve to the best available table");
+    if (xnor_kernels_for((xnor_isa)99) != NULL)
+        FAIL("an unknown ISA must give NULL");
+
+    test_bconv_random(400 * scale);
+    test_bconv_alexnet();
+    test_fconv_random(300 * scale);
+    test_fconv_alexnet();
+    test_pack_random(400 * scale);
+    test_pack_alexnet();
+
+    printf("%ld checks, %d failures\n", g_checks, g_fail);
+    if (g_fail) {
+        printf("FAILED\n");
+        return 1;
+    }
+    printf("OK\n");
+    return 0;
+}

@@ -1,0 +1,57 @@
+"""`xnornet bench` and `xnornet bench --sweep`: the output's schema, not its speed
+(speed is measured by running the command, never by a timed test)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+
+def _xnornet(*args: str, timeout: int = 600) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "engine.cli", *args], capture_output=True, text=True,
+                          timeout=timeout, check=False)
+
+
+def test_bench_json_has_the_documented_fields() -> None:
+    proc = _xnornet("bench", "--json", "--batch", "1", "--threads", "1", "--repeat", "1", "--warmup", "0")
+    assert proc.returncode == 0, proc.stderr
+    r = json.loads(proc.stdout)
+    assert r["isa"] in ("scalar", "avx2", "avx512")
+    assert [(row["batch"], row["threads"]) for row in r["runs"]] == [(1, 1)]
+    row = r["runs"][0]
+    assert row["engine_ms_per_image"] > 0
+    names = [layer["name"] for layer in r["layers"]]
+    for name in ("conv1", "conv2", "conv3", "conv4", "conv5", "fc6", "fc7", "fc8"):
+        assert name in names
+    assert all(layer["ms"] >= 0 and layer["gops"] >= 0 for layer in r["layers"])
+    assert r["model_bytes"] * 9 <= r["float32_model_bytes"]
+    try:
+        import torch  # noqa: F401
+    except ImportError:
+        assert row["torch_float_ms_per_image"] is None
+    else:
+        assert row["speedup"] == pytest.approx(row["torch_float_ms_per_image"] / row["engine_ms_per_image"])
+        assert r["binary_layers_speedup"] > 0
+    assert "[bench]" in proc.stderr  # progress is shown
+
+
+def test_sweep_writes_json_and_three_pngs(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    pytest.importorskip("matplotlib")
+    proc = _xnornet("bench", "--sweep", "--quick", "--repeat", "3", "--plot", str(tmp_path))
+    assert proc.returncode == 0, proc.stderr
+    r = json.loads((tmp_path / "sweep.json").read_text())
+    assert [p["c"] for p in r["channels"]] == [1, 16, 256]
+    assert [p["k"] for p in r["kernels"]] == [1, 3]
+    for p in r["channels"] + r["kernels"]:
+        assert p["binary_ms"] > 0 and p["engine_float_ms"] > 0
+        assert p["paper_speedup"] == pytest.approx(64 * p["c"] * p["k"] ** 2 / (p["c"] * p["k"] ** 2 + 64))
+    assert r["ceiling"]["ratio"] > 0
+    assert set(r["model_sizes"]) == {"AlexNet", "ResNet-18", "VGG-19"}
+    for sizes in r["model_sizes"].values():
+        assert sizes["float64"] == 2 * sizes["float32"] > sizes["packed"] * 2
+    for name in ("speedup_channels.png", "speedup_filter.png", "model_sizes.png"):
+        data = (tmp_path / name).read_bytes()
+        assert data[:8] == b"\x89PNG\r\n\x1a\n" and len(data) > 5000

@@ -1,0 +1,94 @@
+"""Small models for the service tests, written with engine.format (no trained files needed)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from engine import format as fmt
+
+FASHION_LABELS = [
+    "T-shirt/top",
+    "Trouser",
+    "Pullover",
+    "Dress",
+    "Coat",
+    "Sandal",
+    "Shirt",
+    "Sneaker",
+    "Bag",
+    "Ankle boot",
+]
+
+
+def tiny_model(
+    seed: int = 0,
+    *,
+    color: str = "gray",
+    size: int = 28,
+    classes: int = 10,
+    resize: str = "exact",
+    resize_size: int = 0,
+    softmax: bool = False,
+    name: str = "tiny",
+) -> fmt.Model:
+    """conv -> bn -> bconv2d -> relu -> flatten -> linear, on size x size images."""
+    rng = np.random.default_rng(seed)
+    c = 1 if color == "gray" else 3
+    s1 = (size + 2 - 3) // 2 + 1
+    s2 = (s1 + 2 - 3) // 2 + 1
+    signs, alpha = fmt.binarize_weights(rng.standard_normal((8, 8, 3, 3)))
+    nodes = [
+        fmt.conv2d(
+            rng.standard_normal((8, c, 3, 3)).astype(np.float32) * 0.5,
+            rng.standard_normal(8) * 0.1,
+            stride=2,
+            padding=1,
+            name="conv1",
+        ),
+        fmt.batchnorm(
+            np.ones(8), rng.standard_normal(8) * 0.1, rng.standard_normal(8) * 0.1, np.ones(8), name="bn1"
+        ),
+        fmt.bconv2d(signs, alpha, stride=2, padding=1, mode="xnor", name="bconv2"),
+        fmt.simple("relu"),
+        fmt.simple("flatten"),
+        fmt.linear(
+            rng.standard_normal((classes, 8 * s2 * s2)).astype(np.float32) * 0.05,
+            rng.standard_normal(classes) * 0.1,
+            name="fc",
+        ),
+    ]
+    if softmax:
+        nodes.append(fmt.simple("softmax"))
+    labels = FASHION_LABELS[:classes] if classes <= 10 else [f"class {i}" for i in range(classes)]
+    spec = fmt.InputSpec(
+        c,
+        size,
+        size,
+        color=color,
+        resize=resize,
+        resize_size=resize_size,
+        scale=1 / 255,
+        mean=(0.5,) * c,
+        std=(0.25,) * c,
+    )
+    return fmt.Model(spec, nodes, labels, name)
+
+
+def write_version(
+    repo: Path, name: str, version: int, model: fmt.Model | None = None, *, seed: int = 0
+) -> Path:
+    path = repo / name / str(version) / "model.xnor"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fmt.write_model(model or tiny_model(seed), path)
+    return path
+
+
+def write_corrupt(repo: Path, name: str, version: int, *, seed: int = 0) -> Path:
+    """A model file with one flipped byte in its weights (the CRC catches it)."""
+    path = write_version(repo, name, version, seed=seed)
+    data = bytearray(path.read_bytes())
+    data[-10] ^= 0xFF
+    path.write_bytes(bytes(data))
+    return path

@@ -1,0 +1,89 @@
+"""`xnornet predict`, settings from flags and XNORNET_* variables, the bundled models."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+import pytest
+from pydantic import SecretStr
+
+from engine.cli import main
+from service import cli
+from service.settings import BUNDLED_MODELS, DEFAULT_MODEL, Settings
+
+from .images import jpeg
+from .modelgen import FASHION_LABELS
+
+
+def test_predict_by_name_and_by_path(repo: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    image = tmp_path / "x.jpg"
+    image.write_bytes(jpeg())
+    assert (
+        main(["predict", str(image), "--repository", str(repo), "--json", "--top-k", "3", "--threads", "1"])
+        == 0
+    )
+    by_name = json.loads(capsys.readouterr().out)
+    assert len(by_name["predictions"]) == 3 and by_name["predictions"][0]["label"] in FASHION_LABELS
+    model_file = repo / DEFAULT_MODEL / "1" / "model.xnor"
+    assert main(["predict", str(image), "--model", str(model_file), "--json", "--top-k", "3"]) == 0
+    assert json.loads(capsys.readouterr().out)["predictions"] == by_name["predictions"]
+    assert main(["predict", str(image), "--repository", str(repo)]) == 0
+    assert "%" in capsys.readouterr().out
+
+
+def test_predict_errors(repo: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    bad = tmp_path / "bad.jpg"
+    bad.write_bytes(b"not an image")
+    assert main(["predict", str(bad), "--repository", str(repo)]) == 1
+    assert "not an image" in capsys.readouterr().err
+    assert main(["predict", str(bad), "--repository", str(repo), "--model", "absent"]) == 1
+
+
+def test_settings_flags_override_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.setenv("XNORNET_MAX_BATCH_SIZE", "7")
+    monkeypatch.setenv("XNORNET_PORT", "9001")
+    monkeypatch.setenv("XNORNET_VERSIONS", '{"m": 3}')
+    monkeypatch.setenv("XNORNET_ADMIN_TOKEN", "")
+    parser = argparse.ArgumentParser()
+    cli.add_arguments("serve", parser)
+    s = cli._settings_from(parser.parse_args(["--port", "9002", "--repository", str(tmp_path)]))
+    assert (s.port, s.max_batch_size, s.repository, s.versions, s.admin_token) == (
+        9002,
+        7,
+        tmp_path,
+        {"m": 3},
+        None,
+    )
+
+
+def test_settings_validation() -> None:
+    with pytest.raises(ValueError):
+        Settings(admin_token=SecretStr("short"))
+    with pytest.raises(ValueError):
+        Settings(max_batch_size=0)
+    with pytest.raises(ValueError):
+        Settings(isa="sse9")
+
+
+def test_defaults_serve_the_bundled_repository() -> None:
+    s = Settings()
+    assert s.repository == BUNDLED_MODELS and s.default_model == "fashion-mnist-xnor"
+    assert s.max_body_bytes == 8 * 1024 * 1024 and s.host == "127.0.0.1"
+
+
+@pytest.mark.skipif(
+    not (BUNDLED_MODELS / DEFAULT_MODEL / "1" / "model.xnor").exists(),
+    reason="the trained bundled model is not in service/models yet",
+)
+def test_bundled_model_classifies(engine_ready: None) -> None:
+    from fastapi.testclient import TestClient
+
+    from service.app import create_app
+
+    with TestClient(create_app(Settings(engine_threads=1))) as client:
+        assert client.get("/readyz").status_code == 200
+        r = client.post("/v1/classify", content=jpeg())
+        assert r.status_code == 200 and r.json()["model"]["name"] == DEFAULT_MODEL
+        assert len(r.json()["predictions"][0]["label"]) > 0
