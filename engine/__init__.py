@@ -1,8 +1,8 @@
 """xnornet's engine: the C XNOR-Net / BWN inference library and its Python face.
 
-    from engine import Model
-    model = Model.load("model.xnor")
-    logits = model.infer(batch)          # float32 NCHW -> float32 [N, classes]
+from engine import Model
+model = Model.load("model.xnor")
+logits = model.infer(batch)          # float32 NCHW -> float32 [N, classes]
 """
 
 from .errors import ModelFormatError, XnorError

@@ -34,8 +34,17 @@ def _sources() -> list[str]:
 
 
 def _flags() -> tuple[list[str], list[str]]:
-    cflags = ["-O3", "-std=c11", "-ffp-contract=off", "-fno-strict-aliasing", "-pthread",
-              "-Wall", "-Wextra", "-Wno-unused-parameter", "-D_GNU_SOURCE"]
+    cflags = [
+        "-O3",
+        "-std=c11",
+        "-ffp-contract=off",
+        "-fno-strict-aliasing",
+        "-pthread",
+        "-Wall",
+        "-Wextra",
+        "-Wno-unused-parameter",
+        "-D_GNU_SOURCE",
+    ]
     ldflags = ["-pthread", "-lm"]
     if os.environ.get("XNORNET_SANITIZE") == "1":
         san = ["-fsanitize=address,undefined", "-fno-omit-frame-pointer", "-fno-sanitize-recover=undefined"]

@@ -15,12 +15,19 @@ IMAGENET_STD = (0.229, 0.224, 0.225)
 
 
 def _bn(rng: np.random.Generator, c: int, name: str, eps: float = 1e-5) -> fmt.Node:
-    return fmt.batchnorm(rng.uniform(0.5, 1.5, c), rng.normal(0, 0.1, c), rng.normal(0, 0.1, c),
-                         rng.uniform(0.5, 1.5, c), eps, name=name)
+    return fmt.batchnorm(
+        rng.uniform(0.5, 1.5, c),
+        rng.normal(0, 0.1, c),
+        rng.normal(0, 0.1, c),
+        rng.uniform(0.5, 1.5, c),
+        eps,
+        name=name,
+    )
 
 
-def _binary_conv(rng: np.random.Generator, o: int, i: int, k: int, pad: int, mode: str, use_k: bool,
-                 name: str) -> fmt.Node:
+def _binary_conv(
+    rng: np.random.Generator, o: int, i: int, k: int, pad: int, mode: str, use_k: bool, name: str
+) -> fmt.Node:
     w = rng.standard_normal((o, i, k, k)).astype(np.float32) / np.sqrt(i * k * k)
     signs, alpha = fmt.binarize_weights(w)
     return fmt.bconv2d(signs, alpha, rng.normal(0, 0.1, o), padding=pad, mode=mode, use_k=use_k, name=name)
@@ -32,8 +39,9 @@ def _binary_fc(rng: np.random.Generator, o: int, i: int, mode: str, use_k: bool,
     return fmt.blinear(signs, alpha, rng.normal(0, 0.1, o), mode=mode, use_k=use_k, name=name)
 
 
-def alexnet(seed: int = 0, mode: str = "xnor", use_k: bool = False, classes: int = 1000,
-            width: float = 1.0) -> fmt.Model:
+def alexnet(
+    seed: int = 0, mode: str = "xnor", use_k: bool = False, classes: int = 1000, width: float = 1.0
+) -> fmt.Model:
     """The paper's XNOR (or BWN) AlexNet: 227x227x3, conv1 float, conv2..fc7 binary, fc8 float,
     BatchNorm before each binary layer, max-pools 3/2. `width` < 1 shrinks every hidden
     layer (for quick tests); 1.0 is the paper's shape."""
@@ -44,21 +52,42 @@ def alexnet(seed: int = 0, mode: str = "xnor", use_k: bool = False, classes: int
 
     c1, c2, c3, c4, c5, f6, f7 = ch(96), ch(256), ch(384), ch(384), ch(256), ch(4096), ch(4096)
     n: list[fmt.Node] = [
-        fmt.conv2d(rng.standard_normal((c1, 3, 11, 11)).astype(np.float32) / np.sqrt(363),
-                   rng.normal(0, 0.1, c1), stride=4, name="conv1"),
-        _bn(rng, c1, "bn1"), fmt.simple("relu", name="relu1"), fmt.maxpool(3, 2, name="pool1"),
-        _bn(rng, c1, "bn2"), _binary_conv(rng, c2, c1, 5, 2, mode, use_k, "conv2"),
-        fmt.simple("relu", name="relu2"), fmt.maxpool(3, 2, name="pool2"),
-        _bn(rng, c2, "bn3"), _binary_conv(rng, c3, c2, 3, 1, mode, use_k, "conv3"), fmt.simple("relu", name="relu3"),
-        _bn(rng, c3, "bn4"), _binary_conv(rng, c4, c3, 3, 1, mode, use_k, "conv4"), fmt.simple("relu", name="relu4"),
-        _bn(rng, c4, "bn5"), _binary_conv(rng, c5, c4, 3, 1, mode, use_k, "conv5"), fmt.simple("relu", name="relu5"),
+        fmt.conv2d(
+            rng.standard_normal((c1, 3, 11, 11)).astype(np.float32) / np.sqrt(363),
+            rng.normal(0, 0.1, c1),
+            stride=4,
+            name="conv1",
+        ),
+        _bn(rng, c1, "bn1"),
+        fmt.simple("relu", name="relu1"),
+        fmt.maxpool(3, 2, name="pool1"),
+        _bn(rng, c1, "bn2"),
+        _binary_conv(rng, c2, c1, 5, 2, mode, use_k, "conv2"),
+        fmt.simple("relu", name="relu2"),
+        fmt.maxpool(3, 2, name="pool2"),
+        _bn(rng, c2, "bn3"),
+        _binary_conv(rng, c3, c2, 3, 1, mode, use_k, "conv3"),
+        fmt.simple("relu", name="relu3"),
+        _bn(rng, c3, "bn4"),
+        _binary_conv(rng, c4, c3, 3, 1, mode, use_k, "conv4"),
+        fmt.simple("relu", name="relu4"),
+        _bn(rng, c4, "bn5"),
+        _binary_conv(rng, c5, c4, 3, 1, mode, use_k, "conv5"),
+        fmt.simple("relu", name="relu5"),
         fmt.maxpool(3, 2, name="pool5"),
-        _bn(rng, c5, "bn6"), fmt.simple("flatten", name="flatten"),
-        _binary_fc(rng, f6, c5 * 36, mode, use_k, "fc6"), fmt.simple("relu", name="relu6"),
-        _bn(rng, f6, "bn7"), _binary_fc(rng, f7, f6, mode, use_k, "fc7"), fmt.simple("relu", name="relu7"),
+        _bn(rng, c5, "bn6"),
+        fmt.simple("flatten", name="flatten"),
+        _binary_fc(rng, f6, c5 * 36, mode, use_k, "fc6"),
+        fmt.simple("relu", name="relu6"),
+        _bn(rng, f6, "bn7"),
+        _binary_fc(rng, f7, f6, mode, use_k, "fc7"),
+        fmt.simple("relu", name="relu7"),
         fmt.simple("dropout", name="drop7"),
-        fmt.linear(rng.standard_normal((classes, f7)).astype(np.float32) / np.sqrt(f7), rng.normal(0, 0.1, classes),
-                   name="fc8"),
+        fmt.linear(
+            rng.standard_normal((classes, f7)).astype(np.float32) / np.sqrt(f7),
+            rng.normal(0, 0.1, classes),
+            name="fc8",
+        ),
     ]
     spec = fmt.InputSpec(3, 227, 227, "rgb", "shorter_crop", 256, 1 / 255, IMAGENET_MEAN, IMAGENET_STD)
     labels = [f"class_{i:04d}" for i in range(classes)]

@@ -9,6 +9,7 @@ noisy shared machine shifts both sides together. Progress goes to stderr; the re
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import statistics
 import sys
@@ -35,7 +36,9 @@ def add_arguments(name: str, parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--repeat", type=int, default=15, help="timed repetitions per measurement (median)")
     parser.add_argument("--warmup", type=int, default=3)
     parser.add_argument("--no-torch", action="store_true", help="skip the PyTorch baseline")
-    parser.add_argument("--sweep", action="store_true", help="speedup sweeps of one binary conv (paper Fig. 4)")
+    parser.add_argument(
+        "--sweep", action="store_true", help="speedup sweeps of one binary conv (paper Fig. 4)"
+    )
     parser.add_argument("--plot", metavar="DIR", help="with --sweep: write JSON and PNG plots into DIR")
     parser.add_argument("--quick", action="store_true", help="with --sweep: a few points only (for tests)")
 
@@ -96,7 +99,7 @@ def _torch_layer_ms(torch: Any, threads: int, repeat: int, warmup: int) -> dict[
                 continue
             conv = torch.nn.Conv2d(s["i"], s["o"], s["k"], s["s"], s["p"]).eval()
             x = torch.randn(1, s["i"], s["hw"], s["hw"])
-            out[name] = 1e3 * median_seconds(lambda c=conv, x=x: c(x), repeat, warmup)
+            out[name] = 1e3 * median_seconds(functools.partial(conv, x), repeat, warmup)
     return out
 
 
@@ -118,15 +121,20 @@ def bench_alexnet(args: argparse.Namespace) -> dict[str, Any]:
         model = models.setdefault(threads, Model.from_bytes(blob, threads=threads, isa=isa))
         x = rng.standard_normal((batch, 3, 227, 227)).astype(np.float32)
         _progress(f"engine batch {batch} threads {threads}")
-        eng = median_seconds(lambda m=model, x=x: m.infer(x), args.repeat, args.warmup)
-        row: dict[str, Any] = {"batch": batch, "threads": threads, "engine_ms_per_image": 1e3 * eng / batch,
-                               "torch_float_ms_per_image": None, "speedup": None}
+        eng = median_seconds(functools.partial(model.infer, x), args.repeat, args.warmup)
+        row: dict[str, Any] = {
+            "batch": batch,
+            "threads": threads,
+            "engine_ms_per_image": 1e3 * eng / batch,
+            "torch_float_ms_per_image": None,
+            "speedup": None,
+        }
         if torch is not None and tnet is not None:
             _progress(f"torch float32 batch {batch} threads {threads}")
             torch.set_num_threads(threads)
             tx = torch.from_numpy(x)
             with torch.inference_mode():
-                tt = median_seconds(lambda tx=tx: tnet(tx), args.repeat, args.warmup)
+                tt = median_seconds(functools.partial(tnet, tx), args.repeat, args.warmup)
             row["torch_float_ms_per_image"] = 1e3 * tt / batch
             row["speedup"] = tt / eng
         results.append(row)
@@ -138,13 +146,19 @@ def bench_alexnet(args: argparse.Namespace) -> dict[str, Any]:
     for _ in range(args.warmup):
         model.infer_timed(x1)
     per_node = [model.infer_timed(x1)[1] for _ in range(args.repeat)]
-    layers = []
+    layers: list[dict[str, Any]] = []
     for node in model.info.nodes:
         if node.fused:
             continue
-        ms = statistics.median(t[node.index] for t in per_node) / 1e6
-        layers.append({"name": node.name, "kind": node.op + (f"/{node.mode}" if node.mode else ""), "ms": ms,
-                       "gops": (2 * node.macs / (ms * 1e-3) / 1e9) if node.macs and ms > 0 else 0.0})
+        ms = statistics.median([t[node.index] for t in per_node]) / 1e6
+        layers.append(
+            {
+                "name": node.name,
+                "kind": node.op + (f"/{node.mode}" if node.mode else ""),
+                "ms": ms,
+                "gops": (2 * node.macs / (ms * 1e-3) / 1e9) if node.macs and ms > 0 else 0.0,
+            }
+        )
     binary_speedup = None
     torch_layers = None
     if torch is not None:
@@ -177,15 +191,19 @@ def print_table(r: dict[str, Any]) -> None:
     print(f"{r['network']}, isa {r['isa']}, torch {r['torch_version'] or 'not installed'}")
     print(f"\n{'batch':>5} {'threads':>7} {'engine ms/img':>14} {'torch ms/img':>13} {'speedup':>8}")
     for row in r["runs"]:
-        print(f"{row['batch']:>5} {row['threads']:>7} {row['engine_ms_per_image']:>14.3f} "
-              f"{_fmt(row['torch_float_ms_per_image'], '.3f'):>13} {_fmt(row['speedup']):>8}")
+        print(
+            f"{row['batch']:>5} {row['threads']:>7} {row['engine_ms_per_image']:>14.3f} "
+            f"{_fmt(row['torch_float_ms_per_image'], '.3f'):>13} {_fmt(row['speedup']):>8}"
+        )
     print(f"\nper layer (batch 1, {r['layers_threads']} thread(s)):")
     print(f"{'name':<10} {'kind':<14} {'ms':>8} {'GOPS':>8}")
     for layer in r["layers"]:
         print(f"{layer['name']:<10} {layer['kind']:<14} {layer['ms']:>8.3f} {layer['gops']:>8.1f}")
     print(f"\nbinary layers conv2..conv5 vs torch float32: {_fmt(r['binary_layers_speedup'])}x")
-    print(f"model file {r['model_bytes'] / 1e6:.2f} MB vs float32 {r['float32_model_bytes'] / 1e6:.2f} MB "
-          f"(1/{r['model_size_ratio']:.1f})")
+    print(
+        f"model file {r['model_bytes'] / 1e6:.2f} MB vs float32 {r['float32_model_bytes'] / 1e6:.2f} MB "
+        f"(1/{r['model_size_ratio']:.1f})"
+    )
 
 
 def run(name: str, args: argparse.Namespace) -> int:

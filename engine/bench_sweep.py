@@ -45,7 +45,9 @@ def _layer_model(c: int, k: int, binary: bool, o: int = FILTERS, hw: int = OUT_H
         signs, alpha = fmt.binarize_weights(rng.standard_normal((o, c, k, k)))
         node = fmt.bconv2d(signs, alpha, None, padding=k // 2, name="layer")
     else:
-        node = fmt.conv2d(rng.standard_normal((o, c, k, k)).astype(np.float32), None, padding=k // 2, name="layer")
+        node = fmt.conv2d(
+            rng.standard_normal((o, c, k, k)).astype(np.float32), None, padding=k // 2, name="layer"
+        )
     spec = fmt.InputSpec(c, hw, hw, "other", mean=(0.0,) * min(c, 4), std=(1.0,) * min(c, 4))
     return Model.from_bytes(fmt.to_bytes(fmt.Model(spec, [node])), threads=1)
 
@@ -75,9 +77,16 @@ def measure_point(c: int, k: int, repeat: int, torch: Any | None) -> dict[str, A
     b = _node_ms(_layer_model(c, k, True), x, repeat)
     f = _node_ms(_layer_model(c, k, False), x, repeat)
     t = _torch_ms(torch, c, k, repeat) if torch is not None else None
-    return {"c": c, "k": k, "binary_ms": b, "engine_float_ms": f, "torch_float_ms": t,
-            "speedup_vs_engine_float": f / b, "speedup_vs_torch": (t / b) if t is not None else None,
-            "paper_speedup": paper_speedup(c, k * k)}
+    return {
+        "c": c,
+        "k": k,
+        "binary_ms": b,
+        "engine_float_ms": f,
+        "torch_float_ms": t,
+        "speedup_vs_engine_float": f / b,
+        "speedup_vs_torch": (t / b) if t is not None else None,
+        "paper_speedup": paper_speedup(c, k * k),
+    }
 
 
 def machine_ceiling(repeat: int) -> dict[str, float]:
@@ -93,10 +102,19 @@ def machine_ceiling(repeat: int) -> dict[str, float]:
 
 # -- model sizes (paper Fig. 4a) ---------------------------------------------------------
 
+
 def _layers_alexnet() -> list[tuple[int, int]]:
     # (outputs, weights per output) for conv1..fc8
-    return [(96, 3 * 121), (256, 96 * 25), (384, 256 * 9), (384, 384 * 9), (256, 384 * 9),
-            (4096, 9216), (4096, 4096), (1000, 4096)]
+    return [
+        (96, 3 * 121),
+        (256, 96 * 25),
+        (384, 256 * 9),
+        (384, 384 * 9),
+        (256, 384 * 9),
+        (4096, 9216),
+        (4096, 4096),
+        (1000, 4096),
+    ]
 
 
 def _layers_resnet18() -> list[tuple[int, int]]:
@@ -126,8 +144,11 @@ def model_sizes() -> dict[str, dict[str, int]]:
     float32, the rest 1 bit per weight, rows padded to a byte, plus one float32 alpha per
     output)."""
     out = {}
-    for name, rows in (("AlexNet", _layers_alexnet()), ("ResNet-18", _layers_resnet18()),
-                       ("VGG-19", _layers_vgg19())):
+    for name, rows in (
+        ("AlexNet", _layers_alexnet()),
+        ("ResNet-18", _layers_resnet18()),
+        ("VGG-19", _layers_vgg19()),
+    ):
         n = sum(o * w for o, w in rows)
         packed = 0
         for i, (o, w) in enumerate(rows):
@@ -139,6 +160,7 @@ def model_sizes() -> dict[str, dict[str, int]]:
 
 # -- plots --------------------------------------------------------------------------------
 
+
 def _plot(result: dict[str, Any], outdir: str) -> list[str]:
     import matplotlib
 
@@ -149,7 +171,12 @@ def _plot(result: dict[str, Any], outdir: str) -> list[str]:
     ceiling = result["ceiling"]["ratio"]
     paths = []
     for key, xs, xlabel, fname in (
-        ("channels", [p["c"] for p in result["channels"]], "input channels c (3x3 filter)", "speedup_channels.png"),
+        (
+            "channels",
+            [p["c"] for p in result["channels"]],
+            "input channels c (3x3 filter)",
+            "speedup_channels.png",
+        ),
         ("kernels", [p["k"] for p in result["kernels"]], "filter size w = h (c = 256)", "speedup_filter.png"),
     ):
         pts = result[key]
@@ -177,15 +204,21 @@ def _plot(result: dict[str, Any], outdir: str) -> list[str]:
     names = list(sizes)
     fig, ax = plt.subplots(figsize=(7, 4.5))
     width = 0.27
-    for j, (kind, label) in enumerate((("float64", "double precision"), ("float32", "float32"),
-                                       ("packed", "xnornet packed"))):
+    for j, (kind, label) in enumerate(
+        (("float64", "double precision"), ("float32", "float32"), ("packed", "xnornet packed"))
+    ):
         vals = [sizes[n][kind] / 2**20 for n in names]
         bars = ax.bar([i + (j - 1) * width for i in range(len(names))], vals, width, label=label)
         if kind == "packed":
             for i, bar in enumerate(bars):
                 ratio = sizes[names[i]]["float32"] / sizes[names[i]]["packed"]
-                ax.annotate(f"1/{ratio:.1f}", (bar.get_x() + bar.get_width() / 2, bar.get_height()),
-                            ha="center", va="bottom", fontsize=8)
+                ax.annotate(
+                    f"1/{ratio:.1f}",
+                    (bar.get_x() + bar.get_width() / 2, bar.get_height()),
+                    ha="center",
+                    va="bottom",
+                    fontsize=8,
+                )
     ax.set_xticks(range(len(names)), names)
     ax.set_ylabel("weights (MiB)")
     ax.set_title("Model size: float vs binary (first and last layers float)", fontsize=9)
@@ -208,8 +241,15 @@ def sweep(channels: list[int], kernels: list[int], repeat: int, use_torch: bool)
             torch = torch_mod
         except ImportError:
             torch = None
-    result: dict[str, Any] = {"isa": resolve_isa(None), "threads": 1, "out_hw": OUT_HW, "filters": FILTERS,
-                              "torch_version": getattr(torch, "__version__", None), "channels": [], "kernels": []}
+    result: dict[str, Any] = {
+        "isa": resolve_isa(None),
+        "threads": 1,
+        "out_hw": OUT_HW,
+        "filters": FILTERS,
+        "torch_version": getattr(torch, "__version__", None),
+        "channels": [],
+        "kernels": [],
+    }
     for c in channels:
         _progress(f"c = {c}, 3x3")
         result["channels"].append(measure_point(c, 3, repeat, torch))
@@ -233,20 +273,27 @@ def run_sweep(args: argparse.Namespace) -> int:
         try:
             result["plots"] = _plot(result, args.plot)
         except ImportError:
-            print("xnornet bench: matplotlib is needed for --plot (pip install 'xnornet[plot]')", file=sys.stderr)
+            print(
+                "xnornet bench: matplotlib is needed for --plot (pip install 'xnornet[plot]')",
+                file=sys.stderr,
+            )
             return 2
     print(json.dumps(result, indent=2) if args.json or args.plot else _table(result))
     return 0
 
 
 def _table(r: dict[str, Any]) -> str:
-    lines = [f"isa {r['isa']}, 1 thread, {r['out_hw']}x{r['out_hw']} output, {r['filters']} filters",
-             f"{'c':>5} {'k':>3} {'binary ms':>10} {'float ms':>9} {'torch ms':>9} {'vs float':>9} "
-             f"{'vs torch':>9} {'paper':>7}"]
+    lines = [
+        f"isa {r['isa']}, 1 thread, {r['out_hw']}x{r['out_hw']} output, {r['filters']} filters",
+        f"{'c':>5} {'k':>3} {'binary ms':>10} {'float ms':>9} {'torch ms':>9} {'vs float':>9} "
+        f"{'vs torch':>9} {'paper':>7}",
+    ]
     for p in r["channels"] + r["kernels"]:
         t = "-" if p["torch_float_ms"] is None else f"{p['torch_float_ms']:.3f}"
         vt = "-" if p["speedup_vs_torch"] is None else f"{p['speedup_vs_torch']:.1f}"
-        lines.append(f"{p['c']:>5} {p['k']:>3} {p['binary_ms']:>10.3f} {p['engine_float_ms']:>9.3f} {t:>9} "
-                     f"{p['speedup_vs_engine_float']:>9.1f} {vt:>9} {p['paper_speedup']:>7.1f}")
+        lines.append(
+            f"{p['c']:>5} {p['k']:>3} {p['binary_ms']:>10.3f} {p['engine_float_ms']:>9.3f} {t:>9} "
+            f"{p['speedup_vs_engine_float']:>9.1f} {vt:>9} {p['paper_speedup']:>7.1f}"
+        )
     lines.append(f"machine ceiling (binary/float MAC rate): {r['ceiling']['ratio']:.1f}x")
     return "\n".join(lines)

@@ -29,7 +29,10 @@ COMMANDS: dict[str, tuple[str, str]] = {
 def _usage() -> str:
     width = max(map(len, COMMANDS))
     rows = "\n".join(f"  {name:<{width}}  {text}" for name, (_, text) in COMMANDS.items())
-    return f"usage: xnornet COMMAND [options]\n\ncommands:\n{rows}\n\n'xnornet COMMAND --help' for a command's options."
+    return (
+        f"usage: xnornet COMMAND [options]\n\ncommands:\n{rows}\n\n"
+        "'xnornet COMMAND --help' for a command's options."
+    )
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -39,20 +39,26 @@ def run(name: str, args: argparse.Namespace) -> int:
     c, h, w = info.input_shape
     print(f"model      {info.name or '(unnamed)'}  ({model.source})")
     print(f"format     version {info.format_version}, crc32 {info.crc32:08x}, file {_mb(info.file_bytes)}")
-    print(f"input      {c}x{h}x{w} {info.color}, resize {info.resize}"
-          f"{f' {info.resize_size}' if info.resize == 'shorter_crop' else ''}, scale {info.scale:.6g}, "
-          f"mean {tuple(round(m, 4) for m in info.mean)}, std {tuple(round(s, 4) for s in info.std)}")
+    print(
+        f"input      {c}x{h}x{w} {info.color}, resize {info.resize}"
+        f"{f' {info.resize_size}' if info.resize == 'shorter_crop' else ''}, scale {info.scale:.6g}, "
+        f"mean {tuple(round(m, 4) for m in info.mean)}, std {tuple(round(s, 4) for s in info.std)}"
+    )
     print(f"output     {info.output_size} {info.output_kind}, {len(info.labels)} labels")
     ratio = info.weight_bytes_float32 / max(1, info.file_bytes)
-    print(f"weights    packed {_mb(info.weight_bytes_packed)} vs float32 {_mb(info.weight_bytes_float32)} "
-          f"(file is 1/{ratio:.1f} of float32); in memory {_mb(info.memory_bytes)}")
+    print(
+        f"weights    packed {_mb(info.weight_bytes_packed)} vs float32 {_mb(info.weight_bytes_float32)} "
+        f"(file is 1/{ratio:.1f} of float32); in memory {_mb(info.memory_bytes)}"
+    )
     print(f"engine     isa {model.isa}, threads {model.threads}")
     print(f"\n{'#':>3}  {'name':<12} {'op':<10} {'mode':<5} {'inputs':<8} {'output':<16} {'MMACs':>9}  fused")
     for n in info.nodes:
         shape = "x".join(map(str, n.out_shape))
         mode = (n.mode or "") + ("+K" if n.use_k else "")
-        print(f"{n.index:>3}  {n.name:<12} {n.op:<10} {mode:<5} {','.join(map(str, n.inputs)):<8} {shape:<16} "
-              f"{n.macs / 1e6:>9.2f}  {'yes' if n.fused else ''}")
+        print(
+            f"{n.index:>3}  {n.name:<12} {n.op:<10} {mode:<5} {','.join(map(str, n.inputs)):<8} {shape:<16} "
+            f"{n.macs / 1e6:>9.2f}  {'yes' if n.fused else ''}"
+        )
     if args.labels:
         print("\nlabels: " + ", ".join(info.labels))
     return 0

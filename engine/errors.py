@@ -91,10 +91,24 @@ class InternalError(XnorError, RuntimeError):
 
 _BY_STATUS: dict[int, type[XnorError]] = {
     cls.status: cls
-    for cls in (InvalidArgumentError, OutOfMemoryError, ModelIOError, BadMagicError, BadVersionError,
-                TruncatedError, TrailingDataError, ChecksumError, BadHeaderError, BadTensorError,
-                BadNodeError, ShapeMismatchError, BadLabelsError, UnsupportedISAError, ThreadError,
-                InternalError)
+    for cls in (
+        InvalidArgumentError,
+        OutOfMemoryError,
+        ModelIOError,
+        BadMagicError,
+        BadVersionError,
+        TruncatedError,
+        TrailingDataError,
+        ChecksumError,
+        BadHeaderError,
+        BadTensorError,
+        BadNodeError,
+        ShapeMismatchError,
+        BadLabelsError,
+        UnsupportedISAError,
+        ThreadError,
+        InternalError,
+    )
 }
 
 

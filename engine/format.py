@@ -47,7 +47,7 @@ OPS: dict[str, int] = {
 OP_NAMES = {v: k for k, v in OPS.items()}
 
 COLORS = {"gray": 0, "rgb": 1, "bgr": 2, "other": 3}
-RESIZE = {"exact": 0, "shorter_crop": 1}
+RESIZE = {"exact": 0, "shorter_crop": 1, "central_crop_bicubic": 2}
 MODES = {"xnor": 0, "bwn": 1}
 
 # Index of each named integer parameter in the node's p[16] array (FORMAT.md).
@@ -163,36 +163,69 @@ def binarize_weights(w: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return signs, alpha
 
 
-def conv2d(weight: np.ndarray, bias: np.ndarray | None = None, *, stride: int | Sequence[int] = 1,
-           padding: int | Sequence[int] = 0, name: str = "", inputs: tuple[int, ...] = ()) -> Node:
+def conv2d(
+    weight: np.ndarray,
+    bias: np.ndarray | None = None,
+    *,
+    stride: int | Sequence[int] = 1,
+    padding: int | Sequence[int] = 0,
+    name: str = "",
+    inputs: tuple[int, ...] = (),
+) -> Node:
     weight = np.asarray(weight, np.float32)
     kh, kw = weight.shape[2:]
     sh, sw = _pair(stride)
-    params = {"out": weight.shape[0], "kh": kh, "kw": kw, "sh": sh, "sw": sw, **_pads(padding),
-              "has_bias": int(bias is not None)}
+    params = {
+        "out": weight.shape[0],
+        "kh": kh,
+        "kw": kw,
+        "sh": sh,
+        "sw": sw,
+        **_pads(padding),
+        "has_bias": int(bias is not None),
+    }
     tensors = {"weight": weight}
     if bias is not None:
         tensors["bias"] = np.asarray(bias, np.float32)
     return Node("conv2d", name, inputs, params, tensors)
 
 
-def bconv2d(signs: np.ndarray, alpha: np.ndarray, bias: np.ndarray | None = None, *,
-            stride: int | Sequence[int] = 1, padding: int | Sequence[int] = 0, mode: str = "xnor",
-            use_k: bool = False, name: str = "", inputs: tuple[int, ...] = ()) -> Node:
+def bconv2d(
+    signs: np.ndarray,
+    alpha: np.ndarray,
+    bias: np.ndarray | None = None,
+    *,
+    stride: int | Sequence[int] = 1,
+    padding: int | Sequence[int] = 0,
+    mode: str = "xnor",
+    use_k: bool = False,
+    name: str = "",
+    inputs: tuple[int, ...] = (),
+) -> Node:
     """signs: [O][I][kh][kw] of +1/-1 (or any real: x >= 0 counts as +1)."""
     signs = np.where(np.asarray(signs) >= 0, 1, -1).astype(np.int8)
     kh, kw = signs.shape[2:]
     sh, sw = _pair(stride)
-    params = {"out": signs.shape[0], "kh": kh, "kw": kw, "sh": sh, "sw": sw, **_pads(padding),
-              "has_bias": int(bias is not None), "mode": MODES[mode], "use_k": int(use_k)}
+    params = {
+        "out": signs.shape[0],
+        "kh": kh,
+        "kw": kw,
+        "sh": sh,
+        "sw": sw,
+        **_pads(padding),
+        "has_bias": int(bias is not None),
+        "mode": MODES[mode],
+        "use_k": int(use_k),
+    }
     tensors = {"weight": signs, "alpha": np.asarray(alpha, np.float32)}
     if bias is not None:
         tensors["bias"] = np.asarray(bias, np.float32)
     return Node("bconv2d", name, inputs, params, tensors)
 
 
-def linear(weight: np.ndarray, bias: np.ndarray | None = None, *, name: str = "",
-           inputs: tuple[int, ...] = ()) -> Node:
+def linear(
+    weight: np.ndarray, bias: np.ndarray | None = None, *, name: str = "", inputs: tuple[int, ...] = ()
+) -> Node:
     weight = np.asarray(weight, np.float32)
     tensors = {"weight": weight}
     if bias is not None:
@@ -200,42 +233,91 @@ def linear(weight: np.ndarray, bias: np.ndarray | None = None, *, name: str = ""
     return Node("linear", name, inputs, {"out": weight.shape[0], "has_bias": int(bias is not None)}, tensors)
 
 
-def blinear(signs: np.ndarray, alpha: np.ndarray, bias: np.ndarray | None = None, *, mode: str = "xnor",
-            use_k: bool = False, name: str = "", inputs: tuple[int, ...] = ()) -> Node:
+def blinear(
+    signs: np.ndarray,
+    alpha: np.ndarray,
+    bias: np.ndarray | None = None,
+    *,
+    mode: str = "xnor",
+    use_k: bool = False,
+    name: str = "",
+    inputs: tuple[int, ...] = (),
+) -> Node:
     signs = np.where(np.asarray(signs) >= 0, 1, -1).astype(np.int8)
     tensors = {"weight": signs, "alpha": np.asarray(alpha, np.float32)}
     if bias is not None:
         tensors["bias"] = np.asarray(bias, np.float32)
-    params = {"out": signs.shape[0], "has_bias": int(bias is not None), "mode": MODES[mode],
-              "use_k": int(use_k)}
+    params = {
+        "out": signs.shape[0],
+        "has_bias": int(bias is not None),
+        "mode": MODES[mode],
+        "use_k": int(use_k),
+    }
     return Node("blinear", name, inputs, params, tensors)
 
 
-def batchnorm(gamma: np.ndarray, beta: np.ndarray, mean: np.ndarray, var: np.ndarray, eps: float = 1e-5,
-              *, name: str = "", inputs: tuple[int, ...] = ()) -> Node:
+def batchnorm(
+    gamma: np.ndarray,
+    beta: np.ndarray,
+    mean: np.ndarray,
+    var: np.ndarray,
+    eps: float = 1e-5,
+    *,
+    name: str = "",
+    inputs: tuple[int, ...] = (),
+) -> Node:
     tensors = {k: np.asarray(v, np.float32) for k, v in zip(_BN_KEYS, (gamma, beta, mean, var), strict=True)}
     return Node("batchnorm", name, inputs, {"eps": float(eps)}, tensors)
 
 
-def _pool(op: str, kernel: int | Sequence[int], stride: int | Sequence[int] | None, padding: int | Sequence[int],
-          ceil_mode: bool, name: str, inputs: tuple[int, ...], extra: dict[str, int]) -> Node:
+def _pool(
+    op: str,
+    kernel: int | Sequence[int],
+    stride: int | Sequence[int] | None,
+    padding: int | Sequence[int],
+    ceil_mode: bool,
+    name: str,
+    inputs: tuple[int, ...],
+    extra: dict[str, int],
+) -> Node:
     kh, kw = _pair(kernel)
     sh, sw = _pair(stride if stride is not None else kernel)
     params = {"kh": kh, "kw": kw, "sh": sh, "sw": sw, **_pads(padding), "ceil_mode": int(ceil_mode), **extra}
     return Node(op, name, inputs, params, {})
 
 
-def maxpool(kernel: int | Sequence[int], stride: int | Sequence[int] | None = None,
-            padding: int | Sequence[int] = 0, ceil_mode: bool = False, *, name: str = "",
-            inputs: tuple[int, ...] = ()) -> Node:
+def maxpool(
+    kernel: int | Sequence[int],
+    stride: int | Sequence[int] | None = None,
+    padding: int | Sequence[int] = 0,
+    ceil_mode: bool = False,
+    *,
+    name: str = "",
+    inputs: tuple[int, ...] = (),
+) -> Node:
     return _pool("maxpool", kernel, stride, padding, ceil_mode, name, inputs, {})
 
 
-def avgpool(kernel: int | Sequence[int], stride: int | Sequence[int] | None = None,
-            padding: int | Sequence[int] = 0, ceil_mode: bool = False, count_include_pad: bool = True, *,
-            name: str = "", inputs: tuple[int, ...] = ()) -> Node:
-    return _pool("avgpool", kernel, stride, padding, ceil_mode, name, inputs,
-                 {"count_include_pad": int(count_include_pad)})
+def avgpool(
+    kernel: int | Sequence[int],
+    stride: int | Sequence[int] | None = None,
+    padding: int | Sequence[int] = 0,
+    ceil_mode: bool = False,
+    count_include_pad: bool = True,
+    *,
+    name: str = "",
+    inputs: tuple[int, ...] = (),
+) -> Node:
+    return _pool(
+        "avgpool",
+        kernel,
+        stride,
+        padding,
+        ceil_mode,
+        name,
+        inputs,
+        {"count_include_pad": int(count_include_pad)},
+    )
 
 
 def simple(op: str, *, name: str = "", inputs: tuple[int, ...] = ()) -> Node:
@@ -287,7 +369,9 @@ def infer_shapes(model: Model) -> list[tuple[int, ...]]:
             if len(x) != 1:
                 raise FormatError(f"{where}: needs a 2-D input (flatten first), got {x}")
             if node.tensors["weight"].shape[1] != x[0]:
-                raise FormatError(f"{where}: weight has {node.tensors['weight'].shape[1]} inputs, value has {x[0]}")
+                raise FormatError(
+                    f"{where}: weight has {node.tensors['weight'].shape[1]} inputs, value has {x[0]}"
+                )
             shapes.append((node.p("out"),))
         elif op in ("maxpool", "avgpool"):
             if len(x) != 3:
@@ -406,9 +490,14 @@ def to_bytes(model: Model) -> bytes:
             p[P_INDEX[key]] = int(value)
         f = [float(node.params.get("eps", 0.0)), 0.0, 0.0, 0.0]
         ins = list(model.resolved_inputs(i)) + [0] * (2 - len(model.resolved_inputs(i)))
-        node_table.append(struct.pack("<III", OPS[node.op], len(model.resolved_inputs(i)), ins[0])
-                          + struct.pack("<I", ins[1]) + struct.pack("<16i", *p) + struct.pack("<4f", *f)
-                          + struct.pack("<8i", *slots) + _check_name(node.name or f"{node.op}{i}", 32))
+        node_table.append(
+            struct.pack("<III", OPS[node.op], len(model.resolved_inputs(i)), ins[0])
+            + struct.pack("<I", ins[1])
+            + struct.pack("<16i", *p)
+            + struct.pack("<4f", *f)
+            + struct.pack("<8i", *slots)
+            + _check_name(node.name or f"{node.op}{i}", 32)
+        )
 
     labels = b"".join(struct.pack("<H", len(s.encode())) + s.encode() for s in model.labels)
     for s in model.labels:
@@ -428,16 +517,36 @@ def to_bytes(model: Model) -> bytes:
     header = bytearray(HEADER_BYTES)
     struct.pack_into("<8sIIQII", header, 0, MAGIC, VERSION, 0, file_bytes, HEADER_BYTES, 0)
     struct.pack_into("<IIII", header, 32, n_nodes, n_tensors, len(model.labels), 0)
-    struct.pack_into("<6Q", header, 48, nodes_offset, tensors_offset, labels_offset, len(labels), data_offset,
-                     data_size)
-    struct.pack_into("<6IfI", header, 96, spec.channels, spec.height, spec.width, COLORS[spec.color],
-                     RESIZE[spec.resize], spec.resize_size, spec.scale, 0)
+    struct.pack_into(
+        "<6Q", header, 48, nodes_offset, tensors_offset, labels_offset, len(labels), data_offset, data_size
+    )
+    struct.pack_into(
+        "<6IfI",
+        header,
+        96,
+        spec.channels,
+        spec.height,
+        spec.width,
+        COLORS[spec.color],
+        RESIZE[spec.resize],
+        spec.resize_size,
+        spec.scale,
+        0,
+    )
     struct.pack_into("<4f4f", header, 128, *mean, *std)
     header[160:224] = _check_name(model.name, 64)
 
-    body = b"".join([bytes(header), *node_table, *tensor_table, labels,
-                     b"\x00" * (data_offset - labels_offset - len(labels)), *blobs])
-    assert len(body) == file_bytes  # noqa: S101 - internal invariant of this writer
+    body = b"".join(
+        [
+            bytes(header),
+            *node_table,
+            *tensor_table,
+            labels,
+            b"\x00" * (data_offset - labels_offset - len(labels)),
+            *blobs,
+        ]
+    )
+    assert len(body) == file_bytes
     crc = zlib.crc32(body)
     return body[:12] + struct.pack("<I", crc) + body[16:]
 
@@ -470,20 +579,29 @@ def read_model(source: str | os.PathLike[str] | bytes) -> Model:
     if zlib.crc32(data[:12] + b"\x00" * 4 + data[16:]) != crc:
         raise FormatError("checksum mismatch")
     n_nodes, n_tensors, n_labels = struct.unpack_from("<III", data, 32)
-    nodes_off, tensors_off, labels_off, labels_bytes, data_off, _ = struct.unpack_from("<6Q", data, 48)
+    nodes_off, tensors_off, labels_off, _labels_bytes, data_off, _ = struct.unpack_from("<6Q", data, 48)
     c, h, w, color, resize, resize_size, scale = struct.unpack_from("<6If", data, 96)
     mean = struct.unpack_from("<4f", data, 128)
     std = struct.unpack_from("<4f", data, 144)
     name = data[160:224].split(b"\x00", 1)[0].decode("ascii")
     nc = min(c, 4)
-    spec = InputSpec(c, h, w, {v: k for k, v in COLORS.items()}[color], {v: k for k, v in RESIZE.items()}[resize],
-                     resize_size, scale, tuple(mean[:nc]), tuple(std[:nc]))
+    spec = InputSpec(
+        c,
+        h,
+        w,
+        {v: k for k, v in COLORS.items()}[color],
+        {v: k for k, v in RESIZE.items()}[resize],
+        resize_size,
+        scale,
+        tuple(mean[:nc]),
+        tuple(std[:nc]),
+    )
 
     tensors = []
-    for t in range(n_tensors):
-        dtype, ndim, *rest = struct.unpack_from("<II4IQQ", data, tensors_off + TENSOR_BYTES * t)
+    for ti in range(n_tensors):
+        dtype, ndim, *rest = struct.unpack_from("<II4IQQ", data, tensors_off + TENSOR_BYTES * ti)
         dims, offset, nbytes = rest[:ndim], rest[4], rest[5]
-        raw = data[data_off + offset:data_off + offset + nbytes]
+        raw = data[data_off + offset : data_off + offset + nbytes]
         tensors.append((dtype, dims, raw))
 
     nodes = []
@@ -493,7 +611,7 @@ def read_model(source: str | os.PathLike[str] | bytes) -> Model:
         p = struct.unpack_from("<16i", data, base + 16)
         f = struct.unpack_from("<4f", data, base + 80)
         t = struct.unpack_from("<8i", data, base + 96)
-        nm = data[base + 128:base + 160].split(b"\x00", 1)[0].decode("ascii")
+        nm = data[base + 128 : base + 160].split(b"\x00", 1)[0].decode("ascii")
         op_name = OP_NAMES.get(op)
         if op_name is None:
             raise FormatError(f"node {i}: unknown op {op}")
@@ -517,6 +635,6 @@ def read_model(source: str | os.PathLike[str] | bytes) -> Model:
     pos = labels_off
     for _ in range(n_labels):
         (n,) = struct.unpack_from("<H", data, pos)
-        labels.append(data[pos + 2:pos + 2 + n].decode("utf-8"))
+        labels.append(data[pos + 2 : pos + 2 + n].decode("utf-8"))
         pos += 2 + n
     return Model(spec, nodes, labels, name)

@@ -120,8 +120,9 @@ class _Context:
 class Model:
     """A loaded model. Safe to share across threads; `infer` may run concurrently."""
 
-    def __init__(self, ptr: Any, *, threads: int | None = None, isa: str | None = None,
-                 source: str = "<bytes>") -> None:
+    def __init__(
+        self, ptr: Any, *, threads: int | None = None, isa: str | None = None, source: str = "<bytes>"
+    ) -> None:
         self._ptr = ptr
         self.source = source
         self._threads = 0 if threads is None else int(threads)
@@ -138,19 +139,25 @@ class Model:
 
     # -- loading -----------------------------------------------------------------------
     @classmethod
-    def load(cls, path: str | os.PathLike[str], *, threads: int | None = None, isa: str | None = None) -> Model:
+    def load(
+        cls, path: str | os.PathLike[str], *, threads: int | None = None, isa: str | None = None
+    ) -> Model:
         """Load and validate a model file (raises a ModelFormatError subclass if it is bad)."""
         path = os.fspath(path)
         if not isinstance(path, str) or "\x00" in path:
             raise InvalidArgumentError("path must be a str without NUL")
         out = ffi.new("xnor_model_t **")
         err = ffi.new("char[]", _ERRBUF)
-        _check(lib.xnor_model_load_file(path.encode(), out, err, _ERRBUF), ffi.string(err).decode(errors="replace"))
+        _check(
+            lib.xnor_model_load_file(path.encode(), out, err, _ERRBUF),
+            ffi.string(err).decode(errors="replace"),
+        )
         return cls(ffi.gc(out[0], lib.xnor_model_free), threads=threads, isa=isa, source=path)
 
     @classmethod
-    def from_bytes(cls, data: bytes | bytearray | memoryview, *, threads: int | None = None,
-                   isa: str | None = None) -> Model:
+    def from_bytes(
+        cls, data: bytes | bytearray | memoryview, *, threads: int | None = None, isa: str | None = None
+    ) -> Model:
         buf = bytes(data)
         out = ffi.new("xnor_model_t **")
         err = ffi.new("char[]", _ERRBUF)
@@ -181,24 +188,42 @@ class Model:
             else:
                 two_d.append(two_d[int(ni.inputs[0])])
             shape = (int(ni.out_c),) if two_d[-1] else (int(ni.out_c), int(ni.out_h), int(ni.out_w))
-            nodes.append(NodeInfo(
-                index=i, name=ffi.string(ni.name).decode(errors="replace"), op=op,
-                inputs=tuple(int(ni.inputs[j]) for j in range(ni.n_inputs)), out_shape=shape,
-                mode=("bwn" if ni.mode == 1 else "xnor") if op in ("bconv2d", "blinear") else None,
-                use_k=bool(ni.use_k), fused=bool(ni.fused), macs=int(ni.macs)))
+            nodes.append(
+                NodeInfo(
+                    index=i,
+                    name=ffi.string(ni.name).decode(errors="replace"),
+                    op=op,
+                    inputs=tuple(int(ni.inputs[j]) for j in range(ni.n_inputs)),
+                    out_shape=shape,
+                    mode=("bwn" if ni.mode == 1 else "xnor") if op in ("bconv2d", "blinear") else None,
+                    use_k=bool(ni.use_k),
+                    fused=bool(ni.fused),
+                    macs=int(ni.macs),
+                )
+            )
         colors = {v: k for k, v in COLORS.items()}
         resizes = {v: k for k, v in RESIZE.items()}
         nc = min(int(ci.in_c), 4)
         return ModelInfo(
-            name=ffi.string(ci.name).decode(errors="replace"), format_version=int(ci.format_version),
-            input_shape=(int(ci.in_c), int(ci.in_h), int(ci.in_w)), color=colors.get(int(ci.color), "other"),
-            resize=resizes.get(int(ci.resize_policy), "exact"), resize_size=int(ci.resize_size),
-            scale=float(ci.scale), mean=tuple(float(ci.mean[j]) for j in range(nc)),
-            std=tuple(float(ci.std[j]) for j in range(nc)), output_size=int(ci.out_size),
-            output_kind="probabilities" if ci.output_kind == 1 else "logits", labels=tuple(labels),
-            nodes=tuple(nodes), file_bytes=int(ci.file_bytes), weight_bytes_packed=int(ci.weight_bytes_packed),
-            weight_bytes_float32=int(ci.weight_bytes_float32), memory_bytes=int(ci.memory_bytes),
-            crc32=int(ci.crc32))
+            name=ffi.string(ci.name).decode(errors="replace"),
+            format_version=int(ci.format_version),
+            input_shape=(int(ci.in_c), int(ci.in_h), int(ci.in_w)),
+            color=colors.get(int(ci.color), "other"),
+            resize=resizes.get(int(ci.resize_policy), "exact"),
+            resize_size=int(ci.resize_size),
+            scale=float(ci.scale),
+            mean=tuple(float(ci.mean[j]) for j in range(nc)),
+            std=tuple(float(ci.std[j]) for j in range(nc)),
+            output_size=int(ci.out_size),
+            output_kind="probabilities" if ci.output_kind == 1 else "logits",
+            labels=tuple(labels),
+            nodes=tuple(nodes),
+            file_bytes=int(ci.file_bytes),
+            weight_bytes_packed=int(ci.weight_bytes_packed),
+            weight_bytes_float32=int(ci.weight_bytes_float32),
+            memory_bytes=int(ci.memory_bytes),
+            crc32=int(ci.crc32),
+        )
 
     @property
     def labels(self) -> tuple[str, ...]:
@@ -227,7 +252,8 @@ class Model:
             arr = arr[None]
         if arr.ndim != 4 or tuple(arr.shape[1:]) != self.info.input_shape:
             raise InvalidArgumentError(
-                f"input shape {tuple(arr.shape)} is not (N, {', '.join(map(str, self.info.input_shape))})")
+                f"input shape {tuple(arr.shape)} is not (N, {', '.join(map(str, self.info.input_shape))})"
+            )
         if arr.shape[0] < 1 or arr.shape[0] > 1 << 16:
             raise InvalidArgumentError(f"batch size {arr.shape[0]} must be 1..65536")
         if not np.issubdtype(arr.dtype, np.number):
@@ -244,8 +270,14 @@ class Model:
         return out
 
     def _run(self, ctx: _Context, arr: np.ndarray, out: np.ndarray) -> None:
-        st = lib.xnor_infer(ctx.ptr, ffi.from_buffer("float[]", arr), arr.shape[0], arr.size,
-                            ffi.from_buffer("float[]", out, require_writable=True), out.size)
+        st = lib.xnor_infer(
+            ctx.ptr,
+            ffi.from_buffer("float[]", arr),
+            arr.shape[0],
+            arr.size,
+            ffi.from_buffer("float[]", out, require_writable=True),
+            out.size,
+        )
         if st != 0:
             _check(st, ffi.string(lib.xnor_context_last_error(ctx.ptr)).decode(errors="replace"))
 
@@ -268,16 +300,29 @@ class Model:
         values = [arr]
         for node in self.info.nodes:
             v = np.empty((arr.shape[0], *node.out_shape), np.float32)
-            _check(lib.xnor_context_get_trace(ctx.ptr, node.index, ffi.from_buffer("float[]", v, require_writable=True),
-                                              v.size))
+            _check(
+                lib.xnor_context_get_trace(
+                    ctx.ptr, node.index, ffi.from_buffer("float[]", v, require_writable=True), v.size
+                )
+            )
             values.append(v)
         return values
 
     def __repr__(self) -> str:
         i = self.info
-        return (f"Model({i.name or self.source!r}, input={i.input_shape}, outputs={i.output_size}, "
-                f"isa={self.isa}, threads={self.threads})")
+        return (
+            f"Model({i.name or self.source!r}, input={i.input_shape}, outputs={i.output_size}, "
+            f"isa={self.isa}, threads={self.threads})"
+        )
 
 
-__all__ = ["ISAS", "Model", "ModelInfo", "NodeInfo", "XnorError", "default_threads", "isa_supported",
-           "resolve_isa"]
+__all__ = [
+    "ISAS",
+    "Model",
+    "ModelInfo",
+    "NodeInfo",
+    "XnorError",
+    "default_threads",
+    "isa_supported",
+    "resolve_isa",
+]

@@ -91,7 +91,7 @@ typedef struct {
     uint32_t in_c, in_h, in_w;       /* input tensor, NCHW without batch */
     uint32_t out_size;               /* elements per image of the output (classes) */
     uint32_t color;                  /* 0 gray, 1 rgb, 2 bgr */
-    uint32_t resize_policy;          /* 0 exact resize to in_h x in_w, 1 shorter side then center crop */
+    uint32_t resize_policy;          /* 0 exact resize, 1 shorter side then center crop, 2 larq central crop + bicubic */
     uint32_t resize_size;            /* shorter side target for policy 1 */
     float scale;                     /* pixel multiplier applied before mean/std (e.g. 1/255) */
     float mean[4];

@@ -94,8 +94,15 @@ static void nchw_to_nhwc_item(void *arg, int64_t item, int tid) {
         memcpy(d, s, HW * sizeof(float));
         return;
     }
-    for (size_t c = 0; c < C; c++)
-        for (size_t p = 0; p < HW; p++) d[p * C + c] = s[c * HW + p];
+    /* Blocks of 64 pixels: the strided writes of one block stay in L1 across channels. */
+    for (size_t p0 = 0; p0 < HW; p0 += 64) {
+        const size_t p1 = p0 + 64 < HW ? p0 + 64 : HW;
+        for (size_t c = 0; c < C; c++) {
+            const float *restrict sc = s + c * HW;
+            float *restrict dc = d + c;
+            for (size_t p = p0; p < p1; p++) dc[p * C] = sc[p];
+        }
+    }
 }
 
 void xnor_exec_nchw_to_nhwc(xnor_context_t *c, const float *src, float *dst, uint32_t N, uint32_t C, uint32_t H,
@@ -110,8 +117,14 @@ void xnor_nhwc_to_nchw(const float *src, float *dst, uint32_t N, uint32_t C, uin
     for (uint32_t n = 0; n < N; n++) {
         const float *s = src + (size_t)n * HW * C;
         float *d = dst + (size_t)n * HW * C;
-        for (size_t p = 0; p < HW; p++)
-            for (size_t ch = 0; ch < C; ch++) d[ch * HW + p] = s[p * C + ch];
+        for (size_t p0 = 0; p0 < HW; p0 += 64) {
+            const size_t p1 = p0 + 64 < HW ? p0 + 64 : HW;
+            for (size_t ch = 0; ch < C; ch++) {
+                const float *restrict sc = s + ch;
+                float *restrict dc = d + ch * HW;
+                for (size_t p = p0; p < p1; p++) dc[p] = sc[p * C];
+            }
+        }
     }
 }
 

@@ -178,8 +178,12 @@ static xnor_status check_header(lctx *L) {
         if (m->resize_size < mx || m->resize_size > 65536)
             FAIL(XNOR_ERR_BAD_HEADER, "header resize_size %u, expected %u..65536 with resize_policy 1",
                  m->resize_size, mx);
+    } else if (m->resize_policy == 2) {
+        /* larq-zoo preprocessing: fixed 0.875 central crop, then TF legacy bicubic. */
+        if (m->resize_size != 0)
+            FAIL(XNOR_ERR_BAD_HEADER, "header resize_size %u, expected 0 with resize_policy 2", m->resize_size);
     } else {
-        FAIL(XNOR_ERR_BAD_HEADER, "header resize_policy %u, expected 0 or 1", m->resize_policy);
+        FAIL(XNOR_ERR_BAD_HEADER, "header resize_policy %u, expected 0, 1 or 2", m->resize_policy);
     }
     m->scale = rdf32(h + 120);
     if (!isfinite(m->scale) || !(m->scale > 0.0f))

@@ -338,6 +338,17 @@ xnor_status xnor_context_new(const xnor_model_t *m, const xnor_context_params *p
     }
     size_workspaces(c);
     /* Kernel arguments are 32-bit: refuse per-image workspaces they cannot index. */
+    for (uint32_t s = 0; s < c->n_steps; s++) {
+        const xnode *nd = &m->nodes[c->steps[s].node];
+        uint64_t per_tap = nd->wbits ? (uint64_t)nd->cw : (uint64_t)nd->C;
+        uint64_t welems = (uint64_t)nd->nb * 16 * (uint64_t)nd->kh * (uint64_t)nd->kw * per_tap;
+        if ((nd->wbits || nd->wf) && welems > 0x7FFFFFFFull) {
+            st = XNOR_ERR_INVALID_ARGUMENT;
+            xnor_set_err(errbuf, errbuf_len, "node %d (%s): repacked weights exceed 2^31-1 elements",
+                         c->steps[s].node, nd->name);
+            goto fail;
+        }
+    }
     for (uint32_t s = 0; s < c->n_steps; s++)
         if (c->steps[s].ws_per_image > 0x7FFFFFFFull) {
             st = XNOR_ERR_INVALID_ARGUMENT;
@@ -386,8 +397,9 @@ xnor_status xnor_infer(xnor_context_t *c, const float *input, uint32_t batch, si
         ctx_err(c, "input or output is NULL");
         return XNOR_ERR_INVALID_ARGUMENT;
     }
-    if (batch == 0) {
-        ctx_err(c, "batch is 0");
+    if (batch == 0 || batch > 0x7FFFFFFFu) {
+        /* Work splitting counts images in 32-bit signed integers. */
+        ctx_err(c, "batch %u, expected 1..2147483647", batch);
         return XNOR_ERR_INVALID_ARGUMENT;
     }
     const uint64_t in_per = (uint64_t)m->in_c * m->in_h * m->in_w;

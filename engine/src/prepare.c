@@ -18,15 +18,15 @@
 
 static inline int get_bit(const uint8_t *row, uint64_t i) { return (row[i >> 3] >> (i & 7)) & 1; }
 
-static float *alloc_f(xnor_model_t *m, size_t n) {
-    float *p = xnor_calloc_aligned(n * sizeof(float));
+static float *alloc_f(xnor_model_t *m, size_t n, int zero) {
+    float *p = zero ? xnor_calloc_aligned(n * sizeof(float)) : xnor_alloc_aligned(n * sizeof(float));
     if (p) m->memory_bytes += ((n * sizeof(float)) + 63) & ~(size_t)63;
     return p;
 }
 
 /* Copy a float [O] tensor into a zero-padded [16 nb] array. */
 static float *pad_vec(xnor_model_t *m, const xtensor_desc *t, const uint8_t *data, int32_t O, int32_t nb) {
-    float *v = alloc_f(m, (size_t)nb * 16);
+    float *v = alloc_f(m, (size_t)nb * 16, 1);
     if (v) memcpy(v, data + t->offset, (size_t)O * sizeof(float));
     return v;
 }
@@ -93,28 +93,29 @@ xnor_status xnor_prepare_node(xnor_model_t *m, xnode *nd, const xtensor_desc *te
             free(pc);
         } else {
             size_t nw = (size_t)nb * taps * C * 16;
-            nd->wf = alloc_f(m, nw);
+            nd->wf = alloc_f(m, nw, 0); /* every element is written below */
             if (!nd->wf) return XNOR_ERR_OUT_OF_MEMORY;
-            if (binary) { /* BWN: +-1.0f */
-                const uint64_t rowbits = (uint64_t)C * taps, rowbytes = (rowbits + 7) / 8;
-                for (int32_t o = 0; o < O; o++) {
-                    const uint8_t *row = wsrc + (uint64_t)o * rowbytes;
-                    uint64_t bi = 0;
-                    for (int32_t c = 0; c < C; c++)
-                        for (int32_t t = 0; t < taps; t++, bi++)
-                            nd->wf[(((size_t)(o / 16) * taps + t) * C + c) * 16 + o % 16] =
-                                get_bit(row, bi) ? 1.0f : -1.0f;
-                }
-            } else {
-                for (int32_t o = 0; o < O; o++) {
-                    const uint8_t *row = wsrc + (uint64_t)o * C * taps * sizeof(float);
-                    for (int32_t c = 0; c < C; c++)
-                        for (int32_t t = 0; t < taps; t++) {
-                            float v;
-                            memcpy(&v, row + ((size_t)c * taps + t) * sizeof(float), sizeof v);
-                            nd->wf[(((size_t)(o / 16) * taps + t) * C + c) * 16 + o % 16] = v;
+            /* Loops run in destination order so the (possibly 100+ MB, for BWN fully
+             * connected layers) expanded array is written sequentially. */
+            const uint64_t rowbits = (uint64_t)C * taps, rowbytes = (rowbits + 7) / 8;
+            float *dst = nd->wf;
+            for (int32_t ob = 0; ob < nb; ob++) {
+                const int32_t lanes = O - ob * 16 < 16 ? O - ob * 16 : 16;
+                for (int32_t t = 0; t < taps; t++)
+                    for (int32_t c = 0; c < C; c++, dst += 16) {
+                        const uint64_t bi = (uint64_t)c * taps + t; /* PyTorch order (c, ky, kx) */
+                        for (int32_t l = 0; l < lanes; l++) {
+                            const uint64_t o = (uint64_t)ob * 16 + l;
+                            if (binary) { /* BWN: +-1.0f */
+                                dst[l] = get_bit(wsrc + o * rowbytes, bi) ? 1.0f : -1.0f;
+                            } else {
+                                float v;
+                                memcpy(&v, wsrc + (o * rowbits + bi) * sizeof(float), sizeof v);
+                                dst[l] = v;
+                            }
                         }
-                }
+                        for (int32_t l = lanes; l < 16; l++) dst[l] = 0.0f; /* channels past O */
+                    }
             }
         }
         if (nd->op == XOP_BCONV2D && nd->mode == 0) {
@@ -142,8 +143,8 @@ xnor_status xnor_prepare_node(xnor_model_t *m, xnode *nd, const xtensor_desc *te
     }
     case XOP_BATCHNORM: {
         const int32_t C = (int32_t)nd->in_shape.c;
-        nd->bn_scale = alloc_f(m, (size_t)C);
-        nd->bn_shift = alloc_f(m, (size_t)C);
+        nd->bn_scale = alloc_f(m, (size_t)C, 0);
+        nd->bn_shift = alloc_f(m, (size_t)C, 0);
         if (!nd->bn_scale || !nd->bn_shift) return XNOR_ERR_OUT_OF_MEMORY;
         const uint8_t *pg = data + tens[nd->t[0]].offset, *pb = data + tens[nd->t[1]].offset;
         const uint8_t *pm = data + tens[nd->t[2]].offset, *pv = data + tens[nd->t[3]].offset;

@@ -20,8 +20,10 @@ from engine.model import isa_supported
 
 from .netgen import conv_net, integer_input, integer_net, residual_net
 
-ISAS = [pytest.param(isa, marks=pytest.mark.skipif(not isa_supported(isa), reason=f"CPU lacks {isa}"))
-        for isa in ("scalar", "avx2", "avx512")]
+ISAS = [
+    pytest.param(isa, marks=pytest.mark.skipif(not isa_supported(isa), reason=f"CPU lacks {isa}"))
+    for isa in ("scalar", "avx2", "avx512")
+]
 
 
 def assert_nodes_match(graph: fmt.Model, values: list[np.ndarray]) -> None:
@@ -34,12 +36,15 @@ def assert_nodes_match(graph: fmt.Model, values: list[np.ndarray]) -> None:
         if exact or node.op in ("relu", "maxpool", "flatten", "dropout"):
             if not np.array_equal(got, want):
                 bad = np.argwhere(got != want)
-                raise AssertionError(f"node {i} {node.name} ({node.op}) not bit-exact: {len(bad)} differ, "
-                                     f"first {tuple(bad[0])}: {got[tuple(bad[0])]} vs {want[tuple(bad[0])]}")
+                raise AssertionError(
+                    f"node {i} {node.name} ({node.op}) not bit-exact: {len(bad)} differ, "
+                    f"first {tuple(bad[0])}: {got[tuple(bad[0])]} vs {want[tuple(bad[0])]}"
+                )
         else:
             scale = max(1.0, float(np.abs(want).max()))
-            np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-4 * scale,
-                                       err_msg=f"node {i} {node.name} ({node.op})")
+            np.testing.assert_allclose(
+                got, want, rtol=1e-4, atol=1e-4 * scale, err_msg=f"node {i} {node.name} ({node.op})"
+            )
 
 
 def load(graph: fmt.Model, **kw: object) -> Model:
@@ -153,7 +158,9 @@ def test_info_describes_the_graph() -> None:
     assert [n.op for n in info.nodes] == [n.op for n in graph.nodes]
     shapes = fmt.infer_shapes(graph)[1:]
     assert [n.out_shape for n in info.nodes] == shapes
-    assert info.nodes[5].mode == "xnor" and info.nodes[5].macs == 70 * 19 * 3 * 3 * shapes[5][1] * shapes[5][2]
+    assert (
+        info.nodes[5].mode == "xnor" and info.nodes[5].macs == 70 * 19 * 3 * 3 * shapes[5][1] * shapes[5][2]
+    )
     assert info.file_bytes == len(fmt.to_bytes(graph))
     # BN feeding an XNOR conv folds into its binarization; relu after a conv folds into its epilogue.
     fused = {n.name for n in info.nodes if n.fused}

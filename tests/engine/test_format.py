@@ -35,7 +35,7 @@ def test_layout_is_aligned_and_checksummed() -> None:
     version, crc, size = struct.unpack_from("<IIQ", data, 8)
     assert version == 1 and size == len(data)
     assert zlib.crc32(data[:12] + b"\x00" * 4 + data[16:]) == crc
-    n_nodes, n_tensors = struct.unpack_from("<II", data, 32)
+    _n_nodes, n_tensors = struct.unpack_from("<II", data, 32)
     tensors_off, _, _, data_off, data_bytes = struct.unpack_from("<5Q", data, 56)
     assert data_off % 64 == 0 and data_off + data_bytes == len(data)
     for t in range(n_tensors):
