@@ -1,0 +1,98 @@
+# xnornet: CPU image classification over HTTP (XNOR-Net C engine + FastAPI).
+#
+#   docker build -t xnornet .
+#   docker run --rm -p 8000:8000 --read-only --tmpfs /tmp xnornet
+#   curl --data-binary @shirt.png http://127.0.0.1:8000/v1/classify
+#
+# Two stages: `build` has gcc and the Python headers and compiles the engine (cffi) into a
+# virtualenv; the runtime stage gets only that virtualenv, Debian's python3 and the models.
+# Behind a TLS-intercepting proxy, pip needs the proxy's CA: mount a bundle into the build and
+# name it with --build-arg PIP_CERT=/path (nothing is baked into the image); without Docker,
+# scripts/container/build.sh does this with buildah.
+
+ARG BASE_IMAGE=debian:bookworm-slim
+
+# ---------------------------------------------------------------- build stage
+FROM ${BASE_IMAGE} AS build
+RUN apt-get update \
+ && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
+        python3 python3-venv python3-dev gcc libc6-dev \
+ && rm -rf /var/lib/apt/lists/*
+
+# Optional CA bundle for pip (a path mounted into the build); empty = the image's own CAs.
+ARG PIP_CERT=""
+ENV PIP_NO_CACHE_DIR=1 PIP_DISABLE_PIP_VERSION_CHECK=1 PIP_ROOT_USER_ACTION=ignore
+
+WORKDIR /src
+COPY pyproject.toml setup.py README.md ./
+COPY engine ./engine
+COPY service ./service
+COPY training ./training
+
+# The engine is compiled for every ISA (kernels chosen at run time), never -march=native,
+# so the image runs on any x86-64 CPU. pip and setuptools leave the venv afterwards. The
+# bundled models (service/models/<name>/<version>/model.xnor) become the default repository.
+RUN if [ -z "$PIP_CERT" ]; then unset PIP_CERT; fi \
+ && python3 -m venv /opt/venv \
+ && /opt/venv/bin/pip install . \
+ && /opt/venv/bin/pip uninstall -y pip setuptools \
+ && find /opt/venv -depth \( -name tests -o -name testing \) -type d -path '*/numpy/*' -exec rm -rf {} + \
+ && cd / \
+ && /opt/venv/bin/python -c "import engine._xnornet, service, numpy, fastapi, uvicorn, PIL, prometheus_client" \
+ && /opt/venv/bin/python -c "import importlib.resources as r, pathlib, shutil; \
+src = pathlib.Path(str(r.files('service'))) / 'models'; \
+shutil.copytree(src, '/models', ignore=shutil.ignore_patterns('*.md', '__pycache__')); \
+assert list(pathlib.Path('/models').glob('*/*/model.xnor')), 'the package bundles no models'"
+
+# ---------------------------------------------------------------- runtime stage
+FROM ${BASE_IMAGE}
+RUN apt-get update \
+ && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends python3 \
+ && rm -rf /var/lib/apt/lists/* /var/cache/debconf/*-old /var/lib/dpkg/*-old /var/log/apt /var/log/dpkg.log \
+ && groupadd --system --gid 10001 xnornet \
+ && useradd --system --uid 10001 --gid 10001 --no-create-home --home-dir /nonexistent \
+        --shell /usr/sbin/nologin xnornet
+
+COPY --from=build /opt/venv /opt/venv
+# The bundled models, as the default model repository; mount your own over it (read-only is enough).
+COPY --from=build /models /models
+COPY docker/healthcheck.py /usr/local/bin/xnornet-healthcheck
+
+# Settings (every one is an XNORNET_* variable; see service/settings.py). Those below are the
+# image's defaults; others worth knowing:
+#   XNORNET_DEFAULT_MODEL      model served by /v1/classify without a name (fashion-mnist-xnor)
+#   XNORNET_MODELS             JSON list of models to load (default: every model in the repository)
+#   XNORNET_VERSIONS           JSON pins, e.g. {"fashion-mnist-xnor": 1} (default: highest version)
+#   XNORNET_ENGINE_THREADS     engine threads per batch; 0 = the CPUs this container may use,
+#                              from its cgroup CPU quota (cpu.max) and affinity, not the host's cores
+#   XNORNET_PREPROCESS_THREADS image decode threads; 0 = as above
+#   XNORNET_ISA                auto|scalar|avx2|avx512
+#   XNORNET_ADMIN_TOKEN        enables the admin API (>= 16 characters); unset = no admin API
+#   XNORNET_POLL_SECONDS       look for new model versions on disk every N s (0 = off)
+#   XNORNET_DRAIN_DELAY_S      on SIGTERM, /readyz fails this long before draining starts
+#   XNORNET_GRACE_S            then in-flight requests get this long (keep the orchestrator's
+#                              stop timeout above DRAIN_DELAY_S + GRACE_S)
+#   XNORNET_MAX_BATCH_SIZE, XNORNET_MAX_BATCH_DELAY_MS, XNORNET_QUEUE_CAPACITY,
+#   XNORNET_REQUEST_TIMEOUT_S, XNORNET_MAX_BODY_BYTES, XNORNET_MAX_IMAGE_PIXELS, XNORNET_LOG_LEVEL
+ENV PATH=/opt/venv/bin:$PATH \
+    PYTHONDONTWRITEBYTECODE=1 \
+    PYTHONUNBUFFERED=1 \
+    XNORNET_HOST=0.0.0.0 \
+    XNORNET_PORT=8000 \
+    XNORNET_REPOSITORY=/models \
+    XNORNET_ENGINE_THREADS=0
+
+# Non-root (numeric, so Kubernetes' runAsNonRoot can check it). Nothing is written outside /tmp
+# (request bodies spooled by the multipart parser): run with a read-only root filesystem and a
+# tmpfs at /tmp.
+USER 10001:10001
+WORKDIR /tmp
+EXPOSE 8000
+HEALTHCHECK --interval=15s --timeout=5s --start-period=20s --retries=3 \
+    CMD ["/opt/venv/bin/python", "/usr/local/bin/xnornet-healthcheck"]
+ENTRYPOINT ["/opt/venv/bin/xnornet"]
+CMD ["serve"]
+
+LABEL org.opencontainers.image.title="xnornet" \
+      org.opencontainers.image.description="XNOR-Net / BWN image classification on the CPU over HTTP" \
+      org.opencontainers.image.licenses="Apache-2.0"

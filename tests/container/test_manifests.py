@@ -1,0 +1,184 @@
+"""Deployment files: Kubernetes manifests against the Kubernetes JSON schemas (offline, bundled
+by the `kubernetes-validate` package), and the compose stack, Prometheus config and Grafana
+dashboard checked against the service they describe (settings, port, probes, metric names).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import pytest
+
+yaml = pytest.importorskip("yaml", reason="PyYAML is not installed (the 'test' extra has it)")
+
+ROOT = Path(__file__).resolve().parents[2]
+DOCKER = ROOT / "docker"
+K8S = DOCKER / "k8s"
+# The oldest Kubernetes minor still widely run that has every API used here (autoscaling/v2,
+# policy/v1); the newest bundled schemas are checked too.
+K8S_VERSIONS = ("1.27.0", "latest")
+
+
+def k8s_documents() -> list[tuple[str, dict]]:
+    docs = []
+    for path in sorted(K8S.glob("*.yaml")):
+        if path.name == "kustomization.yaml":
+            continue
+        for doc in yaml.safe_load_all(path.read_text()):
+            if doc:
+                docs.append((path.name, doc))
+    return docs
+
+
+def by_kind(kind: str) -> dict:
+    found = [doc for _, doc in k8s_documents() if doc["kind"] == kind]
+    assert len(found) == 1, f"expected one {kind}, found {len(found)}"
+    return found[0]
+
+
+def settings_fields() -> dict[str, str]:
+    """XNORNET_* variable -> Settings field."""
+    from service.settings import Settings
+
+    return {f"XNORNET_{name.upper()}": name for name in Settings.model_fields}
+
+
+def check_settings(env: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every variable is a real setting, and the service accepts the values."""
+    from service.settings import Settings
+
+    unknown = sorted(set(env) - set(settings_fields()))
+    assert not unknown, f"not XNORNET settings: {unknown}"
+    for key, value in env.items():
+        monkeypatch.setenv(key, str(value))
+    Settings()
+
+
+@pytest.mark.parametrize("version", K8S_VERSIONS)
+def test_k8s_manifests_match_the_kubernetes_schemas(version: str) -> None:
+    kv = pytest.importorskip(
+        "kubernetes_validate", reason="kubernetes-validate is not installed (pip install kubernetes-validate)"
+    )
+    from kubernetes_validate.utils import latest_version
+
+    want = latest_version() if version == "latest" else version
+    docs = k8s_documents()
+    assert {doc["kind"] for _, doc in docs} >= {
+        "Deployment",
+        "Service",
+        "HorizontalPodAutoscaler",
+        "ConfigMap",
+    }
+    for name, doc in docs:
+        try:
+            kv.validate(doc, want, strict=True)  # strict: unknown fields are errors too
+        except kv.ValidationError as e:  # pragma: no cover - the message is the point
+            pytest.fail(f"{name} ({doc['kind']}) against Kubernetes {want}: {e}")
+
+
+def test_kustomization_lists_every_manifest() -> None:
+    kust = yaml.safe_load((K8S / "kustomization.yaml").read_text())
+    files = sorted(p.name for p in K8S.glob("*.yaml") if p.name != "kustomization.yaml")
+    assert sorted(kust["resources"]) == files
+
+
+def test_deployment_probes_security_and_drain(monkeypatch: pytest.MonkeyPatch) -> None:
+    dep, svc, hpa, cm = (
+        by_kind("Deployment"),
+        by_kind("Service"),
+        by_kind("HorizontalPodAutoscaler"),
+        by_kind("ConfigMap"),
+    )
+    pod = dep["spec"]["template"]["spec"]
+    (ctr,) = pod["containers"]
+    port = ctr["ports"][0]
+    assert ctr["livenessProbe"]["httpGet"]["path"] == "/healthz"
+    assert ctr["readinessProbe"]["httpGet"]["path"] == "/readyz"
+    assert ctr["livenessProbe"]["httpGet"]["port"] in (port["name"], port["containerPort"])
+    assert ctr["resources"]["requests"] and ctr["resources"]["limits"]["cpu"]
+    sc = ctr["securityContext"]
+    assert sc["readOnlyRootFilesystem"] is True and sc["allowPrivilegeEscalation"] is False
+    assert sc["capabilities"]["drop"] == ["ALL"]
+    assert pod["securityContext"]["runAsNonRoot"] is True and pod["securityContext"]["runAsUser"] != 0
+    # A read-only root needs a writable /tmp.
+    mounts = {m["mountPath"]: m["name"] for m in ctr["volumeMounts"]}
+    vols = {v["name"]: v for v in pod["volumes"]}
+    assert "emptyDir" in vols[mounts["/tmp"]]
+    # The pod is killed only after the service's own drain: readiness off, then in-flight work.
+    env = cm["data"]
+    drain = float(env["XNORNET_DRAIN_DELAY_S"]) + float(env["XNORNET_GRACE_S"])
+    assert pod["terminationGracePeriodSeconds"] > drain
+    assert ctr["envFrom"][0]["configMapRef"]["name"] == cm["metadata"]["name"]
+    assert int(env["XNORNET_PORT"]) == port["containerPort"] == 8000
+    assert env["XNORNET_HOST"] == "0.0.0.0"
+    check_settings(env, monkeypatch)
+    # The Service and the HPA point at this Deployment's pods.
+    labels = dep["spec"]["template"]["metadata"]["labels"]
+    assert svc["spec"]["selector"].items() <= labels.items()
+    assert dep["spec"]["selector"]["matchLabels"].items() <= labels.items()
+    assert svc["spec"]["ports"][0]["targetPort"] in (port["name"], port["containerPort"])
+    ref = hpa["spec"]["scaleTargetRef"]
+    assert (ref["kind"], ref["name"]) == ("Deployment", dep["metadata"]["name"])
+    assert hpa["spec"]["minReplicas"] >= 2 and hpa["spec"]["maxReplicas"] > hpa["spec"]["minReplicas"]
+    # The HPA's CPU utilization needs CPU requests.
+    assert ctr["resources"]["requests"]["cpu"]
+
+
+def test_compose_stack(monkeypatch: pytest.MonkeyPatch) -> None:
+    compose = yaml.safe_load((DOCKER / "compose.yaml").read_text())
+    svc = compose["services"]["xnornet"]
+    assert (
+        svc["build"]["context"] == ".."
+        and (DOCKER / svc["build"]["context"] / svc["build"]["dockerfile"]).is_file()
+    )
+    assert svc["read_only"] is True and any(t.startswith("/tmp") for t in svc["tmpfs"])
+    (models,) = [v for v in svc["volumes"] if v["target"] == "/models"]
+    assert models["read_only"] is True
+    m = re.fullmatch(r"\$\{XNORNET_MODELS_DIR:-(.+)\}", models["source"])
+    assert m, models["source"]
+    default_src = m.group(1)
+    assert (DOCKER / default_src).resolve() == (ROOT / "service" / "models").resolve()
+    assert svc["environment"]["XNORNET_REPOSITORY"] == models["target"]
+    check_settings(svc["environment"], monkeypatch)
+    grace = float(svc["stop_grace_period"].rstrip("s"))
+    env = svc["environment"]
+    assert grace > float(env["XNORNET_DRAIN_DELAY_S"]) + float(env["XNORNET_GRACE_S"])
+
+    # Prometheus scrapes the service by its compose name on the container port.
+    prom = compose["services"]["prometheus"]
+    assert any(v.startswith("./prometheus.yml:") for v in prom["volumes"])
+    cfg = yaml.safe_load((DOCKER / "prometheus.yml").read_text())
+    (job,) = [j for j in cfg["scrape_configs"] if j["job_name"] == "xnornet"]
+    assert job["metrics_path"] == "/metrics"
+    assert job["static_configs"][0]["targets"] == ["xnornet:8000"]
+    for vol in compose["services"]["grafana"]["volumes"]:
+        assert (DOCKER / vol.split(":")[0]).exists(), vol
+
+
+def test_grafana_dashboard_uses_the_service_metrics() -> None:
+    from service.metrics import Metrics
+
+    exposed = {m.name for m in Metrics().registry.collect()}
+    dash = json.loads((DOCKER / "grafana" / "dashboards" / "xnornet.json").read_text())
+    exprs = [t["expr"] for p in dash["panels"] for t in p.get("targets", [])]
+    used = {
+        re.sub(r"_(bucket|sum|count|total)$", "", m) for e in exprs for m in re.findall(r"\b(xnornet_\w+)", e)
+    }
+    assert used, "no xnornet metric in the dashboard"
+    assert used <= exposed, f"dashboard metrics the service does not expose: {sorted(used - exposed)}"
+    # The issue's key metrics: request rate, latency quantiles, batch size, queue depth, rejects,
+    # model version.
+    for name in (
+        "xnornet_requests",
+        "xnornet_request_duration_seconds",
+        "xnornet_batch_size",
+        "xnornet_queue_depth",
+        "xnornet_rejected",
+        "xnornet_model_info",
+    ):
+        assert name in used, name
+    assert any("histogram_quantile" in e for e in exprs)
+    ids = [p["id"] for p in dash["panels"]]
+    assert len(ids) == len(set(ids))
