@@ -52,7 +52,7 @@ class InputSpec:
     height: int
     width: int
     color: str  # gray | rgb | bgr | other
-    resize: str  # exact | shorter_crop
+    resize: str  # exact | shorter_crop | central_crop_bicubic
     resize_size: int
     scale: float
     mean: tuple[float, ...]
@@ -103,8 +103,8 @@ def _draft(img: Image.Image, spec: InputSpec) -> None:
     draft() keeps both sides at or above the requested size. The request is square so that an
     EXIF rotation applied afterwards cannot leave a side too small.
     """
-    if img.format != "JPEG":
-        return
+    if img.format != "JPEG" or spec.resize == "central_crop_bicubic":
+        return  # central_crop_bicubic: larq decodes at full size; a reduced decode would change the pixels
     need = spec.resize_size if spec.resize == "shorter_crop" else max(spec.height, spec.width)
     mode = "L" if spec.color == "gray" else "RGB"
     img.draft(mode, (need, need))
@@ -149,7 +149,7 @@ def _resize(img: Image.Image, spec: InputSpec) -> Image.Image:
 
 
 def normalize(pixels: np.ndarray, spec: InputSpec) -> np.ndarray:
-    """uint8 HxW or HxWx3 -> float32 CHW with x[c] = (p * scale - mean[c]) / std[c]."""
+    """uint8 (or float32) HxW or HxWx3 -> float32 CHW with x[c] = (p * scale - mean[c]) / std[c]."""
     arr = pixels.astype(np.float32)
     if arr.ndim == 2:
         arr = arr[:, :, None]
@@ -172,8 +172,15 @@ def preprocess(data: bytes, spec: InputSpec, max_pixels: int) -> np.ndarray:
         img.load()  # the first frame of an animation
         img = ImageOps.exif_transpose(img) or img
         img = _to_8bit(img, spec.color)
-        img = _resize(img, spec)
-        pixels = np.asarray(img, dtype=np.uint8)
+        if spec.resize == "central_crop_bicubic":
+            # Resize policy 2 (Larq Zoo, issue 7): center crop, then TF's legacy bicubic resize
+            # (service/tf_resize.py). Its float output is kept as is: neither clipped nor rounded.
+            from .tf_resize import central_crop_bicubic
+
+            pixels = central_crop_bicubic(np.asarray(img, dtype=np.uint8), spec.height, spec.width)
+        else:
+            img = _resize(img, spec)
+            pixels = np.asarray(img, dtype=np.uint8)
     except (Image.DecompressionBombError, Image.DecompressionBombWarning):
         raise ImageTooLarge(f"image exceeds the limit of {max_pixels} pixels") from None
     except (OSError, SyntaxError, ValueError, EOFError, IndexError, struct.error) as exc:

@@ -49,6 +49,20 @@ def lease_model(rt: Runtime, name: str) -> Lease:
 
 
 async def preprocess_image(rt: Runtime, lease: Lease, data: bytes, timing: Timing) -> np.ndarray:
+    # Admission control (issue 5's overload test). The batch queue is bounded, but an image is
+    # decoded before it reaches it, in a thread pool whose own queue is not: under overload every
+    # request waited behind hundreds of decodes only to be refused by the full queue (503s took
+    # 0.3-0.6 s, and the waiting bodies piled up in memory). So refuse up front, without decoding,
+    # when the images being decoded plus those queued for this model already fill the capacity.
+    name = lease.version.name
+    if rt.decoding.get(name, 0) + rt.batcher(name).depth >= rt.settings.queue_capacity:
+        rt.metrics.rejected.labels("queue_full").inc()
+        raise ServiceUnavailable(
+            f"queue is full ({rt.settings.queue_capacity} waiting)",
+            code="queue_full",
+            headers={"Retry-After": "1"},
+        )
+    rt.decoding[name] = rt.decoding.get(name, 0) + 1
     t0 = time.perf_counter()
     loop = asyncio.get_running_loop()
     try:
@@ -58,6 +72,8 @@ async def preprocess_image(rt: Runtime, lease: Lease, data: bytes, timing: Timin
     except ImageError as exc:
         rt.metrics.rejected.labels(exc.reason).inc()
         raise ApiError(str(exc), status=exc.status, code=exc.code) from None
+    finally:
+        rt.decoding[name] -= 1
     timing.preprocess = time.perf_counter() - t0
     rt.metrics.preprocess.labels(lease.version.name).observe(timing.preprocess)
     return x

@@ -56,6 +56,8 @@ class Runtime:
             pinned=settings.versions,
         )
         self.batchers: dict[str, Batcher] = {}
+        # Images admitted to decoding and not yet queued, per model (inference.preprocess_image).
+        self.decoding: dict[str, int] = {}
         threads = settings.preprocess_threads or cpu_count()
         self.preprocess_pool = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="preprocess")
         self.state = "starting"
