@@ -33,6 +33,12 @@ def add_arguments(name: str, parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--threads", type=int, action="append", help="thread count(s) to run (repeatable)")
     parser.add_argument("--batch", type=int, action="append", help="batch size(s) to run (repeatable)")
     parser.add_argument("--mode", choices=("xnor", "bwn"), default="xnor")
+    parser.add_argument(
+        "--arch",
+        default="alexnet",
+        choices=("alexnet", "resnet-e18", "xnornet-larq", "binary-alexnet-larq"),
+        help="network: the paper's AlexNet (default) or a Larq Zoo architecture (seeded weights)",
+    )
     parser.add_argument("--repeat", type=int, default=15, help="timed repetitions per measurement (median)")
     parser.add_argument("--warmup", type=int, default=3)
     parser.add_argument("--no-torch", action="store_true", help="skip the PyTorch baseline")
@@ -211,9 +217,40 @@ def run(name: str, args: argparse.Namespace) -> int:
         from .bench_sweep import run_sweep
 
         return run_sweep(args)
+    if args.arch != "alexnet":
+        return _bench_larq(args)
     result = bench_alexnet(args)
     if args.json:
         print(json.dumps(result, indent=2))
     else:
         print_table(result)
+    return 0
+
+
+def _bench_larq(args: argparse.Namespace) -> int:
+    """Larq Zoo architectures (seeded weights) against their PyTorch float32 twins."""
+    from training.larq_bench import bench as larq_bench
+
+    rows = [
+        larq_bench(
+            args.arch,
+            threads=t,
+            batch=b,
+            repeat=args.repeat,
+            warmup=args.warmup,
+            with_torch=not args.no_torch,
+            isa=args.isa,
+        )
+        for b in (args.batch or [1])
+        for t in (args.threads or [1])
+    ]
+    if args.json:
+        print(json.dumps(rows, indent=2))
+        return 0
+    for r in rows:
+        torch_ms = r["torch_float_ms_per_image"]
+        print(
+            f"{r['arch']} batch {r['batch']} threads {r['threads']}: engine {r['engine_ms_per_image']:.2f} ms/img, "
+            f"torch float32 {'-' if torch_ms is None else f'{torch_ms:.2f}'} ms/img"
+        )
     return 0

@@ -203,7 +203,7 @@ def bconv2d(
     inputs: tuple[int, ...] = (),
 ) -> Node:
     """signs: [O][I][kh][kw] of +1/-1 (or any real: x >= 0 counts as +1)."""
-    signs = np.where(np.asarray(signs) >= 0, 1, -1).astype(np.int8)
+    signs = np.where(np.asarray(signs) >= 0, np.int8(1), np.int8(-1))
     kh, kw = signs.shape[2:]
     sh, sw = _pair(stride)
     params = {
@@ -243,7 +243,7 @@ def blinear(
     name: str = "",
     inputs: tuple[int, ...] = (),
 ) -> Node:
-    signs = np.where(np.asarray(signs) >= 0, 1, -1).astype(np.int8)
+    signs = np.where(np.asarray(signs) >= 0, np.int8(1), np.int8(-1))
     tensors = {"weight": signs, "alpha": np.asarray(alpha, np.float32)}
     if bias is not None:
         tensors["bias"] = np.asarray(bias, np.float32)

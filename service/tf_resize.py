@@ -84,9 +84,9 @@ def resize_bicubic_legacy(image: np.ndarray, out_h: int, out_w: int) -> np.ndarr
     in_h, in_w, _ = img.shape
     yi, yw = legacy_bicubic_taps(in_h, out_h)
     xi, xw = legacy_bicubic_taps(in_w, out_w)
-    src = img.astype(np.float32, copy=False)
-    # Rows first: tmp[oy, x, c] over all source columns (only 4 source rows per output row are read).
-    rows = [src[yi[:, k]] for k in range(4)]  # each [out_h, in_w, C]
+    # Rows first: tmp[oy, x, c] over all source columns (only 4 source rows per output row are read,
+    # and only they are converted to float32: a large upload is never copied whole).
+    rows = [img[yi[:, k]].astype(np.float32) for k in range(4)]  # each [out_h, in_w, C]
     tmp = _interp(rows, [yw[:, k, None, None] for k in range(4)])
     # Then columns.
     cols = [tmp[:, xi[:, k]] for k in range(4)]  # each [out_h, out_w, C]

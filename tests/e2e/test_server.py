@@ -244,7 +244,7 @@ def test_sigterm_drains(repo: Path) -> None:
         "--max-batch-size",
         "64",
         "--drain-delay-s",
-        "0.6",
+        "3",  # long enough that /readyz is asked while draining even on a loaded machine
         "--grace-s",
         "10",
     ) as srv:
