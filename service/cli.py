@@ -101,12 +101,20 @@ def serve(args: argparse.Namespace) -> int:
     logging.basicConfig(
         level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
+    server = make_server(settings)
+    server.run()
+    return 0 if server.started else 1
+
+
+def make_server(settings: Settings, loader: Any = None) -> Any:
+    """The uvicorn server `xnornet serve` runs (service/bench_service.py runs it with another
+    `loader`, e.g. PyTorch, to compare engines behind the very same service)."""
     import uvicorn
 
     from .app import create_app
     from .server import DrainingServer
 
-    app = create_app(settings)
+    app = create_app(settings, loader=loader)
     config = uvicorn.Config(
         app,
         host=settings.host,
@@ -117,9 +125,7 @@ def serve(args: argparse.Namespace) -> int:
         lifespan="on",
         server_header=False,
     )
-    server = DrainingServer(config, app.state.runtime, settings.drain_delay_s)
-    server.run()
-    return 0 if server.started else 1
+    return DrainingServer(config, app.state.runtime, settings.drain_delay_s)
 
 
 # -- predict ---------------------------------------------------------------------------------

@@ -8,6 +8,14 @@ HTTP library, so that on a small machine the load generator takes as little CPU 
 from the server it measures. The mean batch size comes from the server's own metrics
 (xnornet_batch_size_sum / _count, before and after). --direct times decode + preprocess +
 engine in a loop in this process: the ceiling the service's overhead is measured against.
+
+CPU accounting (the machine may be shared, so wall-clock throughput depends on what else runs):
+`client_cpu_ms_per_request` is this process's CPU time per answered request; with `server_pid`
+(Linux /proc) `server_cpu_ms_per_request` is the server's, both over the measured window only.
+
+    xnornet loadtest --compare [--duration 15] [--json]
+
+runs the whole issue-4 benchmark instead (servers started here, see service/bench_service.py).
 """
 
 from __future__ import annotations
@@ -15,6 +23,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 import statistics
 import sys
 import time
@@ -29,7 +38,9 @@ def add_arguments(name: str, parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--concurrency", type=int, default=32, help="requests in flight")
     parser.add_argument("--duration", type=float, default=10.0, help="seconds of measurement")
     parser.add_argument("--warmup", type=float, default=1.0, help="seconds of load before measuring")
-    parser.add_argument("--image", required=True, help="the image every request sends")
+    parser.add_argument(
+        "--image", default=None, help="the image every request sends (required but with --compare)"
+    )
     parser.add_argument("--model", default=None, help="model name (default: the server's default model)")
     parser.add_argument(
         "--direct",
@@ -39,9 +50,24 @@ def add_arguments(name: str, parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--model-file", default=None, help="with --direct: the .xnor file")
     parser.add_argument("--threads", type=int, default=0, help="with --direct: engine threads (0 = all)")
     parser.add_argument("--json", action="store_true", help="print one JSON object")
+    parser.add_argument(
+        "--compare",
+        action="store_true",
+        help="run the issue-4 benchmark (python -m service.bench_service; its options: --help there)",
+    )
 
 
 def run(name: str, args: argparse.Namespace) -> int:
+    if args.compare:
+        from . import bench_service
+
+        argv = ["--duration", str(args.duration), "--warmup", str(args.warmup)]
+        argv += ["--concurrency", str(args.concurrency)]
+        argv += (["--image", args.image] if args.image else []) + (["--json"] if args.json else [])
+        return bench_service.main(argv)
+    if not args.image:
+        print("xnornet loadtest: --image is required", file=sys.stderr)
+        return 2
     image = Path(args.image).read_bytes()
     if args.direct:
         if not args.model_file:
@@ -122,8 +148,24 @@ def batch_totals(metrics_text: str) -> tuple[float, float]:
     return total, count
 
 
+def process_cpu_s(pid: int) -> float | None:
+    """utime + stime of a process, all its threads (Linux /proc; None elsewhere)."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    except (OSError, ValueError, IndexError):
+        return None
+
+
 async def load(
-    url: str, path: str, image: bytes, concurrency: int, duration: float, warmup: float
+    url: str,
+    path: str,
+    image: bytes,
+    concurrency: int,
+    duration: float,
+    warmup: float,
+    server_pid: int | None = None,
 ) -> dict[str, Any]:
     u = urlsplit(url)
     host, port = u.hostname or "127.0.0.1", u.port or 80
@@ -154,11 +196,15 @@ async def load(
     tasks = [asyncio.create_task(worker()) for _ in range(concurrency)]
     await asyncio.sleep(warmup)
     before = batch_totals(await _get(host, port, "/metrics"))
+    server_cpu0 = process_cpu_s(server_pid) if server_pid else None
+    client_cpu0 = time.process_time()
     measuring = True
     t_start = time.perf_counter()
     await asyncio.sleep(duration)
     measuring = False
     elapsed = time.perf_counter() - t_start
+    client_cpu = time.process_time() - client_cpu0
+    server_cpu1 = process_cpu_s(server_pid) if server_pid else None
     after = batch_totals(await _get(host, port, "/metrics"))
     stop = True
     await asyncio.gather(*tasks)
@@ -179,6 +225,12 @@ async def load(
         "p99_ms": round(percentile(lat, 99) * 1e3, 2),
         "mean_ms": round(statistics.fmean(lat) * 1e3, 2) if lat else None,
         "mean_batch_size": round((after[0] - before[0]) / batches, 2) if batches else None,
+        "client_cpu_ms_per_request": round(client_cpu / ok * 1e3, 3) if ok else None,
+        "server_cpu_ms_per_request": (
+            round((server_cpu1 - server_cpu0) / ok * 1e3, 3)
+            if ok and server_cpu0 is not None and server_cpu1 is not None
+            else None
+        ),
     }
 
 
@@ -196,12 +248,14 @@ def direct(model_file: Path, image: bytes, duration: float, threads: int) -> dic
     limit = Settings().max_image_pixels
     model.infer(preprocess(image, spec, limit)[None])  # warm-up
     latencies = []
+    cpu0 = time.process_time()
     t_start = time.perf_counter()
     while time.perf_counter() - t_start < duration:
         t0 = time.perf_counter()
         np.asarray(model.infer(preprocess(image, spec, limit)[None]))
         latencies.append(time.perf_counter() - t0)
     elapsed = time.perf_counter() - t_start
+    cpu = time.process_time() - cpu0
     lat = sorted(latencies)
     return {
         "mode": "direct",
@@ -213,5 +267,7 @@ def direct(model_file: Path, image: bytes, duration: float, threads: int) -> dic
         "requests_per_s": round(len(lat) / elapsed, 1),
         "errors": 0,
         "p50_ms": round(percentile(lat, 50) * 1e3, 3),
+        "p90_ms": round(percentile(lat, 90) * 1e3, 3),
         "p99_ms": round(percentile(lat, 99) * 1e3, 3),
+        "cpu_ms_per_request": round(cpu / len(lat) * 1e3, 3) if lat else None,
     }

@@ -1,0 +1,509 @@
+"""The issue-4 service benchmark in one command: servers on loopback, load, a table and ratios.
+
+    python -m service.bench_service [--duration 15] [--concurrency 32] [--image FILE] [--json]
+    xnornet loadtest --compare [--duration 15] [--json]            (the same thing)
+
+One run measures, one configuration after the other, on this machine:
+
+  batch32       `xnornet serve`'s app with the bundled model (fashion-mnist-xnor), max_batch_size=32
+  batch1        the same with max_batch_size=1
+  direct        decode + preprocess + engine in a loop in this process (no HTTP, batch 1)
+  alexnet_xnor  the same service serving a seeded XNOR AlexNet (engine.architectures.alexnet)
+  alexnet_torch the same service, the same file, but a loader that runs the PyTorch float32 twin
+                (engine.bench.torch_alexnet) instead of the C engine: only the engine differs
+
+and reports requests/s, p50/p90/p99 latency, errors, mean batch size and CPU time per request
+(server and load generator), then the ratios the issue sets targets for:
+
+  batching_speedup   batch32 / batch1                 target >= 2
+  service_vs_direct  batch32 / direct                 target >= 0.8
+  xnor_vs_torch      alexnet_xnor / alexnet_torch     target >= 5
+
+Every request sends the same 640x480 JPEG (--image, or a synthetic photo-like one made here).
+The load generator is service.loadtest's closed loop (`--concurrency` connections), in this
+process; it shares the CPUs with the server, as any loopback benchmark does, and its CPU time is
+reported so it can be accounted for. On a shared machine throughput moves with the neighbours'
+load: compare ratios from the same run (`--rounds N` repeats the sequence and reports medians).
+
+Servers are child processes on free ports (--port 0; the port is read from the log), started
+together before the measurements (an idle server costs no CPU) and always stopped: SIGTERM,
+then SIGKILL, also on Ctrl-C, and the kernel kills them if this process dies (PR_SET_PDEATHSIG).
+PyTorch is optional (pip install torch==2.13.0, the 'train' extra): without it the torch
+configuration is skipped and its ratio is null. Progress goes to stderr, the result to stdout.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import io
+import json
+import os
+import re
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
+
+import numpy as np
+
+from . import loadtest
+from .settings import BUNDLED_MODELS, DEFAULT_MODEL
+
+ROOT = Path(__file__).resolve().parents[1]
+ALEXNET = "alexnet-xnor"
+CONFIGS = ("batch32", "batch1", "direct", "alexnet_xnor", "alexnet_torch")
+TARGETS = {"batching_speedup": 2.0, "service_vs_direct": 0.8, "xnor_vs_torch": 5.0}
+
+
+def progress(msg: str) -> None:
+    print(f"[bench_service {time.strftime('%H:%M:%S')}] {msg}", file=sys.stderr, flush=True)
+
+
+# -- the image ------------------------------------------------------------------------------------
+def synthetic_jpeg(width: int = 640, height: int = 480, seed: int = 0) -> bytes:
+    """A deterministic photo-like JPEG: smooth shapes, edges and mild sensor noise, quality 90.
+
+    Its compressed size (~90 KB at 640x480) is that of a real photo of this size; entropy
+    decoding, which even a reduced-size (draft) decode cannot skip, is proportional to it.
+    """
+    from PIL import Image
+
+    rng = np.random.default_rng(seed)
+    yy, xx = np.mgrid[0:height, 0:width].astype(np.float32)
+    img = np.empty((height, width, 3), np.float32)
+    for c in range(3):
+        img[..., c] = 60 + 120 * (0.5 + 0.5 * np.sin(xx / (40 + 25 * c) + yy / (70 - 10 * c) + c))
+    for _ in range(12):  # discs of flat color: edges for the DCT to spend bits on
+        cx, cy, r = rng.uniform(0, width), rng.uniform(0, height), rng.uniform(20, 120)
+        mask = (xx - cx) ** 2 + (yy - cy) ** 2 < r * r
+        img[mask] = rng.uniform(0, 255, 3)
+    img += rng.normal(0, 6, img.shape)
+    buf = io.BytesIO()
+    Image.fromarray(np.clip(img, 0, 255).astype(np.uint8)).save(buf, "JPEG", quality=90)
+    return buf.getvalue()
+
+
+# -- the PyTorch loader (runs in a server child) -------------------------------------------------
+class TorchAlexNet:
+    """engine.Model's face (info, isa, threads, infer) over PyTorch float32 AlexNet.
+
+    The input spec, labels and output kind are the served .xnor file's (read with the engine,
+    so preprocessing is byte-for-byte the XNOR server's); the network is its float twin,
+    engine.bench.torch_alexnet, seeded. infer runs under inference_mode; torch releases the GIL.
+    """
+
+    isa = "torch-float32"
+
+    def __init__(self, data: bytes, threads: int) -> None:
+        import torch
+
+        import engine
+        from engine.bench import torch_alexnet
+
+        self._torch = torch
+        info = engine.Model.from_bytes(data, threads=1).info
+        self.info = SimpleNamespace(
+            **{
+                k: getattr(info, k)
+                for k in (
+                    "input_shape",
+                    "color",
+                    "resize",
+                    "resize_size",
+                    "scale",
+                    "mean",
+                    "std",
+                    "labels",
+                    "output_size",
+                    "output_kind",
+                )
+            }
+        )
+        self.threads = threads
+        torch.set_num_threads(threads)
+        torch.manual_seed(0)
+        self.net = torch_alexnet(torch, classes=int(info.output_size))
+        if tuple(info.input_shape) != (3, 227, 227):
+            raise ValueError(f"the torch twin is AlexNet 3x227x227, the file takes {info.input_shape}")
+
+    def infer(self, x: Any) -> np.ndarray:
+        with self._torch.inference_mode():
+            out = self.net(self._torch.from_numpy(np.ascontiguousarray(x, dtype=np.float32)))
+        return out.numpy()
+
+
+def _child(argv: list[str]) -> int:
+    """`python -m service.bench_service --child {engine,torch} SETTINGS_JSON`: one server."""
+    import logging
+
+    from .cli import make_server
+    from .runtime import cpu_count
+    from .settings import Settings
+
+    kind, options = argv[0], json.loads(argv[1])
+    loop, http = options.pop("_uvicorn_loop", "auto"), options.pop("_uvicorn_http", "auto")
+    settings = Settings(**options)
+    logging.basicConfig(level="INFO", format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    loader = None
+    if kind == "torch":
+        threads = settings.engine_threads or cpu_count()
+        loader = lambda data, source: TorchAlexNet(data, threads)  # noqa: E731
+    server = make_server(settings, loader)
+    server.config.loop, server.config.http = loop, http  # read by server.run() -> config.load()
+    server.run()
+    return 0 if server.started else 1
+
+
+# -- server processes ------------------------------------------------------------------------------
+def _die_with_parent() -> None:
+    """In the child before exec: the kernel sends SIGTERM if the benchmark process dies."""
+    with contextlib.suppress(Exception):
+        import ctypes
+
+        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+
+
+class Server:
+    def __init__(self, label: str, kind: str, settings: dict[str, Any]) -> None:
+        self.label = label
+        env = {k: v for k, v in os.environ.items() if not k.startswith("XNORNET_")}
+        env["PYTHONPATH"] = str(ROOT) + os.pathsep + env.get("PYTHONPATH", "")
+        cmd = [sys.executable, "-m", "service.bench_service", "--child", kind, json.dumps(settings)]
+        self.proc = subprocess.Popen(
+            cmd,
+            cwd=ROOT,
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+            preexec_fn=_die_with_parent if sys.platform == "linux" else None,
+        )
+        self.log: list[str] = []
+        self.url: str | None = None
+        self._found = threading.Event()
+        threading.Thread(target=self._read, daemon=True).start()
+
+    def _read(self) -> None:
+        assert self.proc.stdout is not None
+        for line in self.proc.stdout:
+            self.log.append(line)
+            m = re.search(r"Uvicorn running on (http://127\.0\.0\.1:\d+)", line)
+            if m and self.url is None:
+                self.url = m.group(1)
+                self._found.set()
+        self._found.set()
+
+    def wait_ready(self, timeout: float) -> str:
+        if not self._found.wait(timeout) or self.url is None:
+            raise RuntimeError(
+                f"server {self.label} did not start (exit {self.proc.poll()}):\n" + "".join(self.log[-30:])
+            )
+        return self.url
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(5)
+
+
+@contextlib.contextmanager
+def servers(
+    specs: dict[str, tuple[str, dict[str, Any]]], timeout: float, verbose: bool = False
+) -> Iterator[dict[str, Server]]:
+    started: dict[str, Server] = {}
+    try:
+        for label, (kind, settings) in specs.items():
+            started[label] = Server(label, kind, settings)
+        for label, srv in started.items():
+            progress(f"server {label} ready at {srv.wait_ready(timeout)}")
+        yield started
+    finally:
+        for srv in started.values():
+            srv.stop()
+        if verbose:
+            for label, srv in started.items():
+                progress(f"server {label} log:\n" + "".join(srv.log))
+
+
+# -- the benchmark ---------------------------------------------------------------------------------
+def _alexnet_repo(root: Path, width: float) -> None:
+    from engine import architectures
+    from engine import format as fmt
+
+    path = root / ALEXNET / "1" / "model.xnor"
+    path.parent.mkdir(parents=True)
+    fmt.write_model(architectures.alexnet(seed=0, width=width), path)
+
+
+def _settings(repository: Path, model: str, batch: int, args: argparse.Namespace) -> dict[str, Any]:
+    return {
+        "host": "127.0.0.1",
+        "port": 0,
+        "repository": str(repository),
+        "models": [model],
+        "default_model": model,
+        "max_batch_size": batch,
+        "max_batch_delay_ms": args.max_batch_delay_ms,
+        "engine_threads": args.threads,
+        # A batch of 32 AlexNets in float32 takes seconds on two loaded cores: not a deadline test.
+        "request_timeout_s": 600.0,
+        "queue_capacity": max(256, 4 * args.concurrency),
+        "log_level": "info",  # uvicorn announces its port at info level (access log is off)
+        "grace_s": 10.0,
+        "_uvicorn_loop": args.loop,
+        "_uvicorn_http": args.http,
+    }
+
+
+def _torch_available() -> bool:
+    try:
+        import importlib.util
+
+        return importlib.util.find_spec("torch") is not None
+    except (ImportError, ValueError):
+        return False
+
+
+def _ratio(a: dict[str, Any] | None, b: dict[str, Any] | None) -> float | None:
+    if not a or not b or not b.get("requests_per_s"):
+        return None
+    return round(a["requests_per_s"] / b["requests_per_s"], 3)
+
+
+def run_benchmark(args: argparse.Namespace) -> dict[str, Any]:
+    image = Path(args.image).read_bytes() if args.image else synthetic_jpeg()
+    use_torch = args.torch == "yes" or (args.torch == "auto" and _torch_available())
+    if args.torch == "yes" and not _torch_available():
+        raise SystemExit("bench_service: --torch yes but torch is not installed (pip install torch==2.13.0)")
+    configs = [c for c in CONFIGS if c in args.only] if args.only else list(CONFIGS)
+    if not use_torch and "alexnet_torch" in configs:
+        progress("torch is not installed: alexnet_torch skipped (pip install torch==2.13.0)")
+        configs.remove("alexnet_torch")
+    from .runtime import cpu_count
+
+    bundled = Path(args.repository) if args.repository else BUNDLED_MODELS
+    with tempfile.TemporaryDirectory(prefix="xnornet-bench-") as tmp:
+        alex_root = Path(tmp)
+        if {"alexnet_xnor", "alexnet_torch"} & set(configs):
+            progress(f"writing the seeded XNOR AlexNet (width {args.alexnet_width})")
+            _alexnet_repo(alex_root, args.alexnet_width)
+        specs: dict[str, tuple[str, dict[str, Any]]] = {}
+        model = args.model
+        if "batch32" in configs:
+            specs["batch32"] = ("engine", _settings(bundled, model, args.max_batch_size, args))
+        if "batch1" in configs:
+            specs["batch1"] = ("engine", _settings(bundled, model, 1, args))
+        if "alexnet_xnor" in configs:
+            specs["alexnet_xnor"] = ("engine", _settings(alex_root, ALEXNET, args.max_batch_size, args))
+        if "alexnet_torch" in configs:
+            specs["alexnet_torch"] = ("torch", _settings(alex_root, ALEXNET, args.max_batch_size, args))
+        progress(f"starting {len(specs)} servers: {', '.join(specs)}")
+        rounds: list[dict[str, dict[str, Any]]] = []
+        with servers(specs, args.startup_timeout, args.verbose) as running:
+            for r in range(args.rounds):
+                results: dict[str, dict[str, Any]] = {}
+                for config in configs:
+                    tag = f"round {r + 1}/{args.rounds}: {config}"
+                    if config == "direct":
+                        progress(f"{tag}: in-process loop for {args.duration:g} s")
+                        model_file = bundled / model / str(_highest(bundled / model)) / "model.xnor"
+                        res = loadtest.direct(model_file, image, args.duration, args.threads)
+                    else:
+                        srv = running[config]
+                        progress(
+                            f"{tag}: concurrency {args.concurrency}, {args.warmup:g} s warm-up + "
+                            f"{args.duration:g} s"
+                        )
+                        assert srv.url is not None
+                        res = asyncio.run(
+                            loadtest.load(
+                                srv.url,
+                                "/v1/classify",
+                                image,
+                                args.concurrency,
+                                args.duration,
+                                args.warmup,
+                                server_pid=srv.proc.pid,
+                            )
+                        )
+                        res["max_batch_size"] = specs[config][1]["max_batch_size"]
+                        res["engine"] = specs[config][0]
+                    progress(f"{tag}: {res['requests_per_s']} req/s, {res['errors']} errors")
+                    results[config] = res
+                rounds.append(results)
+    return _report(args, image, configs, rounds, cpu_count())
+
+
+def _resolved(choice: str, fast: str, default: str) -> str:
+    """What uvicorn's "auto" picks in the servers (they run this interpreter)."""
+    if choice != "auto":
+        return choice
+    import importlib.util
+
+    return fast if importlib.util.find_spec(fast) is not None else default
+
+
+def _highest(model_dir: Path) -> int:
+    return max(int(p.name) for p in model_dir.iterdir() if p.name.isdigit())
+
+
+def _median_result(runs: list[dict[str, Any]]) -> dict[str, Any]:
+    """The run with the median throughput (one real run, so its fields stay consistent)."""
+    ordered = sorted(runs, key=lambda r: r["requests_per_s"])
+    return ordered[(len(ordered) - 1) // 2]
+
+
+def _ratios(results: dict[str, dict[str, Any]]) -> dict[str, float | None]:
+    return {
+        "batching_speedup": _ratio(results.get("batch32"), results.get("batch1")),
+        "service_vs_direct": _ratio(results.get("batch32"), results.get("direct")),
+        "xnor_vs_torch": _ratio(results.get("alexnet_xnor"), results.get("alexnet_torch")),
+    }
+
+
+def _report(
+    args: argparse.Namespace,
+    image: bytes,
+    configs: list[str],
+    rounds: list[dict[str, dict[str, Any]]],
+    cpus: int,
+) -> dict[str, Any]:
+    results = {c: _median_result([r[c] for r in rounds]) for c in configs}
+    per_round = [_ratios(r) for r in rounds]
+    ratios: dict[str, float | None] = {}
+    for key in TARGETS:
+        values = [v for pr in per_round if (v := pr[key]) is not None]
+        ratios[key] = round(statistics.median(values), 3) if values else None
+    return {
+        "machine": {
+            "cpus": cpus,
+            "loadavg": [round(x, 2) for x in os.getloadavg()] if hasattr(os, "getloadavg") else None,
+        },
+        "image": {"bytes": len(image), "source": args.image or "synthetic 640x480 JPEG (quality 90)"},
+        "settings": {
+            "model": args.model,
+            "concurrency": args.concurrency,
+            "duration_s": args.duration,
+            "warmup_s": args.warmup,
+            "rounds": args.rounds,
+            "max_batch_size": args.max_batch_size,
+            "max_batch_delay_ms": args.max_batch_delay_ms,
+            "engine_threads": args.threads,
+            "alexnet_width": args.alexnet_width,
+        },
+        "server": {
+            "uvicorn_loop": _resolved(args.loop, "uvloop", "asyncio"),
+            "uvicorn_http": _resolved(args.http, "httptools", "h11"),
+        },
+        "results": results,
+        "ratios": ratios,
+        "ratios_per_round": per_round,
+        "targets": {
+            key: {"target": t, "value": v, "met": None if v is None else v >= t}
+            for key, t in TARGETS.items()
+            for v in [ratios[key]]
+        },
+        "errors": sum(int(r.get("errors", 0)) for rr in rounds for r in rr.values()),
+    }
+
+
+def format_table(report: dict[str, Any]) -> str:
+    cols = [
+        ("config", 14, lambda c, r: c),
+        ("req/s", 8, lambda c, r: r["requests_per_s"]),
+        ("p50 ms", 8, lambda c, r: r.get("p50_ms")),
+        ("p90 ms", 8, lambda c, r: r.get("p90_ms")),
+        ("p99 ms", 8, lambda c, r: r.get("p99_ms")),
+        ("errors", 6, lambda c, r: r.get("errors")),
+        ("batch", 6, lambda c, r: r.get("mean_batch_size", "-")),
+        ("srv cpu ms/req", 14, lambda c, r: r.get("server_cpu_ms_per_request", r.get("cpu_ms_per_request"))),
+        ("client cpu ms/req", 17, lambda c, r: r.get("client_cpu_ms_per_request", "-")),
+    ]
+    lines = [" ".join(f"{name:>{w}}" for name, w, _ in cols)]
+    for config, r in report["results"].items():
+        lines.append(" ".join(f"{'-' if (v := f(config, r)) is None else v!s:>{w}}" for _, w, f in cols))
+    lines.append("")
+    for key, t in report["targets"].items():
+        verdict = "n/a" if t["met"] is None else "MET" if t["met"] else "NOT MET"
+        value = "-" if t["value"] is None else f"{t['value']:.2f}"
+        lines.append(f"{key:>18}: {value:>6}  (target >= {t['target']:g})  {verdict}")
+    m = report["machine"]
+    lines.append(f"{'machine':>18}: {m['cpus']} CPUs, load average {m['loadavg']}")
+    srv = report["server"]
+    lines.append(f"{'server':>18}: uvicorn loop {srv['uvicorn_loop']}, http {srv['uvicorn_http']}")
+    return "\n".join(lines)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="python -m service.bench_service",
+        description="issue 4's service benchmark: batching, service overhead, XNOR vs PyTorch float32",
+    )
+    p.add_argument("--duration", type=float, default=15.0, help="seconds measured per configuration")
+    p.add_argument("--warmup", type=float, default=2.0, help="seconds of load before each measurement")
+    p.add_argument("--concurrency", type=int, default=32, help="requests in flight")
+    p.add_argument("--rounds", type=int, default=1, help="repeat the sequence; report medians")
+    p.add_argument("--image", default=None, help="the JPEG to send (default: a synthetic 640x480 photo)")
+    p.add_argument(
+        "--repository", default=None, help="where the bundled model lives (default: the package's)"
+    )
+    p.add_argument("--model", default=DEFAULT_MODEL, help=f"the bundled model (default {DEFAULT_MODEL})")
+    p.add_argument("--max-batch-size", type=int, default=32, help="the batching servers' max_batch_size")
+    p.add_argument("--max-batch-delay-ms", type=float, default=2.0)
+    p.add_argument("--threads", type=int, default=0, help="engine (and torch) threads, 0 = all CPUs")
+    p.add_argument("--alexnet-width", type=float, default=1.0, help="<1 shrinks the XNOR AlexNet (tests)")
+    p.add_argument("--torch", choices=("auto", "yes", "no"), default="auto", help="run alexnet_torch")
+    p.add_argument("--only", action="append", choices=CONFIGS, help="run only these configurations")
+    p.add_argument("--startup-timeout", type=float, default=120.0, help="seconds for a server to start")
+    p.add_argument(
+        "--loop",
+        choices=("auto", "asyncio", "uvloop"),
+        default="auto",
+        help="the servers' event loop (uvicorn's auto: uvloop when it is installed)",
+    )
+    p.add_argument(
+        "--http",
+        choices=("auto", "h11", "httptools"),
+        default="auto",
+        help="the servers' HTTP parser (uvicorn's auto: httptools when it is installed)",
+    )
+    p.add_argument("--verbose", action="store_true", help="echo the servers' logs to stderr at the end")
+    p.add_argument("--json", action="store_true", help="print one JSON object instead of the table")
+    return p
+
+
+def _interrupt(signum: int, frame: Any) -> None:
+    raise KeyboardInterrupt
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv[:1] == ["--child"]:
+        return _child(argv[1:])
+    args = build_parser().parse_args(argv)
+    # Ctrl-C and SIGTERM unwind through the `servers` context manager, which stops the children.
+    signal.signal(signal.SIGTERM, _interrupt)
+    try:
+        report = run_benchmark(args)
+    except KeyboardInterrupt:
+        progress("interrupted; servers stopped")
+        return 130
+    print(json.dumps(report, indent=2) if args.json else format_table(report))
+    return 0 if report["errors"] == 0 else 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

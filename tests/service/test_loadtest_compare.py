@@ -1,0 +1,139 @@
+"""The issue-4 benchmark command (service/bench_service.py): schema and ratios, never timings.
+
+One run in a tiny configuration (sub-second measurements, a narrow AlexNet, four connections)
+checks that the servers start and stop, every configuration reports, and the ratios are the
+quotients of the reported throughputs. How fast anything is, is not asserted.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from service import bench_service
+
+ROOT = Path(__file__).resolve().parents[2]
+HAVE_TORCH = importlib.util.find_spec("torch") is not None
+RESULT_KEYS = {"requests_per_s", "p50_ms", "p90_ms", "p99_ms", "errors"}
+HTTP_KEYS = RESULT_KEYS | {"mean_batch_size", "server_cpu_ms_per_request", "client_cpu_ms_per_request"}
+
+
+def _engine_built() -> bool:
+    try:
+        from engine import Model  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+@pytest.mark.skipif(not _engine_built(), reason="the C engine is not built")
+def test_compare_command_tiny_run(tmp_path: Path) -> None:
+    cmd = [
+        sys.executable,
+        "-m",
+        "service.bench_service",
+        "--json",
+        "--duration",
+        "0.5",
+        "--warmup",
+        "0.2",
+        "--concurrency",
+        "4",
+        "--max-batch-size",
+        "4",
+        "--alexnet-width",
+        "0.1",
+        "--torch",
+        "yes" if HAVE_TORCH else "no",
+    ]
+    env = {k: v for k, v in os.environ.items() if not k.startswith("XNORNET_")}
+    env["PYTHONPATH"] = str(ROOT) + os.pathsep + env.get("PYTHONPATH", "")
+    proc = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "server batch32 ready" in proc.stderr  # progress goes to stderr, the JSON alone to stdout
+    report = json.loads(proc.stdout)
+
+    expected = {"batch32", "batch1", "direct", "alexnet_xnor"} | ({"alexnet_torch"} if HAVE_TORCH else set())
+    results = report["results"]
+    assert set(results) == expected
+    for name, r in results.items():
+        assert (HTTP_KEYS if name != "direct" else RESULT_KEYS) <= set(r), name
+        assert r["requests_per_s"] > 0 and r["errors"] == 0, (name, r)
+    assert results["batch32"]["max_batch_size"] == 4 and results["batch1"]["max_batch_size"] == 1
+    assert results["batch1"]["mean_batch_size"] == 1.0
+    assert results["alexnet_torch" if HAVE_TORCH else "alexnet_xnor"]["engine"] == (
+        "torch" if HAVE_TORCH else "engine"
+    )
+
+    ratios = report["ratios"]
+    rps = {k: v["requests_per_s"] for k, v in results.items()}
+    assert ratios["batching_speedup"] == pytest.approx(rps["batch32"] / rps["batch1"], abs=1e-3)
+    assert ratios["service_vs_direct"] == pytest.approx(rps["batch32"] / rps["direct"], abs=1e-3)
+    if HAVE_TORCH:
+        assert ratios["xnor_vs_torch"] == pytest.approx(rps["alexnet_xnor"] / rps["alexnet_torch"], abs=1e-3)
+    else:
+        assert ratios["xnor_vs_torch"] is None
+    for key, target in (("batching_speedup", 2.0), ("service_vs_direct", 0.8), ("xnor_vs_torch", 5.0)):
+        t = report["targets"][key]
+        assert t["target"] == target and t["value"] == ratios[key]
+        assert t["met"] == (None if ratios[key] is None else ratios[key] >= target)
+    assert report["errors"] == 0
+    assert report["settings"]["concurrency"] == 4 and report["image"]["bytes"] > 10_000
+    assert report["server"]["uvicorn_loop"] in ("asyncio", "uvloop")
+
+
+def _result(rps: float, **extra: object) -> dict[str, object]:
+    return {"requests_per_s": rps, "p50_ms": 1.0, "p90_ms": 2.0, "p99_ms": 3.0, "errors": 0, **extra}
+
+
+def test_report_ratios_are_medians_over_rounds() -> None:
+    args = bench_service.build_parser().parse_args(["--rounds", "3"])
+    rounds = [
+        {"batch32": _result(300), "batch1": _result(100), "direct": _result(400)},
+        {"batch32": _result(200), "batch1": _result(100), "direct": _result(200)},
+        {"batch32": _result(500), "batch1": _result(200), "direct": _result(500)},
+    ]
+    report = bench_service._report(args, b"x" * 20, ["batch32", "batch1", "direct"], rounds, 2)
+    # per round: batching 3.0, 2.0, 2.5 -> median 2.5; service/direct 0.75, 1.0, 1.0 -> 1.0
+    assert report["ratios"] == {"batching_speedup": 2.5, "service_vs_direct": 1.0, "xnor_vs_torch": None}
+    assert [r["batching_speedup"] for r in report["ratios_per_round"]] == [3.0, 2.0, 2.5]
+    assert report["results"]["batch32"]["requests_per_s"] == 300  # the median run, whole
+    assert report["targets"]["batching_speedup"]["met"] is True
+    assert report["targets"]["xnor_vs_torch"]["met"] is None
+    table = bench_service.format_table(report)
+    assert "batching_speedup" in table and "NOT MET" not in table and "n/a" in table
+
+
+def test_loadtest_compare_flag_delegates(monkeypatch: pytest.MonkeyPatch) -> None:
+    from service import loadtest
+
+    seen: list[list[str]] = []
+
+    def fake_main(argv: list[str]) -> int:
+        seen.append(argv)
+        return 0
+
+    monkeypatch.setattr(bench_service, "main", fake_main)
+    parser = argparse.ArgumentParser()
+    loadtest.add_arguments("loadtest", parser)
+    args = parser.parse_args(["--compare", "--duration", "3", "--concurrency", "8", "--json"])
+    assert loadtest.run("loadtest", args) == 0
+    assert seen == [["--duration", "3.0", "--warmup", "1.0", "--concurrency", "8", "--json"]]
+
+
+def test_synthetic_image_is_a_640x480_jpeg() -> None:
+    import io
+
+    from PIL import Image
+
+    data = bench_service.synthetic_jpeg()
+    with Image.open(io.BytesIO(data)) as img:
+        assert (img.format, img.size) == ("JPEG", (640, 480))
+    assert data == bench_service.synthetic_jpeg()  # deterministic
