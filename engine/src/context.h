@@ -8,10 +8,12 @@
 enum { WS_NONE = 0, WS_PAD_F32 = 1, WS_PACKED = 2 };
 
 /* One executed step of the plan: a node, possibly with a batchnorm folded into its
- * input binarization and a relu folded into its epilogue. */
+ * input binarization (XNOR) or into its epilogue (conv2d/linear), and a relu folded into
+ * its epilogue (after that batchnorm). */
 typedef struct {
     int32_t node;          /* node that runs */
-    int32_t bn;            /* folded batchnorm node, or -1 */
+    int32_t bn;            /* batchnorm folded into the binarization (XNOR), or -1 */
+    int32_t bn_epi;        /* batchnorm folded into the epilogue (conv2d/linear), or -1 */
     int32_t relu;          /* folded relu node, or -1 */
     uint32_t in[2];        /* storage value ids read */
     uint32_t out;          /* storage value id written */

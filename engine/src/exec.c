@@ -25,7 +25,8 @@ typedef struct {
     xnor_context_t *c;
     const xstep *st;
     const xnode *nd;
-    const xnode *bn; /* folded batchnorm or NULL */
+    const xnode *bn; /* batchnorm folded into the binarization (XNOR) or NULL */
+    const xnode *bn_epi; /* batchnorm folded into the fconv epilogue or NULL */
     uint32_t N;
     const float *in, *in2;
     float *out;
@@ -160,22 +161,9 @@ static const float *pad_input(task *t) {
 
 /* ================================================================ float conv / linear, BWN */
 
-/* BWN epilogue on rows [y0,y1) and channels [o0,o1): out = acc * alpha (+ bias) (relu). */
-static void bwn_epilogue(const task *t, float *out, size_t npos, int32_t o0, int32_t o1) {
-    const xnode *nd = t->nd;
-    const size_t O = (size_t)nd->O;
-    const float *alpha = nd->alpha, *bias = nd->bias;
-    for (size_t p = 0; p < npos; p++) {
-        float *r = out + p * O;
-        for (int32_t o = o0; o < o1; o++) {
-            float v = r[o] * alpha[o];
-            if (bias) v = v + bias[o];
-            if (t->relu) v = relu_f(v);
-            r[o] = v;
-        }
-    }
-}
-
+/* One tile of a float conv / linear (fconv kernel: + bias, then a folded batchnorm and
+ * relu in its epilogue) or of a BWN conv / linear (bwnconv kernel: +-x from the 1-bit
+ * weights, then * alpha (+ bias) (relu) in its epilogue). */
 static void fconv_item(void *arg, int64_t item, int tid) {
     (void)tid;
     const task *t = arg;
@@ -183,54 +171,81 @@ static void fconv_item(void *arg, int64_t item, int tid) {
     const int32_t bti = (int32_t)(item % t->nbt);
     const int32_t yti = (int32_t)((item / t->nbt) % t->nrt);
     const size_t n = (size_t)(item / ((int64_t)t->nbt * t->nrt));
-    const int bwn = nd->op == XOP_BCONV2D || nd->op == XOP_BLINEAR;
-    xnor_fconv_args a;
     const int32_t b0 = bti * t->bt, b1 = min32(t->nb, b0 + t->bt);
     const int32_t y0 = yti * t->rt, y1 = min32(t->rows, y0 + t->rt);
-    a.w = nd->wf;
-    a.bias = bwn ? NULL : nd->bias;
-    a.kh = nd->kh;
-    a.kw = nd->kw;
-    a.sh = nd->sh;
-    a.sw = nd->sw;
-    a.O = nd->O;
-    a.ldo = nd->O;
-    a.relu = bwn ? 0 : t->relu;
-    a.b0 = b0;
-    a.b1 = b1;
+    const float *in;
     float *out;
-    size_t npos;
+    int32_t Hp, Wp, C, oh, ow, ky0, ky1;
     if (nd->op == XOP_CONV2D || nd->op == XOP_BCONV2D) {
-        const size_t Hp = nd->in_shape.h + (size_t)nd->pt + (size_t)nd->pb;
-        const size_t Wp = nd->in_shape.w + (size_t)nd->pl + (size_t)nd->pr;
-        const size_t oh = nd->out_shape.h, ow = nd->out_shape.w;
-        a.in = t->in + n * Hp * Wp * nd->in_shape.c;
-        a.Hp = (int32_t)Hp;
-        a.Wp = (int32_t)Wp;
-        a.C = (int32_t)nd->in_shape.c;
-        a.oh = (int32_t)oh;
-        a.ow = (int32_t)ow;
-        a.out = t->out + n * oh * ow * (size_t)nd->O;
-        a.y0 = y0;
-        a.y1 = y1;
-        out = a.out + (size_t)y0 * ow * (size_t)nd->O;
-        npos = (size_t)(y1 - y0) * ow;
+        Hp = (int32_t)(nd->in_shape.h + (size_t)nd->pt + (size_t)nd->pb);
+        Wp = (int32_t)(nd->in_shape.w + (size_t)nd->pl + (size_t)nd->pr);
+        C = (int32_t)nd->in_shape.c;
+        oh = (int32_t)nd->out_shape.h;
+        ow = (int32_t)nd->out_shape.w;
+        in = t->in + n * (size_t)Hp * (size_t)Wp * (size_t)C;
+        out = t->out + n * (size_t)oh * (size_t)ow * (size_t)nd->O;
+        ky0 = y0;
+        ky1 = y1;
     } else { /* linear: the samples [y0, y1) are a 1 x (y1-y0) image */
-        const size_t F = nd->in_shape.c;
-        a.in = t->in + (size_t)y0 * F;
-        a.Hp = 1;
-        a.Wp = y1 - y0;
-        a.C = (int32_t)F;
-        a.oh = 1;
-        a.ow = y1 - y0;
-        a.out = t->out + (size_t)y0 * (size_t)nd->O;
-        a.y0 = 0;
-        a.y1 = 1;
-        out = a.out;
-        npos = (size_t)(y1 - y0);
+        C = (int32_t)nd->in_shape.c;
+        in = t->in + (size_t)y0 * (size_t)C;
+        out = t->out + (size_t)y0 * (size_t)nd->O;
+        Hp = 1;
+        Wp = ow = y1 - y0;
+        oh = 1;
+        ky0 = 0;
+        ky1 = 1;
     }
-    t->c->kt->fconv(&a);
-    if (bwn) bwn_epilogue(t, out, npos, b0 * 16, min32(nd->O, b1 * 16));
+    if (nd->wm) {
+        xnor_bwnconv_args a;
+        a.in = in;
+        a.Hp = Hp;
+        a.Wp = Wp;
+        a.C = C;
+        a.w = nd->wm;
+        a.alpha = nd->alpha;
+        a.bias = nd->bias;
+        a.kh = nd->kh;
+        a.kw = nd->kw;
+        a.sh = nd->sh;
+        a.sw = nd->sw;
+        a.oh = oh;
+        a.ow = ow;
+        a.O = nd->O;
+        a.out = out;
+        a.ldo = nd->O;
+        a.relu = t->relu;
+        a.y0 = ky0;
+        a.y1 = ky1;
+        a.b0 = b0;
+        a.b1 = b1;
+        t->c->kt->bwnconv(&a);
+    } else {
+        xnor_fconv_args a;
+        a.in = in;
+        a.Hp = Hp;
+        a.Wp = Wp;
+        a.C = C;
+        a.w = nd->wf;
+        a.bias = nd->bias;
+        a.kh = nd->kh;
+        a.kw = nd->kw;
+        a.sh = nd->sh;
+        a.sw = nd->sw;
+        a.oh = oh;
+        a.ow = ow;
+        a.O = nd->O;
+        a.out = out;
+        a.ldo = nd->O;
+        a.relu = t->relu;
+        a.y0 = ky0;
+        a.y1 = ky1;
+        a.b0 = b0;
+        a.b1 = b1;
+        a.scale = t->bn_epi ? t->bn_epi->bn_scale : NULL; /* (acc + bias) * scale + shift */
+        a.shift = t->bn_epi ? t->bn_epi->bn_shift : NULL;
+        t->c->kt->fconv(&a);
+    }
 }
 
 static void run_fconv(task *t) {
@@ -410,8 +425,10 @@ static void xconv_item(void *arg, int64_t item, int tid) {
                 const int32_t ix0 = x * nd->sw - nd->pl;
                 float s = 0.0f;
                 for (int32_t ky = ky0; ky < ky1; ky++) {
-                    const float *ar = A + (size_t)(iy0 + ky) * W + (size_t)ix0;
-                    for (int32_t kx = kx0; kx < kx1; kx++) s += ar[kx];
+                    /* ix0 may be negative (left padding): index with ix0 + kx >= 0 instead of
+                     * forming a pointer before the row, which C does not allow. */
+                    const float *ar = A + (size_t)(iy0 + ky) * W;
+                    for (int32_t kx = kx0; kx < kx1; kx++) s += ar[ix0 + kx];
                 }
                 ktile[(size_t)(y - y0) * (size_t)ow + (size_t)x] = s / div;
             }
@@ -646,6 +663,7 @@ void xnor_exec_step(xnor_context_t *c, const xstep *st, uint32_t N) {
     t.st = st;
     t.nd = &m->nodes[st->node];
     t.bn = st->bn >= 0 ? &m->nodes[st->bn] : NULL;
+    t.bn_epi = st->bn_epi >= 0 ? &m->nodes[st->bn_epi] : NULL;
     t.N = N;
     t.in = xnor_vbuf(c, st->in[0]);
     t.in2 = t.nd->n_inputs > 1 ? xnor_vbuf(c, st->in[1]) : NULL;

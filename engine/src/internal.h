@@ -46,6 +46,18 @@ enum {
 enum { XP_OUT = 0, XP_KH, XP_KW, XP_SH, XP_SW, XP_PT, XP_PL, XP_PB, XP_PR, XP_BIAS, XP_MODE, XP_USEK,
        XP_CEIL, XP_CIP };
 
+/* How the optimized plan folds a node (xnode.fuse_kind; loader.c decides, plan.c builds). */
+enum {
+    XFUSE_NONE = 0,
+    XFUSE_ALIAS = 1,         /* dropout: its value is its input's */
+    XFUSE_BN_BINARIZE = 2,   /* batchnorm whose only consumer is an XNOR bconv2d/blinear:
+                              * applied in that op's binarization (and K) */
+    XFUSE_BN_EPILOGUE = 3,   /* batchnorm whose input is a conv2d/linear output read by
+                              * nothing else: applied in that op's fconv epilogue */
+    XFUSE_RELU_EPILOGUE = 4  /* relu applied in the epilogue of the op producing its input
+                              * (directly, or through an XFUSE_BN_EPILOGUE batchnorm) */
+};
+
 #define XDT_F32 1u
 #define XDT_BITS 2u
 
@@ -78,6 +90,7 @@ typedef struct {
     xshape in_shape, out_shape;   /* in_shape: shape of inputs[0] */
     uint64_t macs;                /* per image */
     uint32_t fused;               /* folded into another node by the optimized plan */
+    uint32_t fuse_kind;           /* how (XFUSE_*), when fused */
     uint32_t n_consumers;         /* input slots that read this node's value */
     int32_t consumer;             /* the node reading this value when n_consumers == 1 */
 
@@ -90,14 +103,15 @@ typedef struct {
 
     /* Prepared parameters (prepare.c); NULL where the op has none. */
     uint32_t *wbits;   /* XNOR: [nb][kh][kw][cw][16] */
-    float *wf;         /* conv2d, linear, BWN: [nb][kh][kw][C][16] */
+    float *wf;         /* conv2d, linear: [nb][kh][kw][C][16] */
+    uint16_t *wm;      /* BWN: [nb][kh][kw][C] sign masks, bit lane = +1 (1 bit per weight) */
     float *bias;       /* [16 nb] (zero past O) */
     float *alpha;      /* [16 nb] (zero past O) */
     int32_t *popp;     /* XNOR: 2-D prefix sums of weight popcounts per tap,
                         * [(kh+1)(kw+1)][16 nb]: popp[(a*(kw+1)+b)*16nb + o] = sum over
                         * ky < a, kx < b of popcount(weights of o at tap (ky, kx)) */
-    float *bn_scale;   /* batchnorm: [C] */
-    float *bn_shift;
+    float *bn_scale;   /* batchnorm: [16 ceil(C/16)] (zero past C: the fconv epilogue */
+    float *bn_shift;   /* loads whole 16-channel blocks when the batchnorm is folded into it) */
     /* Per output row / column, the range of in-bounds taps [k0, k1): bconv XNOR. */
     int32_t *row_k;    /* [2 oh] */
     int32_t *col_k;    /* [2 ow] */

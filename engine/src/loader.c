@@ -363,6 +363,11 @@ static xnor_status use_tensor(lctx *L, uint32_t k, const xnode *nd, int slot, ui
                               const uint32_t *dims) {
     int32_t ti = nd->t[slot];
     const xtensor_desc *t = &L->tens[ti];
+    /* One use per tensor: a shared tensor would be repacked once per user, so a small file
+     * could claim memory out of proportion to its size. */
+    if (L->tens_used[ti])
+        FAIL(XNOR_ERR_BAD_TENSOR, "node %u (%s): tensor t%d (table index %d) is already used by another node slot",
+             k, nd->name, slot, ti);
     L->tens_used[ti] = 1;
     if (t->dtype != dtype)
         FAIL(XNOR_ERR_BAD_TENSOR, "node %u (%s): tensor t%d (table index %d) has dtype %u, expected %u (%s)", k,
@@ -529,6 +534,11 @@ static xnor_status check_node(lctx *L, uint32_t k) {
         nd->kh = nd->kw = nd->sh = nd->sw = 1;
     }
     if (is_conv || is_lin) {
+        /* The executor counts one output's taps (C * kh * kw, and twice that in the XNOR
+         * epilogue) in int32: keep the reduction length far from overflow. */
+        if ((uint64_t)in->c * (uint64_t)nd->kh * (uint64_t)nd->kw > (1ull << 30))
+            FAIL(XNOR_ERR_SHAPE_MISMATCH, "node %u (%s): reduction length %u x %d x %d exceeds 2^30", k, nd->name,
+                 in->c, nd->kh, nd->kw);
         nd->O = P[XP_OUT];
         nd->has_bias = P[XP_BIAS];
         nd->mode = is_bin ? P[XP_MODE] : 0;
@@ -615,20 +625,27 @@ static xnor_status check_graph(lctx *L) {
     m->output_kind = m->nodes[n - 1].op == XOP_SOFTMAX ? 1 : 0;
 
     /* Fusion (graph property, the same for every context): see plan.c. */
+    /* Nodes are visited in order, so a relu sees its producer's decision. */
     for (uint32_t k = 0; k < n; k++) {
         xnode *nd = &m->nodes[k];
-        nd->fused = 0;
+        nd->fuse_kind = XFUSE_NONE;
+        const xnode *pr = nd->inputs[0] != 0 ? &m->nodes[nd->inputs[0] - 1] : NULL;
         if (nd->op == XOP_DROPOUT) {
-            nd->fused = 1;
-        } else if (nd->op == XOP_BATCHNORM && nd->n_consumers == 1) {
-            const xnode *c = &m->nodes[nd->consumer];
-            if ((c->op == XOP_BCONV2D || c->op == XOP_BLINEAR) && c->mode == 0) nd->fused = 1;
-        } else if (nd->op == XOP_RELU && nd->inputs[0] != 0) {
-            const xnode *pr = &m->nodes[nd->inputs[0] - 1];
+            nd->fuse_kind = XFUSE_ALIAS;
+        } else if (nd->op == XOP_BATCHNORM) {
+            const xnode *c = nd->n_consumers == 1 ? &m->nodes[nd->consumer] : NULL;
+            if (c && (c->op == XOP_BCONV2D || c->op == XOP_BLINEAR) && c->mode == 0)
+                nd->fuse_kind = XFUSE_BN_BINARIZE; /* takes precedence over the epilogue fold */
+            else if (pr && (pr->op == XOP_CONV2D || pr->op == XOP_LINEAR) && pr->n_consumers == 1)
+                nd->fuse_kind = XFUSE_BN_EPILOGUE;
+        } else if (nd->op == XOP_RELU && pr) {
             if ((pr->op == XOP_CONV2D || pr->op == XOP_BCONV2D || pr->op == XOP_LINEAR || pr->op == XOP_BLINEAR) &&
                 pr->n_consumers == 1)
-                nd->fused = 1;
+                nd->fuse_kind = XFUSE_RELU_EPILOGUE;
+            else if (pr->op == XOP_BATCHNORM && pr->fuse_kind == XFUSE_BN_EPILOGUE && pr->n_consumers == 1)
+                nd->fuse_kind = XFUSE_RELU_EPILOGUE;
         }
+        nd->fused = nd->fuse_kind != XFUSE_NONE;
     }
     return XNOR_OK;
 }

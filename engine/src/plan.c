@@ -2,9 +2,13 @@
  *
  * Optimized plan (trace = 0): dropout is an alias of its input; flatten of a 1x1 map is
  * an alias; a batchnorm whose only consumer is an XNOR bconv2d/blinear is folded into
- * that op's binarization (and into K's |v|); a relu that is the only consumer of a
- * conv2d/bconv2d/linear/blinear is folded into its epilogue. Value buffers are reused
- * once a value's last reader has run (greedy best-fit over slots).
+ * that op's binarization (and into K's |v|); otherwise a batchnorm reading a
+ * conv2d/linear output that nothing else reads is folded into that op's epilogue
+ * ((acc + bias) * scale + shift, the same float32 roundings as the separate op); a relu
+ * that is the only consumer of a conv2d/bconv2d/linear/blinear, or of such a folded
+ * batchnorm, is folded into the epilogue too (loader.c marks the nodes, see
+ * XFUSE_* in internal.h). Value buffers are reused once a value's last reader has run
+ * (greedy best-fit over slots).
  *
  * Trace plan (trace = 1): every node runs on its own (dropout still aliases, which is
  * the identity) and every value keeps its own buffer, so each node's output can be read.
@@ -62,10 +66,10 @@ static xnor_status build_steps(xnor_context_t *c) {
         memset(st, 0, sizeof *st);
         st->node = (int32_t)k;
         st->bn = -1;
+        st->bn_epi = -1;
         st->relu = -1;
         uint32_t in0 = nd->inputs[0];
-        if (!c->trace && in0 != 0 && m->nodes[in0 - 1].op == XOP_BATCHNORM && m->nodes[in0 - 1].fused &&
-            is_xnor_op(nd)) {
+        if (!c->trace && in0 != 0 && m->nodes[in0 - 1].fuse_kind == XFUSE_BN_BINARIZE && is_xnor_op(nd)) {
             st->bn = (int32_t)(in0 - 1);
             in0 = m->nodes[in0 - 1].inputs[0];
         }
@@ -74,7 +78,14 @@ static xnor_status build_steps(xnor_context_t *c) {
         st->out = k + 1;
         if (!c->trace && nd->n_consumers == 1) {
             const xnode *cn = &m->nodes[nd->consumer];
-            if (cn->op == XOP_RELU && cn->fused) {
+            if (cn->fuse_kind == XFUSE_BN_EPILOGUE) {
+                st->bn_epi = nd->consumer;
+                st->out = (uint32_t)nd->consumer + 1;
+                if (cn->n_consumers == 1 && m->nodes[cn->consumer].fuse_kind == XFUSE_RELU_EPILOGUE) {
+                    st->relu = cn->consumer;
+                    st->out = (uint32_t)cn->consumer + 1;
+                }
+            } else if (cn->fuse_kind == XFUSE_RELU_EPILOGUE) {
                 st->relu = nd->consumer;
                 st->out = (uint32_t)nd->consumer + 1;
             }
@@ -341,8 +352,9 @@ xnor_status xnor_context_new(const xnor_model_t *m, const xnor_context_params *p
     for (uint32_t s = 0; s < c->n_steps; s++) {
         const xnode *nd = &m->nodes[c->steps[s].node];
         uint64_t per_tap = nd->wbits ? (uint64_t)nd->cw : (uint64_t)nd->C;
-        uint64_t welems = (uint64_t)nd->nb * 16 * (uint64_t)nd->kh * (uint64_t)nd->kw * per_tap;
-        if ((nd->wbits || nd->wf) && welems > 0x7FFFFFFFull) {
+        uint64_t lanes = nd->wm ? 1 : 16; /* BWN: one uint16 mask holds the 16 lanes */
+        uint64_t welems = (uint64_t)nd->nb * lanes * (uint64_t)nd->kh * (uint64_t)nd->kw * per_tap;
+        if ((nd->wbits || nd->wf || nd->wm) && welems > 0x7FFFFFFFull) {
             st = XNOR_ERR_INVALID_ARGUMENT;
             xnor_set_err(errbuf, errbuf_len, "node %d (%s): repacked weights exceed 2^31-1 elements",
                          c->steps[s].node, nd->name);

@@ -4,9 +4,10 @@
  *   XNOR binary:  wbits[ob][ky][kx][cw][16] uint32, bit c%32 of word c/32, +1 -> 1;
  *                 lanes past O and bits past C are 0 (so they never count in XOR
  *                 popcounts against zero-padded activations).
- *   float / BWN:  wf[ob][ky][kx][c][16] float; BWN weights become +-1.0f here. That
- *                 costs 32x the file's bytes in RAM for BWN layers, but lets them run
- *                 on the float conv kernel at full speed (the file stays 1 bit/weight).
+ *   float:        wf[ob][ky][kx][c][16] float; lanes past O are 0.0f.
+ *   BWN:          wm[ob][ky][kx][c] uint16, bit lane set when the weight of output
+ *                 channel ob*16 + lane is +1: 1 bit per weight in memory, as in the file
+ *                 (lanes past O are 0). The bwnconv kernels add +-x from these masks.
  *   popp:         2-D prefix sums of per-tap weight popcounts, used to remove the
  *                 contribution of halo taps from XOR popcounts in O(1) per output.
  */
@@ -44,7 +45,42 @@ xnor_status xnor_prepare_node(xnor_model_t *m, xnode *nd, const xtensor_desc *te
         int binary = nd->op == XOP_BCONV2D || nd->op == XOP_BLINEAR;
         if (nd->has_bias && !(nd->bias = pad_vec(m, &tens[nd->t[1]], data, O, nb))) return XNOR_ERR_OUT_OF_MEMORY;
         if (binary && !(nd->alpha = pad_vec(m, &tens[nd->t[2]], data, O, nb))) return XNOR_ERR_OUT_OF_MEMORY;
-        if (binary && nd->mode == 0) {
+        if (binary && nd->mode == 1) {
+            size_t nw = (size_t)nb * taps * C;
+            nd->wm = xnor_calloc_aligned(nw * sizeof(uint16_t));
+            if (!nd->wm) return XNOR_ERR_OUT_OF_MEMORY;
+            m->memory_bytes += (nw * sizeof(uint16_t) + 63) & ~(size_t)63;
+            const uint64_t rowbits = (uint64_t)C * taps, rowbytes = (rowbits + 7) / 8;
+            if (taps == 1) {
+                /* Fully connected / 1x1 (the largest layers): bit c of row o is channel c.
+                 * Per block, transpose 16 rows x 8 bits one byte column at a time, writing
+                 * the destination sequentially. */
+                for (int32_t ob = 0; ob < nb; ob++) {
+                    const int32_t lanes = O - ob * 16 < 16 ? O - ob * 16 : 16;
+                    uint16_t *dst = nd->wm + (size_t)ob * C;
+                    const uint8_t *rows = wsrc + (uint64_t)ob * 16 * rowbytes;
+                    for (uint64_t j = 0; j < rowbytes; j++) {
+                        uint16_t mk[8] = {0};
+                        for (int32_t l = 0; l < lanes; l++) {
+                            const unsigned byte = rows[(uint64_t)l * rowbytes + j];
+                            for (int b = 0; b < 8; b++) mk[b] |= (uint16_t)(((byte >> b) & 1u) << l);
+                        }
+                        const uint64_t c0 = j * 8;
+                        for (int b = 0; b < 8 && c0 + (uint64_t)b < (uint64_t)C; b++) dst[c0 + (uint64_t)b] = mk[b];
+                    }
+                }
+            } else {
+                for (int32_t o = 0; o < O; o++) {
+                    const uint8_t *row = wsrc + (uint64_t)o * rowbytes;
+                    uint16_t *blk = nd->wm + (size_t)(o / 16) * taps * C;
+                    const uint16_t bit = (uint16_t)(1u << (o % 16));
+                    uint64_t bi = 0; /* bit index (c, ky, kx) in PyTorch order */
+                    for (int32_t c = 0; c < C; c++)
+                        for (int32_t t = 0; t < taps; t++, bi++)
+                            if (get_bit(row, bi)) blk[(size_t)t * C + c] |= bit;
+                }
+            }
+        } else if (binary && nd->mode == 0) {
             size_t nw = (size_t)nb * taps * cw * 16;
             nd->wbits = xnor_calloc_aligned(nw * sizeof(uint32_t));
             size_t npp = (size_t)(kh + 1) * (kw + 1) * nb * 16;
@@ -95,9 +131,9 @@ xnor_status xnor_prepare_node(xnor_model_t *m, xnode *nd, const xtensor_desc *te
             size_t nw = (size_t)nb * taps * C * 16;
             nd->wf = alloc_f(m, nw, 0); /* every element is written below */
             if (!nd->wf) return XNOR_ERR_OUT_OF_MEMORY;
-            /* Loops run in destination order so the (possibly 100+ MB, for BWN fully
-             * connected layers) expanded array is written sequentially. */
-            const uint64_t rowbits = (uint64_t)C * taps, rowbytes = (rowbits + 7) / 8;
+            /* Loops run in destination order so the (possibly 10+ MB, for fully
+             * connected layers) array is written sequentially. */
+            const uint64_t rowbits = (uint64_t)C * taps;
             float *dst = nd->wf;
             for (int32_t ob = 0; ob < nb; ob++) {
                 const int32_t lanes = O - ob * 16 < 16 ? O - ob * 16 : 16;
@@ -106,13 +142,9 @@ xnor_status xnor_prepare_node(xnor_model_t *m, xnode *nd, const xtensor_desc *te
                         const uint64_t bi = (uint64_t)c * taps + t; /* PyTorch order (c, ky, kx) */
                         for (int32_t l = 0; l < lanes; l++) {
                             const uint64_t o = (uint64_t)ob * 16 + l;
-                            if (binary) { /* BWN: +-1.0f */
-                                dst[l] = get_bit(wsrc + o * rowbytes, bi) ? 1.0f : -1.0f;
-                            } else {
-                                float v;
-                                memcpy(&v, wsrc + (o * rowbits + bi) * sizeof(float), sizeof v);
-                                dst[l] = v;
-                            }
+                            float v;
+                            memcpy(&v, wsrc + (o * rowbits + bi) * sizeof(float), sizeof v);
+                            dst[l] = v;
                         }
                         for (int32_t l = lanes; l < 16; l++) dst[l] = 0.0f; /* channels past O */
                     }
@@ -143,8 +175,10 @@ xnor_status xnor_prepare_node(xnor_model_t *m, xnode *nd, const xtensor_desc *te
     }
     case XOP_BATCHNORM: {
         const int32_t C = (int32_t)nd->in_shape.c;
-        nd->bn_scale = alloc_f(m, (size_t)C, 0);
-        nd->bn_shift = alloc_f(m, (size_t)C, 0);
+        /* Zero-padded to whole 16-channel blocks for the fconv epilogue (kernels.h). */
+        const size_t Cp = ((size_t)C + 15) & ~(size_t)15;
+        nd->bn_scale = alloc_f(m, Cp, 1);
+        nd->bn_shift = alloc_f(m, Cp, 1);
         if (!nd->bn_scale || !nd->bn_shift) return XNOR_ERR_OUT_OF_MEMORY;
         const uint8_t *pg = data + tens[nd->t[0]].offset, *pb = data + tens[nd->t[1]].offset;
         const uint8_t *pm = data + tens[nd->t[2]].offset, *pv = data + tens[nd->t[3]].offset;
@@ -173,6 +207,7 @@ xnor_status xnor_prepare_node(xnor_model_t *m, xnode *nd, const xtensor_desc *te
 void xnor_free_node(xnode *nd) {
     xnor_free_aligned(nd->wbits);
     xnor_free_aligned(nd->wf);
+    xnor_free_aligned(nd->wm);
     xnor_free_aligned(nd->bias);
     xnor_free_aligned(nd->alpha);
     xnor_free_aligned(nd->popp);
@@ -182,6 +217,7 @@ void xnor_free_node(xnode *nd) {
     free(nd->col_k);
     nd->wbits = NULL;
     nd->wf = NULL;
+    nd->wm = NULL;
     nd->bias = nd->alpha = nd->bn_scale = nd->bn_shift = NULL;
     nd->popp = nd->row_k = nd->col_k = NULL;
 }

@@ -165,7 +165,7 @@ int main(int argc, char **argv)
             for (int j = 0; j < nb * 16; j++)
                 bias[j] = 0.1f;
             xnor_fconv_args a = {in, s->Hp, s->Wp, s->C, w, bias, s->kh, s->kw, s->s, s->s,
-                                 s->oh, s->ow, s->O, out, s->O, 1, 0, s->oh, 0, nb};
+                                 s->oh, s->ow, s->O, out, s->O, 1, 0, s->oh, 0, nb, NULL, NULL};
             g_ffn = t->fconv;
             double sec = median_time(call_f, &a, t->isa == XNOR_ISA_SCALAR ? 3 : reps);
             double macs = (double)s->oh * s->ow * s->O * s->kh * s->kw * s->C;

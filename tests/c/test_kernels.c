@@ -2,9 +2,10 @@
  *
  * 1. The scalar kernels against naive formulas written independently from the
  *    kernels.h comments (bit-by-bit XOR counts, double accumulation, per-channel bits).
- * 2. Every ISA this CPU has against scalar: bconv and pack bit-identical over the whole
- *    output buffer (so writes outside [y0,y1) x [b0,b1) show up as a changed canary),
- *    fconv within 1e-4 of the sum of |terms|, canaries exact.
+ * 2. Every ISA this CPU has against scalar: bconv, bwnconv and pack bit-identical over the
+ *    whole output buffer (so writes outside [y0,y1) x [b0,b1) show up as a changed
+ *    canary), fconv within 1e-4 of the sum of |terms|, canaries exact; fconv's folded
+ *    batchnorm epilogue bit-identical to the separate batchnorm op.
  * Inputs are malloc'ed to their exact size so AddressSanitizer catches over-reads.
  *
  * Build (from the repository root; KERNELS = every .c file in engine/src/kernels):
@@ -209,6 +210,7 @@ static void test_bconv_alexnet(void)
 typedef struct {
     int Hp, Wp, C, kh, kw, sh, sw, oh, ow, O, ldo_extra, has_bias, relu;
     int y0, y1, b0, b1;
+    int has_scale; /* folded batchnorm epilogue (scale/shift) */
 } fshape;
 
 static const float CANARY_F = -12345.678f;
@@ -221,8 +223,13 @@ static void run_fconv_case(const fshape *s, const char *tag)
     const int ldo = s->O + s->ldo_extra;
     const size_t nout = (size_t)s->oh * s->ow * ldo;
     float *in = xmalloc(nin * 4), *w = xmalloc(nw * 4), *bias = xmalloc((size_t)nb * 16 * 4);
+    float *scale = xmalloc((size_t)nb * 16 * 4), *shift = xmalloc((size_t)nb * 16 * 4);
     for (size_t i = 0; i < nin; i++)
         in[i] = rfloat();
+    for (int i = 0; i < nb * 16; i++) {
+        scale[i] = rfloat() * 2;
+        shift[i] = rfloat();
+    }
     /* Lanes past O hold 0.0f, as the executor's repacking leaves them. */
     const size_t per_block = (size_t)s->kh * s->kw * s->C * XNOR_LANES;
     for (size_t i = 0; i < nw; i++)
@@ -232,7 +239,8 @@ static void run_fconv_case(const fshape *s, const char *tag)
     float *ref = xmalloc(nout * 4), *got = xmalloc(nout * 4);
     xnor_fconv_args a = {in, s->Hp, s->Wp, s->C, w, s->has_bias ? bias : NULL,
                          s->kh, s->kw, s->sh, s->sw, s->oh, s->ow, s->O, ref, ldo, s->relu,
-                         s->y0, s->y1, s->b0, s->b1};
+                         s->y0, s->y1, s->b0, s->b1, s->has_scale ? scale : NULL,
+                         s->has_scale ? shift : NULL};
     for (size_t i = 0; i < nout; i++)
         ref[i] = CANARY_F;
     xnor_fconv_16c__scalar(&a);
@@ -258,6 +266,10 @@ static void run_fconv_case(const fshape *s, const char *tag)
                 }
         if (s->has_bias)
             acc += bias[o], m += fabs(bias[o]);
+        if (s->has_scale) {
+            acc = acc * scale[o] + shift[o];
+            m = m * fabs(scale[o]) + fabs(shift[o]);
+        }
         if (s->relu && acc < 0)
             acc = 0;
         want[i] = acc, mag[i] = m;
@@ -300,15 +312,55 @@ static void run_fconv_case(const fshape *s, const char *tag)
             }
             if (!ok) {
                 FAIL("fconv %s %s: Hp=%d Wp=%d C=%d k=%dx%d s=%dx%d o=%dx%d O=%d ldo=%d bias=%d relu=%d "
-                     "y=[%d,%d) b=[%d,%d) at %zu (inside=%d): %.9g vs %.9g",
+                     "scale=%d y=[%d,%d) b=[%d,%d) at %zu (inside=%d): %.9g vs %.9g",
                      g_isas[k]->name, tag, s->Hp, s->Wp, s->C, s->kh, s->kw, s->sh, s->sw, s->oh,
-                     s->ow, s->O, ldo, s->has_bias, s->relu, s->y0, s->y1, s->b0, s->b1, i,
+                     s->ow, s->O, ldo, s->has_bias, s->relu, s->has_scale, s->y0, s->y1, s->b0, s->b1, i,
                      inside[i], got[i], ref[i]);
                 break;
             }
         }
     }
-    free(in), free(w), free(bias), free(ref), free(got), free(want), free(mag), free(inside);
+
+    /* Every ISA: the folded-batchnorm epilogue gives exactly the bits of the plain kernel
+     * followed by a separate batchnorm (x * scale, then + shift) and relu, as the
+     * executor's unfused (trace) plan computes them. */
+    if (s->has_scale) {
+        float *plain = xmalloc(nout * 4);
+        for (int k = 0; k < g_nisa; k++) {
+            xnor_fconv_args b = a;
+            b.scale = b.shift = NULL;
+            b.relu = 0;
+            b.out = plain;
+            for (size_t i = 0; i < nout; i++)
+                plain[i] = CANARY_F;
+            g_isas[k]->fconv(&b);
+            b = a;
+            b.out = got;
+            for (size_t i = 0; i < nout; i++)
+                got[i] = CANARY_F;
+            g_isas[k]->fconv(&b);
+            for (size_t i = 0; i < nout; i++) {
+                const int o = (int)(i % ldo);
+                float want_f = CANARY_F;
+                if (inside[i]) {
+                    volatile float v = plain[i] * scale[o]; /* volatile: two roundings */
+                    v = v + shift[o];
+                    want_f = v;
+                    if (s->relu && !(want_f > 0.0f))
+                        want_f = 0.0f;
+                }
+                g_checks++;
+                if (memcmp(&got[i], &want_f, 4) != 0) {
+                    FAIL("fconv %s %s: folded batchnorm differs from the separate op at %zu: %.9g vs %.9g",
+                         g_isas[k]->name, tag, i, got[i], want_f);
+                    break;
+                }
+            }
+        }
+        free(plain);
+    }
+    free(in), free(w), free(bias), free(scale), free(shift), free(ref), free(got), free(want), free(mag),
+        free(inside);
 }
 
 static void test_fconv_random(int iters)
@@ -326,6 +378,7 @@ static void test_fconv_random(int iters)
         s.O = rint_in(1, 100);
         s.ldo_extra = rint_in(0, 3) == 0 ? rint_in(1, 20) : 0;
         s.has_bias = rint_in(0, 1), s.relu = rint_in(0, 1);
+        s.has_scale = rint_in(0, 2) == 0;
         random_range(s.oh, &s.y0, &s.y1);
         random_range((s.O + 15) / 16, &s.b0, &s.b1);
         run_fconv_case(&s, "random");
@@ -335,14 +388,154 @@ static void test_fconv_random(int iters)
 static void test_fconv_alexnet(void)
 {
     const fshape shapes[] = {
-        {227, 227, 3, 11, 11, 4, 4, 55, 55, 96, 0, 1, 1, 0, 55, 0, 6},  /* conv1 */
-        {227, 227, 3, 11, 11, 4, 4, 55, 55, 96, 0, 1, 0, 13, 29, 1, 5}, /* conv1 slice */
-        {1, 1, 4096, 1, 1, 1, 1, 1, 1, 1000, 0, 1, 0, 0, 1, 0, 63},     /* fc8 batch 1 */
-        {1, 16, 4096, 1, 1, 1, 1, 1, 16, 1000, 0, 1, 0, 0, 1, 0, 63},   /* fc8 batch 16 */
-        {1, 16, 4096, 1, 1, 1, 1, 1, 16, 1000, 0, 0, 1, 0, 1, 30, 63},  /* fc8 tail slice */
+        {227, 227, 3, 11, 11, 4, 4, 55, 55, 96, 0, 1, 1, 0, 55, 0, 6, 0},  /* conv1 */
+        {227, 227, 3, 11, 11, 4, 4, 55, 55, 96, 0, 1, 0, 13, 29, 1, 5, 0}, /* conv1 slice */
+        {1, 1, 4096, 1, 1, 1, 1, 1, 1, 1000, 0, 1, 0, 0, 1, 0, 63, 0},     /* fc8 batch 1 */
+        {1, 16, 4096, 1, 1, 1, 1, 1, 16, 1000, 0, 1, 0, 0, 1, 0, 63, 0},   /* fc8 batch 16 */
+        {1, 16, 4096, 1, 1, 1, 1, 1, 16, 1000, 0, 0, 1, 0, 1, 30, 63, 0},  /* fc8 tail slice */
+        {227, 227, 3, 11, 11, 4, 4, 55, 55, 96, 0, 1, 1, 20, 31, 0, 6, 1}, /* conv1 + bn1 + relu1 */
+        {1, 5, 4096, 1, 1, 1, 1, 1, 5, 1000, 0, 1, 0, 0, 1, 2, 63, 1},     /* linear + bn1d */
     };
     for (unsigned i = 0; i < sizeof shapes / sizeof shapes[0]; i++)
         run_fconv_case(&shapes[i], "alexnet");
+}
+
+/* ------------------------------------------------------------------ bwnconv */
+
+typedef struct {
+    int Hp, Wp, C, kh, kw, sh, sw, oh, ow, O, ldo_extra, has_bias, relu;
+    int y0, y1, b0, b1;
+} wshape;
+
+/* Scalar against a naive double sum of +-x (within float rounding of the magnitudes);
+ * every other ISA against scalar bit for bit over the whole output (the kernels add the
+ * same exact terms in the same order), canaries included. */
+static void run_bwnconv_case(const wshape *s, const char *tag)
+{
+    const int nb = (s->O + 15) / 16;
+    const size_t nin = (size_t)s->Hp * s->Wp * s->C;
+    const size_t per_block = (size_t)s->kh * s->kw * s->C;
+    const size_t nw = (size_t)nb * per_block;
+    const int ldo = s->O + s->ldo_extra;
+    const size_t nout = (size_t)s->oh * s->ow * ldo;
+    float *in = xmalloc(nin * 4), *alpha = xmalloc((size_t)nb * 16 * 4), *bias = xmalloc((size_t)nb * 16 * 4);
+    uint16_t *w = xmalloc(nw * 2);
+    for (size_t i = 0; i < nin; i++)
+        in[i] = rfloat();
+    for (size_t i = 0; i < nw; i++) {
+        /* lanes past O are 0, as the repacking leaves them */
+        const int o0 = (int)(i / per_block) * 16, live = s->O - o0 >= 16 ? 16 : s->O - o0;
+        w[i] = (uint16_t)(rnd() & ((1u << live) - 1u));
+        if (rnd() % 16 == 0)
+            w[i] = (uint16_t)((rnd() & 1) ? (1u << live) - 1u : 0u); /* all +1 / all -1 */
+    }
+    for (int i = 0; i < nb * 16; i++) {
+        alpha[i] = i < s->O ? rfloat() * 0.5f : 0.0f;
+        bias[i] = rfloat();
+    }
+    float *ref = xmalloc(nout * 4), *got = xmalloc(nout * 4);
+    xnor_bwnconv_args a = {in, s->Hp, s->Wp, s->C, w, alpha, s->has_bias ? bias : NULL,
+                           s->kh, s->kw, s->sh, s->sw, s->oh, s->ow, s->O, ref, ldo, s->relu,
+                           s->y0, s->y1, s->b0, s->b1};
+    for (size_t i = 0; i < nout; i++)
+        ref[i] = CANARY_F;
+    xnor_bwnconv_16c__scalar(&a);
+
+    const size_t step = nout > 20000 ? nout / 20000 + 1 : 1;
+    for (size_t i = 0; i < nout; i++) {
+        const int q = (int)(i / ldo), o = (int)(i % ldo);
+        const int y = q / s->ow, x = q % s->ow, ob = o / 16, lane = o % 16;
+        const int inside = y >= s->y0 && y < s->y1 && ob >= s->b0 && ob < s->b1 && o < s->O;
+        if (!inside) {
+            g_checks++;
+            if (memcmp(&ref[i], &CANARY_F, 4) != 0) {
+                FAIL("bwnconv scalar %s wrote outside its range at %zu", tag, i);
+                break;
+            }
+            continue;
+        }
+        if (i % step)
+            continue;
+        double acc = 0, m = 0;
+        for (int ky = 0; ky < s->kh; ky++)
+            for (int kx = 0; kx < s->kw; kx++)
+                for (int c = 0; c < s->C; c++) {
+                    const double v = in[((size_t)(y * s->sh + ky) * s->Wp + x * s->sw + kx) * s->C + c];
+                    const int bit = (w[(((size_t)ob * s->kh + ky) * s->kw + kx) * s->C + c] >> lane) & 1;
+                    acc += bit ? v : -v;
+                    m += fabs(v);
+                }
+        acc *= alpha[o];
+        m *= fabs(alpha[o]);
+        if (s->has_bias)
+            acc += bias[o], m += fabs(bias[o]);
+        if (s->relu && acc < 0)
+            acc = 0;
+        g_checks++;
+        if (!(fabs(ref[i] - acc) <= 1e-4 * m + 1e-6)) {
+            FAIL("bwnconv scalar vs naive %s at %zu: %.9g vs %.9g", tag, i, ref[i], acc);
+            break;
+        }
+    }
+
+    for (int k = 0; k < g_nisa; k++) {
+        if (g_isas[k]->isa == XNOR_ISA_SCALAR)
+            continue;
+        for (size_t i = 0; i < nout; i++)
+            got[i] = CANARY_F;
+        a.out = got;
+        g_isas[k]->bwnconv(&a);
+        g_checks++;
+        if (memcmp(ref, got, nout * 4) != 0) {
+            size_t i = 0;
+            while (!memcmp(&ref[i], &got[i], 4))
+                i++;
+            FAIL("bwnconv %s %s: Hp=%d Wp=%d C=%d k=%dx%d s=%dx%d o=%dx%d O=%d ldo=%d bias=%d relu=%d "
+                 "y=[%d,%d) b=[%d,%d) first diff at %zu: %.9g vs %.9g",
+                 g_isas[k]->name, tag, s->Hp, s->Wp, s->C, s->kh, s->kw, s->sh, s->sw, s->oh, s->ow, s->O,
+                 ldo, s->has_bias, s->relu, s->y0, s->y1, s->b0, s->b1, i, got[i], ref[i]);
+        }
+    }
+    free(in), free(alpha), free(bias), free(w), free(ref), free(got);
+}
+
+static void test_bwnconv_random(int iters)
+{
+    for (int it = 0; it < iters; it++) {
+        wshape s;
+        s.C = rnd() % 3 == 0 ? rint_in(1, 70) : rint_in(1, 8);
+        s.kh = rint_in(1, 11), s.kw = rint_in(1, 11);
+        if (rnd() % 2)
+            s.kh = rint_in(1, 3), s.kw = rint_in(1, 3);
+        s.sh = rint_in(1, 4), s.sw = rint_in(1, 4);
+        s.oh = rint_in(1, 7), s.ow = rint_in(1, 15);
+        if (rnd() % 4 == 0) /* linear: a 1 x batch image */
+            s.kh = s.kw = s.sh = s.sw = 1, s.oh = 1, s.ow = rint_in(1, 20), s.C = rint_in(1, 600);
+        s.Hp = (s.oh - 1) * s.sh + s.kh + rint_in(0, 2);
+        s.Wp = (s.ow - 1) * s.sw + s.kw + rint_in(0, 2);
+        s.O = rint_in(1, 100);
+        s.ldo_extra = rint_in(0, 3) == 0 ? rint_in(1, 20) : 0;
+        s.has_bias = rint_in(0, 1), s.relu = rint_in(0, 1);
+        random_range(s.oh, &s.y0, &s.y1);
+        random_range((s.O + 15) / 16, &s.b0, &s.b1);
+        run_bwnconv_case(&s, "random");
+    }
+}
+
+static void test_bwnconv_alexnet(void)
+{
+    const wshape shapes[] = {
+        {31, 31, 96, 5, 5, 1, 1, 27, 27, 256, 0, 1, 1, 0, 27, 0, 16},   /* conv2 */
+        {31, 31, 96, 5, 5, 1, 1, 27, 27, 256, 0, 1, 1, 5, 12, 3, 14},   /* conv2, thread slice */
+        {15, 15, 256, 3, 3, 1, 1, 13, 13, 384, 0, 1, 1, 0, 13, 0, 24},  /* conv3 */
+        {15, 15, 384, 3, 3, 1, 1, 13, 13, 256, 0, 0, 0, 4, 9, 1, 15},   /* conv5 slice, no bias */
+        {1, 1, 9216, 1, 1, 1, 1, 1, 1, 4096, 0, 1, 1, 0, 1, 0, 40},     /* fc6 batch 1, 40 blocks */
+        {1, 16, 9216, 1, 1, 1, 1, 1, 16, 1024, 0, 1, 1, 0, 1, 3, 64},   /* fc6 batch 16 (streams) */
+        {1, 5, 4096, 1, 1, 1, 1, 1, 5, 4096, 0, 1, 0, 0, 1, 250, 256},  /* fc7 batch 5, tail */
+        {1, 3, 4096, 1, 1, 1, 1, 1, 3, 1000, 3, 1, 0, 0, 1, 0, 63},     /* odd O, ldo > O */
+    };
+    for (unsigned i = 0; i < sizeof shapes / sizeof shapes[0]; i++)
+        run_bwnconv_case(&shapes[i], "alexnet");
 }
 
 /* ------------------------------------------------------------------ pack */
@@ -481,7 +674,7 @@ int main(int argc, char **argv)
             printf("SKIP %s: not available on this CPU\n", names[i]);
             continue;
         }
-        if (t->isa != all[i] || !t->bconv || !t->fconv || !t->pack) {
+        if (t->isa != all[i] || !t->bconv || !t->fconv || !t->pack || !t->bwnconv) {
             FAIL("table for %s is inconsistent", names[i]);
             continue;
         }
@@ -498,6 +691,8 @@ int main(int argc, char **argv)
     test_bconv_alexnet();
     test_fconv_random(300 * scale);
     test_fconv_alexnet();
+    test_bwnconv_random(300 * scale);
+    test_bwnconv_alexnet();
     test_pack_random(400 * scale);
     test_pack_alexnet();
 

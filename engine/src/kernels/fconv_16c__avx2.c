@@ -67,14 +67,23 @@ tile(const ctx_t *c, int64_t q0, int32_t ob, const int P)
     const int32_t o0 = ob * XNOR_LANES;
     const int32_t left = a->O - o0;
     const __m256 zero = _mm256_setzero_ps();
-    /* bias has 16 entries per block, so the full-width loads stay inside it. */
+    /* bias, scale and shift have 16 entries per block: full-width loads stay inside. */
     const __m256 bias0 = a->bias ? _mm256_loadu_ps(a->bias + o0) : zero;
     const __m256 bias1 = a->bias ? _mm256_loadu_ps(a->bias + o0 + 8) : zero;
+    const __m256 scale0 = a->scale ? _mm256_loadu_ps(a->scale + o0) : zero;
+    const __m256 scale1 = a->scale ? _mm256_loadu_ps(a->scale + o0 + 8) : zero;
+    const __m256 shift0 = a->scale ? _mm256_loadu_ps(a->shift + o0) : zero;
+    const __m256 shift1 = a->scale ? _mm256_loadu_ps(a->shift + o0 + 8) : zero;
     const __m256i m0 = lane_mask(left), m1 = lane_mask(left - 8);
 #pragma GCC unroll 8
     for (int p = 0; p < P; p++) {
         __m256 v0 = _mm256_add_ps(acc[p][0], bias0);
         __m256 v1 = _mm256_add_ps(acc[p][1], bias1);
+        if (a->scale) {
+            /* folded batchnorm: mul then add, two roundings, as the separate op */
+            v0 = _mm256_add_ps(_mm256_mul_ps(v0, scale0), shift0);
+            v1 = _mm256_add_ps(_mm256_mul_ps(v1, scale1), shift1);
+        }
         if (a->relu) {
             /* max(v, 0) with 0 as the second operand returns +0 for NaN and -0, as scalar */
             v0 = _mm256_max_ps(v0, zero);

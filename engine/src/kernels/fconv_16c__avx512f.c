@@ -73,11 +73,15 @@ tile(const ctx_t *c, int64_t q0, int32_t bs, const int P, const int B)
         const int32_t o0 = (bs + b) * XNOR_LANES;
         const int32_t left = a->O - o0;
         const __mmask16 m = left >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << left) - 1u);
-        /* bias has 16 entries per block, so the full-width load stays inside it. */
+        /* bias, scale and shift have 16 entries per block: full-width loads stay inside. */
         const __m512 bias = a->bias ? _mm512_loadu_ps(a->bias + o0) : _mm512_setzero_ps();
+        const __m512 scale = a->scale ? _mm512_loadu_ps(a->scale + o0) : _mm512_setzero_ps();
+        const __m512 shift = a->scale ? _mm512_loadu_ps(a->shift + o0) : _mm512_setzero_ps();
         #pragma GCC unroll 16
         for (int p = 0; p < P; p++) {
             __m512 v = _mm512_add_ps(acc[p][b], bias);
+            if (a->scale) /* folded batchnorm: mul then add, two roundings, as the separate op */
+                v = _mm512_add_ps(_mm512_mul_ps(v, scale), shift);
             if (a->relu)
                 v = _mm512_max_ps(v, _mm512_setzero_ps()); /* NaN and -0 -> +0, as scalar */
             _mm512_mask_storeu_ps(a->out + (q0 + p) * a->ldo + o0, m, v);

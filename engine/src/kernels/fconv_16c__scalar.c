@@ -1,7 +1,8 @@
 /* fconv_16c__scalar.c -- reference float convolution / linear, 16 output channels per block.
  *
  * Accumulates in (ky, kx, c) order in float32; the SIMD twins may sum in another order,
- * so they are compared with a tolerance rather than bit for bit. */
+ * so they are compared with a tolerance rather than bit for bit. The epilogue (bias, folded
+ * batchnorm, relu) is the same float32 operation sequence in every ISA. */
 #include "kernels.h"
 
 void xnor_fconv_16c__scalar(const xnor_fconv_args *a)
@@ -28,6 +29,10 @@ void xnor_fconv_16c__scalar(const xnor_fconv_args *a)
                     if (oc >= a->O)
                         break;
                     float v = acc[l] + (a->bias ? a->bias[oc] : 0.0f);
+                    if (a->scale) { /* folded batchnorm: two roundings, as the separate op */
+                        v = v * a->scale[oc];
+                        v = v + a->shift[oc];
+                    }
                     if (a->relu && !(v > 0.0f))
                         v = 0.0f;
                     o[oc] = v;

@@ -7,7 +7,8 @@
  *     are 0. Buffers given to bconv carry a zero halo of the conv's padding;
  *   - weights are repacked at load with 16 output channels per block ("lanes"):
  *     binary  w[ob][ky][kx][word][16]  (uint32; channels past O are all-zero words),
- *     float   w[ob][ky][kx][c][16]     (float;  channels past O are 0.0f).
+ *     float   w[ob][ky][kx][c][16]     (float;  channels past O are 0.0f),
+ *     BWN     w[ob][ky][kx][c]         (uint16 sign masks, bit lane = +1; lanes past O are 0).
  *
  * Each kernel computes a sub-range [y0, y1) of output rows and [b0, b1) of 16-channel
  * output blocks so the executor can split work across threads. Kernels never allocate,
@@ -44,9 +45,16 @@ typedef struct {
 
 /* Float convolution (also float linear: Hp = 1, Wp = batch, kh = kw = 1):
  *   acc = sum_{ky, kx, c} in[((y*sh+ky) * Wp + (x*sw+kx)) * C + c] * w[(((ob*kh+ky)*kw+kx)*C + c)*16 + lane]
- *   o = ob*16 + lane; if o < O: out[(y * ow + x) * ldo + o] = acc + (bias ? bias[o] : 0)
- *   and if relu: max(that, 0).
- * The input carries a zero halo of the padding. `bias`, if not NULL, has 16*blocks entries. */
+ *   o = ob*16 + lane; if o < O:
+ *     v = acc + (bias ? bias[o] : 0)                         (always this add, even without bias)
+ *     if scale: v = v * scale[o]; v = v + shift[o]           (a folded batchnorm: two float32
+ *                                                             roundings, never a fused multiply-add,
+ *                                                             exactly as the separate batchnorm op)
+ *     if relu: v = max(v, 0)
+ *     out[(y * ow + x) * ldo + o] = v
+ * The input carries a zero halo of the padding. `bias`, `scale` and `shift`, if not NULL,
+ * have 16*blocks entries (the SIMD epilogues load whole blocks); scale and shift are
+ * both NULL or both set. */
 typedef struct {
     const float *in;
     int32_t Hp, Wp, C;
@@ -59,7 +67,36 @@ typedef struct {
     int32_t ldo;
     int32_t relu;
     int32_t y0, y1, b0, b1;
+    const float *scale;   /* NULL: no folded batchnorm */
+    const float *shift;
 } xnor_fconv_args;
+
+/* Binary-weight (BWN) convolution / linear: float input, weights +-1 packed one bit each.
+ * Weights: w[((ob*kh + ky)*kw + kx)*C + c] is a uint16 mask, bit `lane` set when the
+ * weight of output channel ob*16 + lane at (ky, kx, c) is +1 (clear: -1). Lanes past O
+ * are 0 and never stored.
+ *   acc = sum in order over ky, kx, c of (bit ? +x : -x), x = in[((y*sh+ky) * Wp + (x*sw+kx)) * C + c]
+ *         (each step one float32 addition or subtraction: every ISA gives the scalar
+ *          kernel's result bit for bit)
+ *   o = ob*16 + lane; if o < O:
+ *     v = acc * alpha[o]; if bias: v = v + bias[o]; if relu: v = max(v, 0)
+ *     out[(y * ow + x) * ldo + o] = v
+ * Geometry, halo and ranges as fconv. `alpha` (required) and `bias` (optional) have
+ * 16*blocks entries. */
+typedef struct {
+    const float *in;
+    int32_t Hp, Wp, C;
+    const uint16_t *w;
+    const float *alpha;
+    const float *bias;
+    int32_t kh, kw, sh, sw;
+    int32_t oh, ow;
+    int32_t O;
+    float *out;
+    int32_t ldo;
+    int32_t relu;
+    int32_t y0, y1, b0, b1;
+} xnor_bwnconv_args;
 
 /* Binarize + pack: for y in [y0, y1), x < W, c < C:
  *   v = in[(y*W + x)*C + c]; if scale: v = v * scale[c] + shift[c] (two float32 roundings,
@@ -79,6 +116,7 @@ typedef struct {
 typedef void (*xnor_bconv_fn)(const xnor_bconv_args *a);
 typedef void (*xnor_fconv_fn)(const xnor_fconv_args *a);
 typedef void (*xnor_pack_fn)(const xnor_pack_args *a);
+typedef void (*xnor_bwnconv_fn)(const xnor_bwnconv_args *a);
 
 typedef struct {
     xnor_isa isa;
@@ -86,6 +124,7 @@ typedef struct {
     xnor_bconv_fn bconv;
     xnor_fconv_fn fconv;
     xnor_pack_fn pack;
+    xnor_bwnconv_fn bwnconv;
 } xnor_kernel_table;
 
 /* The table of an ISA, or NULL if it is not compiled in or the CPU lacks it.
@@ -100,6 +139,7 @@ int xnor_cpu_has_avx512(void);  /* AVX-512 F/BW/VL/VPOPCNTDQ, OS saves ZMM */
 void xnor_bconv_16c__scalar(const xnor_bconv_args *a);
 void xnor_fconv_16c__scalar(const xnor_fconv_args *a);
 void xnor_pack__scalar(const xnor_pack_args *a);
+void xnor_bwnconv_16c__scalar(const xnor_bwnconv_args *a);
 
 #if defined(__x86_64__) || defined(_M_X64)
 #define XNOR_HAVE_X86 1
@@ -109,6 +149,8 @@ void xnor_pack__avx2(const xnor_pack_args *a);
 void xnor_bconv_16c__avx512vpopcnt(const xnor_bconv_args *a);
 void xnor_fconv_16c__avx512f(const xnor_fconv_args *a);
 void xnor_pack__avx512(const xnor_pack_args *a);
+void xnor_bwnconv_16c__avx2(const xnor_bwnconv_args *a);
+void xnor_bwnconv_16c__avx512(const xnor_bwnconv_args *a);
 #endif
 
 /* Target attributes: each ISA's kernels are compiled for that ISA alone, in its own

@@ -1,0 +1,151 @@
+/* bwnconv_16c__avx512.c -- binary-weight (BWN) convolution / linear with AVX-512F.
+ *
+ * The tile structure is fconv's (fconv_16c__avx512f.c): output channels in lanes, a
+ * register tile of P pixels x B 16-channel blocks, pixels row-major over [y0, y1) x
+ * [0, ow) with an overlapped last tile, and a flat walk over the T = kw*C contiguous
+ * (tap, channel) terms of each kernel row. The weights are one bit each: per (block, t)
+ * one 16-bit mask (2 bytes instead of fconv's 64).
+ *
+ * Adding +x or -x per lane: the mask selects +1.0f / -1.0f lanes (one blend, shared by
+ * the P pixels), then one FMA per pixel and block adds x * (+-1) to the accumulator.
+ * x * (+-1) is exact, so the FMA rounds once, to exactly acc + x or acc - x: the same
+ * bits as a masked add followed by a masked subtract (_mm512_mask_add_ps /
+ * _mm512_mask_sub_ps), at P + 1 instead of 2P vector operations per (block, t). With one
+ * accumulator per output and the scalar kernel's term order, every result equals the
+ * scalar kernel's bit for bit. */
+#include <immintrin.h>
+
+#include "kernels.h"
+
+#define PMAX 16
+#define BMAX 4
+#define STREAM_B 1
+
+typedef struct {
+    const xnor_bwnconv_args *a;
+    int64_t row_elems;  /* Wp * C */
+    int64_t blk_elems;  /* kh * kw * C masks per block */
+    int32_t T;          /* kw * C */
+} ctx_t;
+
+static inline __attribute__((always_inline)) XNOR_TARGET_AVX512 void
+tile(const ctx_t *c, int64_t q0, int32_t bs, const int P, const int B)
+{
+    const xnor_bwnconv_args *a = c->a;
+    const float *ip[PMAX];
+    #pragma GCC unroll 16
+    for (int p = 0; p < P; p++) {
+        const int64_t q = q0 + p;
+        const int32_t y = (int32_t)(q / a->ow), x = (int32_t)(q % a->ow);
+        ip[p] = a->in + ((int64_t)y * a->sh * a->Wp + (int64_t)x * a->sw) * a->C;
+    }
+    const uint16_t *wb = a->w + (int64_t)bs * c->blk_elems;
+    const int32_t T = c->T;
+    const __m512 pos = _mm512_set1_ps(1.0f), neg = _mm512_set1_ps(-1.0f);
+
+    __m512 acc[PMAX][BMAX];
+    #pragma GCC unroll 16
+    for (int p = 0; p < P; p++)
+        #pragma GCC unroll 16
+        for (int b = 0; b < B; b++)
+            acc[p][b] = _mm512_setzero_ps();
+
+    for (int32_t ky = 0; ky < a->kh; ky++) {
+        const uint16_t *wk = wb + (int64_t)ky * T;
+        const float *ik[PMAX];
+        #pragma GCC unroll 16
+        for (int p = 0; p < P; p++)
+            ik[p] = ip[p] + ky * c->row_elems;
+        for (int32_t t = 0; t < T; t++) {
+            __m512 w[BMAX];
+            #pragma GCC unroll 16
+            for (int b = 0; b < B; b++)
+                w[b] = _mm512_mask_blend_ps((__mmask16)wk[b * c->blk_elems + t], neg, pos);
+            #pragma GCC unroll 16
+            for (int p = 0; p < P; p++) {
+                const __m512 x = _mm512_set1_ps(ik[p][t]);
+                #pragma GCC unroll 16
+                for (int b = 0; b < B; b++)
+                    acc[p][b] = _mm512_fmadd_ps(x, w[b], acc[p][b]);
+            }
+        }
+    }
+
+    #pragma GCC unroll 16
+    for (int b = 0; b < B; b++) {
+        const int32_t o0 = (bs + b) * XNOR_LANES;
+        const int32_t left = a->O - o0;
+        const __mmask16 m = left >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << left) - 1u);
+        /* alpha and bias have 16 entries per block: full-width loads stay inside them. */
+        const __m512 alpha = _mm512_loadu_ps(a->alpha + o0);
+        const __m512 bias = a->bias ? _mm512_loadu_ps(a->bias + o0) : _mm512_setzero_ps();
+        #pragma GCC unroll 16
+        for (int p = 0; p < P; p++) {
+            __m512 v = _mm512_mul_ps(acc[p][b], alpha);
+            if (a->bias)
+                v = _mm512_add_ps(v, bias);
+            if (a->relu)
+                v = _mm512_max_ps(v, _mm512_setzero_ps()); /* NaN and -0 -> +0, as scalar */
+            _mm512_mask_storeu_ps(a->out + (q0 + p) * a->ldo + o0, m, v);
+        }
+    }
+}
+
+typedef void (*tile_fn)(const ctx_t *, int64_t, int32_t);
+
+#define DEF_TILE(P, B)                                                                     \
+    static XNOR_TARGET_AVX512 void tile_##P##_##B(const ctx_t *c, int64_t q0, int32_t bs) \
+    {                                                                                      \
+        tile(c, q0, bs, P, B);                                                             \
+    }
+#define DEF_TILES_P(P) DEF_TILE(P, 1) DEF_TILE(P, 2) DEF_TILE(P, 3) DEF_TILE(P, 4)
+DEF_TILES_P(1) DEF_TILES_P(2) DEF_TILES_P(3) DEF_TILES_P(4) DEF_TILES_P(6)
+DEF_TILE(8, 1) DEF_TILE(8, 2) DEF_TILE(8, 3)
+DEF_TILE(12, 1) DEF_TILE(12, 2) DEF_TILE(16, 1)
+
+/* [P][B-1]; NULL where P*B accumulators + B weights would overflow the 32 zmm registers. */
+static const tile_fn k_tiles[PMAX + 1][BMAX] = {
+    [1] = {tile_1_1, tile_1_2, tile_1_3, tile_1_4},
+    [2] = {tile_2_1, tile_2_2, tile_2_3, tile_2_4},
+    [3] = {tile_3_1, tile_3_2, tile_3_3, tile_3_4},
+    [4] = {tile_4_1, tile_4_2, tile_4_3, tile_4_4},
+    [6] = {tile_6_1, tile_6_2, tile_6_3, tile_6_4},
+    [8] = {tile_8_1, tile_8_2, tile_8_3, NULL},
+    [12] = {tile_12_1, tile_12_2, NULL, NULL},
+    [16] = {tile_16_1, NULL, NULL, NULL},
+};
+
+static int pick_p(int64_t limit, int B)
+{
+    static const int cand[] = {16, 12, 8, 6, 4, 3, 2, 1};
+    for (unsigned i = 0; i < sizeof cand / sizeof cand[0]; i++)
+        if (cand[i] <= limit && k_tiles[cand[i]][B - 1])
+            return cand[i];
+    return 1;
+}
+
+XNOR_TARGET_AVX512 void xnor_bwnconv_16c__avx512(const xnor_bwnconv_args *a)
+{
+    const int64_t q_begin = (int64_t)a->y0 * a->ow, q_end = (int64_t)a->y1 * a->ow;
+    /* Blocks wholly past O have nothing to store. */
+    const int32_t b1 = a->b1 < (a->O + 15) / 16 ? a->b1 : (a->O + 15) / 16;
+    const int32_t nb = b1 - a->b0;
+    if (q_end <= q_begin || nb <= 0)
+        return;
+    ctx_t c = {a, (int64_t)a->Wp * a->C, (int64_t)a->kh * a->kw * a->C, a->kw * a->C};
+    /* As in fconv: when the weights of the range do not fit in L2 (BWN fc6: 4.7 MB), one
+     * block at a time with the widest pixel tile reads each mask once per up to 16
+     * pixels; otherwise B blocks per tile share each input broadcast. */
+    const int stream = (double)c.blk_elems * 2.0 * nb > 1.0 * 1024 * 1024;
+    const int bmax = stream && q_end - q_begin > 4 ? STREAM_B : BMAX;
+    const int32_t nchunks = (nb + bmax - 1) / bmax;
+    int32_t bs = a->b0;
+    for (int32_t k = 0; k < nchunks; k++) {
+        const int B = nb / nchunks + (k < nb % nchunks);
+        const int P = pick_p(q_end - q_begin, B);
+        const tile_fn fn = k_tiles[P][B - 1];
+        for (int64_t q = q_begin; q < q_end; q += P)
+            fn(&c, q + P <= q_end ? q : q_end - P, bs);
+        bs += B;
+    }
+}
