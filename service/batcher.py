@@ -189,9 +189,15 @@ class Batcher:
         started = self._clock()
         for it in batch:
             it.started = started
-        x = np.stack([it.tensor for it in batch])
+        # Issue 5 (faults): everything that can fail for this batch stays inside the try. Before,
+        # np.stack, a model answering with the wrong number of rows (zip(strict=True)) or the
+        # on_batch metrics hook raised out of _loop, killed the batcher task, and every request
+        # queued then or later hung until its deadline (504) while /healthz still said 200.
         try:
+            x = np.stack([it.tensor for it in batch])
             out = await loop.run_in_executor(self._worker, self._run, batch[0].version, x)
+            if len(out) != len(batch):
+                raise RuntimeError(f"the engine returned {len(out)} rows for a batch of {len(batch)}")
         except Exception as exc:  # the engine failed: every request of the batch learns why
             log.exception("batch of %d on %s failed", len(batch), self.name)
             for it in batch:
@@ -201,7 +207,10 @@ class Batcher:
         self.batches += 1
         self.images += len(batch)
         if self._on_batch is not None:
-            self._on_batch(batch, elapsed)
+            try:
+                self._on_batch(batch, elapsed)
+            except Exception:  # metrics must never cost the requests their answers
+                log.exception("on_batch hook failed on %s", self.name)
         for it, row in zip(batch, out, strict=True):
             it.extra["inference_s"] = elapsed
             if it.future is not None and not it.future.done():

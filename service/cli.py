@@ -106,6 +106,15 @@ def serve(args: argparse.Namespace) -> int:
     return 0 if server.started else 1
 
 
+MAX_HEADER_BYTES = 16 * 1024
+KEEP_ALIVE_S = 5
+
+
+def connection_limit(settings: Settings) -> int:
+    """uvicorn's limit_concurrency: twice the queue plus room for probes and scrapes."""
+    return max(256, 2 * settings.queue_capacity + 64)
+
+
 def make_server(settings: Settings, loader: Any = None) -> Any:
     """The uvicorn server `xnornet serve` runs (service/bench_service.py runs it with another
     `loader`, e.g. PyTorch, to compare engines behind the very same service)."""
@@ -124,6 +133,19 @@ def make_server(settings: Settings, loader: Any = None) -> Any:
         access_log=False,
         lifespan="on",
         server_header=False,
+        # Issue 5 (security defaults): the transport limits, set explicitly rather than inherited.
+        # The request line plus headers may take at most 16 KiB (h11's default, made explicit):
+        # a longer head is refused with 400 before any of the app runs. Bodies are limited by
+        # the app (service/limits.py, --max-body-bytes). NB: this bound applies to uvicorn's h11
+        # protocol, the one installed with plain `uvicorn`; see SECURITY.md for httptools.
+        h11_max_incomplete_event_size=MAX_HEADER_BYTES,
+        # Idle keep-alive connections are closed after 5 s (uvicorn's default, made explicit), so
+        # idle sockets cannot pin file descriptors.
+        timeout_keep_alive=KEEP_ALIVE_S,
+        # A last-resort cap on open connections + in-flight tasks; past it uvicorn answers a bare
+        # 503 at once. It sits well above what the bounded queue admits (the app's own 503 with
+        # Retry-After answers first), so it only bites on a connection flood.
+        limit_concurrency=connection_limit(settings),
     )
     return DrainingServer(config, app.state.runtime, settings.drain_delay_s)
 

@@ -15,6 +15,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.requests import ClientDisconnect
 
 log = logging.getLogger("xnornet.service")
 
@@ -128,6 +129,18 @@ def install(app: FastAPI) -> None:
         status = 400 if request.url.path.startswith("/v2") else 422
         return error_response(request, status, "invalid_request", _validation_message(exc))
 
+    async def client_disconnect(request: Request, exc: Exception) -> JSONResponse:
+        # Issue 5 (faults): a client that goes away mid-upload. Before, starlette's ClientDisconnect
+        # fell through to `unexpected`: a 500 in xnornet_requests_total, two tracebacks in the log
+        # per dropped upload (a cheap log flood), and no xnornet_rejected_total{reason="disconnect"}.
+        # Now it is what inference.ClientGone is for a client that leaves while queued: 499,
+        # counted as a disconnect, one quiet log line. Nobody reads the response.
+        runtime = getattr(request.app.state, "runtime", None)
+        if runtime is not None:
+            runtime.metrics.rejected.labels("disconnect").inc()
+        log.info("client disconnected during %s %s", request.method, request.url.path)
+        return error_response(request, 499, "client_closed_request", "the client disconnected")
+
     async def unexpected(request: Request, exc: Exception) -> JSONResponse:
         log.exception("unhandled error on %s %s", request.method, request.url.path)
         return error_response(request, 500, "internal", "internal server error")
@@ -135,4 +148,5 @@ def install(app: FastAPI) -> None:
     app.add_exception_handler(ApiError, api_error)
     app.add_exception_handler(StarletteHTTPException, http_error)
     app.add_exception_handler(RequestValidationError, validation_error)
+    app.add_exception_handler(ClientDisconnect, client_disconnect)
     app.add_exception_handler(Exception, unexpected)

@@ -98,6 +98,10 @@ async def run_rows(
 
     futures = [it.future for it in items if it.future is not None]
     gathered: asyncio.Future[list[Any]] = asyncio.gather(*futures)
+    # When the client leaves, the items' futures are cancelled below and gather() then ends with
+    # a CancelledError nobody reads: asyncio logged "_GatheringFuture exception was never
+    # retrieved" for every disconnect while queued (issue 5, faults). Mark it read.
+    gathered.add_done_callback(_consume)
     gone: asyncio.Future[None] = asyncio.ensure_future(_disconnected(request))
     waiting: set[asyncio.Future[Any]] = {gathered, gone}
     try:
@@ -107,7 +111,16 @@ async def run_rows(
             return_when=asyncio.FIRST_COMPLETED,
         )
         if gathered in done:
-            out = gathered.result()  # raises DeadlineExceeded or an engine error
+            try:
+                out = gathered.result()  # raises DeadlineExceeded or an engine error
+            except DeadlineExceeded:
+                raise
+            except Exception:
+                # Issue 5 (faults): the engine failed this batch (the batcher logged the traceback
+                # once). A clean 500 with a stable code, never the exception's text (it may name
+                # files); before, it went to the catch-all handler, which logged it a second time
+                # and let ServerErrorMiddleware re-raise it into uvicorn's log (a third time).
+                raise ApiError("inference failed; the request may be retried", code="engine_error") from None
         elif gone in done:
             rt.metrics.rejected.labels("disconnect").inc()
             raise ClientGone("the client disconnected")
@@ -132,6 +145,11 @@ async def run_rows(
     timing.queue = max(0.0, first.started - first.enqueued)
     timing.inference = float(first.extra.get("inference_s", 0.0))
     return np.stack(out)
+
+
+def _consume(fut: asyncio.Future[Any]) -> None:
+    if not fut.cancelled():
+        fut.exception()
 
 
 async def _disconnected(request: Request) -> None:

@@ -127,7 +127,9 @@ def test_overload_sheds_fast_and_recovers(tmp_path: Path) -> None:
         assert not probe.failures and hz_p99 < healthz_bound, report
         # a refusal costs no decode: only the accepted images were preprocessed
         assert decoded == int(st.get("200", 0)), report
-        assert during["ok_per_s"] >= 0.5 * capacity, report  # accepted throughput does not collapse
+        # accepted throughput does not collapse (on a busy machine the load generator and other jobs
+        # take CPU from the server during overload, so only a deeper fall counts there)
+        assert during["ok_per_s"] >= (0.35 if busy else 0.5) * capacity, report
         assert drained is not None and drained < 2.0, report
         assert after["statuses"] == {"200": after["sent"]}, report
         assert after["ok_per_s"] >= 0.7 * capacity, report
