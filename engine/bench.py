@@ -249,8 +249,9 @@ def _bench_larq(args: argparse.Namespace) -> int:
         return 0
     for r in rows:
         torch_ms = r["torch_float_ms_per_image"]
+        torch_text = "-" if torch_ms is None else f"{torch_ms:.2f}"
         print(
-            f"{r['arch']} batch {r['batch']} threads {r['threads']}: engine {r['engine_ms_per_image']:.2f} ms/img, "
-            f"torch float32 {'-' if torch_ms is None else f'{torch_ms:.2f}'} ms/img"
+            f"{r['arch']} batch {r['batch']} threads {r['threads']}: "
+            f"engine {r['engine_ms_per_image']:.2f} ms/img, torch float32 {torch_text} ms/img"
         )
     return 0

@@ -7,6 +7,8 @@ code performs exactly those float32 operations so the C engine can match it bit 
 
 from __future__ import annotations
 
+from typing import Literal, overload
+
 import numpy as np
 
 from .format import Model, Node, pool_out
@@ -194,6 +196,10 @@ def run_node(node: Node, inputs: list[np.ndarray]) -> np.ndarray:
     raise ValueError(f"unknown op {op}")
 
 
+@overload
+def forward(model: Model, x: np.ndarray, *, trace: Literal[False] = False) -> np.ndarray: ...
+@overload
+def forward(model: Model, x: np.ndarray, *, trace: Literal[True]) -> list[np.ndarray]: ...
 def forward(model: Model, x: np.ndarray, *, trace: bool = False) -> np.ndarray | list[np.ndarray]:
     """Run the whole graph. With trace, return every value (index 0 = the input)."""
     values = [np.asarray(x, F32)]

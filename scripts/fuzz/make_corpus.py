@@ -48,15 +48,29 @@ MAX_SEED_BYTES = 20 * 1024
 
 
 def _bn(rng: np.random.Generator, c: int, name: str = "") -> object:
-    return fmt.batchnorm(rng.uniform(0.5, 1.5, c), rng.normal(0, 0.2, c), rng.normal(0, 0.2, c),
-                         rng.uniform(0.3, 1.5, c), 1e-5, name=name)
+    return fmt.batchnorm(
+        rng.uniform(0.5, 1.5, c),
+        rng.normal(0, 0.2, c),
+        rng.normal(0, 0.2, c),
+        rng.uniform(0.3, 1.5, c),
+        1e-5,
+        name=name,
+    )
 
 
 def _bconv(rng, o, i, k, *, stride=1, pad=0, mode="xnor", use_k=False, bias=True, name=""):
     kh, kw = (k, k) if isinstance(k, int) else k
     signs, alpha = fmt.binarize_weights(rng.standard_normal((o, i, kh, kw)))
-    return fmt.bconv2d(signs, alpha, rng.normal(0, 0.1, o) if bias else None, stride=stride, padding=pad,
-                       mode=mode, use_k=use_k, name=name)
+    return fmt.bconv2d(
+        signs,
+        alpha,
+        rng.normal(0, 0.1, o) if bias else None,
+        stride=stride,
+        padding=pad,
+        mode=mode,
+        use_k=use_k,
+        name=name,
+    )
 
 
 def _blinear(rng, o, i, *, mode="xnor", use_k=False, bias=True, name=""):
@@ -72,8 +86,9 @@ def _conv(rng, o, i, k, *, stride=1, pad=0, bias=True, name=""):
 
 
 def _linear(rng, o, i, *, bias=True, name=""):
-    return fmt.linear(rng.standard_normal((o, i)).astype(np.float32), rng.normal(0, 0.1, o) if bias else None,
-                      name=name)
+    return fmt.linear(
+        rng.standard_normal((o, i)).astype(np.float32), rng.normal(0, 0.1, o) if bias else None, name=name
+    )
 
 
 def _flat(spec, nodes) -> int:
@@ -109,23 +124,41 @@ def seeds() -> dict[str, bytes]:
     # 1. The classic XNOR chain: every op of a classifier, odd channel counts.
     spec = _spec(3, 9, 8)
     nodes = [
-        _conv(rng, 5, 3, 3, pad=(1, 0, 1, 2), name="conv1"), _bn(rng, 5, "bn1"), fmt.simple("relu"),
-        fmt.maxpool(3, 2, 1, ceil_mode=True), _bn(rng, 5), _bconv(rng, 17, 5, 3, pad=1, name="b2"),
-        fmt.simple("relu"), _bn(rng, 17), _bconv(rng, 7, 17, 2, stride=2, pad=(1, 0, 0, 1), bias=False),
-        fmt.avgpool(2, 1, 1, count_include_pad=True), _bn(rng, 7), fmt.simple("flatten"),
+        _conv(rng, 5, 3, 3, pad=(1, 0, 1, 2), name="conv1"),
+        _bn(rng, 5, "bn1"),
+        fmt.simple("relu"),
+        fmt.maxpool(3, 2, 1, ceil_mode=True),
+        _bn(rng, 5),
+        _bconv(rng, 17, 5, 3, pad=1, name="b2"),
+        fmt.simple("relu"),
+        _bn(rng, 17),
+        _bconv(rng, 7, 17, 2, stride=2, pad=(1, 0, 0, 1), bias=False),
+        fmt.avgpool(2, 1, 1, count_include_pad=True),
+        _bn(rng, 7),
+        fmt.simple("flatten"),
     ]
     f = _flat(spec, nodes)
-    nodes += [_blinear(rng, 9, f, name="fc1"), fmt.simple("relu"), _bn(rng, 9, "bn1d"), fmt.simple("dropout"),
-              _linear(rng, 4, 9, name="fc2"), fmt.simple("softmax")]
+    nodes += [
+        _blinear(rng, 9, f, name="fc1"),
+        fmt.simple("relu"),
+        _bn(rng, 9, "bn1d"),
+        fmt.simple("dropout"),
+        _linear(rng, 4, 9, name="fc2"),
+        fmt.simple("softmax"),
+    ]
     labels = ["cat", "dog", "koala", "\u00e9l\u00e8ve"]
     add("chain_xnor_softmax", fmt.Model(spec, nodes, labels, name="chain"))
 
     # 2. Same graph in BWN mode, no labels, logits.
     rng = np.random.default_rng(2)
     nodes = [
-        _conv(rng, 4, 3, 3, stride=2, pad=1, bias=False), fmt.simple("relu"), _bn(rng, 4),
-        _bconv(rng, 6, 4, 3, pad=(0, 1, 2, 1), mode="bwn"), fmt.maxpool(2, 1),
-        _bconv(rng, 5, 6, 1, mode="bwn", bias=False), fmt.simple("flatten"),
+        _conv(rng, 4, 3, 3, stride=2, pad=1, bias=False),
+        fmt.simple("relu"),
+        _bn(rng, 4),
+        _bconv(rng, 6, 4, 3, pad=(0, 1, 2, 1), mode="bwn"),
+        fmt.maxpool(2, 1),
+        _bconv(rng, 5, 6, 1, mode="bwn", bias=False),
+        fmt.simple("flatten"),
     ]
     spec = _spec(3, 7, 9, "bgr")
     f = _flat(spec, nodes)
@@ -135,8 +168,11 @@ def seeds() -> dict[str, bytes]:
     # 3. use_k (the paper's K scaling) in bconv2d and blinear, stride and asymmetric pad.
     rng = np.random.default_rng(3)
     nodes = [
-        _bn(rng, 2), _bconv(rng, 18, 2, 3, stride=(2, 1), pad=(2, 0, 1, 2), use_k=True),
-        fmt.simple("relu"), _bconv(rng, 3, 18, (1, 3), use_k=True, bias=False), fmt.simple("flatten"),
+        _bn(rng, 2),
+        _bconv(rng, 18, 2, 3, stride=(2, 1), pad=(2, 0, 1, 2), use_k=True),
+        fmt.simple("relu"),
+        _bconv(rng, 3, 18, (1, 3), use_k=True, bias=False),
+        fmt.simple("flatten"),
     ]
     spec = _spec(2, 6, 5)
     f = _flat(spec, nodes)
@@ -147,15 +183,15 @@ def seeds() -> dict[str, bytes]:
     rng = np.random.default_rng(4)
     c = 3
     nodes = [
-        _bn(rng, c, "bn0"),                                 # v1
-        _bconv(rng, c, c, 3, pad=1, name="b1"),             # v2
-        fmt.simple("add", inputs=(2, 0)),                   # v3 = v2 + input
-        _bn(rng, c, "bn1"),                                 # v4
-        _bconv(rng, c, c, 3, pad=1, mode="bwn"),            # v5
-        fmt.simple("add", inputs=(5, 3)),                   # v6 = v5 + v3
-        fmt.simple("relu"),                                 # v7
-        fmt.avgpool(5, 5, count_include_pad=False),         # global pool
-        fmt.simple("flatten"),                              # flatten of a 1x1 map (an alias)
+        _bn(rng, c, "bn0"),  # v1
+        _bconv(rng, c, c, 3, pad=1, name="b1"),  # v2
+        fmt.simple("add", inputs=(2, 0)),  # v3 = v2 + input
+        _bn(rng, c, "bn1"),  # v4
+        _bconv(rng, c, c, 3, pad=1, mode="bwn"),  # v5
+        fmt.simple("add", inputs=(5, 3)),  # v6 = v5 + v3
+        fmt.simple("relu"),  # v7
+        fmt.avgpool(5, 5, count_include_pad=False),  # global pool
+        fmt.simple("flatten"),  # flatten of a 1x1 map (an alias)
         _linear(rng, 4, c),
     ]
     add("residual_add", fmt.Model(_spec(3, 5, 5), nodes, name="res"))
@@ -166,7 +202,8 @@ def seeds() -> dict[str, bytes]:
         fmt.maxpool((3, 2), (2, 3), (1, 1, 2, 0), ceil_mode=True),
         fmt.avgpool(3, 2, 1, ceil_mode=True, count_include_pad=False),
         fmt.avgpool(2, 1, (0, 1, 1, 0), count_include_pad=True),
-        fmt.maxpool(1, 1), fmt.simple("flatten"),
+        fmt.maxpool(1, 1),
+        fmt.simple("flatten"),
     ]
     add("pools", fmt.Model(_spec(4, 11, 10), nodes, name="pools"))
 
@@ -174,15 +211,30 @@ def seeds() -> dict[str, bytes]:
     add("relu_only", fmt.Model(_spec(1, 3, 4), [fmt.simple("relu")], name="r"))
     add("dropout_only", fmt.Model(_spec(3, 2, 2), [fmt.simple("dropout")], name=""))
     if "central_crop_bicubic" in fmt.RESIZE:  # resize_policy 2
-        add("relu_policy2", fmt.Model(_spec(3, 2, 3, resize="central_crop_bicubic"), [fmt.simple("relu")],
-                                      name="p2"))
-    add("flatten_softmax", fmt.Model(_spec(1, 1, 3), [fmt.simple("flatten"), fmt.simple("softmax")],
-                                     ["a", "\u4e2d\u6587", "\U0001f600"], name="sm"))
+        add(
+            "relu_policy2",
+            fmt.Model(_spec(3, 2, 3, resize="central_crop_bicubic"), [fmt.simple("relu")], name="p2"),
+        )
+    add(
+        "flatten_softmax",
+        fmt.Model(
+            _spec(1, 1, 3),
+            [fmt.simple("flatten"), fmt.simple("softmax")],
+            ["a", "\u4e2d\u6587", "\U0001f600"],
+            name="sm",
+        ),
+    )
 
     # 7. conv2d only, float, many channels past 16 and 32 (lane and word padding), no bias.
     rng = np.random.default_rng(7)
-    add("conv_only", fmt.Model(_spec(5, 4, 3), [_conv(rng, 33, 5, (2, 3), stride=(1, 2), pad=(1, 2, 0, 0),
-                                                      bias=False)], name="conv"))
+    add(
+        "conv_only",
+        fmt.Model(
+            _spec(5, 4, 3),
+            [_conv(rng, 33, 5, (2, 3), stride=(1, 2), pad=(1, 2, 0, 0), bias=False)],
+            name="conv",
+        ),
+    )
 
     # 8. bconv2d XNOR with C > 32 (two words per pixel) and O > 16, 1x1 input, kernel 1.
     rng = np.random.default_rng(8)
@@ -192,20 +244,35 @@ def seeds() -> dict[str, bytes]:
     # 9. linear / blinear on a flattened input, 2-D batchnorm, shorter-side resize policy.
     rng = np.random.default_rng(9)
     spec = _spec(3, 4, 4, resize="shorter_crop", resize_size=6, scale=1.0 / 255)
-    nodes = [fmt.simple("flatten"), _bn(rng, 48), _blinear(rng, 20, 48, bias=False), fmt.simple("relu"),
-             fmt.simple("dropout"), _linear(rng, 3, 20, bias=False), fmt.simple("softmax")]
+    nodes = [
+        fmt.simple("flatten"),
+        _bn(rng, 48),
+        _blinear(rng, 20, 48, bias=False),
+        fmt.simple("relu"),
+        fmt.simple("dropout"),
+        _linear(rng, 3, 20, bias=False),
+        fmt.simple("softmax"),
+    ]
     add("fc_only", fmt.Model(spec, nodes, ["x", "y", "z"], name="fc"))
 
     # 10. Kernel with maximal padding (k-1) on every side and stride > kernel.
     rng = np.random.default_rng(10)
-    nodes = [_bconv(rng, 2, 1, 3, stride=4, pad=2), _bconv(rng, 2, 2, 2, pad=1, mode="bwn"),
-             _conv(rng, 1, 2, 2, pad=(1, 1, 0, 0))]
+    nodes = [
+        _bconv(rng, 2, 1, 3, stride=4, pad=2),
+        _bconv(rng, 2, 2, 2, pad=1, mode="bwn"),
+        _conv(rng, 1, 2, 2, pad=(1, 1, 0, 0)),
+    ]
     add("max_pad", fmt.Model(_spec(1, 5, 6), nodes, name="pad"))
 
     # 11. in_c > 4 with "other" colour (mean/std only for the first four).
     rng = np.random.default_rng(11)
-    nodes = [_bn(rng, 6), _bconv(rng, 16, 6, 2, use_k=True), fmt.simple("relu"),
-             fmt.maxpool(2, 2, ceil_mode=True), fmt.simple("flatten")]
+    nodes = [
+        _bn(rng, 6),
+        _bconv(rng, 16, 6, 2, use_k=True),
+        fmt.simple("relu"),
+        fmt.maxpool(2, 2, ceil_mode=True),
+        fmt.simple("flatten"),
+    ]
     spec = _spec(6, 5, 5)
     f = _flat(spec, nodes)
     nodes += [_blinear(rng, 32, f), _bn(rng, 32), _blinear(rng, 1, 32, mode="bwn")]
@@ -221,9 +288,14 @@ def seeds() -> dict[str, bytes]:
 
     # 13. use_k with left/top padding and stride (K's window starts in the halo), BN folded.
     rng = np.random.default_rng(13)
-    nodes = [_bn(rng, 3), _bconv(rng, 4, 3, 3, stride=2, pad=(2, 2, 1, 0), use_k=True), fmt.simple("relu"),
-             _bn(rng, 4), _bconv(rng, 2, 4, (2, 3), pad=(1, 2, 0, 1), use_k=True, bias=False),
-             fmt.simple("flatten")]
+    nodes = [
+        _bn(rng, 3),
+        _bconv(rng, 4, 3, 3, stride=2, pad=(2, 2, 1, 0), use_k=True),
+        fmt.simple("relu"),
+        _bn(rng, 4),
+        _bconv(rng, 2, 4, (2, 3), pad=(1, 2, 0, 1), use_k=True, bias=False),
+        fmt.simple("flatten"),
+    ]
     add("use_k_halo", fmt.Model(_spec(3, 7, 6), nodes, name="usek-halo"))
 
     for name, data in out.items():
@@ -264,8 +336,9 @@ def _align(n: int) -> int:
     return (n + 63) & ~63
 
 
-def raw_model(in_chw: tuple[int, int, int], nodes: list, tensors: list, *, color: int = 3,
-              name: bytes = b"raw") -> bytes:
+def raw_model(
+    in_chw: tuple[int, int, int], nodes: list, tensors: list, *, color: int = 3, name: bytes = b"raw"
+) -> bytes:
     """A file the numpy writer cannot express (e.g. tensors shared between nodes).
     nodes: (op, inputs, {p index: value}, eps, [t0, t1, ...]); tensors: (dtype, dims, payload)."""
     table, blobs, off = [], b"", 0
@@ -282,8 +355,10 @@ def raw_model(in_chw: tuple[int, int, int], nodes: list, tensors: list, *, color
             pv[k] = v
         tv = list(t) + [-1] * (8 - len(t))
         iv = list(ins) + [0] * (2 - len(ins))
-        rows.append(struct.pack("<4I16i4f8i", op, len(ins), *iv, *pv, eps, 0, 0, 0, *tv)
-                    + f"n{i}".encode().ljust(32, b"\0"))
+        rows.append(
+            struct.pack("<4I16i4f8i", op, len(ins), *iv, *pv, eps, 0, 0, 0, *tv)
+            + f"n{i}".encode().ljust(32, b"\0")
+        )
     no = 256
     to = no + 160 * len(nodes)
     lo = to + 64 * len(table)
@@ -297,7 +372,7 @@ def raw_model(in_chw: tuple[int, int, int], nodes: list, tensors: list, *, color
     struct.pack_into("<6IfI", hd, 96, c, h, w, color, 0, 0, 1.0, 0)
     n = min(c, 4)
     struct.pack_into("<4f4f", hd, 128, *([0.0] * 4), *([1.0] * n + [0.0] * (4 - n)))
-    hd[160:160 + len(name)] = name
+    hd[160 : 160 + len(name)] = name
     body = bytes(hd) + b"".join(rows) + b"".join(table) + b"\0" * (do - lo) + blobs
     assert len(body) == fb
     return fix_crc(body)
@@ -337,8 +412,10 @@ def shared_xnor_kernel_chain(n: int = 64, hw: int = 8) -> bytes:
 
 def regressions() -> dict[str, bytes]:
     """Hand-made inputs for bugs found while fuzzing (kept in tests/fuzz/corpus as regress-*)."""
-    return {"regress-shared-tensor-bwn-amplification.bin": shared_tensor_amplification(),
-            "regress-shared-tensor-xnor-amplification.bin": shared_xnor_kernel_chain()}
+    return {
+        "regress-shared-tensor-bwn-amplification.bin": shared_tensor_amplification(),
+        "regress-shared-tensor-xnor-amplification.bin": shared_xnor_kernel_chain(),
+    }
 
 
 # ------------------------------------------------------------------------- dictionary
@@ -349,19 +426,65 @@ def dictionary() -> str:
         return "".join(f"\\x{x:02X}" for x in bs)
 
     entries = [("magic", b"XNORNET\x00"), ("ctl_raw", b"\xff\xff\xff\xff"), ("ctl_resize", b"\xfe")]
-    for v in (0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 15, 16, 17, 31, 32, 33, 63, 64, 65, 160, 256,
-              1024, 4096, 4097, 16384, 16385, 65535, 65536, 65537, 1 << 28, 1 << 31, 0x7FFFFFFF, 0xFFFFFFFF):
+    for v in (
+        0,
+        1,
+        2,
+        3,
+        4,
+        5,
+        6,
+        7,
+        8,
+        9,
+        10,
+        11,
+        12,
+        13,
+        15,
+        16,
+        17,
+        31,
+        32,
+        33,
+        63,
+        64,
+        65,
+        160,
+        256,
+        1024,
+        4096,
+        4097,
+        16384,
+        16385,
+        65535,
+        65536,
+        65537,
+        1 << 28,
+        1 << 31,
+        0x7FFFFFFF,
+        0xFFFFFFFF,
+    ):
         entries.append((f"u32_{v}", struct.pack("<I", v)))
     for v in (0, 64, 256, 1 << 32, 1 << 63, (1 << 64) - 1):
         entries.append((f"u64_{v}", struct.pack("<Q", v)))
     for v in (-1, -2, -64):
         entries.append((f"i32_m{-v}", struct.pack("<i", v)))
-    for fname, fv in (("f_one", 1.0), ("f_eps", 1e-5), ("f_neg", -1.0), ("f_inv255", 1 / 255),
-                      ("f_big", 3.0e38)):
+    for fname, fv in (
+        ("f_one", 1.0),
+        ("f_eps", 1e-5),
+        ("f_neg", -1.0),
+        ("f_inv255", 1 / 255),
+        ("f_big", 3.0e38),
+    ):
         entries.append((fname, struct.pack("<f", fv)))
-    entries += [("f_nan", b"\x00\x00\xc0\x7f"), ("f_inf", b"\x00\x00\x80\x7f"),
-                ("f_ninf", b"\x00\x00\x80\xff"), ("f_negzero", b"\x00\x00\x00\x80"),
-                ("f_denorm", b"\x01\x00\x00\x00")]
+    entries += [
+        ("f_nan", b"\x00\x00\xc0\x7f"),
+        ("f_inf", b"\x00\x00\x80\x7f"),
+        ("f_ninf", b"\x00\x00\x80\xff"),
+        ("f_negzero", b"\x00\x00\x00\x80"),
+        ("f_denorm", b"\x01\x00\x00\x00"),
+    ]
     lines = ["# libFuzzer dictionary for tests/fuzz/fuzz_loader.c (written by scripts/fuzz/make_corpus.py)"]
     lines += [f'{n}="{esc(b)}"' for n, b in entries]
     return "\n".join(lines) + "\n"
@@ -372,8 +495,11 @@ def main() -> int:
     ap.add_argument("out", type=pathlib.Path, help="corpus directory to write seeds into")
     ap.add_argument("--dict", type=pathlib.Path, help="also write the libFuzzer dictionary here")
     ap.add_argument("--no-invalid", action="store_true", help="only valid models")
-    ap.add_argument("--regressions", action="store_true",
-                    help="write only the hand-made regress-* inputs (for tests/fuzz/corpus)")
+    ap.add_argument(
+        "--regressions",
+        action="store_true",
+        help="write only the hand-made regress-* inputs (for tests/fuzz/corpus)",
+    )
     args = ap.parse_args()
     args.out.mkdir(parents=True, exist_ok=True)
     valid = seeds()

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -43,7 +44,7 @@ def test_bench_json_has_the_documented_fields() -> None:
     assert "[bench]" in proc.stderr  # progress is shown
 
 
-def test_sweep_writes_json_and_three_pngs(tmp_path) -> None:  # type: ignore[no-untyped-def]
+def test_sweep_writes_json_and_three_pngs(tmp_path: Path) -> None:
     pytest.importorskip("matplotlib")
     proc = _xnornet("bench", "--sweep", "--quick", "--repeat", "3", "--plot", str(tmp_path))
     assert proc.returncode == 0, proc.stderr

@@ -18,8 +18,7 @@ import pytest
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 KERNELS = sorted((ROOT / "engine" / "src" / "kernels").glob("*.c"))
 HARNESS = ROOT / "tests" / "c" / "test_kernels.c"
-CFLAGS = ["-O2", "-std=c11", "-ffp-contract=off", "-pthread",
-          "-Wall", "-Wextra", "-Wno-unused-parameter"]
+CFLAGS = ["-O2", "-std=c11", "-ffp-contract=off", "-pthread", "-Wall", "-Wextra", "-Wno-unused-parameter"]
 
 
 def _cc() -> str:
@@ -31,8 +30,17 @@ def _cc() -> str:
 
 def _build(tmp_path: pathlib.Path, extra: list[str]) -> pathlib.Path:
     exe = tmp_path / "test_kernels"
-    cmd = [_cc(), *CFLAGS, *extra, f"-I{ROOT / 'engine' / 'include'}",
-           *map(str, KERNELS), str(HARNESS), "-o", str(exe), "-lm"]
+    cmd = [
+        _cc(),
+        *CFLAGS,
+        *extra,
+        f"-I{ROOT / 'engine' / 'include'}",
+        *map(str, KERNELS),
+        str(HARNESS),
+        "-o",
+        str(exe),
+        "-lm",
+    ]
     r = subprocess.run(cmd, capture_output=True, text=True)
     assert r.returncode == 0, f"compile failed:\n{' '.join(cmd)}\n{r.stderr}"
     return exe
@@ -54,8 +62,11 @@ def test_kernels_c(tmp_path):
 def _sanitizers_work(cc: str, tmp_path: pathlib.Path) -> bool:
     src = tmp_path / "probe.c"
     src.write_text("int main(void) { return 0; }\n")
-    r = subprocess.run([cc, "-fsanitize=address,undefined", str(src), "-o", str(tmp_path / "probe")],
-                       capture_output=True, text=True)
+    r = subprocess.run(
+        [cc, "-fsanitize=address,undefined", str(src), "-o", str(tmp_path / "probe")],
+        capture_output=True,
+        text=True,
+    )
     if r.returncode != 0:
         return False
     return subprocess.run([str(tmp_path / "probe")], capture_output=True).returncode == 0
@@ -65,8 +76,13 @@ def test_kernels_c_sanitized(tmp_path):
     cc = _cc()
     if not _sanitizers_work(cc, tmp_path):
         pytest.skip(f"{cc} cannot build/run -fsanitize=address,undefined programs here")
-    exe = _build(tmp_path, ["-fsanitize=address,undefined", "-fno-sanitize-recover=undefined",
-                            "-fno-omit-frame-pointer", "-g"])
-    env = dict(os.environ, ASAN_OPTIONS="detect_leaks=1:abort_on_error=0",
-               UBSAN_OPTIONS="halt_on_error=1:print_stacktrace=1")
+    exe = _build(
+        tmp_path,
+        ["-fsanitize=address,undefined", "-fno-sanitize-recover=undefined", "-fno-omit-frame-pointer", "-g"],
+    )
+    env = dict(
+        os.environ,
+        ASAN_OPTIONS="detect_leaks=1:abort_on_error=0",
+        UBSAN_OPTIONS="halt_on_error=1:print_stacktrace=1",
+    )
     _run(exe, "7", env=env)

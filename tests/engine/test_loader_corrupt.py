@@ -16,9 +16,9 @@ from collections.abc import Callable
 
 import numpy as np
 import pytest
+from engine._xnornet import ffi, lib
 
 from engine import format as fmt
-from engine._xnornet import ffi, lib
 
 HDR = 256
 NODE = 160
@@ -28,15 +28,41 @@ TENSOR = 64
 H_VERSION, H_CRC, H_FILE_BYTES, H_HEADER_BYTES, H_FLAGS = 8, 12, 16, 24, 28
 H_N_NODES, H_N_TENSORS, H_N_LABELS, H_RES44 = 32, 36, 40, 44
 H_NODES_OFF, H_TENSORS_OFF, H_LABELS_OFF, H_LABELS_BYTES, H_DATA_OFF, H_DATA_BYTES = 48, 56, 64, 72, 80, 88
-H_IN_C, H_IN_H, H_IN_W, H_COLOR, H_RESIZE, H_RESIZE_SIZE, H_SCALE, H_RES124 = 96, 100, 104, 108, 112, 116, 120, 124
+H_IN_C, H_IN_H, H_IN_W, H_COLOR, H_RESIZE, H_RESIZE_SIZE, H_SCALE, H_RES124 = (
+    96,
+    100,
+    104,
+    108,
+    112,
+    116,
+    120,
+    124,
+)
 H_MEAN, H_STD, H_NAME, H_RES224 = 128, 144, 160, 224
 
 # Node field offsets.
 N_OP, N_NIN, N_IN0, N_IN1, N_P, N_F, N_T, N_NAME = 0, 4, 8, 12, 16, 80, 96, 128
 
 # Node indices of the model below.
-CONV, RELU1, MAXPOOL, BN1, BCONV, RELU2, BWNCONV, ADD, AVGPOOL, DROPOUT, FLATTEN, BN2, BLIN, RELU3, BWNLIN, \
-    LINEAR, SOFTMAX = range(17)
+(
+    CONV,
+    RELU1,
+    MAXPOOL,
+    BN1,
+    BCONV,
+    RELU2,
+    BWNCONV,
+    ADD,
+    AVGPOOL,
+    DROPOUT,
+    FLATTEN,
+    BN2,
+    BLIN,
+    RELU3,
+    BWNLIN,
+    LINEAR,
+    SOFTMAX,
+) = range(17)
 
 S = lib  # statuses: S.XNOR_ERR_*
 
@@ -51,22 +77,22 @@ def _model() -> fmt.Model:
         return fmt.batchnorm(r(c), r(c), r(c), np.abs(r(c)) + 0.5, 1e-5)
 
     nodes = [
-        fmt.conv2d(r(6, 3, 3, 3), r(6), padding=1),                       # -> [6,9,9]
+        fmt.conv2d(r(6, 3, 3, 3), r(6), padding=1),  # -> [6,9,9]
         fmt.simple("relu"),
-        fmt.maxpool(2, 2, ceil_mode=True),                                 # -> [6,5,5]
+        fmt.maxpool(2, 2, ceil_mode=True),  # -> [6,5,5]
         bn(6),
         # 6*3*3 = 54 bits per row: the last byte of each row has 2 padding bits
         fmt.bconv2d(*fmt.binarize_weights(r(12, 6, 3, 3)), r(12), padding=1, use_k=True),
-        fmt.simple("relu"),                                                # value 6
+        fmt.simple("relu"),  # value 6
         fmt.bconv2d(*fmt.binarize_weights(r(12, 12, 3, 3)), None, padding=1, mode="bwn"),
         fmt.simple("add", inputs=(7, 6)),
         fmt.avgpool(2, 1, padding=(0, 0, 1, 1), count_include_pad=False),  # -> [12,5,5]
         fmt.simple("dropout"),
-        fmt.simple("flatten"),                                             # -> [300]
+        fmt.simple("flatten"),  # -> [300]
         bn(300),
         fmt.blinear(*fmt.binarize_weights(r(20, 300)), r(20), use_k=True),
         fmt.simple("relu"),
-        fmt.blinear(*fmt.binarize_weights(r(16, 20)), None, mode="bwn"),   # 20 bits: 4 padding bits
+        fmt.blinear(*fmt.binarize_weights(r(16, 20)), None, mode="bwn"),  # 20 bits: 4 padding bits
         fmt.linear(r(10, 16), r(10)),
         fmt.simple("softmax"),
     ]
@@ -112,7 +138,7 @@ def tensor_data(i: int) -> int:
 
 
 def fix_crc(b: bytearray) -> bytes:
-    b[H_CRC:H_CRC + 4] = b"\x00" * 4
+    b[H_CRC : H_CRC + 4] = b"\x00" * 4
     struct.pack_into("<I", b, H_CRC, zlib.crc32(bytes(b)))
     return bytes(b)
 
@@ -163,6 +189,7 @@ def _flip(off: int) -> Callable[[], bytes]:
         b = bytearray(GOOD)
         b[off] ^= 0x01
         return bytes(b)
+
     return f
 
 
@@ -202,10 +229,10 @@ CASES: list[tuple[str, Callable[[], bytes], int]] = [
     ("empty", lambda: b"", S.XNOR_ERR_TRUNCATED),
     ("trunc_inside_header", lambda: GOOD[:100], S.XNOR_ERR_TRUNCATED),
     ("trunc_at_header_end", lambda: GOOD[:HDR], S.XNOR_ERR_TRUNCATED),
-    ("trunc_node_table", lambda: GOOD[:node_off(3) + 17], S.XNOR_ERR_TRUNCATED),
-    ("trunc_tensor_table", lambda: GOOD[:tensor_off(2) + 5], S.XNOR_ERR_TRUNCATED),
-    ("trunc_labels", lambda: GOOD[:LABELS_OFF + 7], S.XNOR_ERR_TRUNCATED),
-    ("trunc_data", lambda: GOOD[:DATA_OFF + 100], S.XNOR_ERR_TRUNCATED),
+    ("trunc_node_table", lambda: GOOD[: node_off(3) + 17], S.XNOR_ERR_TRUNCATED),
+    ("trunc_tensor_table", lambda: GOOD[: tensor_off(2) + 5], S.XNOR_ERR_TRUNCATED),
+    ("trunc_labels", lambda: GOOD[: LABELS_OFF + 7], S.XNOR_ERR_TRUNCATED),
+    ("trunc_data", lambda: GOOD[: DATA_OFF + 100], S.XNOR_ERR_TRUNCATED),
     ("trunc_last_byte", lambda: GOOD[:-1], S.XNOR_ERR_TRUNCATED),
     ("trailing_byte", lambda: GOOD + b"\x00", S.XNOR_ERR_TRAILING_DATA),
     ("trailing_block", lambda: GOOD + b"\x00" * 64, S.XNOR_ERR_TRAILING_DATA),
@@ -238,7 +265,11 @@ CASES: list[tuple[str, Callable[[], bytes], int]] = [
     ("tensors_offset_max", lambda: patched((H_TENSORS_OFF, "Q", 2**64 - 1)), S.XNOR_ERR_BAD_HEADER),
     ("labels_offset_0", lambda: patched((H_LABELS_OFF, "Q", 0)), S.XNOR_ERR_BAD_HEADER),
     ("labels_bytes_max", lambda: patched((H_LABELS_BYTES, "Q", 2**64 - 1)), S.XNOR_ERR_BAD_HEADER),
-    ("labels_bytes_plus_64", lambda: patched((H_LABELS_BYTES, "Q", LABELS_BYTES + 64)), S.XNOR_ERR_BAD_HEADER),
+    (
+        "labels_bytes_plus_64",
+        lambda: patched((H_LABELS_BYTES, "Q", LABELS_BYTES + 64)),
+        S.XNOR_ERR_BAD_HEADER,
+    ),
     ("data_offset_max", lambda: patched((H_DATA_OFF, "Q", 2**64 - 1)), S.XNOR_ERR_BAD_HEADER),
     ("data_offset_plus_64", lambda: patched((H_DATA_OFF, "Q", DATA_OFF + 64)), S.XNOR_ERR_BAD_HEADER),
     ("data_bytes_0", lambda: patched((H_DATA_BYTES, "Q", 0)), S.XNOR_ERR_BAD_HEADER),
@@ -248,18 +279,31 @@ CASES: list[tuple[str, Callable[[], bytes], int]] = [
     ("in_h_0", lambda: patched((H_IN_H, "I", 0)), S.XNOR_ERR_BAD_HEADER),
     ("in_w_max", lambda: patched((H_IN_W, "I", 0xFFFFFFFF)), S.XNOR_ERR_BAD_HEADER),
     ("in_w_16385", lambda: patched((H_IN_W, "I", 16385)), S.XNOR_ERR_BAD_HEADER),
-    ("input_over_2e28", lambda: patched((H_IN_C, "I", 3), (H_IN_H, "I", 16384), (H_IN_W, "I", 16384)),
-     S.XNOR_ERR_BAD_HEADER),
+    (
+        "input_over_2e28",
+        lambda: patched((H_IN_C, "I", 3), (H_IN_H, "I", 16384), (H_IN_W, "I", 16384)),
+        S.XNOR_ERR_BAD_HEADER,
+    ),
     ("color_4", lambda: patched((H_COLOR, "I", 4)), S.XNOR_ERR_BAD_HEADER),
     ("color_gray_with_3_channels", lambda: patched((H_COLOR, "I", 0)), S.XNOR_ERR_BAD_HEADER),
     ("resize_policy_3", lambda: patched((H_RESIZE, "I", 3)), S.XNOR_ERR_BAD_HEADER),
     ("resize_policy_max", lambda: patched((H_RESIZE, "I", 0xFFFFFFFF)), S.XNOR_ERR_BAD_HEADER),
-    ("resize_size_with_policy_2", lambda: patched((H_RESIZE, "I", 2), (H_RESIZE_SIZE, "I", 256)),
-     S.XNOR_ERR_BAD_HEADER),
+    (
+        "resize_size_with_policy_2",
+        lambda: patched((H_RESIZE, "I", 2), (H_RESIZE_SIZE, "I", 256)),
+        S.XNOR_ERR_BAD_HEADER,
+    ),
     ("resize_size_with_policy_0", lambda: patched((H_RESIZE_SIZE, "I", 256)), S.XNOR_ERR_BAD_HEADER),
-    ("resize_size_too_small", lambda: patched((H_RESIZE, "I", 1), (H_RESIZE_SIZE, "I", 8)), S.XNOR_ERR_BAD_HEADER),
-    ("resize_size_too_big", lambda: patched((H_RESIZE, "I", 1), (H_RESIZE_SIZE, "I", 65537)),
-     S.XNOR_ERR_BAD_HEADER),
+    (
+        "resize_size_too_small",
+        lambda: patched((H_RESIZE, "I", 1), (H_RESIZE_SIZE, "I", 8)),
+        S.XNOR_ERR_BAD_HEADER,
+    ),
+    (
+        "resize_size_too_big",
+        lambda: patched((H_RESIZE, "I", 1), (H_RESIZE_SIZE, "I", 65537)),
+        S.XNOR_ERR_BAD_HEADER,
+    ),
     ("scale_0", lambda: patched((H_SCALE, "f", 0.0)), S.XNOR_ERR_BAD_HEADER),
     ("scale_nan", lambda: patched((H_SCALE, "f", float("nan"))), S.XNOR_ERR_BAD_HEADER),
     ("scale_inf", lambda: patched((H_SCALE, "f", float("inf"))), S.XNOR_ERR_BAD_HEADER),
@@ -281,36 +325,61 @@ CASES: list[tuple[str, Callable[[], bytes], int]] = [
     ("tensor_dim_zero", lambda: patched((tensor_off(0) + 8 + 4, "I", 0)), S.XNOR_ERR_BAD_TENSOR),
     ("tensor_dim_past_ndim", lambda: patched((tensor_off(1) + 8 + 4, "I", 1)), S.XNOR_ERR_BAD_TENSOR),
     ("tensor_dims_overflow", lambda: patched((tensor_off(0) + 8, "4I", (65535,) * 4)), S.XNOR_ERR_BAD_TENSOR),
-    ("tensor_dims_u32_max", lambda: patched((tensor_off(0) + 8, "4I", (0xFFFFFFFF,) * 4)), S.XNOR_ERR_BAD_TENSOR),
-    ("tensor_nbytes_plus_1", lambda: patched((tensor_off(0) + 32, "Q", _u64(GOOD, tensor_off(0) + 32) + 1)),
-     S.XNOR_ERR_BAD_TENSOR),
+    (
+        "tensor_dims_u32_max",
+        lambda: patched((tensor_off(0) + 8, "4I", (0xFFFFFFFF,) * 4)),
+        S.XNOR_ERR_BAD_TENSOR,
+    ),
+    (
+        "tensor_nbytes_plus_1",
+        lambda: patched((tensor_off(0) + 32, "Q", _u64(GOOD, tensor_off(0) + 32) + 1)),
+        S.XNOR_ERR_BAD_TENSOR,
+    ),
     ("tensor_nbytes_max", lambda: patched((tensor_off(3) + 32, "Q", 2**64 - 1)), S.XNOR_ERR_BAD_TENSOR),
-    ("tensor_offset_misaligned", lambda: patched((tensor_off(1) + 24, "Q", _u64(GOOD, tensor_off(1) + 24) + 4)),
-     S.XNOR_ERR_BAD_TENSOR),
+    (
+        "tensor_offset_misaligned",
+        lambda: patched((tensor_off(1) + 24, "Q", _u64(GOOD, tensor_off(1) + 24) + 4)),
+        S.XNOR_ERR_BAD_TENSOR,
+    ),
     ("tensor_offset_overlap", lambda: patched((tensor_off(1) + 24, "Q", 0)), S.XNOR_ERR_BAD_TENSOR),
     ("tensor_offset_max", lambda: patched((tensor_off(2) + 24, "Q", 2**64 - 64)), S.XNOR_ERR_BAD_TENSOR),
     ("tensor_reserved", lambda: patched((tensor_off(0) + 63, "B", 1)), S.XNOR_ERR_BAD_TENSOR),
     ("tensor_gap_nonzero", _tensor_gap_nonzero, S.XNOR_ERR_BAD_TENSOR),
     ("bits_padding_bconv", _bad_pad_bits, S.XNOR_ERR_BAD_TENSOR),
     ("bits_padding_blinear", _bad_pad_bits_blinear, S.XNOR_ERR_BAD_TENSOR),
-    ("tensor_wrong_dtype_for_node", lambda: patched((node_off(CONV) + N_T, "i", node_tensor(BCONV, 0)),
-                                                    (node_off(BCONV) + N_T, "i", node_tensor(CONV, 0))),
-     S.XNOR_ERR_BAD_TENSOR),
-    ("tensor_unused", lambda: patched((node_off(CONV) + N_P + 4 * 9, "i", 0), (node_off(CONV) + N_T + 4, "i", -1)),
-     S.XNOR_ERR_BAD_TENSOR),
+    (
+        "tensor_wrong_dtype_for_node",
+        lambda: patched(
+            (node_off(CONV) + N_T, "i", node_tensor(BCONV, 0)),
+            (node_off(BCONV) + N_T, "i", node_tensor(CONV, 0)),
+        ),
+        S.XNOR_ERR_BAD_TENSOR,
+    ),
+    (
+        "tensor_unused",
+        lambda: patched((node_off(CONV) + N_P + 4 * 9, "i", 0), (node_off(CONV) + N_T + 4, "i", -1)),
+        S.XNOR_ERR_BAD_TENSOR,
+    ),
     # --- node table
     ("op_0", lambda: patched((node_off(RELU1) + N_OP, "I", 0)), S.XNOR_ERR_BAD_NODE),
     ("op_unknown", lambda: patched((node_off(RELU1) + N_OP, "I", 99)), S.XNOR_ERR_BAD_NODE),
     ("n_inputs_2_for_relu", lambda: patched((node_off(RELU1) + N_NIN, "I", 2)), S.XNOR_ERR_BAD_NODE),
-    ("n_inputs_1_for_add", lambda: patched((node_off(ADD) + N_NIN, "I", 1), (node_off(ADD) + N_IN1, "I", 0)),
-     S.XNOR_ERR_BAD_NODE),
+    (
+        "n_inputs_1_for_add",
+        lambda: patched((node_off(ADD) + N_NIN, "I", 1), (node_off(ADD) + N_IN1, "I", 0)),
+        S.XNOR_ERR_BAD_NODE,
+    ),
     ("input_later_value", _node_reads_later_value, S.XNOR_ERR_BAD_NODE),
     ("input_own_value", lambda: patched((node_off(RELU1) + N_IN0, "I", RELU1 + 1)), S.XNOR_ERR_BAD_NODE),
     ("unused_input_slot", lambda: patched((node_off(RELU1) + N_IN1, "I", 1)), S.XNOR_ERR_BAD_NODE),
     ("unused_param", lambda: patched((node_off(RELU1) + N_P, "i", 3)), S.XNOR_ERR_BAD_NODE),
     ("unused_float_param", lambda: patched((node_off(CONV) + N_F, "f", 1e-5)), S.XNOR_ERR_BAD_NODE),
     ("unused_tensor_slot", lambda: patched((node_off(RELU1) + N_T, "i", 0)), S.XNOR_ERR_BAD_NODE),
-    ("tensor_index_out_of_range", lambda: patched((node_off(CONV) + N_T, "i", N_TENSORS)), S.XNOR_ERR_BAD_NODE),
+    (
+        "tensor_index_out_of_range",
+        lambda: patched((node_off(CONV) + N_T, "i", N_TENSORS)),
+        S.XNOR_ERR_BAD_NODE,
+    ),
     ("tensor_index_negative", lambda: patched((node_off(CONV) + N_T, "i", -2)), S.XNOR_ERR_BAD_NODE),
     ("kernel_0", lambda: patched((node_off(MAXPOOL) + N_P + 4, "i", 0)), S.XNOR_ERR_BAD_NODE),
     ("kernel_65", lambda: patched((node_off(MAXPOOL) + N_P + 4, "i", 65)), S.XNOR_ERR_BAD_NODE),
@@ -323,7 +392,11 @@ CASES: list[tuple[str, Callable[[], bytes], int]] = [
     ("mode_2", lambda: patched((node_off(BCONV) + N_P + 40, "i", 2)), S.XNOR_ERR_BAD_NODE),
     ("use_k_with_bwn", lambda: patched((node_off(BWNCONV) + N_P + 44, "i", 1)), S.XNOR_ERR_BAD_NODE),
     ("ceil_mode_2", lambda: patched((node_off(MAXPOOL) + N_P + 48, "i", 2)), S.XNOR_ERR_BAD_NODE),
-    ("count_include_pad_on_maxpool", lambda: patched((node_off(MAXPOOL) + N_P + 52, "i", 1)), S.XNOR_ERR_BAD_NODE),
+    (
+        "count_include_pad_on_maxpool",
+        lambda: patched((node_off(MAXPOOL) + N_P + 52, "i", 1)),
+        S.XNOR_ERR_BAD_NODE,
+    ),
     ("bn_eps_0", lambda: patched((node_off(BN1) + N_F, "f", 0.0)), S.XNOR_ERR_BAD_NODE),
     ("bn_eps_nan", lambda: patched((node_off(BN1) + N_F, "f", float("nan"))), S.XNOR_ERR_BAD_NODE),
     ("node_name_unprintable", lambda: patched((node_off(ADD) + N_NAME, "B", 0x1B)), S.XNOR_ERR_BAD_NODE),
@@ -331,16 +404,35 @@ CASES: list[tuple[str, Callable[[], bytes], int]] = [
     # value 10 (dropout) is never read when flatten reads value 9 directly
     ("unused_value", lambda: patched((node_off(FLATTEN) + N_IN0, "I", DROPOUT)), S.XNOR_ERR_BAD_NODE),
     # --- shapes
-    ("shape_conv_weight_dims", lambda: patched((node_off(CONV) + N_P + 8, "i", 2)), S.XNOR_ERR_SHAPE_MISMATCH),
+    (
+        "shape_conv_weight_dims",
+        lambda: patched((node_off(CONV) + N_P + 8, "i", 2)),
+        S.XNOR_ERR_SHAPE_MISMATCH,
+    ),
     ("shape_out_channels", lambda: patched((node_off(CONV) + N_P, "i", 7)), S.XNOR_ERR_SHAPE_MISMATCH),
     ("shape_bn_channels", lambda: patched((node_off(BN1) + N_IN0, "I", 0)), S.XNOR_ERR_SHAPE_MISMATCH),
-    ("shape_linear_on_4d", lambda: patched((node_off(BLIN) + N_IN0, "I", AVGPOOL + 1)), S.XNOR_ERR_SHAPE_MISMATCH),
+    (
+        "shape_linear_on_4d",
+        lambda: patched((node_off(BLIN) + N_IN0, "I", AVGPOOL + 1)),
+        S.XNOR_ERR_SHAPE_MISMATCH,
+    ),
     # flatten turned into dropout: the 2-D batchnorm then sees [12,5,5]
-    ("shape_flatten_removed", lambda: patched((node_off(FLATTEN) + N_OP, "I", 10)), S.XNOR_ERR_SHAPE_MISMATCH),
+    (
+        "shape_flatten_removed",
+        lambda: patched((node_off(FLATTEN) + N_OP, "I", 10)),
+        S.XNOR_ERR_SHAPE_MISMATCH,
+    ),
     ("shape_add_differs", lambda: patched((node_off(ADD) + N_IN1, "I", 3)), S.XNOR_ERR_SHAPE_MISMATCH),
-    ("shape_kernel_bigger_than_input", lambda: patched((node_off(MAXPOOL) + N_P + 4, "4i", (12, 12, 2, 2))),
-     S.XNOR_ERR_SHAPE_MISMATCH),
-    ("shape_softmax_4d", lambda: patched((node_off(SOFTMAX) + N_IN0, "I", DROPOUT + 1)), S.XNOR_ERR_SHAPE_MISMATCH),
+    (
+        "shape_kernel_bigger_than_input",
+        lambda: patched((node_off(MAXPOOL) + N_P + 4, "4i", (12, 12, 2, 2))),
+        S.XNOR_ERR_SHAPE_MISMATCH,
+    ),
+    (
+        "shape_softmax_4d",
+        lambda: patched((node_off(SOFTMAX) + N_IN0, "I", DROPOUT + 1)),
+        S.XNOR_ERR_SHAPE_MISMATCH,
+    ),
     # --- labels
     ("labels_n_zero_with_bytes", lambda: patched((H_N_LABELS, "I", 0)), S.XNOR_ERR_BAD_LABELS),
     ("labels_n_max", lambda: patched((H_N_LABELS, "I", 0xFFFFFFFF)), S.XNOR_ERR_BAD_LABELS),
@@ -350,12 +442,23 @@ CASES: list[tuple[str, Callable[[], bytes], int]] = [
     ("label_len_past_end", lambda: patched((LABELS_OFF, "H", 1000)), S.XNOR_ERR_BAD_LABELS),
     ("label_bad_utf8", lambda: patched((LABELS_OFF + 2, "B", 0xFF)), S.XNOR_ERR_BAD_LABELS),
     ("label_with_nul", lambda: patched((LABELS_OFF + 3, "B", 0)), S.XNOR_ERR_BAD_LABELS),
-    ("label_padding_nonzero", lambda: rebuild(label_bytes([s.encode() for s in _model().labels]), 10, 0x20),
-     S.XNOR_ERR_BAD_LABELS),
+    (
+        "label_padding_nonzero",
+        lambda: rebuild(label_bytes([s.encode() for s in _model().labels]), 10, 0x20),
+        S.XNOR_ERR_BAD_LABELS,
+    ),
     ("label_count_vs_output", lambda: rebuild(label_bytes([b"a"] * 9), 9), S.XNOR_ERR_BAD_LABELS),
     ("label_too_long", lambda: rebuild(label_bytes([b"x" * 1025] + [b"a"] * 9), 10), S.XNOR_ERR_BAD_LABELS),
-    ("label_overlong_utf8", lambda: rebuild(label_bytes([b"\xc0\xaf"] + [b"a"] * 9), 10), S.XNOR_ERR_BAD_LABELS),
-    ("label_surrogate", lambda: rebuild(label_bytes([b"\xed\xa0\x80"] + [b"a"] * 9), 10), S.XNOR_ERR_BAD_LABELS),
+    (
+        "label_overlong_utf8",
+        lambda: rebuild(label_bytes([b"\xc0\xaf"] + [b"a"] * 9), 10),
+        S.XNOR_ERR_BAD_LABELS,
+    ),
+    (
+        "label_surrogate",
+        lambda: rebuild(label_bytes([b"\xed\xa0\x80"] + [b"a"] * 9), 10),
+        S.XNOR_ERR_BAD_LABELS,
+    ),
 ]
 
 
@@ -365,9 +468,18 @@ def test_good_model_loads() -> None:
 
 
 def test_status_names_are_distinct() -> None:
-    codes = {S.XNOR_ERR_TRUNCATED, S.XNOR_ERR_TRAILING_DATA, S.XNOR_ERR_BAD_MAGIC, S.XNOR_ERR_BAD_VERSION,
-             S.XNOR_ERR_CHECKSUM, S.XNOR_ERR_BAD_HEADER, S.XNOR_ERR_BAD_TENSOR, S.XNOR_ERR_BAD_NODE,
-             S.XNOR_ERR_SHAPE_MISMATCH, S.XNOR_ERR_BAD_LABELS}
+    codes = {
+        S.XNOR_ERR_TRUNCATED,
+        S.XNOR_ERR_TRAILING_DATA,
+        S.XNOR_ERR_BAD_MAGIC,
+        S.XNOR_ERR_BAD_VERSION,
+        S.XNOR_ERR_CHECKSUM,
+        S.XNOR_ERR_BAD_HEADER,
+        S.XNOR_ERR_BAD_TENSOR,
+        S.XNOR_ERR_BAD_NODE,
+        S.XNOR_ERR_SHAPE_MISMATCH,
+        S.XNOR_ERR_BAD_LABELS,
+    }
     assert len(codes) == 10
 
 
@@ -462,8 +574,12 @@ def test_still_loads_after_all_corruptions() -> None:
     assert lib.xnor_context_new(out[0], params, ctx, err, 256) == 0, ffi.string(err)
     x = np.random.default_rng(0).standard_normal((2, 3, 9, 9)).astype(np.float32)
     y = np.zeros((2, 10), np.float32)
-    assert lib.xnor_infer(ctx[0], ffi.from_buffer("float[]", x), 2, x.size, ffi.from_buffer("float[]", y),
-                          y.size) == 0
+    assert (
+        lib.xnor_infer(
+            ctx[0], ffi.from_buffer("float[]", x), 2, x.size, ffi.from_buffer("float[]", y), y.size
+        )
+        == 0
+    )
     assert np.allclose(y.sum(axis=1), 1.0, atol=1e-5)
     lib.xnor_context_free(ctx[0])
     lib.xnor_model_free(out[0])

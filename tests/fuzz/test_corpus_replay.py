@@ -98,8 +98,9 @@ def _small_enough(info, nodes) -> bool:
             denom = elems * ic
             kk = min(64, n.macs // denom) if denom else 64
             floats += (ih + 2 * kk) * (iw + 2 * kk) * ic + ih * iw
-    return (c * h * w <= MAX_INPUT_ELEMS and floats <= MAX_FLOATS and macs <= MAX_MACS
-            and pool <= MAX_POOL_WORK)
+    return (
+        c * h * w <= MAX_INPUT_ELEMS and floats <= MAX_FLOATS and macs <= MAX_MACS and pool <= MAX_POOL_WORK
+    )
 
 
 def _input_from(data: bytes, shape: tuple[int, ...]) -> np.ndarray:
@@ -137,7 +138,8 @@ def _replay(data: bytes) -> str:
     assert info.n_labels in (0, info.out_size)
     assert info.memory_bytes <= MEM_RATIO * len(data) + MEM_SLACK, (
         f"loaded model holds {info.memory_bytes} bytes for a {len(data)}-byte file "
-        f"({info.memory_bytes / len(data):.0f}x; the fuzz harness allows {MEM_RATIO}x + {MEM_SLACK})")
+        f"({info.memory_bytes / len(data):.0f}x; the fuzz harness allows {MEM_RATIO}x + {MEM_SLACK})"
+    )
     nodes = []
     for k in range(info.n_nodes):
         ni = ffi.new("xnor_node_info *")
