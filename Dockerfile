@@ -24,6 +24,15 @@ ARG PIP_CERT=""
 ENV PIP_NO_CACHE_DIR=1 PIP_DISABLE_PIP_VERSION_CHECK=1 PIP_ROOT_USER_ACTION=ignore
 
 WORKDIR /src
+# The runtime dependencies come from the lock (exact pins, sha256 of every file checked, wheels
+# only), in their own layer so a source change does not reinstall them; scripts/lock/update.sh
+# regenerates it. xnornet itself is then installed with --no-deps and `pip check` confirms that
+# the locked set satisfies its requirements.
+COPY requirements/runtime.lock ./requirements/runtime.lock
+RUN if [ -z "$PIP_CERT" ]; then unset PIP_CERT; fi \
+ && python3 -m venv /opt/venv \
+ && /opt/venv/bin/pip install --require-hashes --only-binary :all: -r requirements/runtime.lock
+
 COPY pyproject.toml setup.py README.md ./
 COPY engine ./engine
 COPY service ./service
@@ -33,8 +42,8 @@ COPY training ./training
 # so the image runs on any x86-64 CPU. pip and setuptools leave the venv afterwards. The
 # bundled models (service/models/<name>/<version>/model.xnor) become the default repository.
 RUN if [ -z "$PIP_CERT" ]; then unset PIP_CERT; fi \
- && python3 -m venv /opt/venv \
- && /opt/venv/bin/pip install . \
+ && /opt/venv/bin/pip install --no-deps . \
+ && /opt/venv/bin/pip check \
  && /opt/venv/bin/pip uninstall -y pip setuptools \
  && find /opt/venv -depth \( -name tests -o -name testing \) -type d -path '*/numpy/*' -exec rm -rf {} + \
  && cd / \

@@ -11,6 +11,7 @@ from fastapi import FastAPI
 from PIL import Image
 
 from . import errors
+from .admission import AdmissionMiddleware
 from .api import admin, classify, health, ui, v2
 from .limits import BodyLimitMiddleware
 from .observe import MetricsMiddleware
@@ -58,5 +59,6 @@ def create_app(settings: Settings | None = None, *, loader: Loader | None = None
 
     # Starlette runs the last added middleware first: metrics see everything, the limit refused ones too.
     app.add_middleware(BodyLimitMiddleware, max_body_bytes=settings.max_body_bytes, on_reject=too_large)
+    app.add_middleware(AdmissionMiddleware, runtime=runtime)  # sheds load before the body is read
     app.add_middleware(MetricsMiddleware, metrics=runtime.metrics)
     return app

@@ -158,7 +158,11 @@ def _child(argv: list[str]) -> int:
         threads = settings.engine_threads or cpu_count()
         loader = lambda data, source: TorchAlexNet(data, threads)  # noqa: E731
     server = make_server(settings, loader)
-    server.config.loop, server.config.http = loop, http  # read by server.run() -> config.load()
+    # read by server.run() -> config.load(); "auto" keeps make_server's choice
+    if loop != "auto":
+        server.config.loop = loop
+    if http != "auto":
+        server.config.http = http
     server.run()
     return 0 if server.started else 1
 

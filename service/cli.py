@@ -17,6 +17,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from .limits import MAX_HEADER_BYTES
 from .settings import DEFAULT_MODEL, Settings
 
 # flag -> (settings field, type, help)
@@ -106,8 +107,16 @@ def serve(args: argparse.Namespace) -> int:
     return 0 if server.started else 1
 
 
-MAX_HEADER_BYTES = 16 * 1024
 KEEP_ALIVE_S = 5
+
+
+def http_protocol() -> Any:
+    """httptools (C parser) with our head limit when it is installed, else h11 (pure Python)."""
+    try:
+        from .http_protocol import HeadLimitedHttpToolsProtocol
+    except ImportError:  # httptools missing: uvicorn's h11 protocol, bounded by h11's own setting
+        return "h11"
+    return HeadLimitedHttpToolsProtocol
 
 
 def connection_limit(settings: Settings) -> int:
@@ -134,10 +143,11 @@ def make_server(settings: Settings, loader: Any = None) -> Any:
         lifespan="on",
         server_header=False,
         # Issue 5 (security defaults): the transport limits, set explicitly rather than inherited.
-        # The request line plus headers may take at most 16 KiB (h11's default, made explicit):
-        # a longer head is refused with 400 before any of the app runs. Bodies are limited by
-        # the app (service/limits.py, --max-body-bytes). NB: this bound applies to uvicorn's h11
-        # protocol, the one installed with plain `uvicorn`; see SECURITY.md for httptools.
+        # The request line plus headers may take at most 16 KiB: a longer head is refused (431)
+        # before any of the app runs, by service/http_protocol.py with httptools, by h11's own
+        # setting without it. Bodies are limited by the app (service/limits.py).
+        http=http_protocol(),
+        loop="auto",  # uvloop when installed (a dependency on CPython/Linux)
         h11_max_incomplete_event_size=MAX_HEADER_BYTES,
         # Idle keep-alive connections are closed after 5 s (uvicorn's default, made explicit), so
         # idle sockets cannot pin file descriptors.

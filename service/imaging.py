@@ -17,6 +17,7 @@ import io
 import struct
 import warnings
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any
 
 import numpy as np
@@ -129,6 +130,12 @@ def _to_8bit(img: Image.Image, color: str) -> Image.Image:
     return img if img.mode == target else img.convert(target)
 
 
+def _orient(img: Image.Image) -> Image.Image:
+    """Apply the EXIF (or XMP) orientation, in place: no copy when there is none to apply."""
+    ImageOps.exif_transpose(img, in_place=True)
+    return img
+
+
 def _resize(img: Image.Image, spec: InputSpec) -> Image.Image:
     w, h = img.size
     if spec.resize != "shorter_crop":
@@ -148,8 +155,72 @@ def _resize(img: Image.Image, spec: InputSpec) -> Image.Image:
     return img.resize((spec.width, spec.height), Image.Resampling.BILINEAR, box=box, reducing_gap=3.0)
 
 
+def _pixels(img: Image.Image, spec: InputSpec) -> np.ndarray:
+    """The decoded 'L'/'RGB' image -> the resized HxW or HxWx3 array (uint8, or float32 for
+    central_crop_bicubic)."""
+    if spec.resize == "central_crop_bicubic":
+        # Resize policy 2 (Larq Zoo, issue 7): center crop, then TF's legacy bicubic resize
+        # (service/tf_resize.py). Its float output is kept as is: neither clipped nor rounded.
+        from .tf_resize import central_crop_bicubic
+
+        return central_crop_bicubic(np.asarray(img, dtype=np.uint8), spec.height, spec.width)
+    return np.asarray(_resize(img, spec), dtype=np.uint8)
+
+
+@lru_cache(maxsize=64)
+def _lut(scale: float, mean: tuple[float, ...], std: tuple[float, ...], channels: int) -> np.ndarray | None:
+    """[channels, 256] float32: row c, entry p is (p * scale - mean[c]) / std[c] computed with
+    exactly the float32 operations of the direct formula, so indexing it gives bit-identical
+    results for uint8 pixels. None when mean/std do not broadcast over the channels (the direct
+    formula then decides what happens)."""
+    m, s = len(mean), len(std)
+    if m not in (1, channels) or s not in (1, channels):
+        return None
+    p = np.arange(256, dtype=np.float32)[:, None]
+    table = (p * np.float32(scale) - np.asarray(mean, np.float32)) / np.asarray(std, np.float32)
+    out = np.ascontiguousarray(np.broadcast_to(table, (256, channels)).T, dtype=np.float32)
+    out.flags.writeable = False
+    return out
+
+
 def normalize(pixels: np.ndarray, spec: InputSpec) -> np.ndarray:
-    """uint8 (or float32) HxW or HxWx3 -> float32 CHW with x[c] = (p * scale - mean[c]) / std[c]."""
+    """uint8 (or float32) HxW or HxWx3 -> float32 CHW with x[c] = (p * scale - mean[c]) / std[c].
+
+    Written into the CHW output one channel at a time: for uint8 pixels by a 256-entry lookup
+    table per channel (built with the same float32 operations, so bit-identical), otherwise by
+    the formula itself.
+    """
+    if pixels.ndim not in (2, 3):
+        return _normalize_direct(pixels, spec)
+    hwc = pixels[:, :, None] if pixels.ndim == 2 else pixels
+    h, w, c = hwc.shape
+    mean, std = spec.mean[:c], spec.std[:c]
+    order = range(c - 1, -1, -1) if spec.color == "bgr" else range(c)
+    out = np.empty((c, h, w), np.float32)
+    if pixels.dtype == np.uint8:
+        lut = _lut(float(spec.scale), tuple(mean), tuple(std), c)
+        if lut is None:
+            return _normalize_direct(pixels, spec)
+        for k, ch in enumerate(order):
+            # mode="clip" skips the bounds check; a uint8 index is always in 0..255 anyway
+            np.take(lut[k], hwc[:, :, ch], out=out[k], mode="clip")
+        return out
+    if len(mean) not in (1, c) or len(std) not in (1, c):
+        return _normalize_direct(pixels, spec)
+    arr = hwc if hwc.dtype == np.float32 else hwc.astype(np.float32)
+    scale = np.float32(spec.scale)
+    mean32 = np.asarray(mean, np.float32)
+    std32 = np.asarray(std, np.float32)
+    for k, ch in enumerate(order):
+        o = out[k]
+        np.multiply(arr[:, :, ch], scale, out=o)
+        np.subtract(o, mean32[k if len(mean32) > 1 else 0], out=o)
+        np.divide(o, std32[k if len(std32) > 1 else 0], out=o)
+    return out
+
+
+def _normalize_direct(pixels: np.ndarray, spec: InputSpec) -> np.ndarray:
+    """The formula as written, for inputs the fast paths above do not handle."""
     arr = pixels.astype(np.float32)
     if arr.ndim == 2:
         arr = arr[:, :, None]
@@ -170,17 +241,9 @@ def preprocess(data: bytes, spec: InputSpec, max_pixels: int) -> np.ndarray:
     try:
         _draft(img, spec)
         img.load()  # the first frame of an animation
-        img = ImageOps.exif_transpose(img) or img
+        img = _orient(img)
         img = _to_8bit(img, spec.color)
-        if spec.resize == "central_crop_bicubic":
-            # Resize policy 2 (Larq Zoo, issue 7): center crop, then TF's legacy bicubic resize
-            # (service/tf_resize.py). Its float output is kept as is: neither clipped nor rounded.
-            from .tf_resize import central_crop_bicubic
-
-            pixels = central_crop_bicubic(np.asarray(img, dtype=np.uint8), spec.height, spec.width)
-        else:
-            img = _resize(img, spec)
-            pixels = np.asarray(img, dtype=np.uint8)
+        pixels = _pixels(img, spec)
     except (Image.DecompressionBombError, Image.DecompressionBombWarning):
         raise ImageTooLarge(f"image exceeds the limit of {max_pixels} pixels") from None
     except (OSError, SyntaxError, ValueError, EOFError, IndexError, struct.error) as exc:

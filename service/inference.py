@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 from starlette.requests import Request
 
+from .admission import queue_full_message
 from .batcher import Closed, DeadlineExceeded, Item, QueueFull
 from .errors import ApiError, NotFound, ServiceUnavailable, Timeout
 from .imaging import ImageError, preprocess
@@ -54,11 +55,12 @@ async def preprocess_image(rt: Runtime, lease: Lease, data: bytes, timing: Timin
     # request waited behind hundreds of decodes only to be refused by the full queue (503s took
     # 0.3-0.6 s, and the waiting bodies piled up in memory). So refuse up front, without decoding,
     # when the images being decoded plus those queued for this model already fill the capacity.
+    # service/admission.py makes the same test before the app runs, the cheap early exit.
     name = lease.version.name
-    if rt.decoding.get(name, 0) + rt.batcher(name).depth >= rt.settings.queue_capacity:
+    if rt.queue_full(name):
         rt.metrics.rejected.labels("queue_full").inc()
         raise ServiceUnavailable(
-            f"queue is full ({rt.settings.queue_capacity} waiting)",
+            queue_full_message(rt.settings.queue_capacity),
             code="queue_full",
             headers={"Retry-After": "1"},
         )

@@ -16,6 +16,9 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from .errors import error_body
 
+# The request line plus headers (service/http_protocol.py, uvicorn's h11 setting).
+MAX_HEADER_BYTES = 16 * 1024
+
 
 class BodyTooLarge(Exception):
     pass

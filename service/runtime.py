@@ -202,6 +202,13 @@ class Runtime:
     def batcher(self, name: str) -> Batcher:
         return self._ensure_batcher(name)
 
+    def queue_full(self, name: str) -> bool:
+        """Admission control: the images being decoded plus those queued for `name` fill the
+        capacity. Never creates a batcher (callers may pass any name a client sent)."""
+        b = self.batchers.get(name)
+        depth = b.depth if b is not None else 0
+        return self.decoding.get(name, 0) + depth >= self.settings.queue_capacity
+
 
 def _run_batch(version: ModelVersion, x: np.ndarray) -> np.ndarray:
     """On the batcher's worker thread; the requests' leases keep version.model alive."""

@@ -1,15 +1,19 @@
 #!/usr/bin/env bash
-# Dependency audit (issue 5): pip-audit over xnornet's *runtime* dependencies as installed.
+# Dependency audit (issue 5): pip-audit over xnornet's *locked* runtime dependencies.
 #
-#   scripts/audit/run.sh                      # audits the venv of $PYTHON (default .venv/bin/python)
-#   PYTHON=/path/venv/bin/python scripts/audit/run.sh
+#   scripts/audit/run.sh                      # audits requirements/runtime.lock
+#   LOCK=path/to/other.lock scripts/audit/run.sh
+#   PYTHON=.venv/bin/python scripts/audit/run.sh   # also lists where that venv differs from the lock
 #   AUDIT_SERVICE=osv scripts/audit/run.sh    # another vulnerability service (default: pypi)
 #   AUDIT_STRICT=1 scripts/audit/run.sh       # an unreachable service is an error, not a warning
 #
-# The runtime closure is read from the installed metadata: the requirements of the `xnornet`
-# distribution without extras, followed transitively (test/train tools are not shipped, so they
-# are not audited). The pinned list goes to pip-audit with --no-deps, and pip-audit runs from its
-# own virtualenv ($AUDIT_VENV, default .venv-audit) so it never changes the audited one.
+# What is audited is the lock (scripts/lock/update.sh writes it; the Docker image installs
+# exactly it with --require-hashes): the runtime closure of pyproject.toml's `dependencies`, no
+# extras (test/train tools are not shipped, so they are not audited). pip-audit reads it with
+# --require-hashes --disable-pip (every pin and hash taken as written, nothing resolved or
+# installed) and runs from its own virtualenv ($AUDIT_VENV, default .venv-audit). $PYTHON, when
+# given, is only compared with the lock: drift is printed (a venv made with `pip install -e .`
+# resolves pyproject.toml afresh), and does not change what is audited or the exit status.
 #
 # Exit: 0 clean (or the service unreachable: a loud warning, unless AUDIT_STRICT=1);
 #       1 known vulnerabilities; 2 usage/setup error.
@@ -18,55 +22,45 @@
 # that is treated as unreachable, never as clean.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
-PYTHON=${PYTHON:-.venv/bin/python}
+LOCK=${LOCK:-requirements/runtime.lock}
+PYTHON=${PYTHON:-}
 AUDIT_VENV=${AUDIT_VENV:-.venv-audit}
 SERVICE=${AUDIT_SERVICE:-pypi}
 STRICT=${AUDIT_STRICT:-0}
 export PIP_DISABLE_PIP_VERSION_CHECK=1
 
-if ! "$PYTHON" -c 'import importlib.metadata as m; m.distribution("xnornet")' 2>/dev/null; then
-    echo "audit: $PYTHON has no xnornet installed (pip install -e . first)" >&2
+if [ ! -f "$LOCK" ]; then
+    echo "audit: no lock file $LOCK (scripts/lock/update.sh writes it)" >&2
     exit 2
 fi
 
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
-req="$work/runtime-requirements.txt"
+req="$work/locked.txt"   # name==version per line, for the listing and the drift check
+sed -n 's/^\([A-Za-z0-9][A-Za-z0-9._-]*\)==\([^ ;\\]*\).*/\1==\2/p' "$LOCK" >"$req"
+echo "== locked runtime dependencies ($LOCK: $(wc -l <"$req") packages)"
+cat "$req"
 
-"$PYTHON" - "$req" <<'PY'
+if [ -n "$PYTHON" ]; then
+    "$PYTHON" - "$req" <<'PY' || echo "audit: note: could not compare $PYTHON with the lock" >&2
 import re, sys
 from importlib import metadata
 
 def norm(name):
     return re.sub(r"[-_.]+", "-", name).lower()
 
-seen, todo = {}, ["xnornet"]
-while todo:
-    name = norm(todo.pop())
-    if name in seen:
-        continue
-    try:
-        dist = metadata.distribution(name)
-    except metadata.PackageNotFoundError:
-        print(f"audit: warning: {name} is required but not installed", file=sys.stderr)
-        continue
-    seen[name] = dist.version
-    for spec in dist.requires or []:
-        req, _, marker = spec.partition(";")
-        if "extra" in marker:
-            continue  # optional extras are not part of the runtime
-        if marker.strip():
-            from packaging.markers import Marker  # only needed for environment markers
-            if not Marker(marker.strip()).evaluate():
-                continue
-        todo.append(re.split(r"[\s<>=!~\[(]", req.strip(), maxsplit=1)[0])
-seen.pop("xnornet", None)  # our own package is not on PyPI
-with open(sys.argv[1], "w") as f:
-    for name, version in sorted(seen.items()):
-        f.write(f"{name}=={version}\n")
+installed = {norm(d.metadata["Name"]): d.version for d in metadata.distributions()}
+drift = []
+for line in open(sys.argv[1]):
+    name, version = line.strip().split("==")
+    have = installed.get(norm(name))
+    if have != version:
+        drift.append(f"{name}: locked {version}, {sys.executable} has {have or 'none'}")
+if drift:
+    print(f"audit: note: {len(drift)} installed versions differ from the lock (the lock is audited):",
+          *drift, sep="\n  ", file=sys.stderr)
 PY
-echo "== runtime dependencies ($(wc -l <"$req") packages)"
-cat "$req"
+fi
 
 if [ ! -x "$AUDIT_VENV/bin/pip-audit" ]; then
     python3 -m venv "$AUDIT_VENV" && "$AUDIT_VENV/bin/pip" install -q 'pip-audit>=2.7' || {
@@ -78,13 +72,18 @@ fi
 
 echo "== pip-audit -s $SERVICE"
 rc=0
-"$AUDIT_VENV/bin/pip-audit" -s "$SERVICE" -r "$req" --no-deps --disable-pip --progress-spinner off \
+"$AUDIT_VENV/bin/pip-audit" -s "$SERVICE" -r "$LOCK" --require-hashes --disable-pip --progress-spinner off \
     --format json -o "$work/report.json" 2>"$work/stderr.txt" || rc=$?
 
 "$AUDIT_VENV/bin/python" - "$work/report.json" "$req" "$rc" "$STRICT" "$work/stderr.txt" <<'PY'
-import json, sys
+import json, re, sys
 path, req, rc, strict, err = sys.argv[1], sys.argv[2], int(sys.argv[3]), sys.argv[4] == "1", sys.argv[5]
-wanted = [l.split("==")[0] for l in open(req) if l.strip()]
+
+def norm(name):
+    return re.sub(r"[-_.]+", "-", name).lower()
+
+locked = dict(l.strip().split("==") for l in open(req) if l.strip())
+wanted = {norm(n): v for n, v in locked.items()}
 try:
     report = json.load(open(path))
 except (OSError, ValueError):
@@ -95,6 +94,9 @@ if report is None:
           "probably unreachable; the dependency audit did NOT run", file=sys.stderr)
     sys.exit(2 if strict else 0)
 deps = report.get("dependencies", [])
+missing = sorted(set(wanted) - {norm(d["name"]) for d in deps})
+if missing:  # e.g. dropped by an environment marker: not audited, so not clean either
+    deps += [{"name": n, "skip_reason": "locked but not in pip-audit's report"} for n in missing]
 skipped = [d for d in deps if d.get("skip_reason")]
 audited = [d for d in deps if not d.get("skip_reason")]
 vulns = [(d["name"], d["version"], v) for d in audited for v in d.get("vulns", [])]
@@ -102,7 +104,7 @@ for name, version, v in vulns:
     fix = ", ".join(v.get("fix_versions", [])) or "no fixed version"
     print(f"VULNERABLE {name} {version}: {v['id']} {' '.join(v.get('aliases', []))} (fixed in: {fix})")
 for d in skipped:
-    print(f"skipped {d['name']} {d.get('version', '?')}: {d['skip_reason']}")
+    print(f"skipped {d['name']} {d.get('version') or wanted.get(norm(d['name']), '?')}: {d['skip_reason']}")
 print(f"audit: {len(audited)} audited, {len(skipped)} skipped, {len(vulns)} known vulnerabilities")
 if vulns:
     sys.exit(1)

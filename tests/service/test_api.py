@@ -43,7 +43,11 @@ def test_classify_raw_body(client: Any) -> None:
     assert probs == sorted(probs, reverse=True) and all(0 <= p <= 1 for p in probs)
     assert set(preds[0]) == {"index", "label", "probability"}
     assert set(body["timing_ms"]) == {"queue", "preprocess", "inference", "total"}
-    assert r.headers["X-Model-Version"] == "1"
+    assert r.headers["X-Model-Version"] == "1" and r.headers["content-type"] == "application/json"
+    # the documented schema (the route's response_model), strictly: no coercion of types
+    from service.api.classify import ClassifyResponse
+
+    assert ClassifyResponse.model_validate_json(r.content, strict=True).model_dump() == body
     assert re.fullmatch(
         r"queue;dur=[\d.]+, preprocess;dur=[\d.]+, inference;dur=[\d.]+, total;dur=[\d.]+",
         r.headers["Server-Timing"],
@@ -315,6 +319,35 @@ def test_queue_full_is_503_with_retry_after(make_client: Any, tmp_path: Path) ->
                 assert r.headers["Retry-After"] == "1"
         n503 = codes.count(503)
         assert scrape(client)['xnornet_rejected_total{reason="queue_full"}'] == n503
+
+
+def test_full_queue_is_refused_before_the_app(client: Any) -> None:
+    """service/admission.py: with the queue full, an inference request gets its 503 before the
+    app reads the body (a text/plain body still gets 503, not the app's 415), counted once."""
+    rt = client.app.state.runtime
+    cap = rt.settings.queue_capacity
+    before = scrape(client)
+    rt.decoding[MODEL] = cap  # as if `cap` images were being decoded
+    try:
+        for path in ("/v1/classify", f"/v1/models/{MODEL}/classify"):
+            # text/plain would be a 415 from the app: only the early exit answers 503 here
+            r = client.post(path, content=b"not an image", headers={"Content-Type": "text/plain"})
+            check_error(r, 503, "queue_full")
+            assert r.headers["Retry-After"] == "1"
+        r = client.post(f"/v2/models/{MODEL}/infer", json={"inputs": []})
+        assert r.status_code == 503 and set(r.json()) == {"error"}, r.text  # the v2 error shape
+        # other models, other methods and other paths are untouched
+        assert client.post("/v1/models/nope/classify", content=png()).status_code == 404
+        assert client.get("/healthz").status_code == 200
+    finally:
+        rt.decoding[MODEL] = 0
+    after = scrape(client)
+    key = f'xnornet_requests_total{{endpoint="/v1/classify",model="{MODEL}",status="503"}}'
+    assert after[key] - before.get(key, 0.0) == 1
+    queue_full = 'xnornet_rejected_total{reason="queue_full"}'
+    assert after[queue_full] - before.get(queue_full, 0.0) == 3
+    r = client.post("/v1/classify", content=png(16, 16, "L"), headers={"Content-Type": "image/png"})
+    assert r.status_code == 200, r.text
 
 
 def test_deadline_is_504_and_not_computed(make_client: Any, tmp_path: Path) -> None:

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import io
+from collections.abc import Callable
+from functools import cache
 
 import numpy as np
 import pytest
@@ -183,3 +185,228 @@ def test_16bit_is_scaled_not_clipped() -> None:
     Image.fromarray(arr16).save(buf, "PNG")
     x = preprocess(buf.getvalue(), InputSpec(1, 28, 28, "gray", "exact", 0, 1 / 255, (0.0,), (1.0,)), LIMIT)
     assert abs(float(x.mean()) - 0.5) < 0.01
+
+
+# -- bit-identity with the reference implementation -------------------------------------------
+# preprocess() has fast paths (EXIF orientation applied in place, normalization by per-channel
+# lookup tables written straight into the CHW output). Their results must be bit-identical to
+# the straightforward implementation below, a frozen copy of the module as it was before them.
+
+
+def _ref_preprocess(data: bytes, spec: InputSpec) -> np.ndarray:
+    from PIL import ImageOps
+
+    from service.tf_resize import central_crop_bicubic
+
+    img: Image.Image = Image.open(io.BytesIO(data), formats=imaging.ALLOWED_FORMATS)
+    if img.format == "JPEG" and spec.resize != "central_crop_bicubic":
+        need = spec.resize_size if spec.resize == "shorter_crop" else max(spec.height, spec.width)
+        img.draft("L" if spec.color == "gray" else "RGB", (need, need))
+    img.load()
+    img = ImageOps.exif_transpose(img) or img
+    target = "L" if spec.color == "gray" else "RGB"
+    mode = img.mode
+    if mode in ("I;16", "I;16L", "I;16B", "I;16N", "I", "F"):
+        arr = np.asarray(img, dtype=np.float64)
+        top = 65535.0 if mode.startswith("I;16") or arr.max(initial=0) > 255 else 255.0
+        img = Image.fromarray(np.clip(arr * (255.0 / top), 0, 255).round().astype(np.uint8))
+    elif (mode == "P" and "transparency" in img.info) or mode in ("PA", "LA", "La", "RGBa"):
+        img = img.convert("RGBA")
+    if img.mode == "1":
+        img = img.convert("L")
+    img = img if img.mode == target else img.convert(target)
+    if spec.resize == "central_crop_bicubic":
+        pixels = central_crop_bicubic(np.asarray(img, dtype=np.uint8), spec.height, spec.width)
+    else:
+        w, h = img.size
+        box = None
+        if spec.resize == "shorter_crop":
+            size = spec.resize_size
+            if w <= h:
+                new_w, new_h = size, max(1, int(size * h / w))
+            else:
+                new_w, new_h = max(1, int(size * w / h)), size
+            top = round((new_h - spec.height) / 2.0)
+            left = round((new_w - spec.width) / 2.0)
+            sx, sy = w / new_w, h / new_h
+            box = (left * sx, top * sy, (left + spec.width) * sx, (top + spec.height) * sy)
+        img = img.resize((spec.width, spec.height), Image.Resampling.BILINEAR, box=box, reducing_gap=3.0)
+        pixels = np.asarray(img, dtype=np.uint8)
+    return _ref_normalize(pixels, spec)
+
+
+def _ref_normalize(pixels: np.ndarray, spec: InputSpec) -> np.ndarray:
+    arr = pixels.astype(np.float32)
+    if arr.ndim == 2:
+        arr = arr[:, :, None]
+    if spec.color == "bgr":
+        arr = arr[:, :, ::-1]
+    c = arr.shape[2]
+    mean = np.asarray(spec.mean[:c], np.float32)
+    std = np.asarray(spec.std[:c], np.float32)
+    out = (arr * np.float32(spec.scale) - mean) / std
+    return np.ascontiguousarray(out.transpose(2, 0, 1), dtype=np.float32)
+
+
+def _assert_bit_identical(got: np.ndarray, want: np.ndarray) -> None:
+    assert got.dtype == want.dtype == np.float32
+    assert got.shape == want.shape
+    assert got.flags.c_contiguous and got.flags.writeable
+    assert got.tobytes() == want.tobytes()  # bit for bit: -0.0 vs 0.0 and NaN payloads count
+
+
+# the bundled Fashion-MNIST model's and the AlexNet architecture's specs (engine.ModelInfo)
+FASHION = InputSpec(
+    1, 28, 28, "gray", "exact", 0, 0.003921568859368563, (0.28600001335144043,), (0.3529999852180481,)
+)
+ALEXNET = InputSpec(
+    3, 227, 227, "rgb", "shorter_crop", 256, 0.003921568859368563,
+    (0.48500001430511475, 0.4560000002384186, 0.4059999883174896),
+    (0.2290000021457672, 0.2240000069141388, 0.22499999403953552),
+)  # fmt: skip
+ALEXNET_BGR = InputSpec(
+    3, 227, 227, "bgr", "shorter_crop", 256, 1.0, (103.53, 116.28, 123.675), (57.375, 57.12, 58.395)
+)
+LARQ = InputSpec(
+    3, 224, 224, "rgb", "central_crop_bicubic", 0, 1.0, (123.675, 116.28, 103.53), (58.395, 57.12, 57.375)
+)
+LARQ_BGR = InputSpec(3, 64, 64, "bgr", "central_crop_bicubic", 0, 1 / 127.5, (1.0, 1.0, 1.0), (1.0, 1.0, 1.0))
+GRAY_CROP = InputSpec(1, 28, 28, "gray", "shorter_crop", 32, 1 / 255, (0.1307,), (0.3081,))
+RGB_ONE_MEAN = InputSpec(3, 32, 32, "rgb", "exact", 0, 1 / 255, (0.5,), (0.25,))  # mean/std broadcast
+EQ_SPECS = {
+    "fashion": FASHION, "alexnet": ALEXNET, "alexnet_bgr": ALEXNET_BGR, "larq": LARQ, "larq_bgr": LARQ_BGR,
+    "gray28": GRAY28, "rgb_crop": RGB32, "bgr": BGR32, "gray_crop": GRAY_CROP, "rgb_one_mean": RGB_ONE_MEAN,
+}  # fmt: skip
+
+
+def _photo(w: int, h: int, seed: int = 0) -> Image.Image:
+    """Noisy, photo-like RGB: every uint8 value in every channel, edges, smooth regions."""
+    rng = np.random.default_rng(seed)
+    yy, xx = np.mgrid[0:h, 0:w].astype(np.float32)
+    img = np.stack([128 + 127 * np.sin(xx / (17 + 9 * c) + yy / (29 - 5 * c) + c) for c in range(3)], axis=2)
+    img[(xx // 37 + yy // 23) % 5 == 0] = rng.uniform(0, 255, 3)
+    img += rng.normal(0, 20, img.shape)
+    return Image.fromarray(np.clip(img, 0, 255).astype(np.uint8))
+
+
+def _with_exif(img: Image.Image, fmt: str, orientation: int, **kw: object) -> bytes:
+    exif = Image.Exif()
+    exif[0x0112] = orientation
+    return encode(img, fmt, exif=exif.tobytes(), **kw)
+
+
+@cache
+def equality_images() -> dict[str, bytes]:
+    out = dict(all_modes())
+    photo = _photo(640, 480)
+    out["photo_jpeg_q90"] = encode(photo, "JPEG", quality=90)
+    out["photo_jpeg_420_portrait"] = encode(_photo(300, 700, 1), "JPEG", quality=75)
+    out["photo_jpeg_444_big"] = encode(_photo(2100, 1500, 2), "JPEG", quality=95, subsampling=0)
+    out["photo_png_exact_size"] = encode(_photo(28, 28, 3), "PNG")
+    out["photo_png_small"] = encode(_photo(20, 15, 4), "PNG")  # upscaled by every spec
+    out["photo_png_rgba"] = encode(_photo(90, 70, 5).convert("RGBA"), "PNG")
+    out["photo_webp"] = encode(photo, "WEBP", quality=80)
+    out["gradient_jpeg"] = jpeg(640, 480)
+    for o in range(1, 9):
+        out[f"jpeg_exif_{o}"] = _with_exif(_photo(160, 100, o), "JPEG", o)
+    out["jpeg_big_exif_5"] = _with_exif(_photo(1200, 700, 9), "JPEG", 5)  # draft and then transpose
+    out["jpeg_gray_exif_3"] = _with_exif(_photo(64, 48).convert("L"), "JPEG", 3)
+    out["png_palette_exif_6"] = _with_exif(_photo(64, 48).convert("P"), "PNG", 6)
+    out["png_palette_transparent_exif_8"] = _with_exif(_photo(64, 48).convert("P"), "PNG", 8, transparency=3)
+    out["png_rgba_exif_7"] = _with_exif(_photo(64, 48).convert("RGBA"), "PNG", 7)
+    out["png_16bit_exif_2"] = _with_exif(
+        Image.fromarray((np.arange(48 * 64).reshape(48, 64) * 21).astype(np.uint16)), "PNG", 2
+    )
+    out["webp_exif_6"] = _with_exif(_photo(80, 60), "WEBP", 6)
+    xmp = b'<x:xmpmeta xmlns:x="adobe:ns:meta/"><rdf:Description tiff:Orientation="6"/></x:xmpmeta>'
+    out["png_xmp_orientation_6"] = encode(_photo(64, 48), "PNG", xmp=xmp)
+    for w, h in [(1, 30000), (30000, 1), (3, 20000), (20000, 3), (1, 1)]:
+        out[f"aspect_{w}x{h}"] = encode(Image.new("L", (w, h), 128), "PNG")
+    out["aspect_noise_5x4000"] = encode(_photo(5, 4000, 6), "PNG")
+    return out
+
+
+def _outcome(
+    fn: Callable[[bytes, InputSpec], np.ndarray], data: bytes, spec: InputSpec
+) -> np.ndarray | type[BaseException]:
+    try:
+        return fn(data, spec)
+    except Exception as exc:  # both sides must fail, and preprocess as an ImageError
+        return type(exc)
+
+
+@pytest.mark.parametrize("spec_name", sorted(EQ_SPECS))
+def test_preprocess_bit_identical_to_reference(spec_name: str) -> None:
+    spec = EQ_SPECS[spec_name]
+    compared = 0
+    for name, data in sorted(equality_images().items()):
+        want = _outcome(_ref_preprocess, data, spec)
+        got = _outcome(lambda d, s: preprocess(d, s, LIMIT), data, spec)
+        if isinstance(want, np.ndarray):
+            assert isinstance(got, np.ndarray), f"{name}: raised {got}"
+            _assert_bit_identical(got, want)
+            compared += 1
+        else:
+            # the reference's exceptions are the raw ones; preprocess wraps them as ImageError
+            assert isinstance(got, type) and issubclass(got, ImageError), f"{name}: {want} vs {got}"
+    assert compared >= len(equality_images()) - 6
+
+
+def test_exif_orientations_all_applied() -> None:
+    # the in-place transpose did run: orientation 6 turns a 160x100 photo into 100x160
+    for o in range(1, 9):
+        img = Image.open(io.BytesIO(equality_images()[f"jpeg_exif_{o}"]))
+        img.load()
+        imaging._orient(img)
+        assert img.size == ((100, 160) if o >= 5 else (160, 100))
+        assert img.getexif().get(0x0112, 1) == 1
+
+
+@pytest.mark.parametrize("spec_name", sorted(EQ_SPECS))
+def test_normalize_exhaustive_uint8(spec_name: str) -> None:
+    """Every uint8 value in every channel: the lookup table is the formula, bit for bit."""
+    spec = EQ_SPECS[spec_name]
+    values = np.arange(256, dtype=np.uint8).reshape(16, 16)
+    rng = np.random.default_rng(0)
+    shuffled = rng.permutation(256).astype(np.uint8).reshape(16, 16)
+    for px in (
+        values,
+        np.stack([values, shuffled, values.T], axis=2),
+        rng.integers(0, 256, (227, 227, 3), dtype=np.uint8),
+        rng.integers(0, 256, (300, 200, 3), dtype=np.uint8)[::3, 1::2],  # strided view
+        rng.integers(0, 256, (5, 7), dtype=np.uint8),
+    ):
+        _assert_bit_identical(imaging.normalize(px, spec), _ref_normalize(px, spec))
+
+
+@pytest.mark.parametrize(
+    "spec",
+    [*EQ_SPECS.values(), InputSpec(3, 8, 8, "rgb", "exact", 0, 0.1, (1e-3, -2.5, 7.0), (3.3, 1e-7, 0.7))],
+)
+def test_normalize_float_and_other_dtypes(spec: InputSpec) -> None:
+    rng = np.random.default_rng(1)
+    for px in (
+        rng.normal(128, 90, (224, 224, 3)).astype(np.float32),  # central_crop_bicubic overshoots 0..255
+        rng.normal(128, 90, (50, 40)).astype(np.float32),
+        rng.normal(128, 90, (20, 30, 3)),  # float64: rounded to float32 first
+        rng.integers(0, 65536, (20, 30, 3)).astype(np.uint16),
+        np.array([[[0.0, -0.0, np.inf], [np.nan, -np.inf, 255.0]]], np.float32),
+    ):
+        with np.errstate(invalid="ignore"):
+            _assert_bit_identical(imaging.normalize(px, spec), _ref_normalize(px, spec))
+
+
+def test_normalize_mismatched_mean_fails_as_before() -> None:
+    spec = InputSpec(3, 4, 4, "rgb", "exact", 0, 1.0, (0.1, 0.2), (1.0, 1.0))
+    px = np.zeros((4, 4, 3), np.uint8)
+    with pytest.raises(ValueError):
+        _ref_normalize(px, spec)
+    with pytest.raises(ValueError):
+        imaging.normalize(px, spec)
+
+
+def test_normalize_returns_a_fresh_array() -> None:
+    px = np.full((8, 8, 3), 7, np.uint8)
+    a, b = imaging.normalize(px, RGB32), imaging.normalize(px, RGB32)
+    a[:] = 0
+    assert b[0, 0, 0] != 0
