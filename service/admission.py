@@ -10,13 +10,12 @@ batcher's bounded queue), which stays the authority: this is only the cheap earl
 
 from __future__ import annotations
 
-import json
 import re
 from typing import Any
 
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from .errors import error_body
+from .errors import send_json_error
 from .runtime import Runtime
 
 _INFER = re.compile(
@@ -54,17 +53,5 @@ class AdmissionMiddleware:
         await self.app(scope, receive, send)
 
     async def _refuse(self, scope: Scope, send: Send) -> None:
-        capacity = self.rt.settings.queue_capacity
-        body = json.dumps(error_body(scope["path"], "queue_full", queue_full_message(capacity))).encode()
-        await send(
-            {
-                "type": "http.response.start",
-                "status": 503,
-                "headers": [
-                    (b"content-type", b"application/json"),
-                    (b"content-length", str(len(body)).encode()),
-                    (b"retry-after", b"1"),
-                ],
-            }
-        )
-        await send({"type": "http.response.body", "body": body})
+        message = queue_full_message(self.rt.settings.queue_capacity)
+        await send_json_error(send, scope["path"], 503, "queue_full", message, [(b"retry-after", b"1")])

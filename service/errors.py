@@ -8,6 +8,7 @@ No stack trace ever reaches a client; unexpected exceptions are logged and answe
 
 from __future__ import annotations
 
+import json
 import logging
 from typing import Any
 
@@ -16,6 +17,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.requests import ClientDisconnect
+from starlette.types import Send
 
 log = logging.getLogger("xnornet.service")
 
@@ -83,6 +85,25 @@ def error_body(path: str, code: str, message: str) -> dict[str, Any]:
     if path == "/v2" or path.startswith("/v2/"):
         return {"error": message}
     return {"error": {"code": code, "message": message}}
+
+
+async def send_json_error(
+    send: Send, path: str, status: int, code: str, message: str, headers: list[tuple[bytes, bytes]]
+) -> None:
+    """The error shape sent from pure-ASGI middleware (before FastAPI's handlers exist)."""
+    body = json.dumps(error_body(path, code, message)).encode()
+    await send(
+        {
+            "type": "http.response.start",
+            "status": status,
+            "headers": [
+                (b"content-type", b"application/json"),
+                (b"content-length", str(len(body)).encode()),
+                *headers,
+            ],
+        }
+    )
+    await send({"type": "http.response.body", "body": body})
 
 
 def error_response(

@@ -9,12 +9,11 @@ swallows the app's own reaction to the aborted stream and answers itself.
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from .errors import error_body
+from .errors import send_json_error
 
 # The request line plus headers (service/http_protocol.py, uvicorn's h11 setting).
 MAX_HEADER_BYTES = 16 * 1024
@@ -74,23 +73,9 @@ class BodyLimitMiddleware:
     async def _refuse(self, scope: Scope, send: Send) -> None:
         if self.on_reject is not None:
             self.on_reject(scope)
-        body = json.dumps(
-            error_body(
-                scope.get("path", ""), "too_large", f"request body exceeds the limit of {self.limit} bytes"
-            )
-        ).encode()
-        await send(
-            {
-                "type": "http.response.start",
-                "status": 413,
-                "headers": [
-                    (b"content-type", b"application/json"),
-                    (b"content-length", str(len(body)).encode()),
-                    (b"connection", b"close"),
-                ],
-            }
-        )
-        await send({"type": "http.response.body", "body": body})
+        message = f"request body exceeds the limit of {self.limit} bytes"
+        path = scope.get("path", "")
+        await send_json_error(send, path, 413, "too_large", message, [(b"connection", b"close")])
 
 
 def _content_length(scope: Scope) -> int | None:
