@@ -8,6 +8,7 @@ with `ffi.gc`; arguments are checked here before C sees them.
 
 from __future__ import annotations
 
+import math
 import os
 import threading
 from collections.abc import Iterator
@@ -92,8 +93,17 @@ class ModelInfo:
     memory_bytes: int
     crc32: int
 
+    @property
+    def activation_bytes(self) -> int:
+        """Per image: the float32 size of the input and of every node's output. An upper-bound
+        estimate of what inference allocates per image of a batch (the engine reuses buffers
+        and keeps binary values packed), read from the file's shapes before anything runs."""
+        elements = math.prod(self.input_shape) + sum(math.prod(n.out_shape) for n in self.nodes)
+        return 4 * elements
+
     def as_dict(self) -> dict[str, Any]:
         d = {k: getattr(self, k) for k in self.__dataclass_fields__ if k not in ("nodes", "labels")}
+        d["activation_bytes"] = self.activation_bytes
         d["n_labels"] = len(self.labels)
         d["nodes"] = [n.__dict__ for n in self.nodes]
         return d

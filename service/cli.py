@@ -40,6 +40,12 @@ _SERVE_FLAGS: list[tuple[str, str, Any, str]] = [
     ("--preprocess-threads", "preprocess_threads", int, "decode/preprocess threads, 0 = CPUs"),
     ("--max-body-bytes", "max_body_bytes", int, "request body limit (default 8 MiB)"),
     ("--max-image-pixels", "max_image_pixels", int, "decoded image pixel limit (default 40M)"),
+    (
+        "--max-activation-mib",
+        "max_activation_mib",
+        int,
+        "refuse models whose activations for a full batch need more (default 4096)",
+    ),
     ("--poll-seconds", "poll_seconds", float, "look for new versions every N s (0 = off)"),
     ("--drain-delay-s", "drain_delay_s", float, "after SIGTERM, keep serving with /readyz 503 this long"),
     ("--grace-s", "grace_s", float, "after SIGTERM, time for in-flight requests (default 30)"),

@@ -145,11 +145,18 @@ def check_name(name: str) -> str:
 
 class Repository:
     def __init__(
-        self, root: Path | str, loader: Loader, *, warmup_batch: int = 1, pinned: dict[str, int] | None = None
+        self,
+        root: Path | str,
+        loader: Loader,
+        *,
+        warmup_batch: int = 1,
+        pinned: dict[str, int] | None = None,
+        max_activation_bytes: int | None = None,
     ) -> None:
         self.root = Path(root).resolve()
         self._loader = loader
         self._warmup_batch = max(1, warmup_batch)
+        self._max_activation_bytes = max_activation_bytes
         self.pinned: dict[str, int] = dict(pinned or {})
         self._lock = threading.Lock()  # guards _served and every lease count
         self._load_locks: dict[str, threading.Lock] = {}
@@ -251,6 +258,21 @@ class Repository:
             )
             return mv
 
+    def _check_activations(self, name: str, version: int, info: Any) -> None:
+        """Before the warm-up allocates them: a small file may declare huge layers (SECURITY.md).
+        Loaders without the estimate (tests' fakes, the PyTorch twin) are not checked."""
+        per_image = getattr(info, "activation_bytes", None)
+        limit = self._max_activation_bytes
+        if limit is None or per_image is None:
+            return
+        need = int(per_image) * self._warmup_batch
+        if need > limit:
+            raise LoadFailed(
+                f"{name} version {version}: its activations for a batch of {self._warmup_batch} "
+                f"need {need / 2**20:.0f} MiB, over the limit of {limit / 2**20:.0f} MiB "
+                "(XNORNET_MAX_ACTIVATION_MIB)"
+            )
+
     def _build(self, name: str, version: int, path: Path) -> ModelVersion:
         t0 = time.perf_counter()
         data = _read_confined(path)
@@ -266,6 +288,7 @@ class Repository:
         labels = tuple(info.labels) or tuple(str(i) for i in range(int(info.output_size)))
         if len(labels) != int(info.output_size):
             raise LoadFailed(f"{name} version {version}: {len(labels)} labels for {info.output_size} outputs")
+        self._check_activations(name, version, info)
         try:
             for n in sorted({1, self._warmup_batch}):
                 out = np.asarray(

@@ -54,6 +54,7 @@ class Runtime:
             loader or engine_loader(settings),
             warmup_batch=settings.max_batch_size,
             pinned=settings.versions,
+            max_activation_bytes=settings.max_activation_mib << 20,
         )
         self.batchers: dict[str, Batcher] = {}
         # Images admitted to decoding and not yet queued, per model (inference.preprocess_image).

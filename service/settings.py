@@ -41,6 +41,10 @@ class Settings(BaseSettings):
 
     max_body_bytes: int = Field(default=8 * 1024 * 1024, ge=1024)
     max_image_pixels: int = Field(default=40_000_000, ge=1)
+    # A model is refused at load when its activations for a batch of max_batch_size would need
+    # more (engine.ModelInfo.activation_bytes: the file's shapes, read before anything runs).
+    # Weights are bounded by the file size in the engine; activations only by this.
+    max_activation_mib: int = Field(default=4096, ge=1)
 
     # The admin API exists only when this is set.
     admin_token: SecretStr | None = None

@@ -189,3 +189,42 @@ def test_real_engine_file(tmp_path: Path, engine_ready: None) -> None:
         repo.load("m")
     mv = repo.load("m", 1)
     assert mv.labels[0] == "T-shirt/top" and mv.spec.height == 28
+
+
+def test_activation_limit_refuses_before_warm_up(tmp_path: Path, engine_ready: None) -> None:
+    """A small file can declare big layers: its activations for a full batch are estimated from
+    the file's shapes and checked against the limit before the warm-up allocates them."""
+    import engine
+
+    from .modelgen import tiny_model, write_version
+
+    root = tmp_path / "r"
+    write_version(root, "big", 1, tiny_model(size=512))  # 512x512 input: ~2.6 MiB per image
+    data = (root / "big" / "1" / "model.xnor").read_bytes()
+    info = engine.Model.from_bytes(data, threads=1).info
+    # input 1x512x512, conv1 8x256x256, bn1 the same, bconv2 + relu 8x128x128 twice, flatten, fc
+    expected = 512 * 512 + 2 * 8 * 256 * 256 + 3 * 8 * 128 * 128 + 10
+    assert info.activation_bytes == 4 * expected
+    assert len(data) < info.activation_bytes  # the file is smaller than one image's activations
+
+    warmed: list[int] = []
+
+    def loader(blob: bytes, src: str) -> Any:
+        model = engine.Model.from_bytes(blob, threads=1)
+        real_infer = model.infer
+
+        def infer(x: Any) -> Any:
+            warmed.append(len(x))
+            return real_infer(x)
+
+        model.infer = infer  # type: ignore[method-assign]
+        return model
+
+    batch = 8
+    need_mib = info.activation_bytes * batch / 2**20
+    tight = Repository(root, loader, warmup_batch=batch, max_activation_bytes=int(need_mib - 1) << 20)
+    with pytest.raises(LoadFailed, match=r"activations for a batch of 8 need \d+ MiB, over the limit"):
+        tight.load("big")
+    assert warmed == []  # refused before any inference ran
+    roomy = Repository(root, loader, warmup_batch=batch, max_activation_bytes=int(need_mib + 1) << 20)
+    assert roomy.load("big").version == 1 and warmed == [1, batch]
