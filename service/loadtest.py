@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import os
 import statistics
@@ -93,13 +94,16 @@ def percentile(sorted_values: list[float], q: float) -> float:
 
 
 # -- HTTP load --------------------------------------------------------------------------------------
-class _Conn:
+class Conn:
+    """One keep-alive HTTP/1.1 connection (also tests/soak/loadgen.py's)."""
+
     def __init__(self, host: str, port: int) -> None:
         self.host, self.port = host, port
         self.reader: asyncio.StreamReader | None = None
         self.writer: asyncio.StreamWriter | None = None
 
-    async def request(self, raw: bytes) -> tuple[int, bytes]:
+    async def request(self, raw: bytes) -> tuple[int, dict[str, str], bytes]:
+        """Send one raw request; (status, lower-cased headers, body)."""
         if self.writer is None:
             self.reader, self.writer = await asyncio.open_connection(self.host, self.port)
         assert self.reader is not None
@@ -107,30 +111,34 @@ class _Conn:
         head = await self.reader.readuntil(b"\r\n\r\n")
         lines = head.decode("latin-1").split("\r\n")
         status = int(lines[0].split(" ", 2)[1])
-        length = 0
-        close = False
+        headers: dict[str, str] = {}
         for line in lines[1:]:
             key, _, value = line.partition(":")
-            key = key.strip().lower()
-            if key == "content-length":
-                length = int(value)
-            elif key == "connection" and value.strip().lower() == "close":
-                close = True
-        body = await self.reader.readexactly(length)
-        if close:
+            if key:
+                headers[key.strip().lower()] = value.strip()
+        body = await self.reader.readexactly(int(headers.get("content-length", "0")))
+        if headers.get("connection", "").lower() == "close":
             self.close()
-        return status, body
+        return status, headers, body
 
     def close(self) -> None:
         if self.writer is not None:
             self.writer.close()
         self.reader = self.writer = None
 
+    async def aclose(self) -> None:
+        """close() and wait until the socket is closed."""
+        writer = self.writer
+        self.close()
+        if writer is not None:
+            with contextlib.suppress(OSError, asyncio.IncompleteReadError):
+                await writer.wait_closed()
+
 
 async def _get(host: str, port: int, path: str) -> str:
-    conn = _Conn(host, port)
+    conn = Conn(host, port)
     try:
-        _, body = await conn.request(
+        _, _, body = await conn.request(
             f"GET {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n".encode()
         )
     finally:
@@ -179,11 +187,11 @@ async def load(
     stop = False
 
     async def worker() -> None:
-        conn = _Conn(host, port)
+        conn = Conn(host, port)
         while not stop:
             t0 = time.perf_counter()
             try:
-                status, _ = await conn.request(raw)
+                status, _, _ = await conn.request(raw)
                 key = str(status)
             except (OSError, asyncio.IncompleteReadError, ValueError, IndexError) as exc:
                 conn.close()

@@ -59,6 +59,7 @@ def png_28x28() -> bytes:
 def write_repository(repo: Path, name: str = "fashion-mnist-xnor", version: int = 1) -> None:
     """A small Fashion-MNIST-shaped XNOR model (random weights), written with engine.format."""
     from engine import format as fmt
+    from training.data import FMNIST_LABELS
 
     rng = np.random.default_rng(6)
     signs, alpha = fmt.binarize_weights(rng.standard_normal((16, 8, 3, 3)))
@@ -78,18 +79,7 @@ def write_repository(repo: Path, name: str = "fashion-mnist-xnor", version: int 
             rng.standard_normal((10, 16 * 7 * 7)).astype(np.float32) * 0.05, rng.normal(0, 0.1, 10), name="fc"
         ),
     ]
-    labels = [
-        "T-shirt/top",
-        "Trouser",
-        "Pullover",
-        "Dress",
-        "Coat",
-        "Sandal",
-        "Shirt",
-        "Sneaker",
-        "Bag",
-        "Ankle boot",
-    ]
+    labels = list(FMNIST_LABELS)
     spec = fmt.InputSpec(1, 28, 28, color="gray", scale=1 / 255, mean=(0.5,), std=(0.25,))
     path = repo / name / str(version) / "model.xnor"
     path.parent.mkdir(parents=True)

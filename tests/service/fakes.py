@@ -11,6 +11,22 @@ from typing import Any
 import numpy as np
 
 
+def fake_info(size: int, labels: tuple[str, ...]) -> SimpleNamespace:
+    """engine.ModelInfo's preprocessing and output fields for a gray size x size model."""
+    return SimpleNamespace(
+        input_shape=(1, size, size),
+        color="gray",
+        resize="exact",
+        resize_size=0,
+        scale=1 / 255,
+        mean=(0.0,),
+        std=(1.0,),
+        labels=labels,
+        output_size=len(labels),
+        output_kind="logits",
+    )
+
+
 class SlowModel:
     isa = "fake"
     threads = 1
@@ -19,18 +35,7 @@ class SlowModel:
         self.delay = delay
         self.batches: list[int] = []
         self.lock = threading.Lock()
-        self.info = SimpleNamespace(
-            input_shape=(1, 8, 8),
-            color="gray",
-            resize="exact",
-            resize_size=0,
-            scale=1 / 255,
-            mean=(0.0,),
-            std=(1.0,),
-            labels=tuple("abcd"),
-            output_size=4,
-            output_kind="logits",
-        )
+        self.info = fake_info(8, tuple("abcd"))
 
     def infer(self, x: Any) -> np.ndarray:
         x = np.asarray(x)

@@ -7,19 +7,9 @@ from pathlib import Path
 import numpy as np
 
 from engine import format as fmt
+from training.data import FMNIST_LABELS
 
-FASHION_LABELS = [
-    "T-shirt/top",
-    "Trouser",
-    "Pullover",
-    "Dress",
-    "Coat",
-    "Sandal",
-    "Shirt",
-    "Sneaker",
-    "Bag",
-    "Ankle boot",
-]
+FASHION_LABELS = list(FMNIST_LABELS)
 
 
 def tiny_model(

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from types import SimpleNamespace
 from typing import Any
 
 import numpy as np
@@ -19,6 +18,8 @@ from service.repository import (
     Repository,
 )
 
+from .fakes import fake_info
+
 
 class FakeModel:
     """Shaped like engine.Model; 'bad' files make it raise, 'nan' files give NaN outputs."""
@@ -30,18 +31,7 @@ class FakeModel:
         if data.startswith(b"bad"):
             raise ValueError("bad magic")
         self.nan = data.startswith(b"nan")
-        self.info = SimpleNamespace(
-            input_shape=(1, 4, 4),
-            color="gray",
-            resize="exact",
-            resize_size=0,
-            scale=1 / 255,
-            mean=(0.0,),
-            std=(1.0,),
-            labels=("a", "b", "c"),
-            output_size=3,
-            output_kind="logits",
-        )
+        self.info = fake_info(4, ("a", "b", "c"))
 
     def infer(self, x: Any) -> np.ndarray:
         out = np.zeros((len(x), 3), np.float32)

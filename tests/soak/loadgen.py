@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import json
 import random
 import sys
@@ -27,6 +26,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
+
+from service.loadtest import Conn
 
 
 @dataclass(frozen=True)
@@ -71,38 +72,6 @@ class Report:
         return Counter(r.status for r in self.results if kind is None or r.kind == kind)
 
 
-class Conn:
-    def __init__(self, host: str, port: int) -> None:
-        self.host, self.port = host, port
-        self.reader: asyncio.StreamReader | None = None
-        self.writer: asyncio.StreamWriter | None = None
-
-    async def request(self, raw: bytes) -> tuple[int, dict[str, str], bytes]:
-        if self.writer is None:
-            self.reader, self.writer = await asyncio.open_connection(self.host, self.port)
-        assert self.reader is not None
-        self.writer.write(raw)
-        head = await self.reader.readuntil(b"\r\n\r\n")
-        lines = head.decode("latin-1").split("\r\n")
-        status = int(lines[0].split(" ", 2)[1])
-        headers: dict[str, str] = {}
-        for line in lines[1:]:
-            k, _, v = line.partition(":")
-            if k:
-                headers[k.strip().lower()] = v.strip()
-        body = await self.reader.readexactly(int(headers.get("content-length", "0")))
-        if headers.get("connection", "").lower() == "close":
-            await self.close()
-        return status, headers, body
-
-    async def close(self) -> None:
-        if self.writer is not None:
-            self.writer.close()
-            with contextlib.suppress(OSError, asyncio.IncompleteReadError):
-                await self.writer.wait_closed()
-        self.reader = self.writer = None
-
-
 async def one(conn: Conn, kind: Kind, t_start: float, report: Report) -> None:
     t0 = time.perf_counter()
     try:
@@ -110,7 +79,7 @@ async def one(conn: Conn, kind: Kind, t_start: float, report: Report) -> None:
         res = Result(kind.name, status, time.perf_counter() - t0, headers.get("retry-after"), 0.0)
         res.version = headers.get("x-model-version")
     except (OSError, asyncio.IncompleteReadError, asyncio.LimitOverrunError, ValueError) as exc:
-        await conn.close()
+        await conn.aclose()
         res = Result(kind.name, 0, time.perf_counter() - t0, None, 0.0, repr(exc))
     res.t = time.perf_counter() - t_start
     report.results.append(res)
@@ -172,7 +141,7 @@ async def run(
             await asyncio.gather(*pending)
     report.elapsed = time.perf_counter() - t_start
     for c in conns:
-        await c.close()
+        await c.aclose()
     return report
 
 

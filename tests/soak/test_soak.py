@@ -136,7 +136,7 @@ def test_soak(tmp_path: Path) -> None:
                     f"Authorization: Bearer {TOKEN}\r\nContent-Length: 0\r\n\r\n"
                 ).encode()
                 status, _, _ = await conn.request(raw)
-                await conn.close()
+                await conn.aclose()
                 loads.append((version, how, status))
 
         async def sampler() -> None:
