@@ -196,56 +196,39 @@ static void fconv_item(void *arg, int64_t item, int tid) {
         ky0 = 0;
         ky1 = 1;
     }
-    if (nd->wm) {
-        xnor_bwnconv_args a;
-        a.in = in;
-        a.Hp = Hp;
-        a.Wp = Wp;
-        a.C = C;
-        a.w = nd->wm;
-        a.alpha = nd->alpha;
-        a.bias = nd->bias;
-        a.kh = nd->kh;
-        a.kw = nd->kw;
-        a.sh = nd->sh;
-        a.sw = nd->sw;
-        a.oh = oh;
-        a.ow = ow;
-        a.O = nd->O;
-        a.out = out;
-        a.ldo = nd->O;
-        a.relu = t->relu;
-        a.y0 = ky0;
-        a.y1 = ky1;
-        a.b0 = b0;
-        a.b1 = b1;
+    /* BWN nodes carry sign masks (wm) and alpha; float ones float weights (wf) and may have
+     * a batchnorm folded into the epilogue. The unused fields stay NULL. */
+    const int bwn = nd->wm != NULL;
+    const xnor_conv_args a = {
+        .in = in,
+        .Hp = Hp,
+        .Wp = Wp,
+        .C = C,
+        .wf = bwn ? NULL : nd->wf,
+        .wm = nd->wm,
+        .alpha = bwn ? nd->alpha : NULL,
+        .bias = nd->bias,
+        .kh = nd->kh,
+        .kw = nd->kw,
+        .sh = nd->sh,
+        .sw = nd->sw,
+        .oh = oh,
+        .ow = ow,
+        .O = nd->O,
+        .out = out,
+        .ldo = nd->O,
+        .relu = t->relu,
+        .y0 = ky0,
+        .y1 = ky1,
+        .b0 = b0,
+        .b1 = b1,
+        .scale = !bwn && t->bn_epi ? t->bn_epi->bn_scale : NULL, /* (acc + bias) * scale + shift */
+        .shift = !bwn && t->bn_epi ? t->bn_epi->bn_shift : NULL,
+    };
+    if (bwn)
         t->c->kt->bwnconv(&a);
-    } else {
-        xnor_fconv_args a;
-        a.in = in;
-        a.Hp = Hp;
-        a.Wp = Wp;
-        a.C = C;
-        a.w = nd->wf;
-        a.bias = nd->bias;
-        a.kh = nd->kh;
-        a.kw = nd->kw;
-        a.sh = nd->sh;
-        a.sw = nd->sw;
-        a.oh = oh;
-        a.ow = ow;
-        a.O = nd->O;
-        a.out = out;
-        a.ldo = nd->O;
-        a.relu = t->relu;
-        a.y0 = ky0;
-        a.y1 = ky1;
-        a.b0 = b0;
-        a.b1 = b1;
-        a.scale = t->bn_epi ? t->bn_epi->bn_scale : NULL; /* (acc + bias) * scale + shift */
-        a.shift = t->bn_epi ? t->bn_epi->bn_shift : NULL;
+    else
         t->c->kt->fconv(&a);
-    }
 }
 
 static void run_fconv(task *t) {

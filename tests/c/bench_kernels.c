@@ -164,8 +164,10 @@ int main(int argc, char **argv)
                 w[j] = (float)(rnd() % 1000) / 1000.0f - 0.5f;
             for (int j = 0; j < nb * 16; j++)
                 bias[j] = 0.1f;
-            xnor_fconv_args a = {in, s->Hp, s->Wp, s->C, w, bias, s->kh, s->kw, s->s, s->s,
-                                 s->oh, s->ow, s->O, out, s->O, 1, 0, s->oh, 0, nb, NULL, NULL};
+            xnor_conv_args a = {.in = in, .Hp = s->Hp, .Wp = s->Wp, .C = s->C, .wf = w, .bias = bias,
+                                .kh = s->kh, .kw = s->kw, .sh = s->s, .sw = s->s, .oh = s->oh,
+                                .ow = s->ow, .O = s->O, .out = out, .ldo = s->O, .relu = 1, .y0 = 0,
+                                .y1 = s->oh, .b0 = 0, .b1 = nb};
             g_ffn = t->fconv;
             double sec = median_time(call_f, &a, t->isa == XNOR_ISA_SCALAR ? 3 : reps);
             double macs = (double)s->oh * s->ow * s->O * s->kh * s->kw * s->C;

@@ -237,10 +237,11 @@ static void run_fconv_case(const fshape *s, const char *tag)
     for (int i = 0; i < nb * 16; i++)
         bias[i] = rfloat();
     float *ref = xmalloc(nout * 4), *got = xmalloc(nout * 4);
-    xnor_fconv_args a = {in, s->Hp, s->Wp, s->C, w, s->has_bias ? bias : NULL,
-                         s->kh, s->kw, s->sh, s->sw, s->oh, s->ow, s->O, ref, ldo, s->relu,
-                         s->y0, s->y1, s->b0, s->b1, s->has_scale ? scale : NULL,
-                         s->has_scale ? shift : NULL};
+    xnor_conv_args a = {.in = in, .Hp = s->Hp, .Wp = s->Wp, .C = s->C, .wf = w,
+                        .bias = s->has_bias ? bias : NULL, .kh = s->kh, .kw = s->kw, .sh = s->sh,
+                        .sw = s->sw, .oh = s->oh, .ow = s->ow, .O = s->O, .out = ref, .ldo = ldo,
+                        .relu = s->relu, .y0 = s->y0, .y1 = s->y1, .b0 = s->b0, .b1 = s->b1,
+                        .scale = s->has_scale ? scale : NULL, .shift = s->has_scale ? shift : NULL};
     for (size_t i = 0; i < nout; i++)
         ref[i] = CANARY_F;
     xnor_fconv_16c__scalar(&a);
@@ -327,7 +328,7 @@ static void run_fconv_case(const fshape *s, const char *tag)
     if (s->has_scale) {
         float *plain = xmalloc(nout * 4);
         for (int k = 0; k < g_nisa; k++) {
-            xnor_fconv_args b = a;
+            xnor_conv_args b = a;
             b.scale = b.shift = NULL;
             b.relu = 0;
             b.out = plain;
@@ -434,9 +435,10 @@ static void run_bwnconv_case(const wshape *s, const char *tag)
         bias[i] = rfloat();
     }
     float *ref = xmalloc(nout * 4), *got = xmalloc(nout * 4);
-    xnor_bwnconv_args a = {in, s->Hp, s->Wp, s->C, w, alpha, s->has_bias ? bias : NULL,
-                           s->kh, s->kw, s->sh, s->sw, s->oh, s->ow, s->O, ref, ldo, s->relu,
-                           s->y0, s->y1, s->b0, s->b1};
+    xnor_conv_args a = {.in = in, .Hp = s->Hp, .Wp = s->Wp, .C = s->C, .wm = w, .alpha = alpha,
+                        .bias = s->has_bias ? bias : NULL, .kh = s->kh, .kw = s->kw, .sh = s->sh,
+                        .sw = s->sw, .oh = s->oh, .ow = s->ow, .O = s->O, .out = ref, .ldo = ldo,
+                        .relu = s->relu, .y0 = s->y0, .y1 = s->y1, .b0 = s->b0, .b1 = s->b1};
     for (size_t i = 0; i < nout; i++)
         ref[i] = CANARY_F;
     xnor_bwnconv_16c__scalar(&a);

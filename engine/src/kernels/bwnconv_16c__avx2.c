@@ -19,7 +19,7 @@
 #define PMAX 5
 
 typedef struct {
-    const xnor_bwnconv_args *a;
+    const xnor_conv_args *a;
     int64_t row_elems;  /* Wp * C */
     int64_t blk_elems;  /* kh * kw * C masks per block */
     int32_t T;          /* kw * C */
@@ -36,7 +36,7 @@ lane_mask(int32_t n)
 static inline __attribute__((always_inline)) XNOR_TARGET_AVX2 void
 tile(const ctx_t *c, int64_t q0, int32_t ob, const int P)
 {
-    const xnor_bwnconv_args *a = c->a;
+    const xnor_conv_args *a = c->a;
     const float *ip[PMAX];
 #pragma GCC unroll 8
     for (int p = 0; p < P; p++) {
@@ -44,7 +44,7 @@ tile(const ctx_t *c, int64_t q0, int32_t ob, const int P)
         const int32_t y = (int32_t)(q / a->ow), x = (int32_t)(q % a->ow);
         ip[p] = a->in + ((int64_t)y * a->sh * a->Wp + (int64_t)x * a->sw) * a->C;
     }
-    const uint16_t *wb = a->w + (int64_t)ob * c->blk_elems;
+    const uint16_t *wb = a->wm + (int64_t)ob * c->blk_elems;
     const int32_t T = c->T;
     /* lane i of half h tests mask bit 8h + i: shift it to bit 31 */
     const __m256i sh0 = _mm256_setr_epi32(31, 30, 29, 28, 27, 26, 25, 24);
@@ -122,7 +122,7 @@ DEF_TILE(1) DEF_TILE(2) DEF_TILE(3) DEF_TILE(4) DEF_TILE(5)
 
 static const tile_fn k_tiles[PMAX + 1] = {NULL, tile_1, tile_2, tile_3, tile_4, tile_5};
 
-XNOR_TARGET_AVX2 void xnor_bwnconv_16c__avx2(const xnor_bwnconv_args *a)
+XNOR_TARGET_AVX2 void xnor_bwnconv_16c__avx2(const xnor_conv_args *a)
 {
     const int64_t q_begin = (int64_t)a->y0 * a->ow, q_end = (int64_t)a->y1 * a->ow;
     /* Blocks wholly past O have nothing to store. */

@@ -6,7 +6,7 @@
  * give identical bits. No 2*P - S rewriting (it would cancel). */
 #include "kernels.h"
 
-void xnor_bwnconv_16c__scalar(const xnor_bwnconv_args *a)
+void xnor_bwnconv_16c__scalar(const xnor_conv_args *a)
 {
     const int32_t C = a->C;
     const int64_t T = (int64_t)a->kw * C; /* one kernel row of taps x channels is contiguous */
@@ -17,7 +17,7 @@ void xnor_bwnconv_16c__scalar(const xnor_bwnconv_args *a)
                 float acc[XNOR_LANES] = {0};
                 for (int32_t ky = 0; ky < a->kh; ky++) {
                     const float *ip = a->in + ((int64_t)(y * a->sh + ky) * a->Wp + (int64_t)x * a->sw) * C;
-                    const uint16_t *wp = a->w + ((int64_t)ob * a->kh + ky) * T;
+                    const uint16_t *wp = a->wm + ((int64_t)ob * a->kh + ky) * T;
                     for (int64_t t = 0; t < T; t++) {
                         const float v = ip[t];
                         const unsigned m = wp[t];

@@ -13,7 +13,7 @@
 #define PMAX 6
 
 typedef struct {
-    const xnor_fconv_args *a;
+    const xnor_conv_args *a;
     int64_t row_elems;  /* Wp * C */
     int64_t blk_elems;  /* kh * kw * C * 16 */
     int32_t T;          /* kw * C */
@@ -30,7 +30,7 @@ lane_mask(int32_t n)
 static inline __attribute__((always_inline)) XNOR_TARGET_AVX2 void
 tile(const ctx_t *c, int64_t q0, int32_t ob, const int P)
 {
-    const xnor_fconv_args *a = c->a;
+    const xnor_conv_args *a = c->a;
     const float *ip[PMAX];
 #pragma GCC unroll 8
     for (int p = 0; p < P; p++) {
@@ -38,7 +38,7 @@ tile(const ctx_t *c, int64_t q0, int32_t ob, const int P)
         const int32_t y = (int32_t)(q / a->ow), x = (int32_t)(q % a->ow);
         ip[p] = a->in + ((int64_t)y * a->sh * a->Wp + (int64_t)x * a->sw) * a->C;
     }
-    const float *wb = a->w + (int64_t)ob * c->blk_elems;
+    const float *wb = a->wf + (int64_t)ob * c->blk_elems;
     const int32_t T = c->T;
 
     __m256 acc[PMAX][2];
@@ -113,7 +113,7 @@ DEF_TILE(1) DEF_TILE(2) DEF_TILE(3) DEF_TILE(4) DEF_TILE(5) DEF_TILE(6)
 
 static const tile_fn k_tiles[PMAX + 1] = {NULL, tile_1, tile_2, tile_3, tile_4, tile_5, tile_6};
 
-XNOR_TARGET_AVX2 void xnor_fconv_16c__avx2(const xnor_fconv_args *a)
+XNOR_TARGET_AVX2 void xnor_fconv_16c__avx2(const xnor_conv_args *a)
 {
     const int64_t q_begin = (int64_t)a->y0 * a->ow, q_end = (int64_t)a->y1 * a->ow;
     /* Blocks wholly past O have nothing to store. */

@@ -20,7 +20,7 @@
 #define STREAM_B 1
 
 typedef struct {
-    const xnor_fconv_args *a;
+    const xnor_conv_args *a;
     int64_t row_elems;  /* Wp * C */
     int64_t blk_elems;  /* kh * kw * C * 16 */
     int32_t T;          /* kw * C */
@@ -29,7 +29,7 @@ typedef struct {
 static inline __attribute__((always_inline)) XNOR_TARGET_AVX512 void
 tile(const ctx_t *c, int64_t q0, int32_t bs, const int P, const int B)
 {
-    const xnor_fconv_args *a = c->a;
+    const xnor_conv_args *a = c->a;
     const float *ip[PMAX];
     #pragma GCC unroll 16
     for (int p = 0; p < P; p++) {
@@ -37,7 +37,7 @@ tile(const ctx_t *c, int64_t q0, int32_t bs, const int P, const int B)
         const int32_t y = (int32_t)(q / a->ow), x = (int32_t)(q % a->ow);
         ip[p] = a->in + ((int64_t)y * a->sh * a->Wp + (int64_t)x * a->sw) * a->C;
     }
-    const float *wb = a->w + (int64_t)bs * c->blk_elems;
+    const float *wb = a->wf + (int64_t)bs * c->blk_elems;
     const int32_t T = c->T;
 
     __m512 acc[PMAX][BMAX];
@@ -122,7 +122,7 @@ static int pick_p(int64_t limit, int B)
     return 1;
 }
 
-XNOR_TARGET_AVX512 void xnor_fconv_16c__avx512f(const xnor_fconv_args *a)
+XNOR_TARGET_AVX512 void xnor_fconv_16c__avx512f(const xnor_conv_args *a)
 {
     const int64_t q_begin = (int64_t)a->y0 * a->ow, q_end = (int64_t)a->y1 * a->ow;
     /* Blocks wholly past O have nothing to store. */

@@ -5,7 +5,7 @@
  * batchnorm, relu) is the same float32 operation sequence in every ISA. */
 #include "kernels.h"
 
-void xnor_fconv_16c__scalar(const xnor_fconv_args *a)
+void xnor_fconv_16c__scalar(const xnor_conv_args *a)
 {
     const int32_t C = a->C;
     for (int32_t y = a->y0; y < a->y1; y++) {
@@ -17,7 +17,7 @@ void xnor_fconv_16c__scalar(const xnor_fconv_args *a)
                     for (int32_t kx = 0; kx < a->kw; kx++) {
                         const float *ip = a->in
                             + ((int64_t)(y * a->sh + ky) * a->Wp + (x * a->sw + kx)) * C;
-                        const float *wp = a->w
+                        const float *wp = a->wf
                             + (((int64_t)ob * a->kh + ky) * a->kw + kx) * C * XNOR_LANES;
                         for (int32_t c = 0; c < C; c++)
                             for (int l = 0; l < XNOR_LANES; l++)

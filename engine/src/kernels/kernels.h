@@ -44,7 +44,7 @@ typedef struct {
 } xnor_bconv_args;
 
 /* Float convolution (also float linear: Hp = 1, Wp = batch, kh = kw = 1):
- *   acc = sum_{ky, kx, c} in[((y*sh+ky) * Wp + (x*sw+kx)) * C + c] * w[(((ob*kh+ky)*kw+kx)*C + c)*16 + lane]
+ *   acc = sum_{ky, kx, c} in[((y*sh+ky) * Wp + (x*sw+kx)) * C + c] * wf[(((ob*kh+ky)*kw+kx)*C + c)*16 + lane]
  *   o = ob*16 + lane; if o < O:
  *     v = acc + (bias ? bias[o] : 0)                         (always this add, even without bias)
  *     if scale: v = v * scale[o]; v = v + shift[o]           (a folded batchnorm: two float32
@@ -55,24 +55,9 @@ typedef struct {
  * The input carries a zero halo of the padding. `bias`, `scale` and `shift`, if not NULL,
  * have 16*blocks entries (the SIMD epilogues load whole blocks); scale and shift are
  * both NULL or both set. */
-typedef struct {
-    const float *in;
-    int32_t Hp, Wp, C;
-    const float *w;
-    const float *bias;
-    int32_t kh, kw, sh, sw;
-    int32_t oh, ow;
-    int32_t O;
-    float *out;
-    int32_t ldo;
-    int32_t relu;
-    int32_t y0, y1, b0, b1;
-    const float *scale;   /* NULL: no folded batchnorm */
-    const float *shift;
-} xnor_fconv_args;
 
 /* Binary-weight (BWN) convolution / linear: float input, weights +-1 packed one bit each.
- * Weights: w[((ob*kh + ky)*kw + kx)*C + c] is a uint16 mask, bit `lane` set when the
+ * Weights: wm[((ob*kh + ky)*kw + kx)*C + c] is a uint16 mask, bit `lane` set when the
  * weight of output channel ob*16 + lane at (ky, kx, c) is +1 (clear: -1). Lanes past O
  * are 0 and never stored.
  *   acc = sum in order over ky, kx, c of (bit ? +x : -x), x = in[((y*sh+ky) * Wp + (x*sw+kx)) * C + c]
@@ -82,12 +67,15 @@ typedef struct {
  *     v = acc * alpha[o]; if bias: v = v + bias[o]; if relu: v = max(v, 0)
  *     out[(y * ow + x) * ldo + o] = v
  * Geometry, halo and ranges as fconv. `alpha` (required) and `bias` (optional) have
- * 16*blocks entries. */
+ * 16*blocks entries.
+ *
+ * Both take xnor_conv_args: one geometry, the weights of one kind (wf or wm). */
 typedef struct {
     const float *in;
     int32_t Hp, Wp, C;
-    const uint16_t *w;
-    const float *alpha;
+    const float *wf;      /* fconv: float weights */
+    const uint16_t *wm;   /* bwnconv: sign masks */
+    const float *alpha;   /* bwnconv: per-output scale (required) */
     const float *bias;
     int32_t kh, kw, sh, sw;
     int32_t oh, ow;
@@ -96,7 +84,9 @@ typedef struct {
     int32_t ldo;
     int32_t relu;
     int32_t y0, y1, b0, b1;
-} xnor_bwnconv_args;
+    const float *scale;   /* fconv: folded batchnorm; NULL: none */
+    const float *shift;
+} xnor_conv_args;
 
 /* Binarize + pack: for y in [y0, y1), x < W, c < C:
  *   v = in[(y*W + x)*C + c]; if scale: v = v * scale[c] + shift[c] (two float32 roundings,
@@ -114,9 +104,9 @@ typedef struct {
 } xnor_pack_args;
 
 typedef void (*xnor_bconv_fn)(const xnor_bconv_args *a);
-typedef void (*xnor_fconv_fn)(const xnor_fconv_args *a);
+typedef void (*xnor_fconv_fn)(const xnor_conv_args *a);
 typedef void (*xnor_pack_fn)(const xnor_pack_args *a);
-typedef void (*xnor_bwnconv_fn)(const xnor_bwnconv_args *a);
+typedef void (*xnor_bwnconv_fn)(const xnor_conv_args *a);
 
 typedef struct {
     xnor_isa isa;
@@ -137,20 +127,20 @@ int xnor_cpu_has_avx512(void);  /* AVX-512 F/BW/VL/VPOPCNTDQ, OS saves ZMM */
 
 /* Scalar kernels: portable C, always present. */
 void xnor_bconv_16c__scalar(const xnor_bconv_args *a);
-void xnor_fconv_16c__scalar(const xnor_fconv_args *a);
+void xnor_fconv_16c__scalar(const xnor_conv_args *a);
 void xnor_pack__scalar(const xnor_pack_args *a);
-void xnor_bwnconv_16c__scalar(const xnor_bwnconv_args *a);
+void xnor_bwnconv_16c__scalar(const xnor_conv_args *a);
 
 #if defined(__x86_64__) || defined(_M_X64)
 #define XNOR_HAVE_X86 1
 void xnor_bconv_16c__avx2(const xnor_bconv_args *a);
-void xnor_fconv_16c__avx2(const xnor_fconv_args *a);
+void xnor_fconv_16c__avx2(const xnor_conv_args *a);
 void xnor_pack__avx2(const xnor_pack_args *a);
 void xnor_bconv_16c__avx512vpopcnt(const xnor_bconv_args *a);
-void xnor_fconv_16c__avx512f(const xnor_fconv_args *a);
+void xnor_fconv_16c__avx512f(const xnor_conv_args *a);
 void xnor_pack__avx512(const xnor_pack_args *a);
-void xnor_bwnconv_16c__avx2(const xnor_bwnconv_args *a);
-void xnor_bwnconv_16c__avx512(const xnor_bwnconv_args *a);
+void xnor_bwnconv_16c__avx2(const xnor_conv_args *a);
+void xnor_bwnconv_16c__avx512(const xnor_conv_args *a);
 #endif
 
 /* Target attributes: each ISA's kernels are compiled for that ISA alone, in its own
