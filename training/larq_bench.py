@@ -18,14 +18,13 @@ from __future__ import annotations
 import argparse
 import functools
 import json
-import statistics
 import sys
-import time
 from typing import Any
 
 import numpy as np
 
 from engine import format as fmt
+from engine.bench import median_seconds
 
 from . import larq_zoo as lz
 
@@ -162,17 +161,6 @@ def torch_float_twin(arch: str, classes: int = 1000, width: float = 1.0) -> Any:
     return nn.Sequential(*layers).eval()
 
 
-def _median_s(fn: Any, repeat: int, warmup: int) -> float:
-    for _ in range(warmup):
-        fn()
-    times = []
-    for _ in range(repeat):
-        t0 = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t0)
-    return statistics.median(times)
-
-
 def bench(
     arch: str,
     threads: int = 1,
@@ -189,7 +177,7 @@ def bench(
     blob = fmt.to_bytes(graph)
     model = Model.from_bytes(blob, threads=threads, isa=isa)
     x = np.random.default_rng(0).standard_normal((batch, *input_shape(arch))).astype(np.float32)
-    eng = _median_s(functools.partial(model.infer, x), repeat, warmup)
+    eng = median_seconds(functools.partial(model.infer, x), repeat, warmup)
     info = model.info
     row: dict[str, Any] = {
         "arch": arch,
@@ -209,7 +197,7 @@ def bench(
         net = torch_float_twin(arch)
         tx = torch.from_numpy(x)
         with torch.inference_mode():
-            tt = _median_s(functools.partial(net, tx), repeat, warmup)
+            tt = median_seconds(functools.partial(net, tx), repeat, warmup)
         row.update(
             torch_float_ms_per_image=1e3 * tt / batch, speedup=tt / eng, torch_version=torch.__version__
         )
