@@ -15,13 +15,11 @@ from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[2]
-LOCK = ROOT / "requirements" / "runtime.lock"
+from .test_lock import LOCK, ROOT, parse_lock
 
 
 def locked() -> dict[str, str]:
-    pins = re.findall(r"^([A-Za-z0-9][A-Za-z0-9._-]*)==([^\s;\\]+)", LOCK.read_text(), re.M)
-    return dict(pins)
+    return {e.req.name: str(e.version) for e in parse_lock(LOCK.read_text())}
 
 
 def stub_venv(tmp_path: Path, report: dict[str, object] | None, rc: int) -> Path:
