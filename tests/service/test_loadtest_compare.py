@@ -15,6 +15,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from service import bench_service
@@ -52,6 +53,7 @@ def test_compare_command_tiny_run(tmp_path: Path) -> None:
         "0.1",
         "--torch",
         "yes" if HAVE_TORCH else "no",
+        "--breakdown",
     ]
     env = {k: v for k, v in os.environ.items() if not k.startswith("XNORNET_")}
     env["PYTHONPATH"] = str(ROOT) + os.pathsep + env.get("PYTHONPATH", "")
@@ -61,6 +63,7 @@ def test_compare_command_tiny_run(tmp_path: Path) -> None:
     report = json.loads(proc.stdout)
 
     expected = {"batch32", "batch1", "direct", "alexnet_xnor"} | ({"alexnet_torch"} if HAVE_TORCH else set())
+    expected |= set(bench_service.DIAGNOSTIC)
     results = report["results"]
     assert set(results) == expected
     for name, r in results.items():
@@ -68,6 +71,9 @@ def test_compare_command_tiny_run(tmp_path: Path) -> None:
         assert r["requests_per_s"] > 0 and r["errors"] == 0, (name, r)
     assert results["batch32"]["max_batch_size"] == 4 and results["batch1"]["max_batch_size"] == 1
     assert results["batch1"]["mean_batch_size"] == 1.0
+    assert results["batch1_predecoded"]["mean_batch_size"] == 1.0
+    assert results["batch32_predecoded"]["max_batch_size"] == 4
+    assert {results[c]["engine"] for c in bench_service.DIAGNOSTIC} == {"engine-predecoded"}
     assert results["alexnet_torch" if HAVE_TORCH else "alexnet_xnor"]["engine"] == (
         "torch" if HAVE_TORCH else "engine"
     )
@@ -76,6 +82,10 @@ def test_compare_command_tiny_run(tmp_path: Path) -> None:
     rps = {k: v["requests_per_s"] for k, v in results.items()}
     assert ratios["batching_speedup"] == pytest.approx(rps["batch32"] / rps["batch1"], abs=1e-3)
     assert ratios["service_vs_direct"] == pytest.approx(rps["batch32"] / rps["direct"], abs=1e-3)
+    assert ratios["batching_speedup_predecoded"] == pytest.approx(
+        rps["batch32_predecoded"] / rps["batch1_predecoded"], abs=1e-3
+    )
+    assert "batching_speedup_predecoded" not in report["targets"]  # a diagnostic, not a target
     if HAVE_TORCH:
         assert ratios["xnor_vs_torch"] == pytest.approx(rps["alexnet_xnor"] / rps["alexnet_torch"], abs=1e-3)
     else:
@@ -109,6 +119,40 @@ def test_report_ratios_are_medians_over_rounds() -> None:
     assert report["targets"]["xnor_vs_torch"]["met"] is None
     table = bench_service.format_table(report)
     assert "batching_speedup" in table and "NOT MET" not in table and "n/a" in table
+
+
+def test_report_adds_the_predecoded_ratio_when_measured() -> None:
+    args = bench_service.build_parser().parse_args(["--rounds", "1", "--breakdown"])
+    configs = ["batch32", "batch1", *bench_service.DIAGNOSTIC]
+    rounds = [
+        {
+            "batch32": _result(300),
+            "batch1": _result(200),
+            "batch32_predecoded": _result(900),
+            "batch1_predecoded": _result(400),
+        }
+    ]
+    report = bench_service._report(args, b"x" * 20, configs, rounds, 2)
+    assert report["ratios"]["batching_speedup"] == 1.5
+    assert report["ratios"]["batching_speedup_predecoded"] == 2.25
+    assert set(report["targets"]) == set(bench_service.TARGETS)
+    assert "2.25  with each image decoded once" in bench_service.format_table(report)
+
+
+def test_predecoded_decodes_each_image_once() -> None:
+    calls: list[bytes] = []
+
+    def fake_preprocess(data: bytes, spec: object, max_pixels: int) -> np.ndarray:
+        calls.append(data)
+        return np.full(3, len(data), np.float32)
+
+    cached = bench_service.predecoded(fake_preprocess)
+    a, b = b"a" * 1000, b"a" * 999 + b"b"  # same length and start, different end
+    first = cached(a, "spec", 10)
+    assert cached(bytes(a), "spec", 10) is first  # an equal body in a new object: not decoded again
+    assert cached(b, "spec", 10)[0] == 1000 and calls == [a, b]
+    cached(a, "other-spec", 10)
+    assert len(calls) == 3  # the model's input spec is part of the key
 
 
 def test_loadtest_compare_flag_delegates(monkeypatch: pytest.MonkeyPatch) -> None:
