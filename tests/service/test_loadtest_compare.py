@@ -155,6 +155,26 @@ def test_predecoded_decodes_each_image_once() -> None:
     assert len(calls) == 3  # the model's input spec is part of the key
 
 
+@pytest.mark.parametrize("kind", ["engine", "engine-predecoded"])
+def test_child_swaps_in_the_cache_only_for_the_predecoded_kind(
+    monkeypatch: pytest.MonkeyPatch, kind: str
+) -> None:
+    from types import SimpleNamespace
+
+    from service import cli, imaging, inference
+
+    monkeypatch.setattr(inference, "preprocess", imaging.preprocess)  # undone after the test
+    seen: list[object] = []
+
+    def fake_make_server(settings: object, loader: object = None) -> SimpleNamespace:
+        seen.append(inference.preprocess)  # what requests would call, as the server starts
+        return SimpleNamespace(config=SimpleNamespace(), run=lambda: None, started=True)
+
+    monkeypatch.setattr(cli, "make_server", fake_make_server)
+    assert bench_service._child([kind, json.dumps({"log_level": "warning"})]) == 0
+    assert (seen[0] is imaging.preprocess) == (kind == "engine")
+
+
 def test_loadtest_compare_flag_delegates(monkeypatch: pytest.MonkeyPatch) -> None:
     from service import loadtest
 
