@@ -224,6 +224,7 @@ static void fconv_item(void *arg, int64_t item, int tid) {
         .b1 = b1,
         .scale = !bwn && t->bn_epi ? t->bn_epi->bn_scale : NULL, /* (acc + bias) * scale + shift */
         .shift = !bwn && t->bn_epi ? t->bn_epi->bn_shift : NULL,
+        .layer_blocks = nd->nb,
     };
     if (bwn)
         t->c->kt->bwnconv(&a);
