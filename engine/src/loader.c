@@ -207,6 +207,14 @@ static xnor_status check_header(lctx *L) {
     memcpy(m->name, h + 160, 64);
     m->name[63] = '\0';
     if (!all_zero(h + 224, 32)) FAIL(XNOR_ERR_BAD_HEADER, "header reserved bytes 224..255 are not 0");
+    for (uint32_t c = 0; c < 5; c++) {
+        const float mu = c < used ? m->mean[c] : 0.0f, sd = c < used ? m->std[c] : 1.0f;
+        for (uint32_t v = 0; v < 256; v++) {
+            float x = (float)v * m->scale; /* one float32 rounding per operation */
+            x = x - mu;
+            m->norm_lut[c][v] = x / sd;
+        }
+    }
     return XNOR_OK;
 }
 
