@@ -192,6 +192,15 @@ int32_t xnor_context_threads(const xnor_context_t *ctx);
 xnor_status xnor_infer(xnor_context_t *ctx, const float *input, uint32_t batch, size_t input_len,
                        float *output, size_t output_len);
 
+/* Run the model on uint8 pixels: input [batch][in_h][in_w][in_c] (NHWC: the decoded,
+ * resized and cropped image, channels in the model's color order). The model's own
+ * preprocessing, x[c] = (p[c] * scale - mean[c]) / std[c] in float32 (FORMAT.md), is done by
+ * the engine, so the result equals xnor_infer on the normalized float32 NCHW batch (bit for
+ * bit for float first layers; int8 first layers read the pixels themselves). Validation,
+ * output and workspace as xnor_infer. */
+xnor_status xnor_infer_u8(xnor_context_t *ctx, const uint8_t *input, uint32_t batch, size_t input_len,
+                          float *output, size_t output_len);
+
 /* After xnor_infer on a context created with trace = 1: copy node `index`'s output
  * (float32, NCHW [batch][c][h][w], the last batch run) into dst (dst_len elements). */
 xnor_status xnor_context_get_trace(const xnor_context_t *ctx, uint32_t index, float *dst, size_t dst_len);

@@ -113,6 +113,44 @@ void xnor_exec_nchw_to_nhwc(xnor_context_t *c, const float *src, float *dst, uin
     xnor_pool_run(pool_if(c, want_items(c, work, GRAIN_ELEM * 4)), nchw_to_nhwc_item, &t, N);
 }
 
+typedef struct {
+    const uint8_t *src;
+    float *dst;
+    const float (*lut)[256];
+    size_t per;
+    uint32_t C;
+} u8_task;
+
+static void u8_to_f32_item(void *arg, int64_t item, int tid) {
+    (void)tid;
+    const u8_task *t = arg;
+    const uint8_t *restrict s = t->src + (size_t)item * t->per;
+    float *restrict d = t->dst + (size_t)item * t->per;
+    const size_t C = t->C;
+    if (C == 1) {
+        const float *lut = t->lut[0];
+        for (size_t i = 0; i < t->per; i++) d[i] = lut[s[i]];
+    } else if (C == 3) {
+        const float *l0 = t->lut[0], *l1 = t->lut[1], *l2 = t->lut[2];
+        for (size_t i = 0; i < t->per; i += 3) {
+            d[i] = l0[s[i]];
+            d[i + 1] = l1[s[i + 1]];
+            d[i + 2] = l2[s[i + 2]];
+        }
+    } else {
+        for (size_t i = 0; i < t->per; i += C)
+            for (size_t ch = 0; ch < C; ch++) d[i + ch] = t->lut[ch < 4 ? ch : 4][s[i + ch]];
+    }
+}
+
+/* uint8 NHWC pixels -> normalized float NHWC (the model's preprocessing, by lookup). */
+void xnor_exec_u8_to_f32(xnor_context_t *c, const uint8_t *src, float *dst, uint32_t N, uint32_t C, uint32_t H,
+                         uint32_t W) {
+    u8_task t = {src, dst, c->m->norm_lut, (size_t)C * H * W, C};
+    uint64_t work = (uint64_t)N * C * H * W;
+    xnor_pool_run(pool_if(c, want_items(c, work, GRAIN_ELEM * 4)), u8_to_f32_item, &t, N);
+}
+
 void xnor_nhwc_to_nchw(const float *src, float *dst, uint32_t N, uint32_t C, uint32_t H, uint32_t W) {
     const size_t HW = (size_t)H * W;
     for (uint32_t n = 0; n < N; n++) {
@@ -224,6 +262,7 @@ static void fconv_item(void *arg, int64_t item, int tid) {
         .b1 = b1,
         .scale = !bwn && t->bn_epi ? t->bn_epi->bn_scale : NULL, /* (acc + bias) * scale + shift */
         .shift = !bwn && t->bn_epi ? t->bn_epi->bn_shift : NULL,
+        .layer_blocks = nd->nb,
     };
     if (bwn)
         t->c->kt->bwnconv(&a);

@@ -111,6 +111,9 @@ struct xnor_model {
     uint32_t color, resize_policy, resize_size;
     float scale, mean[4], std[4];
     char name[64];
+    /* norm_lut[min(c, 4)][p] = (p * scale - mean[c]) / std[c] in float32 (FORMAT.md's
+     * preprocessing; channels >= 4 use mean 0, std 1): uint8 input is normalized by lookup. */
+    float norm_lut[5][256];
 
     xnode *nodes;
     xshape *values;        /* n_nodes + 1 shapes; value 0 is the input */

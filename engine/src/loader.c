@@ -207,6 +207,14 @@ static xnor_status check_header(lctx *L) {
     memcpy(m->name, h + 160, 64);
     m->name[63] = '\0';
     if (!all_zero(h + 224, 32)) FAIL(XNOR_ERR_BAD_HEADER, "header reserved bytes 224..255 are not 0");
+    for (uint32_t c = 0; c < 5; c++) {
+        const float mu = c < used ? m->mean[c] : 0.0f, sd = c < used ? m->std[c] : 1.0f;
+        for (uint32_t v = 0; v < 256; v++) {
+            float x = (float)v * m->scale; /* one float32 rounding per operation */
+            x = x - mu;
+            m->norm_lut[c][v] = x / sd;
+        }
+    }
     return XNOR_OK;
 }
 
@@ -534,11 +542,11 @@ static xnor_status check_node(lctx *L, uint32_t k) {
         nd->kh = nd->kw = nd->sh = nd->sw = 1;
     }
     if (is_conv || is_lin) {
-        /* The executor counts one output's taps (C * kh * kw, and twice that in the XNOR
-         * epilogue) in int32: keep the reduction length far from overflow. */
-        if ((uint64_t)in->c * (uint64_t)nd->kh * (uint64_t)nd->kw > (1ull << 30))
-            FAIL(XNOR_ERR_SHAPE_MISMATCH, "node %u (%s): reduction length %u x %d x %d exceeds 2^30", k, nd->name,
-                 in->c, nd->kh, nd->kw);
+        /* The executor counts one output's taps n (C * kh * kw) in int32, and the XNOR
+         * epilogue forms n - 2 * popcount with popcount <= n: n < 2^30 keeps 2n < 2^31. */
+        if ((uint64_t)in->c * (uint64_t)nd->kh * (uint64_t)nd->kw >= (1ull << 30))
+            FAIL(XNOR_ERR_SHAPE_MISMATCH, "node %u (%s): reduction length %u x %d x %d is not below 2^30", k,
+                 nd->name, in->c, nd->kh, nd->kw);
         nd->O = P[XP_OUT];
         nd->has_bias = P[XP_BIAS];
         nd->mode = is_bin ? P[XP_MODE] : XNOR_MODE_XNOR;
