@@ -11,7 +11,7 @@ from typing import Literal, overload
 
 import numpy as np
 
-from .format import Model, Node, pool_out
+from .graph import Graph, Node, pool_out
 
 F32 = np.float32
 
@@ -197,10 +197,10 @@ def run_node(node: Node, inputs: list[np.ndarray]) -> np.ndarray:
 
 
 @overload
-def forward(model: Model, x: np.ndarray, *, trace: Literal[False] = False) -> np.ndarray: ...
+def forward(model: Graph, x: np.ndarray, *, trace: Literal[False] = False) -> np.ndarray: ...
 @overload
-def forward(model: Model, x: np.ndarray, *, trace: Literal[True]) -> list[np.ndarray]: ...
-def forward(model: Model, x: np.ndarray, *, trace: bool = False) -> np.ndarray | list[np.ndarray]:
+def forward(model: Graph, x: np.ndarray, *, trace: Literal[True]) -> list[np.ndarray]: ...
+def forward(model: Graph, x: np.ndarray, *, trace: bool = False) -> np.ndarray | list[np.ndarray]:
     """Run the whole graph. With trace, return every value (index 0 = the input)."""
     values = [np.asarray(x, F32)]
     for i, node in enumerate(model.nodes):

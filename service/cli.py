@@ -172,7 +172,7 @@ def predict(args: argparse.Namespace) -> int:
 
     import engine
 
-    from .imaging import ImageError, InputSpec, preprocess
+    from .imaging import ImageError, preprocess
     from .repository import Repository, RepositoryError
 
     target = args.model or DEFAULT_MODEL
@@ -189,7 +189,7 @@ def predict(args: argparse.Namespace) -> int:
             model = engine.Model.load(repo.model_path(target, version), threads=args.threads)
             label = f"{target} version {version}"
         data = Path(args.image).read_bytes()
-        spec = InputSpec.from_info(model.info)
+        spec = model.info.input
         t0 = time.perf_counter()
         x = preprocess(data, spec, Settings().max_image_pixels)
         row = np.asarray(model.infer(x[None]))[0].astype(np.float64)

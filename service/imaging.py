@@ -16,12 +16,12 @@ from __future__ import annotations
 import io
 import struct
 import warnings
-from dataclasses import dataclass
 from functools import lru_cache
-from typing import Any
 
 import numpy as np
 from PIL import Image, ImageOps
+
+from engine.input_spec import InputSpec
 
 ALLOWED_FORMATS = ("JPEG", "PNG", "WEBP", "GIF", "BMP")
 
@@ -43,37 +43,6 @@ class UnsupportedImage(ImageError):
 
 class ImageTooLarge(ImageError):
     status, code, reason = 413, "too_large", "too_large"
-
-
-@dataclass(frozen=True)
-class InputSpec:
-    """What the model expects; mirrors engine.ModelInfo's preprocessing fields."""
-
-    channels: int
-    height: int
-    width: int
-    color: str  # gray | rgb | bgr | other
-    resize: str  # exact | shorter_crop | central_crop_bicubic
-    resize_size: int
-    scale: float
-    mean: tuple[float, ...]
-    std: tuple[float, ...]
-
-    @classmethod
-    def from_info(cls, info: Any) -> InputSpec:
-        """From an engine.ModelInfo (or anything with the same fields)."""
-        c, h, w = info.input_shape
-        return cls(
-            int(c),
-            int(h),
-            int(w),
-            info.color,
-            info.resize,
-            int(info.resize_size),
-            float(info.scale),
-            tuple(info.mean),
-            tuple(info.std),
-        )
 
 
 def open_image(data: bytes, max_pixels: int) -> Image.Image:

@@ -27,7 +27,7 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from .imaging import InputSpec
+from engine.input_spec import InputSpec
 
 log = logging.getLogger("xnornet.repository")
 
@@ -284,7 +284,7 @@ class Repository:
                 f"{name} version {version}: the engine rejected the file: {type(exc).__name__}: {exc}"
             ) from None
         info = model.info
-        spec = InputSpec.from_info(info)
+        spec = info.input
         labels = tuple(info.labels) or tuple(str(i) for i in range(int(info.output_size)))
         if len(labels) != int(info.output_size):
             raise LoadFailed(f"{name} version {version}: {len(labels)} labels for {info.output_size} outputs")

@@ -28,8 +28,10 @@ import pytest
 engine = pytest.importorskip("engine")
 from engine._xnornet import ffi, lib  # noqa: E402
 
-from engine import errors  # noqa: E402
+from engine import builders, enums, errors  # noqa: E402
 from engine import format as fmt  # noqa: E402
+from engine.graph import Graph  # noqa: E402
+from engine.input_spec import InputSpec  # noqa: E402
 
 HERE = pathlib.Path(__file__).resolve().parent
 CORPUS = HERE / "corpus"
@@ -206,12 +208,12 @@ def test_seed_files_of_every_op_load() -> None:
         for k in range(info.n_nodes):
             lib.xnor_model_get_node(ptr, k, ni)
             seen.add(int(ni.op))
-    missing = sorted(name for name, op in fmt.OPS.items() if op not in seen)
+    missing = sorted(name for name, op in enums.OPS.items() if op not in seen)
     assert not missing, f"no loading corpus file uses {missing}"
 
 
 def test_transform_matches_the_writer() -> None:
     """harness_transform of a valid file is the file itself (the CRC the writer computes)."""
-    spec = fmt.InputSpec(1, 2, 2, "gray", mean=(0.0,), std=(1.0,))
-    data = fmt.to_bytes(fmt.Model(spec, [fmt.simple("relu")]))
+    spec = InputSpec(1, 2, 2, "gray", mean=(0.0,), std=(1.0,))
+    data = fmt.to_bytes(Graph(spec, [builders.simple("relu")]))
     assert harness_transform(data) == data
