@@ -1,11 +1,11 @@
 """Load shedding before the app: an inference request for a model whose queue is full is
 answered 503 (Retry-After, the service's error shape) here, before routing, body reading,
-dependency injection and exception handling (issue 5, overload).
+dependency injection and exception handling.
 
-Under overload most requests are refused; each one refused deep inside the app cost the event
-loop ~0.7 ms, so refusals alone kept it saturated and /healthz waited behind them (p99 71 ms
-against a 50 ms target). The same test runs again in inference.preprocess_image (and the
-batcher's bounded queue), which stays the authority: this is only the cheap early exit.
+Under overload most requests are refused; a refusal deep inside the app costs the event loop
+~0.7 ms, enough for refusals alone to saturate it and delay /healthz. The same test runs again
+in inference.preprocess_image (and the batcher's bounded queue), which stays the authority:
+this is only the cheap early exit.
 """
 
 from __future__ import annotations
@@ -15,7 +15,8 @@ from typing import Any
 
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from .errors import send_json_error
+from .batcher import QueueFull, queue_full_message
+from .errors import send_error
 from .runtime import Runtime
 
 _INFER = re.compile(
@@ -32,10 +33,6 @@ def target_model(path: str, default_model: str) -> str | None:
     return m.group(1) or m.group(2) or default_model
 
 
-def queue_full_message(capacity: int) -> str:
-    return f"queue is full ({capacity} waiting)"
-
-
 class AdmissionMiddleware:
     def __init__(self, app: ASGIApp, runtime: Runtime) -> None:
         self.app = app
@@ -47,11 +44,7 @@ class AdmissionMiddleware:
             if name is not None and self.rt.queue_full(name):
                 info: dict[str, Any] = scope.setdefault("xnornet", {})
                 info["model"] = name
-                self.rt.metrics.rejected.labels("queue_full").inc()
-                await self._refuse(scope, send)
+                refusal = QueueFull(queue_full_message(self.rt.settings.queue_capacity))
+                await send_error(send, scope["path"], refusal, self.rt.metrics)
                 return
         await self.app(scope, receive, send)
-
-    async def _refuse(self, scope: Scope, send: Send) -> None:
-        message = queue_full_message(self.rt.settings.queue_capacity)
-        await send_json_error(send, scope["path"], 503, "queue_full", message, [(b"retry-after", b"1")])

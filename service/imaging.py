@@ -23,18 +23,20 @@ from PIL import Image, ImageOps
 
 from engine.input_spec import InputSpec
 
+from .errors import ApiError
+
 ALLOWED_FORMATS = ("JPEG", "PNG", "WEBP", "GIF", "BMP")
 
 # Process-wide on purpose: a bomb warning anywhere in this service is an error.
 warnings.simplefilter("error", Image.DecompressionBombWarning)
 
 
-class ImageError(ValueError):
+class ImageError(ApiError, ValueError):
     """Base: the upload cannot be turned into a model input. `reason` is the metrics label."""
 
     status = 422
     code = "bad_image"
-    reason = "bad_image"
+    reason: str | None = "bad_image"
 
 
 class UnsupportedImage(ImageError):

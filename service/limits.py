@@ -13,7 +13,7 @@ from typing import Any
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from .errors import send_json_error
+from .errors import PayloadTooLarge, send_error
 
 # The request line plus headers (service/http_protocol.py, uvicorn's h11 setting).
 MAX_HEADER_BYTES = 16 * 1024
@@ -24,10 +24,10 @@ class BodyTooLarge(Exception):
 
 
 class BodyLimitMiddleware:
-    def __init__(self, app: ASGIApp, max_body_bytes: int, on_reject: Any = None) -> None:
+    def __init__(self, app: ASGIApp, max_body_bytes: int, metrics: Any = None) -> None:
         self.app = app
         self.limit = max_body_bytes
-        self.on_reject = on_reject  # called once per refused request (metrics)
+        self.metrics = metrics  # service.metrics.Metrics: refusals are counted there
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -71,11 +71,10 @@ class BodyLimitMiddleware:
             await self._refuse(scope, send)
 
     async def _refuse(self, scope: Scope, send: Send) -> None:
-        if self.on_reject is not None:
-            self.on_reject(scope)
-        message = f"request body exceeds the limit of {self.limit} bytes"
-        path = scope.get("path", "")
-        await send_json_error(send, path, 413, "too_large", message, [(b"connection", b"close")])
+        refusal = PayloadTooLarge(
+            f"request body exceeds the limit of {self.limit} bytes", headers={"connection": "close"}
+        )
+        await send_error(send, scope.get("path", ""), refusal, self.metrics)
 
 
 def _content_length(scope: Scope) -> int | None:

@@ -29,6 +29,8 @@ import numpy as np
 
 from engine.input_spec import InputSpec
 
+from .errors import ApiError
+
 log = logging.getLogger("xnornet.repository")
 
 NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$")
@@ -51,7 +53,7 @@ class EngineModel(Protocol):
 Loader = Callable[[bytes, str], EngineModel]
 
 
-class RepositoryError(Exception):
+class RepositoryError(ApiError):
     code = "repository_error"
     status = 422
 
@@ -74,6 +76,13 @@ class LoadFailed(RepositoryError):
 
 class NotServed(RepositoryError):
     code, status = "model_not_loaded", 404
+
+
+class ModelNotFound(NotServed):
+    """No served version answers to this name (invalid, unknown, or on disk but not loaded):
+    what an inference request for it gets."""
+
+    code = "model_not_found"
 
 
 @dataclass(eq=False)
@@ -323,13 +332,23 @@ class Repository:
 
     # -- serving ---------------------------------------------------------------------------
     def acquire(self, name: str) -> Lease:
-        """A lease on the version served now. Raises NotServed."""
+        """A lease on the version served now. Raises ModelNotFound."""
         with self._lock:
             mv = self._served.get(name)
-            if mv is None:
-                raise NotServed(f"model {name!r} is not loaded")
-            mv.leases += 1
+            if mv is not None:
+                mv.leases += 1
+        if mv is None:
+            raise self.missing(name)
         return Lease(self, mv)
+
+    def missing(self, name: str) -> ModelNotFound:
+        """The error for a name without a served version, saying why."""
+        try:
+            check_name(name)
+        except InvalidName as exc:
+            return ModelNotFound(str(exc))
+        where = "not loaded" if name in self.names_on_disk() else "unknown"
+        return ModelNotFound(f"model {name!r} is {where}")
 
     def served(self) -> dict[str, ModelVersion]:
         with self._lock:

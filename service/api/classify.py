@@ -13,7 +13,7 @@ from pydantic import BaseModel
 from starlette.datastructures import UploadFile
 
 from ..errors import ApiError, Unprocessable, UnsupportedMediaType
-from ..inference import Timing, lease_model, preprocess_image, run_rows
+from ..inference import Timing, preprocess_image, run_rows
 from .deps import RuntimeDep, started, tag_model
 
 router = APIRouter(tags=["classify"])
@@ -58,7 +58,6 @@ async def read_image_bytes(request: Request, rt: RuntimeDep) -> bytes:
             return await upload.read()
     if mime in ("", "application/octet-stream") or mime.startswith("image/"):
         return await request.body()
-    rt.metrics.rejected.labels("unsupported_type").inc()
     raise UnsupportedMediaType(
         f"content type {mime!r}: send the image as image/*, application/octet-stream "
         "or multipart/form-data field 'file'"
@@ -75,7 +74,7 @@ async def classify_model(name: str, request: Request, rt: RuntimeDep, top_k: int
     tag_model(request, name)
     t_start = started(request)
     deadline = t_start + rt.settings.request_timeout_s
-    with lease_model(rt, name) as lease:
+    with rt.repo.acquire(name) as lease:
         mv = lease.version
         if top_k > mv.output_size:
             raise Unprocessable(f"top_k must be 1..{mv.output_size} for model {name!r}", code="invalid_top_k")

@@ -20,9 +20,9 @@ from fastapi import APIRouter, Body, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 
-from ..errors import ApiError, BadRequest, NotFound
-from ..inference import Timing, lease_model, preprocess_image, run_rows
-from ..repository import Lease, ModelVersion, RepositoryError, check_name
+from ..errors import BadRequest, NotFound
+from ..inference import Timing, preprocess_image, run_rows
+from ..repository import ModelVersion
 from ..runtime import Runtime
 from .deps import VERSION, RuntimeDep, started, tag_model
 
@@ -107,13 +107,9 @@ async def ready(rt: RuntimeDep) -> JSONResponse:
 
 
 def _served(rt: Runtime, name: str, version: str | None) -> ModelVersion:
-    try:
-        check_name(name)
-    except RepositoryError as exc:
-        raise NotFound(str(exc)) from None
     mv = rt.repo.served().get(name)
     if mv is None:
-        raise NotFound(f"model {name!r} is not loaded")
+        raise rt.repo.missing(name)
     _check_version(mv, version)
     return mv
 
@@ -147,14 +143,10 @@ async def model_version_metadata(name: str, version: str, rt: RuntimeDep) -> Mod
 
 
 async def _model_ready(rt: Runtime, name: str, version: str | None) -> JSONResponse:
-    try:
-        check_name(name)
-    except RepositoryError as exc:
-        raise NotFound(str(exc)) from None
     mv = rt.repo.served().get(name)
-    ok = mv is not None and (version is None or version == str(mv.version)) and rt.state != "draining"
     if mv is None and name not in rt.repo.names_on_disk():
-        raise NotFound(f"model {name!r} is unknown")
+        raise rt.repo.missing(name)  # invalid or unknown; on disk but not loaded is "not ready"
+    ok = mv is not None and (version is None or version == str(mv.version)) and rt.state != "draining"
     return JSONResponse({"name": name, "ready": ok}, status_code=200 if ok else 400)
 
 
@@ -229,11 +221,7 @@ async def _infer(
             raise BadRequest(f"unknown output {out.name!r}; the model's output is {OUTPUT_NAME!r}")
     inp = req.inputs[0]
     deadline = started(request) + rt.settings.request_timeout_s
-    try:
-        lease: Lease = lease_model(rt, name)
-    except ApiError as exc:
-        raise NotFound(exc.message) from None
-    with lease:
+    with rt.repo.acquire(name) as lease:
         mv = lease.version
         _check_version(mv, version)
         timing = Timing()
