@@ -21,6 +21,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "loadtest": ("service.loadtest", "load-test a running server (loopback)"),
     "train": ("training.cli", "train a BWN / XNOR network (needs the 'train' extra)"),
     "export": ("training.cli", "write a trained checkpoint as a packed .xnor model"),
+    "pull": ("training.pull", "download, verify and convert a catalogue model (ImageNet) into a repository"),
     "import": ("training.cli", "convert a public XNOR-Net checkpoint to a .xnor model"),
     "eval": ("training.cli", "evaluate a .xnor model on a dataset in the C engine"),
 }
