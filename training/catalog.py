@@ -150,13 +150,13 @@ def _entry(d: Any, where: str, problems: list[str]) -> Entry | None:
         problems.append(f"{where}: expected an object")
         return None
     before = len(problems)
-    for k in sorted(set(d) - _ENTRY_FIELDS):
-        problems.append(f"{where}.{k}: unknown field")
     name = d.get("name")
     if not isinstance(name, str) or not NAME_RE.fullmatch(name):
         problems.append(f"{where}.name: lower-case letters, digits, '_', '-', '.' (at most 64)")
     else:
         where = f"{where} ({name})"
+    for k in sorted(set(d) - _ENTRY_FIELDS):
+        problems.append(f"{where}.{k}: unknown field")
     for k in ("title", "license"):
         if not isinstance(d.get(k), str) or not d[k].strip():
             problems.append(f"{where}.{k}: expected a non-empty string")
