@@ -72,6 +72,12 @@ ARTIFACTS = Path(os.environ.get("XNORNET_TEST_ARTIFACTS") or ROOT / "build" / "t
 
 def _screenshot(browser: Browser, session: str, name: str) -> Path:
     """A PNG of the page, kept as a test artifact (look at it: layout bugs hide from asserts)."""
+    height = int(browser.evaluate(session, "document.documentElement.scrollHeight"))
+    browser.call(
+        "Emulation.setDeviceMetricsOverride",
+        {"width": 800, "height": height, "deviceScaleFactor": 1, "mobile": False},
+        session=session,
+    )
     data = browser.call("Page.captureScreenshot", {"format": "png"}, session=session)["data"]
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     path = ARTIFACTS / f"{name}.png"
@@ -124,7 +130,12 @@ def test_page_names_the_clothing_model_and_hints_at_imagenet(tmp_path: Path) -> 
             assert not _visible(browser, session, "model")  # one model: no selector
             assert _visible(browser, session, "hint")
             hint = _text(browser, session, "hint")
-            assert "10 clothing classes" in hint and "xnornet pull resnet-e18" in hint
+            assert "ImageNet" in hint and "xnornet pull resnet-e18" in hint
+            # one line
+            assert browser.evaluate(
+                session,
+                "(e => e.getClientRects().length === 1 && e.clientHeight < 40)(document.getElementById('hint'))",
+            ), browser.evaluate(session, "document.getElementById('hint').clientHeight")
             _upload(browser, session, image)
             meta = _text(browser, session, "meta")
             _screenshot(browser, session, "page-fashion-mnist")
