@@ -134,7 +134,8 @@ def test_page_names_the_clothing_model_and_hints_at_imagenet(tmp_path: Path) -> 
             # one line
             assert browser.evaluate(
                 session,
-                "(e => e.getClientRects().length === 1 && e.clientHeight < 40)(document.getElementById('hint'))",
+                "(e => e.getClientRects().length === 1 && e.clientHeight < 40)"
+                "(document.getElementById('hint'))",
             ), browser.evaluate(session, "document.getElementById('hint').clientHeight")
             _upload(browser, session, image)
             meta = _text(browser, session, "meta")
