@@ -24,6 +24,7 @@ from .settings import DEFAULT_MODEL, Settings
 _SERVE_FLAGS: list[tuple[str, str, Any, str]] = [
     ("--host", "host", str, "interface to listen on (default 127.0.0.1)"),
     ("--port", "port", int, "TCP port (default 8000; 0 picks a free one)"),
+    ("--grpc-port", "grpc_port", int, "serve the OIP v2 gRPC service on this port too (default: off)"),
     (
         "--repository",
         "repository",
