@@ -410,11 +410,27 @@ def shared_xnor_kernel_chain(n: int = 64, hw: int = 8) -> bytes:
     return raw_model((1, hw, hw), nodes, tensors, color=0, name=b"shared-xnor-chain")
 
 
+def reduction_length_2_30() -> bytes:
+    """An XNOR blinear whose reduction length is exactly 2^30: the input [4096][256][256]
+    grows to [4096][512][512] through five padded max-pools (4 x +63, 1 x +4) and is
+    flattened. The XNOR epilogue computes n - 2 * popcount in int32, which overflows at
+    n = 2^30, so the loader must refuse this length (it checks it before the weights;
+    its weight tensor is a 512-bit stub, since the real one would take 128 MiB)."""
+    grow = {1: 64, 2: 64, 3: 1, 4: 1, 5: 63, 6: 63, 7: 63, 8: 63}
+    last = {1: 5, 2: 5, 3: 1, 4: 1, 5: 4, 6: 4, 7: 4, 8: 4}
+    nodes: list[tuple] = [(7, (i,), grow, 0.0, []) for i in range(4)]
+    nodes += [(7, (4,), last, 0.0, []), (9, (5,), {}, 0.0, [])]
+    nodes.append((4, (6,), {0: 1}, 0.0, [0, -1, 1]))
+    tensors = [(2, (1, 512), b"\x55" * 64), (1, (1,), struct.pack("<f", 0.5))]
+    return raw_model((4096, 256, 256), nodes, tensors, name=b"reduction-2^30")
+
+
 def regressions() -> dict[str, bytes]:
     """Hand-made inputs for bugs found while fuzzing (kept in tests/fuzz/corpus as regress-*)."""
     return {
         "regress-shared-tensor-bwn-amplification.bin": shared_tensor_amplification(),
         "regress-shared-tensor-xnor-amplification.bin": shared_xnor_kernel_chain(),
+        "regress-reduction-length-2-30.bin": reduction_length_2_30(),
     }
 
 
