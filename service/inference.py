@@ -17,7 +17,6 @@ from starlette.requests import Request
 
 from .batcher import Closed, DeadlineExceeded, Item, QueueFull, queue_full_message
 from .errors import ApiError, ClientGone
-from .imaging import preprocess
 from .repository import Lease
 from .runtime import Runtime
 
@@ -44,7 +43,7 @@ async def preprocess_image(rt: Runtime, lease: Lease, data: bytes, timing: Timin
     loop = asyncio.get_running_loop()
     try:
         x = await loop.run_in_executor(
-            rt.preprocess_pool, preprocess, data, lease.version.spec, rt.settings.max_image_pixels
+            rt.preprocess_pool, rt.preprocess, data, lease.version.spec, rt.settings.max_image_pixels
         )
     finally:
         rt.decoding[name] -= 1
@@ -54,9 +53,17 @@ async def preprocess_image(rt: Runtime, lease: Lease, data: bytes, timing: Timin
 
 
 async def run_rows(
-    rt: Runtime, lease: Lease, rows: list[np.ndarray], deadline: float, request: Request, timing: Timing
+    rt: Runtime,
+    lease: Lease,
+    rows: list[np.ndarray],
+    deadline: float,
+    request: Request | None,
+    timing: Timing,
+    *,
+    gone: asyncio.Future[None] | None = None,
 ) -> np.ndarray:
-    """Queue each row (one image) and wait for all of them, the deadline, or the client leaving."""
+    """Queue each row (one image) and wait for all of them, the deadline, or the client leaving:
+    an HTTP `request` disconnecting, or `gone` completing (None: only the caller's cancellation)."""
     batcher = rt.batcher(lease.version.name)
     items: list[Item] = []
     try:
@@ -73,7 +80,12 @@ async def run_rows(
     # a CancelledError nobody reads; marking it read keeps asyncio from logging "_GatheringFuture
     # exception was never retrieved" for every disconnect while queued.
     gathered.add_done_callback(_consume)
-    gone: asyncio.Future[None] = asyncio.ensure_future(_disconnected(request))
+    if gone is None:
+        gone = (
+            asyncio.ensure_future(_disconnected(request))
+            if request is not None
+            else asyncio.get_running_loop().create_future()
+        )
     waiting: set[asyncio.Future[Any]] = {gathered, gone}
     try:
         done, _ = await asyncio.wait(
@@ -112,6 +124,22 @@ async def run_rows(
     timing.queue = max(0.0, first.started - first.enqueued)
     timing.inference = float(first.extra.get("inference_s", 0.0))
     return np.stack(out)
+
+
+def softmax(row: np.ndarray) -> np.ndarray:
+    z = row.astype(np.float64)
+    z = np.exp(z - z.max())
+    return z / z.sum()
+
+
+def probabilities(row: np.ndarray, output_kind: str) -> np.ndarray:
+    """One output row as class probabilities (float64): normalized when the model outputs
+    probabilities, the softmax of its logits otherwise."""
+    if output_kind == "probabilities":
+        probs = np.clip(row.astype(np.float64), 0.0, None)
+        total = probs.sum()
+        return probs / total if total > 0 else softmax(row)
+    return softmax(row)
 
 
 def _consume(fut: asyncio.Future[Any]) -> None:
