@@ -155,9 +155,9 @@ def _child(argv: list[str]) -> int:
     one server."""
     import logging
 
+    from engine import default_threads
     from service.cli import make_server
     from service.imaging import preprocess
-    from service.runtime import cpu_count
     from service.settings import Settings
 
     kind, options = argv[0], json.loads(argv[1])
@@ -167,7 +167,7 @@ def _child(argv: list[str]) -> int:
     logging.basicConfig(level="INFO", format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     loader = None
     if kind == "torch":
-        threads = settings.engine_threads or cpu_count()
+        threads = settings.engine_threads or default_threads()
         loader = lambda data, source: TorchAlexNet(data, threads)  # noqa: E731
     server = make_server(settings, loader, wrapped)
     # read by server.run() -> config.load(); "auto" keeps make_server's choice
@@ -311,7 +311,7 @@ def run_benchmark(args: argparse.Namespace) -> dict[str, Any]:
     if not use_torch and "alexnet_torch" in configs:
         progress("torch is not installed: alexnet_torch skipped (pip install torch==2.13.0)")
         configs.remove("alexnet_torch")
-    from service.runtime import cpu_count
+    from engine import default_threads
 
     bundled = Path(args.repository) if args.repository else BUNDLED_MODELS
     with tempfile.TemporaryDirectory(prefix="xnornet-bench-") as tmp:
@@ -366,7 +366,7 @@ def run_benchmark(args: argparse.Namespace) -> dict[str, Any]:
                     progress(f"{tag}: {res['requests_per_s']} req/s, {res['errors']} errors")
                     results[config] = res
                 rounds.append(results)
-    return _report(args, image, configs, rounds, cpu_count())
+    return _report(args, image, configs, rounds, default_threads())
 
 
 def _resolved(choice: str, fast: str, default: str) -> str:

@@ -15,15 +15,17 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 from .input_spec import InputSpec
+from .version import __version__
 
 if TYPE_CHECKING:
     from .errors import ModelFormatError, XnorError
-    from .model import Model, ModelInfo, NodeInfo
+    from .model import Model, ModelInfo, NodeInfo, default_threads
 
 _COMPILED = {
     "Model": "model",
     "ModelInfo": "model",
     "NodeInfo": "model",
+    "default_threads": "model",
     "ModelFormatError": "errors",
     "XnorError": "errors",
 }
@@ -36,5 +38,13 @@ def __getattr__(name: str) -> Any:
     return getattr(importlib.import_module(f".{module}", __name__), name)
 
 
-__all__ = ["InputSpec", "Model", "ModelFormatError", "ModelInfo", "NodeInfo", "XnorError"]
-__version__ = "0.1.0"
+__all__ = [
+    "InputSpec",
+    "Model",
+    "ModelFormatError",
+    "ModelInfo",
+    "NodeInfo",
+    "XnorError",
+    "__version__",
+    "default_threads",
+]

@@ -10,37 +10,25 @@ this is only the cheap early exit.
 
 from __future__ import annotations
 
-import re
 from typing import Any
 
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from .batcher import QueueFull, queue_full_message
 from .errors import send_error
+from .routes import RouteTable
 from .runtime import Runtime
-
-_INFER = re.compile(
-    r"^/v1/(?:classify|models/([^/]+)/classify)$"  # group 1: the model, or the default one
-    r"|^/v2/models/([^/]+)(?:/versions/[^/]+)?/infer$"  # group 2
-)
-
-
-def target_model(path: str, default_model: str) -> str | None:
-    """The model an inference path addresses (None: not an inference path)."""
-    m = _INFER.match(path)
-    if m is None:
-        return None
-    return m.group(1) or m.group(2) or default_model
 
 
 class AdmissionMiddleware:
-    def __init__(self, app: ASGIApp, runtime: Runtime) -> None:
+    def __init__(self, app: ASGIApp, runtime: Runtime, routes: RouteTable) -> None:
         self.app = app
         self.rt = runtime
+        self.routes = routes
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http" and scope["method"] == "POST":
-            name = target_model(scope["path"], self.rt.settings.default_model)
+            name = self.routes.inference_model(scope["path"], self.rt.settings.default_model)
             if name is not None and self.rt.queue_full(name):
                 info: dict[str, Any] = scope.setdefault("xnornet", {})
                 info["model"] = name

@@ -181,6 +181,7 @@ def predict(args: argparse.Namespace) -> int:
     import engine
 
     from .imaging import ImageError, preprocess
+    from .postprocess import BadOutput, topk
     from .repository import Repository, RepositoryError
 
     target = args.model or DEFAULT_MODEL
@@ -205,27 +206,24 @@ def predict(args: argparse.Namespace) -> int:
     except (RepositoryError, engine.XnorError, ImageError, OSError) as exc:
         print(f"xnornet predict: {exc}", file=sys.stderr)
         return 1
-    if model.info.output_kind == "probabilities":
-        probs = row / row.sum()
-    else:
-        probs = np.exp(row - row.max())
-        probs /= probs.sum()
+    try:
+        best = topk(row, model.info.output_kind, max(1, min(args.top_k, len(row))))
+    except BadOutput as exc:
+        print(f"xnornet predict: {exc}", file=sys.stderr)
+        return 1
     labels = model.info.labels or tuple(str(i) for i in range(len(row)))
-    order = np.argsort(-probs, kind="stable")[: max(1, min(args.top_k, len(row)))]
     if args.json:
         print(
             json.dumps(
                 {
                     "model": label,
-                    "predictions": [
-                        {"index": int(i), "label": labels[i], "probability": float(probs[i])} for i in order
-                    ],
+                    "predictions": [{"index": i, "label": labels[i], "probability": p} for i, p in best],
                     "ms": round(elapsed * 1e3, 3),
                 }
             )
         )
     else:
         print(f"{args.image}: {label}, {elapsed * 1e3:.1f} ms")
-        for i in order:
-            print(f"  {probs[i]:7.2%}  {labels[i]}")
+        for i, p in best:
+            print(f"  {p:7.2%}  {labels[i]}")
     return 0

@@ -126,22 +126,6 @@ async def run_rows(
     return np.stack(out)
 
 
-def softmax(row: np.ndarray) -> np.ndarray:
-    z = row.astype(np.float64)
-    z = np.exp(z - z.max())
-    return z / z.sum()
-
-
-def probabilities(row: np.ndarray, output_kind: str) -> np.ndarray:
-    """One output row as class probabilities (float64): normalized when the model outputs
-    probabilities, the softmax of its logits otherwise."""
-    if output_kind == "probabilities":
-        probs = np.clip(row.astype(np.float64), 0.0, None)
-        total = probs.sum()
-        return probs / total if total > 0 else softmax(row)
-    return softmax(row)
-
-
 def _consume(fut: asyncio.Future[Any]) -> None:
     if not fut.cancelled():
         fut.exception()

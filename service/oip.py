@@ -21,7 +21,8 @@ from typing import Any
 import numpy as np
 
 from .errors import BadRequest, NotFound
-from .inference import Timing, preprocess_image, probabilities, run_rows
+from .inference import Timing, preprocess_image, run_rows
+from .postprocess import topk
 from .repository import ModelVersion
 from .runtime import Runtime
 
@@ -244,9 +245,8 @@ def _classify(mv: ModelVersion, out: np.ndarray, k: int) -> list[bytes]:
         raise BadRequest(f"classification: at most {mv.output_size} classes for model {mv.name!r}, not {k}")
     items = []
     for row in out:
-        probs = probabilities(row, mv.output_kind)
-        for i in np.argsort(-probs, kind="stable")[:k]:
-            items.append(f"{probs[i]:f}:{i}:{mv.labels[i]}".encode())
+        for i, p in topk(row, mv.output_kind, k):
+            items.append(f"{p:f}:{i}:{mv.labels[i]}".encode())
     return items
 
 

@@ -10,7 +10,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import os
 import signal
 import time
 from collections.abc import Callable, Sequence
@@ -42,11 +41,11 @@ def engine_loader(settings: Settings) -> Loader:
     return load
 
 
-def cpu_count() -> int:
-    try:
-        return max(1, len(os.sched_getaffinity(0)))
-    except AttributeError:  # not Linux
-        return max(1, os.cpu_count() or 1)
+def _cpus() -> int:
+    """CPUs this process may use, as the engine counts them (affinity mask and cgroup quota)."""
+    import engine
+
+    return engine.default_threads()
 
 
 class Runtime:
@@ -67,7 +66,7 @@ class Runtime:
         self.batchers: dict[str, Batcher] = {}
         # Images admitted to decoding and not yet queued, per model (inference.preprocess_image).
         self.decoding: dict[str, int] = {}
-        threads = settings.preprocess_threads or cpu_count()
+        threads = settings.preprocess_threads or _cpus()
         self.preprocess_pool = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="preprocess")
         # Wall-clock time of each model's last engine call, in ms (the statistics extension).
         self.last_inference_ms: dict[str, int] = {}

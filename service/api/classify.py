@@ -7,14 +7,15 @@ import json
 import time
 from typing import Annotated
 
-import numpy as np
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import Response
 from pydantic import BaseModel
 from starlette.datastructures import UploadFile
 
-from ..errors import ApiError, Unprocessable, UnsupportedMediaType
-from ..inference import Timing, preprocess_image, probabilities, run_rows
+from ..errors import Unprocessable, UnsupportedMediaType
+from ..inference import Timing, preprocess_image, run_rows
+from ..postprocess import topk
+from ..routes import runs_inference
 from .deps import RuntimeDep, started, tag_model
 
 router = APIRouter(tags=["classify"])
@@ -95,11 +96,7 @@ async def classify_model(name: str, request: Request, rt: RuntimeDep, top_k: int
         timing = Timing()
         x = await preprocess_image(rt, lease, data, timing)
         out = await run_rows(rt, lease, [x], deadline, request, timing)
-    row = out[0]
-    probs = probabilities(row, mv.output_kind)
-    if not np.all(np.isfinite(probs)):
-        raise ApiError("the model produced non-finite outputs", status=500, code="bad_output")
-    order = np.argsort(-probs, kind="stable")[:top_k]
+    best = topk(out[0], mv.output_kind, top_k)
     total = time.monotonic() - t_start
     ms = {
         "queue": timing.queue * 1e3,
@@ -109,12 +106,10 @@ async def classify_model(name: str, request: Request, rt: RuntimeDep, top_k: int
     }
     # The dict is ClassifyResponse's shape (the route's response_model, for the OpenAPI schema;
     # tests/service/test_api.py validates answers against it). Building it directly, and
-    # serializing once, spares the event loop a pydantic round trip per request (issue 4).
+    # serializing once, spares the event loop a pydantic round trip per request.
     body = {
         "model": {"name": mv.name, "version": mv.version, "sha256": mv.sha256},
-        "predictions": [
-            {"index": int(i), "label": mv.labels[i], "probability": float(probs[i])} for i in order
-        ],
+        "predictions": [{"index": i, "label": mv.labels[i], "probability": p} for i, p in best],
         "timing_ms": {k: round(v, 3) for k, v in ms.items()},
     }
     headers = {
@@ -127,6 +122,7 @@ async def classify_model(name: str, request: Request, rt: RuntimeDep, top_k: int
 @router.post(
     "/v1/classify", response_model=ClassifyResponse, summary="Classify an image with the default model"
 )
+@runs_inference
 async def classify(request: Request, rt: RuntimeDep, top_k: TopK = 5) -> Response:
     return await classify_model(rt.settings.default_model, request, rt, top_k)
 
@@ -136,6 +132,7 @@ async def classify(request: Request, rt: RuntimeDep, top_k: TopK = 5) -> Respons
     response_model=ClassifyResponse,
     summary="Classify an image with the named model",
 )
+@runs_inference
 async def classify_named(name: str, request: Request, rt: RuntimeDep, top_k: TopK = 5) -> Response:
     return await classify_model(name, request, rt, top_k)
 

@@ -1,0 +1,48 @@
+"""The service's URL space, read from its routers: each route's template is the endpoint label
+of the request metrics, and the routes marked `runs_inference` are the paths admission control
+sheds. Matching uses each route's own compiled path regex, so neither can drift from routing."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+from fastapi.routing import APIRoute, APIRouter
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+_INFERENCE: set[Callable[..., Any]] = set()
+
+
+def runs_inference(endpoint: F) -> F:
+    """Mark a route's endpoint as one that queues images for a model (the route's `name` path
+    parameter, or the default model)."""
+    _INFERENCE.add(endpoint)
+    return endpoint
+
+
+@dataclass(frozen=True)
+class RouteTable:
+    routes: tuple[APIRoute, ...]
+
+    def label(self, path: str) -> str:
+        """The template of the route a path reaches ("other" for none: bounded cardinality)."""
+        for route in self.routes:
+            if route.path_regex.match(path):
+                return route.path
+        return "other"
+
+    def inference_model(self, path: str, default_model: str) -> str | None:
+        """The model an inference path addresses (None: not an inference path)."""
+        for route in self.routes:
+            if route.endpoint in _INFERENCE:
+                m = route.path_regex.match(path)
+                if m is not None:
+                    return m.groupdict().get("name") or default_model
+        return None
+
+
+def route_table(routers: Iterable[APIRouter]) -> RouteTable:
+    """Every API route of the routers, in registration order (the order routing tries them)."""
+    return RouteTable(tuple(r for router in routers for r in router.routes if isinstance(r, APIRoute)))
