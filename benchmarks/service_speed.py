@@ -99,13 +99,8 @@ class TorchAlexNet:
             **{
                 k: getattr(info, k)
                 for k in (
+                    "input",
                     "input_shape",
-                    "color",
-                    "resize",
-                    "resize_size",
-                    "scale",
-                    "mean",
-                    "std",
                     "labels",
                     "output_size",
                     "output_kind",
