@@ -37,6 +37,7 @@ COPY pyproject.toml setup.py README.md ./
 COPY engine ./engine
 COPY service ./service
 COPY training ./training
+COPY xnornet ./xnornet
 
 # The engine is compiled for every ISA (kernels chosen at run time), never -march=native,
 # so the image runs on any x86-64 CPU. pip and setuptools leave the venv afterwards. The
@@ -53,6 +54,35 @@ src = pathlib.Path(str(r.files('service'))) / 'models'; \
 shutil.copytree(src, '/models', ignore=shutil.ignore_patterns('*.md', '__pycache__')); \
 assert list(pathlib.Path('/models').glob('*/*/model.xnor')), 'the package bundles no models'"
 
+# ---------------------------------------------------------------- pull stage
+# `xnornet pull` with h5py (to read the Larq files), which the runtime image never gets: h5py is
+# installed into /opt/pull-deps, pinned by hash like the lock. Two uses:
+#  - catalogue models pulled into /models at build time, beside the bundled ones: space-separated
+#    names from `xnornet pull --list`, e.g. --build-arg XNORNET_PULL="resnet-e18" (then run with
+#    -e XNORNET_DEFAULT_MODEL=resnet-e18). Default: none. Each download is checked against the
+#    catalogue's sha256.
+#  - `docker build --target pull -t xnornet-pull .`: an image whose entrypoint is `xnornet pull`,
+#    for an init container that pulls into a shared volume (docker/k8s/examples/).
+FROM build AS pull
+ARG PIP_CERT=""
+ARG H5PY_PIN="h5py==3.16.0 --hash=sha256:fb1720028d99040792bb2fb31facb8da44a6f29df7697e0b84f0d79aff2e9bd3"
+RUN if [ -z "$PIP_CERT" ]; then unset PIP_CERT; fi \
+ && python3 -m venv /tmp/pip-env \
+ && echo "$H5PY_PIN" > /tmp/pull-requirements.txt \
+ && /tmp/pip-env/bin/pip install --require-hashes --no-deps --only-binary :all: \
+        --target /opt/pull-deps -r /tmp/pull-requirements.txt \
+ && rm -rf /tmp/pip-env /tmp/pull-requirements.txt
+ENV PATH=/opt/venv/bin:$PATH PYTHONPATH=/opt/pull-deps XNORNET_CACHE=/tmp/xnornet-cache
+ARG XNORNET_PULL=""
+RUN for name in $XNORNET_PULL; do \
+      xnornet pull "$name" --repository /models || exit 1; \
+    done \
+ && rm -rf /tmp/xnornet-cache
+USER 10001:10001
+WORKDIR /tmp
+ENTRYPOINT ["/opt/venv/bin/xnornet", "pull"]
+CMD ["--list"]
+
 # ---------------------------------------------------------------- runtime stage
 FROM ${BASE_IMAGE}
 RUN apt-get update \
@@ -63,8 +93,9 @@ RUN apt-get update \
         --shell /usr/sbin/nologin xnornet
 
 COPY --from=build /opt/venv /opt/venv
-# The bundled models, as the default model repository; mount your own over it (read-only is enough).
-COPY --from=build /models /models
+# The bundled models (and any pulled with --build-arg XNORNET_PULL), as the default model
+# repository; mount your own over it (read-only is enough).
+COPY --from=pull /models /models
 COPY docker/healthcheck.py /usr/local/bin/xnornet-healthcheck
 
 # Settings (every one is an XNORNET_* variable; see service/settings.py). Those below are the

@@ -1,4 +1,5 @@
-"""POST /v1/classify and /v1/models/{name}/classify: one image in, the top-k classes out."""
+"""POST /v1/classify and /v1/models/{name}/classify: one image in, the top-k classes out;
+GET /v1/models: what those serve (the page's model selector reads it)."""
 
 from __future__ import annotations
 
@@ -43,6 +44,24 @@ class ClassifyResponse(BaseModel):
     model: ModelRef
     predictions: list[Prediction]
     timing_ms: TimingMs
+
+
+class ServedTask(BaseModel):
+    dataset: str | None  # from the model card; None when the model has none
+    classes: int
+    summary: str  # "ImageNet, 1000 classes"; without a card: "N classes"
+
+
+class ServedModel(BaseModel):
+    name: str
+    version: int
+    title: str | None
+    task: ServedTask
+
+
+class ServedModels(BaseModel):
+    default_model: str
+    models: list[ServedModel]
 
 
 TopK = Annotated[int, Query(ge=1, le=100_000, description="how many classes to return (1..classes)")]
@@ -151,3 +170,20 @@ async def classify(request: Request, rt: RuntimeDep, top_k: TopK = 5) -> Respons
 )
 async def classify_named(name: str, request: Request, rt: RuntimeDep, top_k: TopK = 5) -> Response:
     return await classify_model(name, request, rt, top_k)
+
+
+@router.get("/v1/models", response_model=ServedModels, summary="The models served, with their task")
+async def served_models(rt: RuntimeDep) -> ServedModels:
+    served = rt.repo.served()
+    return ServedModels(
+        default_model=rt.settings.default_model,
+        models=[
+            ServedModel(
+                name=mv.name,
+                version=mv.version,
+                title=mv.card.get("title") if isinstance(mv.card.get("title"), str) else None,
+                task=ServedTask(**mv.task),
+            )
+            for _, mv in sorted(served.items())
+        ],
+    )

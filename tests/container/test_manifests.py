@@ -188,6 +188,68 @@ def test_grafana_dashboard_uses_the_service_metrics() -> None:
     assert len(ids) == len(set(ids))
 
 
+# ---------------------------------------------------------------------------------------
+# docker/k8s/examples/imagenet-pull.yaml: an init container pulls into a shared volume
+
+EXAMPLE = K8S / "examples" / "imagenet-pull.yaml"
+
+
+@pytest.mark.parametrize("version", K8S_VERSIONS)
+def test_pull_example_matches_the_kubernetes_schemas(version: str) -> None:
+    kv = pytest.importorskip(
+        "kubernetes_validate", reason="kubernetes-validate is not installed (pip install kubernetes-validate)"
+    )
+    from kubernetes_validate.utils import latest_version
+
+    want = latest_version() if version == "latest" else version
+    for doc in yaml.safe_load_all(EXAMPLE.read_text()):
+        try:
+            kv.validate(doc, want, strict=True)
+        except kv.ValidationError as e:  # pragma: no cover - the message is the point
+            pytest.fail(f"{EXAMPLE.name} ({doc['kind']}) against Kubernetes {want}: {e}")
+
+
+def test_pull_example_pulls_a_catalogue_model_into_the_served_repository(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from training.catalog import shipped
+    from training.pull import add_arguments
+
+    (dep,) = [d for d in yaml.safe_load_all(EXAMPLE.read_text()) if d]
+    pod = dep["spec"]["template"]["spec"]
+    (init,), (ctr,) = pod["initContainers"], pod["containers"]
+    vols = {v["name"]: v for v in pod["volumes"]}
+    # what the init container runs parses as `xnornet pull` arguments and names a catalogue model
+    import argparse
+
+    parser = argparse.ArgumentParser()
+    add_arguments("pull", parser)
+    args = parser.parse_args(init["args"])
+    assert args.name in shipped().names()
+    # it writes the repository into a volume the server mounts (read-only) as its repository
+    init_mounts = {m["mountPath"]: m["name"] for m in init["volumeMounts"]}
+    srv_mounts = {m["mountPath"]: m for m in ctr["volumeMounts"]}
+    shared = init_mounts[args.repository]
+    assert "emptyDir" in vols[shared] or "persistentVolumeClaim" in vols[shared]
+    (srv_path,) = [p for p, m in srv_mounts.items() if m["name"] == shared]
+    assert srv_mounts[srv_path].get("readOnly") is True
+    env = {e["name"]: e["value"] for e in ctr["env"]}
+    assert env["XNORNET_REPOSITORY"] == srv_path
+    assert json.loads(env["XNORNET_MODELS"]) == [args.name]
+    check_settings(env, monkeypatch)
+    # the cache is writable with a read-only root; both run as the non-root user
+    cache = {e["name"]: e["value"] for e in init["env"]}["XNORNET_CACHE"]
+    assert cache in init_mounts and "emptyDir" in vols[init_mounts[cache]]
+    for c in (init, ctr):
+        sc = c["securityContext"]
+        assert sc["readOnlyRootFilesystem"] is True and sc["capabilities"]["drop"] == ["ALL"]
+    assert pod["securityContext"]["runAsNonRoot"] is True
+    # the server's image and the init container's are the two targets of the Dockerfile
+    dockerfile = (ROOT / "Dockerfile").read_text()
+    assert re.search(r"^FROM build AS pull$", dockerfile, re.M)
+    assert init["image"].split(":")[0] == "xnornet-pull" and ctr["image"].split(":")[0] == "xnornet"
+
+
 # -- KServe ----------------------------------------------------------------------------------
 KSERVE = K8S / "kserve"
 
