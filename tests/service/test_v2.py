@@ -137,7 +137,6 @@ def test_unknown_model_or_version(client: Any) -> None:
     )
 
 
-
 def test_non_finite_outputs_are_422_not_invalid_json(client: Any, monkeypatch: pytest.MonkeyPatch) -> None:
     import numpy as np
 
