@@ -69,8 +69,11 @@ class RequestOutput(BaseModel):
 
 
 class InferenceRequest(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", protected_namespaces=())
     id: str | None = None
+    # Not in the protocol's request body, but the KServe SDK sends them: they must agree with the path.
+    model_name: str | None = None
+    model_version: str | None = None
     parameters: dict[str, Any] | None = None
     inputs: list[RequestInput] = Field(min_length=1)
     outputs: list[RequestOutput] | None = None
@@ -376,6 +379,10 @@ async def _infer(rt: Any, name: str, version: str | None, request: Request) -> R
     deadline = started(request) + rt.settings.request_timeout_s
     body = await request.body()
     req, tensors = _parse(body, request.headers.get(HEADER_LENGTH))
+    body_version = req.model_version or None
+    if req.model_name not in (None, name) or (body_version and version and body_version != version):
+        raise BadRequest("model_name/model_version in the body disagree with the path")
+    version = version or body_version
     wanted = _requested(req)
     result = await oip.infer(rt, name, version, tensors, wanted, deadline, request)
     return _response(req, result, wanted)
