@@ -77,7 +77,8 @@ def test_no_product_module_names_a_benchmark_module() -> None:
     found = []
     for module, path in imports.modules(ROOT, PRODUCT).items():
         for node in ast.walk(ast.parse(path.read_text())):
-            text = node.value if isinstance(node, ast.Constant) else None
-            if isinstance(text, str) and text.split(".")[0] == "benchmarks":
-                found.append(f"{module}:{node.lineno} {text!r}")
+            if not (isinstance(node, ast.Constant) and isinstance(node.value, str)):
+                continue
+            if node.value.split(".")[0] == "benchmarks":
+                found.append(f"{module}:{node.lineno} {node.value!r}")
     assert found == []
