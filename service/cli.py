@@ -28,6 +28,7 @@ if TYPE_CHECKING:  # FastAPI stays unimported until a server is made
 _SERVE_FLAGS: list[tuple[str, str, Any, str]] = [
     ("--host", "host", str, "interface to listen on (default 127.0.0.1)"),
     ("--port", "port", int, "TCP port (default 8000; 0 picks a free one)"),
+    ("--grpc-port", "grpc_port", int, "serve the OIP v2 gRPC service on this port too (default: off)"),
     (
         "--repository",
         "repository",
