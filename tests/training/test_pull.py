@@ -315,7 +315,7 @@ def test_http_proxy_and_no_proxy_are_honoured(
 def _cli(catalog_file: Path, repo: Path, cache: Path) -> subprocess.Popen[str]:
     env = {**os.environ, "XNORNET_CATALOG": str(catalog_file), "XNORNET_CACHE": str(cache)}
     return subprocess.Popen(
-        [sys.executable, "-m", "engine.cli", "pull", "resnet-e18", "--repository", str(repo)],
+        [sys.executable, "-m", "xnornet", "pull", "resnet-e18", "--repository", str(repo)],
         cwd=ROOT,
         env=env,
         stdout=subprocess.PIPE,
@@ -370,7 +370,7 @@ def test_two_concurrent_pulls_do_not_corrupt_each_other(
 def test_cli_unknown_name_suggests_and_list_shows_pulled(
     server: FileServer, files: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    from engine.cli import main
+    from xnornet.cli import main
 
     catalog_file = tmp_path / "catalog.json"
     data = (files / FILE).read_bytes()
