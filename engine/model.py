@@ -191,9 +191,9 @@ class Model:
         for i in range(ci.n_nodes):
             _check(lib.xnor_model_get_node(self._ptr, i, ni))
             op = OP_NAMES.get(int(ni.op), f"op{ni.op}")
-            if op in ("linear", "blinear", "flatten", "softmax"):
+            if op in ("linear", "blinear", "qlinear", "flatten", "softmax"):
                 two_d.append(True)
-            elif op in ("conv2d", "bconv2d", "maxpool", "avgpool"):
+            elif op in ("conv2d", "bconv2d", "qconv2d", "maxpool", "avgpool"):
                 two_d.append(False)
             else:
                 two_d.append(two_d[int(ni.inputs[0])])
