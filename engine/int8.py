@@ -6,8 +6,8 @@ linear layers (fc8). With int8 edges (FORMAT.md, ops qconv2d and qlinear):
 - the first convolution reads the uint8 pixels themselves: the input normalization
   x = (p * scale - mean[c]) / std[c] is folded into its weights (w * scale / std[c],
   quantized to int8 per output channel) and into a float32 offset per tap
-  (-sum_c w * mean[c] / std[c]) that the engine adds for the in-bounds taps only, so the
-  border means what zero padding means in the float model;
+  (-sum_c w_int8 * mean[c] / scale, with the dequantized pixel weights) that the engine adds
+  for the in-bounds taps only, so the border means what zero padding means in the float model;
 - every float linear layer keeps int8 weights per output row; the engine quantizes its
   input activations per sample at run time (uint8 when none is negative, as after a ReLU).
 
@@ -91,7 +91,11 @@ def quantize_first_conv(node: fmt.Node, spec: fmt.InputSpec) -> fmt.Node:
     std = _channel_vector(spec.std, channels, 1.0)
     scale = float(np.float32(spec.scale))
     q, s = _row_scales(w * (scale / std)[None, :, None, None])
-    offset = -(w * (mean / std)[None, :, None, None]).sum(axis=1)
+    # The offsets use the quantized weights: q * s * (p - mean / scale) is then the quantized
+    # layer applied to the normalized input itself, so the rounding error of the weights
+    # meets the (small, centred) normalized signal, not the raw pixels' large mean.
+    wq = q.astype(np.float64) * s.astype(np.float64)[:, None, None, None]
+    offset = -(wq * (mean / scale)[None, :, None, None]).sum(axis=1)
     pads = (node.p("pt"), node.p("pl"), node.p("pb"), node.p("pr"))
     return qconv2d(
         q,
