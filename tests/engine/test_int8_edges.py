@@ -27,7 +27,8 @@ ISAS = [
     pytest.param(isa, marks=pytest.mark.skipif(not isa_supported(isa), reason=f"CPU lacks {isa}"))
     for isa in ("scalar", "avx2", "avx512")
 ]
-IMAGENET = {"scale": 1 / 255, "mean": (0.485, 0.456, 0.406), "std": (0.229, 0.224, 0.225)}
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
 
 
 def first_conv_net(
@@ -39,24 +40,21 @@ def first_conv_net(
     spec = fmt.InputSpec(
         in_c,
         *hw,
-        color="rgb" if in_c == 3 else "gray" if in_c == 1 else "bgr" if in_c == 3 else "rgb",
+        color="gray" if in_c == 1 else "rgb",
         scale=1 / 255,
-        mean=tuple(float(v) for v in rng.uniform(0.2, 0.6, n)),
-        std=tuple(float(v) for v in rng.uniform(0.15, 0.4, n)),
+        mean=tuple(float(v) for v in rng.uniform(0.2, 0.6, in_c)),
+        std=tuple(float(v) for v in rng.uniform(0.15, 0.4, in_c)),
     )
-    if in_c not in (1, 3):
-        spec.color = "rgb"  # replaced below: in_c 3 is the only multi-channel pixel format
+    w = rng.standard_normal((out, in_c, k, k)) / k
+    bn = [
+        rng.uniform(0.5, 1.5, out),
+        rng.normal(0, 0.2, out),
+        rng.normal(0, 0.2, out),
+        rng.uniform(0.5, 1.5, out),
+    ]
     nodes = [
-        fmt.conv2d(
-            rng.standard_normal((out, in_c, k, k)) / k, rng.normal(0, 0.1, out), stride=stride, padding=pad
-        ),
-        fmt.batchnorm(
-            rng.uniform(0.5, 1.5, out),
-            rng.normal(0, 0.2, out),
-            rng.normal(0, 0.2, out),
-            rng.uniform(0.5, 1.5, out),
-            1e-5,
-        ),
+        fmt.conv2d(w, rng.normal(0, 0.1, out), stride=stride, padding=pad),
+        fmt.batchnorm(*bn, 1e-5),
         fmt.simple("relu"),
         fmt.simple("flatten"),
     ]
@@ -149,7 +147,7 @@ def test_qlinear_signed_zero_and_nonfinite_inputs(isa: str) -> None:
 def test_int8_first_conv_is_close_to_the_float_conv() -> None:
     """The quantization bound on a layer like AlexNet's conv1 (ImageNet normalization)."""
     rng = np.random.default_rng(1)
-    spec = fmt.InputSpec(3, 35, 35, scale=IMAGENET["scale"], mean=IMAGENET["mean"], std=IMAGENET["std"])
+    spec = fmt.InputSpec(3, 35, 35, scale=1 / 255, mean=IMAGENET_MEAN, std=IMAGENET_STD)
     conv = fmt.conv2d(rng.standard_normal((32, 3, 11, 11)) / 11, rng.normal(0, 0.1, 32), stride=4, padding=2)
     q = quantize_first_conv(conv, spec)
     pixels = rng.integers(0, 256, (2, 35, 35, 3), dtype=np.uint8)
