@@ -36,7 +36,6 @@ def first_conv_net(
 ) -> fmt.Model:
     """conv -> bn -> relu -> flatten -> linear, float; with_edges turns both ends int8."""
     rng = np.random.default_rng(seed)
-    n = min(in_c, 4)
     spec = fmt.InputSpec(
         in_c,
         *hw,
