@@ -37,6 +37,7 @@ COPY pyproject.toml setup.py README.md ./
 COPY engine ./engine
 COPY service ./service
 COPY training ./training
+COPY xnornet ./xnornet
 
 # The engine is compiled for every ISA (kernels chosen at run time), never -march=native,
 # so the image runs on any x86-64 CPU. pip and setuptools leave the venv afterwards. The

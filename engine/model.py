@@ -19,16 +19,14 @@ from typing import Any
 import numpy as np
 
 from ._xnornet import ffi, lib
+from .enums import COLOR_NAMES, ISA_NAMES, ISAS, MODE_NAMES, OP_NAMES, OUTPUT_KIND_NAMES, RESIZE_NAMES
 from .errors import InvalidArgumentError, XnorError, error_for
-from .format import COLORS, OP_NAMES, RESIZE
 
-ISAS = {"auto": 0, "scalar": 1, "avx2": 2, "avx512": 3}
-ISA_NAMES = {v: k for k, v in ISAS.items()}
 _ERRBUF = 512
 
 
 def _check(status: int, message: str = "") -> None:
-    if status != 0:
+    if status != lib.XNOR_OK:
         text = message or ffi.string(lib.xnor_status_str(status)).decode()
         raise error_for(status, text)
 
@@ -205,27 +203,25 @@ class Model:
                     op=op,
                     inputs=tuple(int(ni.inputs[j]) for j in range(ni.n_inputs)),
                     out_shape=shape,
-                    mode=("bwn" if ni.mode == 1 else "xnor") if op in ("bconv2d", "blinear") else None,
+                    mode=MODE_NAMES[int(ni.mode)] if op in ("bconv2d", "blinear") else None,
                     use_k=bool(ni.use_k),
                     fused=bool(ni.fused),
                     macs=int(ni.macs),
                 )
             )
-        colors = {v: k for k, v in COLORS.items()}
-        resizes = {v: k for k, v in RESIZE.items()}
         nc = min(int(ci.in_c), 4)
         return ModelInfo(
             name=ffi.string(ci.name).decode(errors="replace"),
             format_version=int(ci.format_version),
             input_shape=(int(ci.in_c), int(ci.in_h), int(ci.in_w)),
-            color=colors.get(int(ci.color), "other"),
-            resize=resizes.get(int(ci.resize_policy), "exact"),
+            color=COLOR_NAMES[int(ci.color)],
+            resize=RESIZE_NAMES[int(ci.resize_policy)],
             resize_size=int(ci.resize_size),
             scale=float(ci.scale),
             mean=tuple(float(ci.mean[j]) for j in range(nc)),
             std=tuple(float(ci.std[j]) for j in range(nc)),
             output_size=int(ci.out_size),
-            output_kind="probabilities" if ci.output_kind == 1 else "logits",
+            output_kind=OUTPUT_KIND_NAMES[int(ci.output_kind)],
             labels=tuple(labels),
             nodes=tuple(nodes),
             file_bytes=int(ci.file_bytes),
@@ -303,7 +299,7 @@ class Model:
             st = lib.xnor_infer_u8(ctx.ptr, ffi.from_buffer("uint8_t[]", arr), n, arr.size, dst, out.size)
         else:
             st = lib.xnor_infer(ctx.ptr, ffi.from_buffer("float[]", arr), n, arr.size, dst, out.size)
-        if st != 0:
+        if st != lib.XNOR_OK:
             _check(st, ffi.string(lib.xnor_context_last_error(ctx.ptr)).decode(errors="replace"))
 
     def infer_timed(self, x: Any) -> tuple[np.ndarray, list[int]]:

@@ -18,7 +18,7 @@ from starlette.requests import Request
 from .admission import queue_full_message
 from .batcher import Closed, DeadlineExceeded, Item, QueueFull
 from .errors import ApiError, NotFound, ServiceUnavailable, Timeout
-from .imaging import ImageError, preprocess
+from .imaging import ImageError
 from .repository import Lease, NotServed, RepositoryError, check_name
 from .runtime import Runtime
 
@@ -69,7 +69,7 @@ async def preprocess_image(rt: Runtime, lease: Lease, data: bytes, timing: Timin
     loop = asyncio.get_running_loop()
     try:
         x = await loop.run_in_executor(
-            rt.preprocess_pool, preprocess, data, lease.version.spec, rt.settings.max_image_pixels
+            rt.preprocess_pool, rt.preprocess, data, lease.version.spec, rt.settings.max_image_pixels
         )
     except ImageError as exc:
         rt.metrics.rejected.labels(exc.reason).inc()

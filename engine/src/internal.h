@@ -28,23 +28,6 @@
 #define XF_MAX_NODES 4096u
 #define XF_MAX_TENSORS 65536u
 
-enum {
-    XOP_CONV2D = 1,
-    XOP_BCONV2D = 2,
-    XOP_LINEAR = 3,
-    XOP_BLINEAR = 4,
-    XOP_BATCHNORM = 5,
-    XOP_RELU = 6,
-    XOP_MAXPOOL = 7,
-    XOP_AVGPOOL = 8,
-    XOP_FLATTEN = 9,
-    XOP_DROPOUT = 10,
-    XOP_SOFTMAX = 11,
-    XOP_ADD = 12,
-    XOP_QCONV2D = 13,   /* int8 first layer on uint8 pixels (int8 edges) */
-    XOP_QLINEAR = 14    /* int8 weights, activations quantized per sample (int8 edges) */
-};
-
 enum { XP_OUT = 0, XP_KH, XP_KW, XP_SH, XP_SW, XP_PT, XP_PL, XP_PB, XP_PR, XP_BIAS, XP_MODE, XP_USEK,
        XP_CEIL, XP_CIP };
 

@@ -40,7 +40,7 @@ xnor_context_params xnor_context_default_params(void) {
 }
 
 static int is_xnor_op(const xnode *nd) {
-    return (nd->op == XOP_BCONV2D || nd->op == XOP_BLINEAR) && nd->mode == 0;
+    return (nd->op == XNOR_OP_BCONV2D || nd->op == XNOR_OP_BLINEAR) && nd->mode == XNOR_MODE_XNOR;
 }
 
 /* Build steps and value storage (aliases). */
@@ -51,13 +51,13 @@ static xnor_status build_steps(xnor_context_t *c) {
     c->n_steps = 0;
     for (uint32_t k = 0; k < n; k++) {
         const xnode *nd = &m->nodes[k];
-        if (nd->op == XOP_DROPOUT) {
+        if (nd->op == XNOR_OP_DROPOUT) {
             c->storage[k + 1] = c->storage[nd->inputs[0]];
             continue;
         }
         if (!c->trace) {
             if (nd->fused) continue; /* folded into its consumer/producer below */
-            if (nd->op == XOP_FLATTEN && nd->in_shape.h == 1 && nd->in_shape.w == 1) {
+            if (nd->op == XNOR_OP_FLATTEN && nd->in_shape.h == 1 && nd->in_shape.w == 1) {
                 c->storage[k + 1] = c->storage[nd->inputs[0]]; /* [C][1][1] -> [C]: same bytes */
                 continue;
             }
@@ -177,12 +177,12 @@ static void size_workspaces(xnor_context_t *c) {
         st->ws_per_image = 0;
         int padded = nd->pt || nd->pl || nd->pb || nd->pr;
         uint64_t Hp = (uint64_t)in->h + nd->pt + nd->pb, Wp = (uint64_t)in->w + nd->pl + nd->pr;
-        if (nd->op == XOP_CONV2D || (nd->op == XOP_BCONV2D && nd->mode == 1)) {
+        if (nd->op == XNOR_OP_CONV2D || (nd->op == XNOR_OP_BCONV2D && nd->mode == XNOR_MODE_BWN)) {
             if (padded) {
                 st->ws_kind = WS_PAD_F32;
                 st->ws_per_image = Hp * Wp * in->c;
             }
-        } else if (nd->op == XOP_BCONV2D) {
+        } else if (nd->op == XNOR_OP_BCONV2D) {
             st->ws_kind = WS_PACKED;
             st->ws_per_image = Hp * Wp * (uint64_t)nd->cw;
             if (nd->use_k && (uint64_t)in->h * in->w > c->aux_per_image) c->aux_per_image = (uint64_t)in->h * in->w;
@@ -197,7 +197,7 @@ static void size_workspaces(xnor_context_t *c) {
             st->bt_max = bt;
             st->rt_max = (int32_t)rt;
             if (rt * row_bytes > c->scratch_bytes) c->scratch_bytes = (size_t)(rt * row_bytes);
-        } else if (nd->op == XOP_QCONV2D) {
+        } else if (nd->op == XNOR_OP_QCONV2D) {
             /* Tile: bt blocks x rt rows of int32 sums, then one border window (kh rows of
              * qg groups of 4 bytes). */
             uint64_t ow = out->w;
@@ -211,7 +211,7 @@ static void size_workspaces(xnor_context_t *c) {
             st->rt_max = (int32_t)rt;
             uint64_t need = rt * row_bytes + (uint64_t)nd->kh * (uint64_t)nd->qg * 4;
             if (need > c->scratch_bytes) c->scratch_bytes = (size_t)need;
-        } else if (nd->op == XOP_QLINEAR) {
+        } else if (nd->op == XNOR_OP_QLINEAR) {
             st->ws_kind = WS_PACKED; /* per sample: qg words of uint8 activations, sx, z */
             st->ws_per_image = (uint64_t)nd->qg + 2;
             int32_t bt = nd->nb < XNOR_BT_MAX ? nd->nb : XNOR_BT_MAX;
@@ -221,7 +221,7 @@ static void size_workspaces(xnor_context_t *c) {
             st->bt_max = bt;
             st->rt_max = (int32_t)rt;
             if (rt * row_bytes > c->scratch_bytes) c->scratch_bytes = (size_t)(rt * row_bytes);
-        } else if (nd->op == XOP_BLINEAR && nd->mode == 0) {
+        } else if (nd->op == XNOR_OP_BLINEAR && nd->mode == XNOR_MODE_XNOR) {
             st->ws_kind = WS_PACKED;
             st->ws_per_image = (uint64_t)nd->cw;
             if (nd->use_k && c->aux_per_image < 1) c->aux_per_image = 1;

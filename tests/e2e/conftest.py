@@ -50,7 +50,7 @@ def serve(
     cmd = [
         sys.executable,
         "-m",
-        "engine.cli",
+        "xnornet",
         "serve",
         "--host",
         "127.0.0.1",
