@@ -53,7 +53,7 @@ def first_conv_net(
     ]
     nodes = [
         fmt.conv2d(w, rng.normal(0, 0.1, out), stride=stride, padding=pad),
-        fmt.batchnorm(*bn, 1e-5),
+        fmt.batchnorm(gamma, beta, mean, var, 1e-5),
         fmt.simple("relu"),
         fmt.simple("flatten"),
     ]
