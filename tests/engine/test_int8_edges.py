@@ -45,12 +45,8 @@ def first_conv_net(
         std=tuple(float(v) for v in rng.uniform(0.15, 0.4, in_c)),
     )
     w = rng.standard_normal((out, in_c, k, k)) / k
-    bn = [
-        rng.uniform(0.5, 1.5, out),
-        rng.normal(0, 0.2, out),
-        rng.normal(0, 0.2, out),
-        rng.uniform(0.5, 1.5, out),
-    ]
+    gamma, beta = rng.uniform(0.5, 1.5, out), rng.normal(0, 0.2, out)
+    mean, var = rng.normal(0, 0.2, out), rng.uniform(0.5, 1.5, out)
     nodes = [
         fmt.conv2d(w, rng.normal(0, 0.1, out), stride=stride, padding=pad),
         fmt.batchnorm(gamma, beta, mean, var, 1e-5),
