@@ -289,6 +289,15 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
             die("infer accepted a wrong output_len", NULL);
         st = xnor_infer(ctx, x, batch, in_len, y, out_len);
         if (st != XNOR_OK) die("xnor_infer failed on a small loaded model", xnor_context_last_error(ctx));
+        /* The same batch as uint8 pixels (the normalization, or an int8 first layer's own reads). */
+        uint8_t *px = malloc(in_len);
+        if (!px) die("malloc", NULL);
+        for (size_t i = 0; i < in_len; i++) px[i] = data[(i * 7 + 3) % size];
+        if (xnor_infer_u8(ctx, px, batch, in_len - 1, y, out_len) != XNOR_ERR_INVALID_ARGUMENT)
+            die("infer_u8 accepted a wrong input_len", NULL);
+        st = xnor_infer_u8(ctx, px, batch, in_len, y, out_len);
+        if (st != XNOR_OK) die("xnor_infer_u8 failed on a small loaded model", xnor_context_last_error(ctx));
+        free(px);
         uint32_t s = 0;
         for (size_t i = 0; i < out_len; i++) {
             uint32_t b;
