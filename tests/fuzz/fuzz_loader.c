@@ -228,7 +228,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         if (xnor_model_get_node(m, k, &ni[k]) != XNOR_OK) die("get_node failed", NULL);
         const xnor_node_info *n = &ni[k];
         if (memchr(n->name, 0, sizeof n->name) == NULL) die("node name not NUL-terminated", NULL);
-        if (n->op < 1 || n->op > 12) die("node op out of range", NULL);
+        if (n->op < 1 || n->op > XNOR_OP_QLINEAR) die("node op out of range", NULL);
         if (n->n_inputs < 1 || n->n_inputs > 2) die("node n_inputs out of range", NULL);
         for (uint32_t j = 0; j < n->n_inputs; j++)
             if (n->inputs[j] > k) die("node reads a later value", NULL);
