@@ -16,6 +16,7 @@ linear layers (fc8). With int8 edges (FORMAT.md, ops qconv2d and qlinear):
 
 from __future__ import annotations
 
+import argparse
 import dataclasses
 from typing import Literal
 
@@ -25,6 +26,18 @@ from . import format as fmt
 
 EDGES = ("float32", "int8")
 Edges = Literal["float32", "int8"]
+# What exporters and importers write unless told otherwise (README: "Edge precision").
+DEFAULT_EDGES: Edges = "int8"
+
+
+def add_edges_argument(parser: argparse.ArgumentParser) -> None:
+    """The `--edges float32|int8` option of every command that writes a model file."""
+    parser.add_argument(
+        "--edges",
+        choices=EDGES,
+        default=DEFAULT_EDGES,
+        help=f"precision of the first conv and the float linear layers (default {DEFAULT_EDGES})",
+    )
 
 
 def _row_scales(w: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

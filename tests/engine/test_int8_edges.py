@@ -9,6 +9,8 @@ benchmarks/int8_accuracy.py on the real networks.
 
 from __future__ import annotations
 
+import json
+import pathlib
 import struct
 import zlib
 
@@ -256,3 +258,14 @@ def test_loader_rejects_int8_reductions_past_the_int32_bound() -> None:
     model = Model.from_bytes(fmt.to_bytes(fmt.Model(spec, [fmt.simple("flatten"), lin])))
     x = np.full((1, 1, 4, 16384), -1.0, np.float32)
     assert model.infer(x)[0, 0] == pytest.approx(65536 * 127, rel=1e-6)
+
+
+def test_info_command_shows_the_edges(tmp_path: pathlib.Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from xnornet import cli
+
+    path = tmp_path / "q.xnor"
+    fmt.write_model(with_edges(first_conv_net(3, 3, (15, 15), 3, 1, (1, 1, 1, 1), 16), "int8"), path)
+    assert cli.main(["info", str(path)]) == 0
+    assert "edges      int8 (" in capsys.readouterr().out
+    assert cli.main(["info", str(path), "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["edges"] == "int8"
