@@ -92,6 +92,11 @@ class ModelInfo:
     crc32: int
 
     @property
+    def edges(self) -> str:
+        """'int8' when the first conv or a linear layer is int8 (engine/int8.py), else 'float32'."""
+        return "int8" if any(n.op in ("qconv2d", "qlinear") for n in self.nodes) else "float32"
+
+    @property
     def activation_bytes(self) -> int:
         """Per image: the float32 size of the input and of every node's output. An upper-bound
         estimate of what inference allocates per image of a batch (the engine reuses buffers
@@ -102,6 +107,7 @@ class ModelInfo:
     def as_dict(self) -> dict[str, Any]:
         d = {k: getattr(self, k) for k in self.__dataclass_fields__ if k not in ("nodes", "labels")}
         d["activation_bytes"] = self.activation_bytes
+        d["edges"] = self.edges
         d["n_labels"] = len(self.labels)
         d["nodes"] = [n.__dict__ for n in self.nodes]
         return d
@@ -189,9 +195,9 @@ class Model:
         for i in range(ci.n_nodes):
             _check(lib.xnor_model_get_node(self._ptr, i, ni))
             op = OP_NAMES.get(int(ni.op), f"op{ni.op}")
-            if op in ("linear", "blinear", "flatten", "softmax"):
+            if op in ("linear", "blinear", "qlinear", "flatten", "softmax"):
                 two_d.append(True)
-            elif op in ("conv2d", "bconv2d", "maxpool", "avgpool"):
+            elif op in ("conv2d", "bconv2d", "qconv2d", "maxpool", "avgpool"):
                 two_d.append(False)
             else:
                 two_d.append(two_d[int(ni.inputs[0])])

@@ -85,7 +85,9 @@ typedef enum {
     XNOR_OP_FLATTEN = 9,
     XNOR_OP_DROPOUT = 10,
     XNOR_OP_SOFTMAX = 11,
-    XNOR_OP_ADD = 12
+    XNOR_OP_ADD = 12,
+    XNOR_OP_QCONV2D = 13,  /* int8 first layer on the uint8 pixels (int8 edges) */
+    XNOR_OP_QLINEAR = 14   /* int8 linear, activations quantized per sample (int8 edges) */
 } xnor_op;
 
 /* Arithmetic of a binary op (bconv2d, blinear: node parameter mode). */

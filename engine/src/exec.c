@@ -50,6 +50,10 @@ static int64_t want_items(const xnor_context_t *c, uint64_t work, uint64_t grain
     return (int64_t)((d + (uint64_t)T - 1) / (uint64_t)T) * T;
 }
 
+int64_t xnor_exec_want_items(const xnor_context_t *c, uint64_t work, uint64_t grain) {
+    return want_items(c, work, grain);
+}
+
 /* Split rows and blocks into tiles: N * nrt * nbt >= want if possible, rows first
  * (or blocks first for fully connected layers, where the weights dominate). */
 static void tile(task *t, int64_t want, int32_t rt_max, int32_t bt_max, int blocks_first) {
@@ -702,6 +706,12 @@ void xnor_exec_step(xnor_context_t *c, const xstep *st, uint32_t N) {
     case XNOR_OP_BLINEAR:
         if (nd->mode == XNOR_MODE_BWN) run_fconv(&t);
         else run_xnor(&t);
+        break;
+    case XNOR_OP_QCONV2D:
+        xnor_exec_qconv(c, st, N);
+        break;
+    case XNOR_OP_QLINEAR:
+        xnor_exec_qlinear(c, st, N);
         break;
     case XNOR_OP_BATCHNORM:
         run_flat(&t, bn_item, (int64_t)N * (int64_t)(nd->in_shape.h * nd->in_shape.w), nd->in_shape.c);

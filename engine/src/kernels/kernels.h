@@ -105,7 +105,26 @@ typedef struct {
     int32_t y0, y1;
 } xnor_pack_args;
 
+/* int8 convolution / linear, integer part: uint8 activations (pixels, or activations
+ * quantized per sample) times int8 weights, summed exactly in int32:
+ *   out[((y - y0) * out_row + (x - x0)) * out_stride + (ob - b0) * 16 + lane] =
+ *     sum_{ky < kh, g < qg, b < 4} in[off0 + (y*sh + ky) * row_stride + x * px_stride + 4g + b]
+ *                                  * w[(((ob*kh + ky)*qg + g)*16 + lane)*4 + b]
+ * for y in [y0, y1), x in [x0, x1), ob in [b0, b1). The 4 qg bytes of a window row are
+ * (kx, c) in order, zero-weighted past the row's kw * C real bytes; the executor makes
+ * every byte read lie inside its buffer. Every ISA gives the scalar result exactly. */
+typedef struct {
+    const uint8_t *in;
+    int64_t off0, row_stride, px_stride;
+    const int8_t *w;
+    int32_t kh, qg, sh;
+    int32_t y0, y1, x0, x1, b0, b1;
+    int32_t *out;
+    int32_t out_row, out_stride;
+} xnor_qconv_args;
+
 typedef void (*xnor_bconv_fn)(const xnor_bconv_args *a);
+typedef void (*xnor_qconv_fn)(const xnor_qconv_args *a);
 typedef void (*xnor_fconv_fn)(const xnor_conv_args *a);
 typedef void (*xnor_pack_fn)(const xnor_pack_args *a);
 typedef void (*xnor_bwnconv_fn)(const xnor_conv_args *a);
@@ -117,6 +136,7 @@ typedef struct {
     xnor_fconv_fn fconv;
     xnor_pack_fn pack;
     xnor_bwnconv_fn bwnconv;
+    xnor_qconv_fn qconv;
 } xnor_kernel_table;
 
 /* The table of an ISA, or NULL if it is not compiled in or the CPU lacks it.
@@ -126,12 +146,14 @@ const xnor_kernel_table *xnor_kernels_for(xnor_isa isa);
 /* CPU feature detection (dispatch.c). */
 int xnor_cpu_has_avx2(void);    /* AVX2 + FMA + POPCNT, OS saves YMM */
 int xnor_cpu_has_avx512(void);  /* AVX-512 F/BW/VL/VPOPCNTDQ, OS saves ZMM */
+int xnor_cpu_has_avx512vnni(void); /* the above + AVX512_VNNI (vpdpbusd) */
 
 /* Scalar kernels: portable C, always present. */
 void xnor_bconv_16c__scalar(const xnor_bconv_args *a);
 void xnor_fconv_16c__scalar(const xnor_conv_args *a);
 void xnor_pack__scalar(const xnor_pack_args *a);
 void xnor_bwnconv_16c__scalar(const xnor_conv_args *a);
+void xnor_qconv_16c__scalar(const xnor_qconv_args *a);
 
 #if defined(__x86_64__) || defined(_M_X64)
 #define XNOR_HAVE_X86 1
@@ -143,11 +165,14 @@ void xnor_fconv_16c__avx512f(const xnor_conv_args *a);
 void xnor_pack__avx512(const xnor_pack_args *a);
 void xnor_bwnconv_16c__avx2(const xnor_conv_args *a);
 void xnor_bwnconv_16c__avx512(const xnor_conv_args *a);
+void xnor_qconv_16c__avx2(const xnor_qconv_args *a);
+void xnor_qconv_16c__avx512vnni(const xnor_qconv_args *a);
 #endif
 
 /* Target attributes: each ISA's kernels are compiled for that ISA alone, in its own
  * file, and picked at run time; the rest of the library stays baseline x86-64. */
 #define XNOR_TARGET_AVX2 __attribute__((target("avx2,fma,popcnt,bmi,bmi2")))
+#define XNOR_TARGET_AVX512VNNI __attribute__((target("avx512f,avx512bw,avx512vl,avx512vnni,avx2,fma")))
 #define XNOR_TARGET_AVX512 __attribute__((target("avx512f,avx512bw,avx512vl,avx512dq,avx512vpopcntdq,avx2,fma,popcnt,bmi,bmi2")))
 
 #endif /* XNOR_KERNELS_H */
