@@ -23,7 +23,7 @@ import numpy as np
 from engine import format as fmt
 from engine.model import Model, resolve_isa
 
-from . import architectures
+from . import architectures, openvino_alexnet
 from .timing import median_seconds
 
 DEFAULT_RUNS = [(1, 1), (1, 2), (16, 2)]  # (batch, threads)
@@ -45,6 +45,9 @@ def add_arguments(name: str, parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--repeat", type=int, default=15, help="timed repetitions per measurement (median)")
     parser.add_argument("--warmup", type=int, default=3)
     parser.add_argument("--no-torch", action="store_true", help="skip the PyTorch baseline")
+    parser.add_argument(
+        "--no-openvino", action="store_true", help="skip the OpenVINO baseline (its own BinaryConvolution)"
+    )
     parser.add_argument(
         "--sweep", action="store_true", help="speedup sweeps of one binary conv (paper Fig. 4)"
     )
@@ -104,7 +107,17 @@ def _torch_layer_ms(torch: Any, threads: int, repeat: int, warmup: int) -> dict[
 def bench_alexnet(args: argparse.Namespace) -> dict[str, Any]:
     isa = resolve_isa(args.isa)
     torch = None if args.no_torch else _torch()
-    _progress(f"building seeded {args.mode.upper()} AlexNet (isa {isa}, torch {'yes' if torch else 'no'})")
+    ov = None
+    if not args.no_openvino and args.mode == "xnor":
+        ov = openvino_alexnet.load()
+        if ov is None:
+            _progress(
+                "OpenVINO is not installed (pip install './benchmarks[openvino]'): no OpenVINO baseline"
+            )
+    _progress(
+        f"building seeded {args.mode.upper()} AlexNet (isa {isa}, torch {'yes' if torch else 'no'}, "
+        f"openvino {'yes' if ov else 'no'})"
+    )
     graph = architectures.alexnet(seed=0, mode=args.mode)
     blob = fmt.to_bytes(graph)
     runs = DEFAULT_RUNS
@@ -123,6 +136,8 @@ def bench_alexnet(args: argparse.Namespace) -> dict[str, Any]:
         row: dict[str, Any] = {
             "batch": batch,
             "threads": threads,
+            # precision of the first and last layers; models without the field have float32 edges
+            "edges": getattr(model.info, "edges", "float32"),
             "engine_ms_per_image": 1e3 * eng / batch,
             "torch_float_ms_per_image": None,
             "speedup": None,
@@ -135,6 +150,11 @@ def bench_alexnet(args: argparse.Namespace) -> dict[str, Any]:
                 tt = median_seconds(functools.partial(tnet, tx), args.repeat, args.warmup)
             row["torch_float_ms_per_image"] = 1e3 * tt / batch
             row["speedup"] = tt / eng
+        if ov is not None:
+            _progress(f"openvino batch {batch} threads {threads}")
+            ov_ms = openvino_alexnet.ms_per_image(ov, batch, threads, args.repeat, args.warmup)
+            row["openvino_ms_per_image"] = ov_ms
+            row["speedup_vs_openvino"] = ov_ms / row["engine_ms_per_image"]
         results.append(row)
 
     # Per-layer times: batch 1 on the first run's thread count.
@@ -177,6 +197,7 @@ def bench_alexnet(args: argparse.Namespace) -> dict[str, Any]:
         "float32_model_bytes": info.weight_bytes_float32,
         "model_size_ratio": info.weight_bytes_float32 / info.file_bytes,
         "torch_version": getattr(torch, "__version__", None),
+        "openvino_version": ov.__version__.split("-")[0] if ov is not None else None,
         "repeat": args.repeat,
     }
 
@@ -186,12 +207,19 @@ def _fmt(v: float | None, spec: str = ".2f") -> str:
 
 
 def print_table(r: dict[str, Any]) -> None:
-    print(f"{r['network']}, isa {r['isa']}, torch {r['torch_version'] or 'not installed'}")
-    print(f"\n{'batch':>5} {'threads':>7} {'engine ms/img':>14} {'torch ms/img':>13} {'speedup':>8}")
+    print(
+        f"{r['network']}, isa {r['isa']}, torch {r['torch_version'] or 'not installed'}, "
+        f"openvino {r['openvino_version'] or 'not measured'}"
+    )
+    print(
+        f"\n{'batch':>5} {'threads':>7} {'edges':>7} {'engine ms/img':>14} {'torch ms/img':>13} "
+        f"{'speedup':>8} {'openvino ms/img':>16} {'vs openvino':>12}"
+    )
     for row in r["runs"]:
         print(
-            f"{row['batch']:>5} {row['threads']:>7} {row['engine_ms_per_image']:>14.3f} "
-            f"{_fmt(row['torch_float_ms_per_image'], '.3f'):>13} {_fmt(row['speedup']):>8}"
+            f"{row['batch']:>5} {row['threads']:>7} {row['edges']:>7} {row['engine_ms_per_image']:>14.3f} "
+            f"{_fmt(row['torch_float_ms_per_image'], '.3f'):>13} {_fmt(row['speedup']):>8} "
+            f"{_fmt(row.get('openvino_ms_per_image'), '.3f'):>16} {_fmt(row.get('speedup_vs_openvino')):>12}"
         )
     print(f"\nper layer (batch 1, {r['layers_threads']} thread(s)):")
     print(f"{'name':<10} {'kind':<14} {'ms':>8} {'GOPS':>8}")
