@@ -21,7 +21,7 @@ from typing import Any
 import numpy as np
 
 from engine import format as fmt
-from engine.model import Model, resolve_isa
+from engine.model import Model, measure_ceilings, resolve_isa
 
 from . import architectures, openvino_alexnet
 from .timing import median_seconds
@@ -50,6 +50,11 @@ def add_arguments(name: str, parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--sweep", action="store_true", help="speedup sweeps of one binary conv (paper Fig. 4)"
+    )
+    parser.add_argument(
+        "--ceilings",
+        action="store_true",
+        help="measure this CPU's FMA / int8 / popcount / bandwidth ceilings, each layer's share of its own",
     )
     parser.add_argument("--plot", metavar="DIR", help="with --sweep: write JSON and PNG plots into DIR")
     parser.add_argument("--quick", action="store_true", help="with --sweep: a few points only (for tests)")
@@ -202,6 +207,40 @@ def bench_alexnet(args: argparse.Namespace) -> dict[str, Any]:
     }
 
 
+def _ceiling_kind(layer: dict[str, Any]) -> str | None:
+    """Which compute ceiling bounds a layer: popcount for XNOR layers, int8 for 8-bit ones,
+    FMA for float and BWN (add/subtract) ones; None for layers without multiply-adds."""
+    if layer["gops"] <= 0:
+        return None
+    if layer["kind"].endswith("/xnor"):
+        return "popcount"
+    if "int8" in layer["kind"]:
+        return "int8"
+    return "fma"
+
+
+def add_ceiling_shares(result: dict[str, Any], ceilings: dict[str, float], macs: dict[str, int]) -> None:
+    """Each layer's share of its compute ceiling, and for fully connected layers (each weight read
+    once per image at batch 1) of the cache read bandwidth, on the per-layer run's threads."""
+    threads = result["layers_threads"]
+    for layer in result["layers"]:
+        kind = _ceiling_kind(layer)
+        layer["ceiling"] = kind
+        layer["compute_share"] = None
+        layer["weight_gbps"] = None
+        layer["bandwidth_share"] = None
+        if kind is None or layer["ms"] <= 0:
+            continue
+        peak = ceilings[f"{kind}_gops"] * threads
+        layer["compute_share"] = layer["gops"] / peak if peak > 0 else None
+        if layer["kind"].startswith(("linear", "blinear")):
+            bits = 1 if layer["kind"].startswith("blinear") else 8 if kind == "int8" else 32
+            gbps = macs[layer["name"]] * bits / 8 / (layer["ms"] * 1e-3) / 1e9
+            layer["weight_gbps"] = gbps
+            layer["bandwidth_share"] = gbps / (ceilings["cache_read_gbps"] * threads)
+    result["ceilings"] = ceilings
+
+
 def _fmt(v: float | None, spec: str = ".2f") -> str:
     return "-" if v is None else format(v, spec)
 
@@ -222,9 +261,23 @@ def print_table(r: dict[str, Any]) -> None:
             f"{_fmt(row.get('openvino_ms_per_image'), '.3f'):>16} {_fmt(row.get('speedup_vs_openvino')):>12}"
         )
     print(f"\nper layer (batch 1, {r['layers_threads']} thread(s)):")
-    print(f"{'name':<10} {'kind':<14} {'ms':>8} {'GOPS':>8}")
+    ceil = r.get("ceilings")
+    if ceil:
+        print(
+            f"ceilings per thread: FMA {ceil['fma_gops']:.0f} GOPS, int8 {ceil['int8_gops']:.0f} GOPS, "
+            f"popcount {ceil['popcount_gops']:.0f} GOPS, read {ceil['cache_read_gbps']:.1f} GB/s (8 MiB) / "
+            f"{ceil['mem_read_gbps']:.1f} GB/s (128 MiB)"
+        )
+    extra = f" {'ceiling':>9} {'share':>6} {'GB/s':>7} {'bw share':>9}" if ceil else ""
+    print(f"{'name':<10} {'kind':<14} {'ms':>8} {'GOPS':>8}{extra}")
     for layer in r["layers"]:
-        print(f"{layer['name']:<10} {layer['kind']:<14} {layer['ms']:>8.3f} {layer['gops']:>8.1f}")
+        line = f"{layer['name']:<10} {layer['kind']:<14} {layer['ms']:>8.3f} {layer['gops']:>8.1f}"
+        if ceil:
+            line += (
+                f" {layer['ceiling'] or '-':>9} {_fmt(layer['compute_share'], '.0%'):>6} "
+                f"{_fmt(layer['weight_gbps'], '.1f'):>7} {_fmt(layer['bandwidth_share'], '.0%'):>9}"
+            )
+        print(line)
     print(f"\nbinary layers conv2..conv5 vs torch float32: {_fmt(r['binary_layers_speedup'])}x")
     print(
         f"model file {r['model_bytes'] / 1e6:.2f} MB vs float32 {r['float32_model_bytes'] / 1e6:.2f} MB "
@@ -240,6 +293,11 @@ def run(name: str, args: argparse.Namespace) -> int:
     if args.arch != "alexnet":
         return _bench_larq(args)
     result = bench_alexnet(args)
+    if args.ceilings:
+        _progress(f"ceilings ({result['isa']}, one thread)")
+        graph = architectures.alexnet(seed=0, mode=args.mode)
+        macs = {n.name: n.macs for n in Model.from_bytes(fmt.to_bytes(graph), threads=1).info.nodes}
+        add_ceiling_shares(result, measure_ceilings(result["isa"]), macs)
     if args.json:
         print(json.dumps(result, indent=2))
     else:

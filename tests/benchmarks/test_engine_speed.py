@@ -64,6 +64,21 @@ def test_bench_openvino_baseline_or_a_clear_skip() -> None:
         )
 
 
+def test_bench_ceilings_give_each_layer_its_share() -> None:
+    proc = _xnornet(
+        "bench", "--json", "--ceilings", "--no-torch", "--no-openvino", "--batch", "1", "--threads", "1",
+        "--repeat", "1", "--warmup", "0",
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    r = json.loads(proc.stdout)
+    assert r["ceilings"]["fma_gops"] > 0 and r["ceilings"]["popcount_gops"] > 0
+    by_name = {layer["name"]: layer for layer in r["layers"]}
+    assert by_name["conv2"]["ceiling"] == "popcount" and by_name["conv2"]["compute_share"] > 0
+    assert by_name["conv1"]["ceiling"] == "fma"
+    assert by_name["fc6"]["bandwidth_share"] > 0 and by_name["fc8"]["weight_gbps"] > 0
+    assert by_name["pool1"]["ceiling"] is None and by_name["pool1"]["compute_share"] is None
+
+
 def test_openvino_network_runs_binary_convolutions() -> None:
     pytest.importorskip("openvino")
     from benchmarks import openvino_alexnet

@@ -15,6 +15,7 @@
 
 static int g_has_avx2;
 static int g_has_avx512;
+static int g_has_avx512vnni;
 static pthread_once_t g_detect_once = PTHREAD_ONCE_INIT;
 
 #if defined(XNOR_HAVE_X86)
@@ -50,6 +51,7 @@ static void detect(void)
 
     g_has_avx2 = os_ymm && avx2 && fma && popcnt && bmi1 && bmi2;
     g_has_avx512 = g_has_avx2 && os_zmm && f512 && dq512 && bw512 && vl512 && vpopcntdq;
+    g_has_avx512vnni = g_has_avx512 && ((c >> 11) & 1);
 }
 #else
 static void detect(void) {}
@@ -72,20 +74,29 @@ int xnor_cpu_has_avx512(void)
     return g_has_avx512;
 }
 
+int xnor_cpu_has_avx512vnni(void)
+{
+    detect_once();
+    return g_has_avx512vnni;
+}
+
 static const xnor_kernel_table k_scalar = {
     XNOR_ISA_SCALAR, "scalar",
     xnor_bconv_16c__scalar, xnor_fconv_16c__scalar, xnor_pack__scalar, xnor_bwnconv_16c__scalar,
+    xnor_ceil_fma__scalar, xnor_ceil_popcount__scalar,
 };
 
 #if defined(XNOR_HAVE_X86)
 static const xnor_kernel_table k_avx2 = {
     XNOR_ISA_AVX2, "avx2",
     xnor_bconv_16c__avx2, xnor_fconv_16c__avx2, xnor_pack__avx2, xnor_bwnconv_16c__avx2,
+    xnor_ceil_fma__avx2, xnor_ceil_popcount__avx2,
 };
 
 static const xnor_kernel_table k_avx512 = {
     XNOR_ISA_AVX512, "avx512",
     xnor_bconv_16c__avx512vpopcnt, xnor_fconv_16c__avx512f, xnor_pack__avx512, xnor_bwnconv_16c__avx512,
+    xnor_ceil_fma__avx512, xnor_ceil_popcount__avx512,
 };
 #endif
 
