@@ -129,6 +129,12 @@ typedef void (*xnor_fconv_fn)(const xnor_conv_args *a);
 typedef void (*xnor_pack_fn)(const xnor_pack_args *a);
 typedef void (*xnor_bwnconv_fn)(const xnor_conv_args *a);
 
+/* Ceiling microbenchmarks (ceil__*.c): each runs `iters` iterations of a loop of independent
+ * chains of one instruction mix and returns the ops it did (2 per multiply-add, as in
+ * xnor_ceilings); `seed` keeps the compiler from folding the loop, the result is
+ * written to *sink. */
+typedef double (*xnor_ceil_fn)(int64_t iters, uint32_t seed, uint32_t *sink);
+
 typedef struct {
     xnor_isa isa;
     const char *name;
@@ -137,6 +143,8 @@ typedef struct {
     xnor_pack_fn pack;
     xnor_bwnconv_fn bwnconv;
     xnor_qconv_fn qconv;
+    xnor_ceil_fn ceil_fma;
+    xnor_ceil_fn ceil_popcount;
 } xnor_kernel_table;
 
 /* The table of an ISA, or NULL if it is not compiled in or the CPU lacks it.
@@ -154,6 +162,8 @@ void xnor_fconv_16c__scalar(const xnor_conv_args *a);
 void xnor_pack__scalar(const xnor_pack_args *a);
 void xnor_bwnconv_16c__scalar(const xnor_conv_args *a);
 void xnor_qconv_16c__scalar(const xnor_qconv_args *a);
+double xnor_ceil_fma__scalar(int64_t iters, uint32_t seed, uint32_t *sink);
+double xnor_ceil_popcount__scalar(int64_t iters, uint32_t seed, uint32_t *sink);
 
 #if defined(__x86_64__) || defined(_M_X64)
 #define XNOR_HAVE_X86 1
@@ -167,6 +177,11 @@ void xnor_bwnconv_16c__avx2(const xnor_conv_args *a);
 void xnor_bwnconv_16c__avx512(const xnor_conv_args *a);
 void xnor_qconv_16c__avx2(const xnor_qconv_args *a);
 void xnor_qconv_16c__avx512vnni(const xnor_qconv_args *a);
+double xnor_ceil_fma__avx2(int64_t iters, uint32_t seed, uint32_t *sink);
+double xnor_ceil_popcount__avx2(int64_t iters, uint32_t seed, uint32_t *sink);
+double xnor_ceil_fma__avx512(int64_t iters, uint32_t seed, uint32_t *sink);
+double xnor_ceil_popcount__avx512(int64_t iters, uint32_t seed, uint32_t *sink);
+double xnor_ceil_int8__avx512vnni(int64_t iters, uint32_t seed, uint32_t *sink);
 #endif
 
 /* Target attributes: each ISA's kernels are compiled for that ISA alone, in its own
