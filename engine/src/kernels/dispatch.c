@@ -75,17 +75,21 @@ int xnor_cpu_has_avx512(void)
 static const xnor_kernel_table k_scalar = {
     XNOR_ISA_SCALAR, "scalar",
     xnor_bconv_16c__scalar, xnor_fconv_16c__scalar, xnor_pack__scalar, xnor_bwnconv_16c__scalar,
+    xnor_resize_h_u8__scalar, xnor_resize_v_u8__scalar,
 };
 
 #if defined(XNOR_HAVE_X86)
 static const xnor_kernel_table k_avx2 = {
     XNOR_ISA_AVX2, "avx2",
     xnor_bconv_16c__avx2, xnor_fconv_16c__avx2, xnor_pack__avx2, xnor_bwnconv_16c__avx2,
+    xnor_resize_h_u8__avx2, xnor_resize_v_u8__avx2,
 };
 
 static const xnor_kernel_table k_avx512 = {
     XNOR_ISA_AVX512, "avx512",
     xnor_bconv_16c__avx512vpopcnt, xnor_fconv_16c__avx512f, xnor_pack__avx512, xnor_bwnconv_16c__avx512,
+    /* resampling has no AVX-512 twin: this table uses the AVX2 kernels */
+    xnor_resize_h_u8__avx2, xnor_resize_v_u8__avx2,
 };
 #endif
 
