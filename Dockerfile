@@ -37,6 +37,7 @@ COPY pyproject.toml setup.py README.md ./
 COPY engine ./engine
 COPY service ./service
 COPY training ./training
+COPY xnornet ./xnornet
 
 # The engine is compiled for every ISA (kernels chosen at run time), never -march=native,
 # so the image runs on any x86-64 CPU. pip and setuptools leave the venv afterwards. The
@@ -47,7 +48,7 @@ RUN if [ -z "$PIP_CERT" ]; then unset PIP_CERT; fi \
  && /opt/venv/bin/pip uninstall -y pip setuptools \
  && find /opt/venv -depth \( -name tests -o -name testing \) -type d -path '*/numpy/*' -exec rm -rf {} + \
  && cd / \
- && /opt/venv/bin/python -c "import engine._xnornet, service, numpy, fastapi, uvicorn, PIL, prometheus_client" \
+ && /opt/venv/bin/python -c "import engine._xnornet, service, numpy, fastapi, uvicorn, PIL, prometheus_client, service.grpc.server" \
  && /opt/venv/bin/python -c "import importlib.resources as r, pathlib, shutil; \
 src = pathlib.Path(str(r.files('service'))) / 'models'; \
 shutil.copytree(src, '/models', ignore=shutil.ignore_patterns('*.md', '__pycache__')); \
@@ -106,6 +107,7 @@ COPY docker/healthcheck.py /usr/local/bin/xnornet-healthcheck
 #                              from its cgroup CPU quota (cpu.max) and affinity, not the host's cores
 #   XNORNET_PREPROCESS_THREADS image decode threads; 0 = as above
 #   XNORNET_ISA                auto|scalar|avx2|avx512
+#   XNORNET_GRPC_PORT          the gRPC service's port (8001 here; unset = no gRPC)
 #   XNORNET_ADMIN_TOKEN        enables the admin API (>= 16 characters); unset = no admin API
 #   XNORNET_POLL_SECONDS       look for new model versions on disk every N s (0 = off)
 #   XNORNET_DRAIN_DELAY_S      on SIGTERM, /readyz fails this long before draining starts
@@ -118,6 +120,7 @@ ENV PATH=/opt/venv/bin:$PATH \
     PYTHONUNBUFFERED=1 \
     XNORNET_HOST=0.0.0.0 \
     XNORNET_PORT=8000 \
+    XNORNET_GRPC_PORT=8001 \
     XNORNET_REPOSITORY=/models \
     XNORNET_ENGINE_THREADS=0
 
@@ -126,7 +129,8 @@ ENV PATH=/opt/venv/bin:$PATH \
 # tmpfs at /tmp.
 USER 10001:10001
 WORKDIR /tmp
-EXPOSE 8000
+# 8000: HTTP (/v1, /v2, /metrics, probes); 8001: the Open Inference Protocol over gRPC.
+EXPOSE 8000 8001
 HEALTHCHECK --interval=15s --timeout=5s --start-period=20s --retries=3 \
     CMD ["/opt/venv/bin/python", "/usr/local/bin/xnornet-healthcheck"]
 ENTRYPOINT ["/opt/venv/bin/xnornet"]

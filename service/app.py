@@ -16,16 +16,19 @@ from .api import admin, classify, health, ui, v2
 from .limits import BodyLimitMiddleware
 from .observe import MetricsMiddleware
 from .repository import Loader
-from .runtime import Runtime
+from .runtime import Preprocess, Runtime
 from .settings import Settings
 
 log = logging.getLogger("xnornet.service")
 
 
-def create_app(settings: Settings | None = None, *, loader: Loader | None = None) -> FastAPI:
-    """The app for one repository. `loader` replaces the C engine (tests pass fakes)."""
+def create_app(
+    settings: Settings | None = None, *, loader: Loader | None = None, preprocess: Preprocess | None = None
+) -> FastAPI:
+    """The app for one repository. `loader` replaces the C engine (tests pass fakes, the service
+    benchmark PyTorch); `preprocess` replaces imaging.preprocess (the benchmark's decode cache)."""
     settings = settings or Settings()
-    runtime = Runtime(settings, loader)
+    runtime = Runtime(settings, loader, preprocess)
     # Our own limit is checked per request (imaging.open_image). Pillow's process-wide bomb check
     # (its warning is an error) may only be raised to make room for it, never lowered by one app.
     if Image.MAX_IMAGE_PIXELS is not None and settings.max_image_pixels > Image.MAX_IMAGE_PIXELS:
@@ -34,9 +37,17 @@ def create_app(settings: Settings | None = None, *, loader: Loader | None = None
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         await runtime.start()
+        grpc_server = None
         try:
+            if settings.grpc_port is not None:
+                from .grpc.server import GrpcServer  # grpcio is loaded only when gRPC is on
+
+                grpc_server = GrpcServer(runtime)
+                app.state.grpc_port = await grpc_server.start()
             yield
         finally:
+            if grpc_server is not None:
+                await grpc_server.stop()  # in-flight RPCs finish before the batchers close
             await runtime.stop()
 
     app = FastAPI(

@@ -13,18 +13,22 @@ import logging
 import os
 import signal
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import numpy as np
 
+from . import imaging
 from .batcher import Batcher, Item
 from .metrics import Metrics
 from .repository import EngineModel, Loader, ModelVersion, Repository, RepositoryError
 from .settings import Settings
 
 log = logging.getLogger("xnornet.service")
+
+# bytes, the model's input spec, the pixel limit -> the model's input tensor (imaging.preprocess).
+Preprocess = Callable[[bytes, imaging.InputSpec, int], np.ndarray]
 
 
 def engine_loader(settings: Settings) -> Loader:
@@ -46,8 +50,12 @@ def cpu_count() -> int:
 
 
 class Runtime:
-    def __init__(self, settings: Settings, loader: Loader | None = None) -> None:
+    def __init__(
+        self, settings: Settings, loader: Loader | None = None, preprocess: Preprocess | None = None
+    ) -> None:
         self.settings = settings
+        # What the preprocessing pool runs per request; a benchmark may wrap it (e.g. a decode cache).
+        self.preprocess: Preprocess = preprocess or imaging.preprocess
         self.metrics = Metrics()
         self.repo = Repository(
             settings.repository,
@@ -61,6 +69,8 @@ class Runtime:
         self.decoding: dict[str, int] = {}
         threads = settings.preprocess_threads or cpu_count()
         self.preprocess_pool = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="preprocess")
+        # Wall-clock time of each model's last engine call, in ms (the statistics extension).
+        self.last_inference_ms: dict[str, int] = {}
         self.state = "starting"
         self.required: set[str] = set()
         self._poll_task: asyncio.Task[None] | None = None
@@ -182,6 +192,7 @@ class Runtime:
             m = self.metrics
 
             def on_batch(items: Sequence[Item], seconds: float) -> None:
+                self.last_inference_ms[name] = int(time.time() * 1000)
                 m.batch_size.labels(name).observe(len(items))
                 m.inference.labels(name).observe(seconds)
                 for it in items:

@@ -21,6 +21,8 @@ class Settings(BaseSettings):
 
     host: str = "127.0.0.1"
     port: int = Field(default=8000, ge=0, le=65535)
+    # The Open Inference Protocol's gRPC service on this port (None = off; 0 picks a free one).
+    grpc_port: int | None = Field(default=None, ge=0, le=65535)
     # The model repository: <repository>/<name>/<version>/model.xnor.
     repository: Path = BUNDLED_MODELS
     # Served by /v1/classify without a model name; when not given and `models` is, the first of

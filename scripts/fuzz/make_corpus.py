@@ -12,17 +12,18 @@ checksum) seed the early exits. It also writes a libFuzzer dictionary.
 
     python3 scripts/fuzz/make_corpus.py OUT_DIR [--dict FILE]
 
-Only numpy is needed: engine/format.py is loaded from its file, so the compiled engine
-does not have to be built first. Output is deterministic (seeded generators).
+Only numpy is needed: engine's numpy-side modules are loaded from their files, so the
+compiled engine does not have to be built first. Output is deterministic (seeded generators).
 """
 
 from __future__ import annotations
 
 import argparse
-import importlib.util
+import importlib
 import pathlib
 import struct
 import sys
+import types
 import zlib
 
 import numpy as np
@@ -30,16 +31,17 @@ import numpy as np
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 
 
-def _load_format():
-    spec = importlib.util.spec_from_file_location("xnornet_format", ROOT / "engine" / "format.py")
-    assert spec is not None and spec.loader is not None
-    mod = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = mod  # dataclasses look the module up by name
-    spec.loader.exec_module(mod)
-    return mod
+def _load_engine_module(name: str) -> types.ModuleType:
+    """engine.<name> without engine/__init__.py (which loads the compiled engine): the
+    numpy-side modules import only each other and the header's enum text."""
+    if "xnornet_engine" not in sys.modules:
+        package = types.ModuleType("xnornet_engine")
+        package.__path__ = [str(ROOT / "engine")]
+        sys.modules["xnornet_engine"] = package
+    return importlib.import_module(f"xnornet_engine.{name}")
 
 
-fmt = _load_format()
+fmt = _load_engine_module("format")
 
 MAX_SEED_BYTES = 20 * 1024
 

@@ -14,7 +14,7 @@ from pydantic import BaseModel
 from starlette.datastructures import UploadFile
 
 from ..errors import ApiError, Unprocessable, UnsupportedMediaType
-from ..inference import Timing, lease_model, preprocess_image, run_rows
+from ..inference import Timing, lease_model, preprocess_image, probabilities, run_rows
 from .deps import RuntimeDep, started, tag_model
 
 router = APIRouter(tags=["classify"])
@@ -84,12 +84,6 @@ async def read_image_bytes(request: Request, rt: RuntimeDep) -> bytes:
     )
 
 
-def softmax(row: np.ndarray) -> np.ndarray:
-    z = row.astype(np.float64)
-    z = np.exp(z - z.max())
-    return z / z.sum()
-
-
 async def classify_model(name: str, request: Request, rt: RuntimeDep, top_k: int) -> Response:
     tag_model(request, name)
     t_start = started(request)
@@ -103,11 +97,7 @@ async def classify_model(name: str, request: Request, rt: RuntimeDep, top_k: int
         x = await preprocess_image(rt, lease, data, timing)
         out = await run_rows(rt, lease, [x], deadline, request, timing)
     row = out[0]
-    if mv.output_kind == "probabilities":
-        probs = np.clip(row.astype(np.float64), 0.0, None)
-        probs = probs / probs.sum() if probs.sum() > 0 else softmax(row)
-    else:
-        probs = softmax(row)
+    probs = probabilities(row, mv.output_kind)
     if not np.all(np.isfinite(probs)):
         raise ApiError("the model produced non-finite outputs", status=500, code="bad_output")
     order = np.argsort(-probs, kind="stable")[:top_k]

@@ -1,5 +1,5 @@
-"""The binding's enum tables come from the C header's public enums, and the info structs
-declare those enum types (not bare integers)."""
+"""The enum tables (parsed from the C header) equal the compiled library's constants, and the
+info structs declare the public enum types (not bare integers)."""
 
 from __future__ import annotations
 
@@ -22,6 +22,11 @@ def test_tables_hold_every_member_by_name() -> None:
     assert enums.RESIZE["shorter_crop"] == lib.XNOR_RESIZE_SHORTER_CROP
     for table in (enums.OPS, enums.COLORS, enums.RESIZE, enums.MODES, enums.OUTPUT_KINDS, enums.ISAS):
         assert len(set(table.values())) == len(table)
+
+
+def test_header_tables_equal_the_compiled_constants() -> None:
+    compiled = {name: int(getattr(lib, name)) for name in dir(lib) if name.startswith("XNOR_")}
+    assert compiled == enums.CONSTANTS
 
 
 def test_info_structs_use_the_public_enum_types() -> None:
