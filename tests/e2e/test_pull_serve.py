@@ -39,7 +39,7 @@ def test_pull_then_serve_answers_imagenet_top5(tmp_path: Path) -> None:
             "XNORNET_CACHE": str(tmp_path / "cache"),
         }
         pulled = subprocess.run(
-            [sys.executable, "-m", "engine.cli", "pull", "resnet-e18", "--repository", "models"],
+            [sys.executable, "-m", "xnornet", "pull", "resnet-e18", "--repository", "models"],
             cwd=tmp_path,
             env={**env, "PYTHONPATH": str(ROOT)},
             capture_output=True,

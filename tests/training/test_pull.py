@@ -387,7 +387,7 @@ def test_https_with_a_ca_bundle_in_ssl_cert_file(
 def _cli(catalog_file: Path, repo: Path, cache: Path) -> subprocess.Popen[str]:
     env = {**os.environ, "XNORNET_CATALOG": str(catalog_file), "XNORNET_CACHE": str(cache)}
     return subprocess.Popen(
-        [sys.executable, "-m", "engine.cli", "pull", "resnet-e18", "--repository", str(repo)],
+        [sys.executable, "-m", "xnornet", "pull", "resnet-e18", "--repository", str(repo)],
         cwd=ROOT,
         env=env,
         stdout=subprocess.PIPE,
@@ -442,7 +442,7 @@ def test_two_concurrent_pulls_do_not_corrupt_each_other(
 def test_cli_unknown_name_suggests_and_list_shows_pulled(
     server: FileServer, files: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    from engine.cli import main
+    from xnornet.cli import main
 
     catalog_file = tmp_path / "catalog.json"
     data = (files / FILE).read_bytes()
