@@ -177,3 +177,27 @@ def test_errors(server: Server, protocol: str) -> None:
     with pytest.raises(InferenceServerException) as e:
         c.get_model_metadata("nope")
     assert e.value.status() in ("404", "StatusCode.NOT_FOUND")
+
+
+def test_grpc_drains_on_sigterm() -> None:
+    """SIGTERM: gRPC readiness turns false at once while RPCs are still served (drain delay),
+    then the process exits 0 and the port refuses calls (UNAVAILABLE)."""
+    import signal
+    import time
+
+    with serve(BUNDLED_MODELS, "--grpc-port", "0", "--model", MODEL, "--drain-delay-s", "3") as srv:
+        c = tc_grpc.InferenceServerClient(srv.grpc_address)
+        assert c.is_server_ready()
+        srv.signal(signal.SIGTERM)
+        deadline = time.monotonic() + 2
+        while c.is_server_ready() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert not c.is_server_ready() and not c.is_model_ready(MODEL)
+        x = batch(1)
+        inp = tc_grpc.InferInput("input", list(x.shape), "FP32")
+        inp.set_data_from_numpy(x)
+        assert c.infer(MODEL, [inp]).as_numpy("output").shape == (1, 10)  # still served
+        assert srv.proc.wait(30) == 0
+        with pytest.raises(InferenceServerException) as e:
+            c.is_server_live()
+        assert e.value.status() == "StatusCode.UNAVAILABLE"
