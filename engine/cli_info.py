@@ -93,6 +93,8 @@ def run(name: str, args: argparse.Namespace) -> int:
         f"mean {tuple(round(m, 4) for m in info.mean)}, std {tuple(round(s, 4) for s in info.std)}"
     )
     print(f"output     {info.output_size} {info.output_kind}, {len(info.labels)} labels")
+    q = [n.name for n in info.nodes if n.op in ("qconv2d", "qlinear")]
+    print(f"edges      {info.edges}" + (f" ({', '.join(q)})" if q else ""))
     ratio = info.weight_bytes_float32 / max(1, info.file_bytes)
     print(
         f"weights    packed {_mb(info.weight_bytes_packed)} vs float32 {_mb(info.weight_bytes_float32)} "
