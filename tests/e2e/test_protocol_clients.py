@@ -201,3 +201,33 @@ def test_grpc_drains_on_sigterm() -> None:
         with pytest.raises(InferenceServerException) as e:
             c.is_server_live()
         assert e.value.status() == "StatusCode.UNAVAILABLE"
+
+
+@pytest.mark.parametrize("protocol", PROTOCOLS)
+@pytest.mark.parametrize("datatype", ["INT32", "UINT8"])
+def test_integer_tensors_are_converted_to_fp32(server: Server, protocol: str, datatype: str) -> None:
+    m = module(protocol)
+    x = np.random.default_rng(1).integers(0, 4, (2, *SHAPE)).astype(datatype.lower())
+    inp = m.InferInput("input", list(x.shape), datatype)
+    inp.set_data_from_numpy(x)
+    y = client(server, protocol).infer(MODEL, [inp]).as_numpy("output")
+    np.testing.assert_allclose(y, reference(x.astype(np.float32)), rtol=1e-6, atol=1e-6)
+
+
+def test_http_json_bytes_are_base64_images(server: Server) -> None:
+    """Without binary data, JSON carries BYTES as strings: an image goes base64-encoded."""
+    import base64
+
+    data = jpeg(200, 300, quality=70)
+    inp = tc_http.InferInput("image", [1], "BYTES")
+    inp.set_data_from_numpy(np.array([base64.b64encode(data)], dtype=np.object_), binary_data=False)
+    out = tc_http.InferRequestedOutput("output", binary_data=False, class_count=1)
+    (top,) = client(server, "http").infer(MODEL, [inp], outputs=[out]).as_numpy("output")
+    v1 = httpx.post(
+        f"{server.url}/v1/models/{MODEL}/classify?top_k=1",
+        content=data,
+        headers={"Content-Type": "image/jpeg"},
+        timeout=30,
+    ).json()["predictions"][0]
+    assert isinstance(top[0], str)  # JSON strings, not bytes, from the client's JSON decoding
+    assert top[0].split(":", 2)[1:] == [str(v1["index"]), v1["label"]]
