@@ -141,8 +141,7 @@ def bench_alexnet(args: argparse.Namespace) -> dict[str, Any]:
         row: dict[str, Any] = {
             "batch": batch,
             "threads": threads,
-            # precision of the first and last layers; models without the field have float32 edges
-            "edges": getattr(model.info, "edges", "float32"),
+            "edges": model.info.edges,  # precision of the first and last layers
             "engine_ms_per_image": 1e3 * eng / batch,
             "torch_float_ms_per_image": None,
             "speedup": None,
