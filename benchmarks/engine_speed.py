@@ -141,8 +141,7 @@ def bench_alexnet(args: argparse.Namespace) -> dict[str, Any]:
         row: dict[str, Any] = {
             "batch": batch,
             "threads": threads,
-            # precision of the first and last layers; models without the field have float32 edges
-            "edges": getattr(model.info, "edges", "float32"),
+            "edges": model.info.edges,  # precision of the first and last layers
             "engine_ms_per_image": 1e3 * eng / batch,
             "torch_float_ms_per_image": None,
             "speedup": None,
@@ -214,7 +213,7 @@ def _ceiling_kind(layer: dict[str, Any]) -> str | None:
         return None
     if layer["kind"].endswith("/xnor"):
         return "popcount"
-    if "int8" in layer["kind"]:
+    if layer["kind"].startswith(("qconv2d", "qlinear")):  # uint8 x int8 layers
         return "int8"
     return "fma"
 
@@ -233,7 +232,7 @@ def add_ceiling_shares(result: dict[str, Any], ceilings: dict[str, float], macs:
             continue
         peak = ceilings[f"{kind}_gops"] * threads
         layer["compute_share"] = layer["gops"] / peak if peak > 0 else None
-        if layer["kind"].startswith(("linear", "blinear")):
+        if layer["kind"].startswith(("linear", "blinear", "qlinear")):
             bits = 1 if layer["kind"].startswith("blinear") else 8 if kind == "int8" else 32
             gbps = macs[layer["name"]] * bits / 8 / (layer["ms"] * 1e-3) / 1e9
             layer["weight_gbps"] = gbps
