@@ -85,7 +85,9 @@ typedef enum {
     XNOR_OP_FLATTEN = 9,
     XNOR_OP_DROPOUT = 10,
     XNOR_OP_SOFTMAX = 11,
-    XNOR_OP_ADD = 12
+    XNOR_OP_ADD = 12,
+    XNOR_OP_QCONV2D = 13,  /* int8 first layer on the uint8 pixels (int8 edges) */
+    XNOR_OP_QLINEAR = 14   /* int8 linear, activations quantized per sample (int8 edges) */
 } xnor_op;
 
 /* Arithmetic of a binary op (bconv2d, blinear: node parameter mode). */
@@ -118,6 +120,21 @@ const char *xnor_isa_name(xnor_isa isa);
 
 /* Number of CPUs this process may run on (affinity mask and cgroup cpu.max aware), >= 1. */
 int32_t xnor_default_threads(void);
+
+/* This CPU's throughput ceilings on one thread, measured by short microbenchmarks with the
+ * given ISA's instructions (XNOR_ISA_AUTO: the best usable), for comparing layers against
+ * (`xnornet bench --ceilings`). Ops count as the benchmark's GOPS do: 2 per multiply-add
+ * (float FMA, int8 product, or one bit of XNOR-popcount). A ceiling the ISA has no
+ * instruction for is 0. Takes about 0.5 s (the bandwidth test reads 128 MiB a few times). */
+typedef struct {
+    double fma_gops;        /* float32 fused multiply-adds: vfmadd (AVX2, AVX-512), mul + add (scalar) */
+    double int8_gops;       /* uint8 x int8 multiply-adds: AVX-512 VNNI vpdpbusd; 0 without VNNI */
+    double popcount_gops;   /* binary MACs: xor + popcount + add over 32-bit lanes */
+    double mem_read_gbps;   /* reading a 128 MiB buffer (far larger than the caches), 1e9 bytes/s */
+    double cache_read_gbps; /* reading an 8 MiB buffer (larger than L2, within most L3s), 1e9 bytes/s */
+} xnor_ceilings;
+
+xnor_status xnor_measure_ceilings(xnor_isa isa, xnor_ceilings *out);
 
 /* Load a model from a file or from memory (the bytes are copied/repacked; the caller's
  * buffer may be freed after the call). On failure *out is NULL and errbuf (if not NULL,

@@ -45,6 +45,11 @@ enum {
 
 #define XDT_F32 1u
 #define XDT_BITS 2u
+#define XDT_I8 3u
+
+/* int8 layers accumulate u8 x s8 products in int32: |sum| <= 255 * 128 * R < 2^31 needs a
+ * reduction length R <= 65536. */
+#define XQ_MAX_REDUCTION 65536u
 
 /* Shape of a value, per image. A 2-D value [F] has c = F, h = w = 1, is4d = 0. */
 typedef struct {
@@ -97,7 +102,19 @@ typedef struct {
                         * ky < a, kx < b of popcount(weights of o at tap (ky, kx)) */
     float *bn_scale;   /* batchnorm: [16 ceil(C/16)] (zero past C: the fconv epilogue */
     float *bn_shift;   /* loads whole 16-channel blocks when the batchnorm is folded into it) */
-    /* Per output row / column, the range of in-bounds taps [k0, k1): bconv XNOR. */
+    /* int8 layers (qconv2d, qlinear): weights [nb][kh][qg][16][4] int8, qg = ceil(kw * C / 4)
+     * groups of 4 bytes over one window row's (kx, c) (qlinear: kh = 1, kw * C = features),
+     * zero past the row's real bytes and past O; per-output scale [16 nb]. */
+    int8_t *wq;
+    int32_t qg;
+    float *qscale;
+    int32_t *qwsum;    /* qlinear: [16 nb] sum over features of the int8 weights */
+    /* qconv2d: bias + the in-bounds taps' offsets, per output-row class and column class:
+     * qcorr[(cy * ncx + cx) * 16 nb + o]; qcls_y[y], qcls_x[x] give the classes. */
+    float *qcorr;
+    int32_t *qcls_y, *qcls_x;
+    int32_t ncx;
+    /* Per output row / column, the range of in-bounds taps [k0, k1): bconv XNOR, qconv2d. */
     int32_t *row_k;    /* [2 oh] */
     int32_t *col_k;    /* [2 ow] */
 } xnode;
@@ -114,6 +131,7 @@ struct xnor_model {
     /* norm_lut[min(c, 4)][p] = (p * scale - mean[c]) / std[c] in float32 (FORMAT.md's
      * preprocessing; channels >= 4 use mean 0, std 1): uint8 input is normalized by lookup. */
     float norm_lut[5][256];
+    int32_t input_u8;      /* the input's only reader is a qconv2d: value 0 is uint8 NHWC pixels */
 
     xnode *nodes;
     xshape *values;        /* n_nodes + 1 shapes; value 0 is the input */
