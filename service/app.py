@@ -5,16 +5,13 @@ from __future__ import annotations
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from typing import Any
 
 from fastapi import FastAPI
 from PIL import Image
 
 from . import errors
-from .admission import AdmissionMiddleware
 from .api import admin, classify, health, ui, v2
-from .limits import BodyLimitMiddleware
-from .observe import MetricsMiddleware
+from .edge import EdgeMiddleware
 from .repository import Loader
 from .runtime import Runtime
 from .settings import Settings
@@ -54,11 +51,6 @@ def create_app(settings: Settings | None = None, *, loader: Loader | None = None
     if settings.admin_token is not None:
         app.include_router(admin.router)
 
-    def too_large(scope: Any) -> None:
-        runtime.metrics.rejected.labels("too_large").inc()
-
-    # Starlette runs the last added middleware first: metrics see everything, the limit refused ones too.
-    app.add_middleware(BodyLimitMiddleware, max_body_bytes=settings.max_body_bytes, on_reject=too_large)
-    app.add_middleware(AdmissionMiddleware, runtime=runtime)  # sheds load before the body is read
-    app.add_middleware(MetricsMiddleware, metrics=runtime.metrics)
+    # Metrics, load shedding and the body limit, in one layer before the app.
+    app.add_middleware(EdgeMiddleware, runtime=runtime)
     return app

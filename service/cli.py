@@ -162,6 +162,8 @@ def make_server(settings: Settings, loader: Any = None) -> Any:
         # 503 at once. It sits well above what the bounded queue admits (the app's own 503 with
         # Retry-After answers first), so it only bites on a connection flood.
         limit_concurrency=connection_limit(settings),
+        # Nothing here reads the client address, so no layer rewrites it from X-Forwarded-For.
+        proxy_headers=False,
     )
     return DrainingServer(config, app.state.runtime, settings.drain_delay_s)
 
