@@ -11,6 +11,7 @@ from PIL import Image
 
 from . import errors
 from .api import admin, classify, health, ui, v2
+from .cluster import Cluster
 from .edge import EdgeMiddleware
 from .repository import Loader
 from .runtime import Runtime
@@ -19,10 +20,13 @@ from .settings import Settings
 log = logging.getLogger("xnornet.service")
 
 
-def create_app(settings: Settings | None = None, *, loader: Loader | None = None) -> FastAPI:
-    """The app for one repository. `loader` replaces the C engine (tests pass fakes)."""
+def create_app(
+    settings: Settings | None = None, *, loader: Loader | None = None, cluster: Cluster | None = None
+) -> FastAPI:
+    """The app for one repository. `loader` replaces the C engine (tests pass fakes); `cluster`:
+    this app is one worker of `xnornet serve --workers N`."""
     settings = settings or Settings()
-    runtime = Runtime(settings, loader)
+    runtime = Runtime(settings, loader, cluster)
     # Our own limit is checked per request (imaging.open_image). Pillow's process-wide bomb check
     # (its warning is an error) may only be raised to make room for it, never lowered by one app.
     if Image.MAX_IMAGE_PIXELS is not None and settings.max_image_pixels > Image.MAX_IMAGE_PIXELS:

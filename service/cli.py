@@ -20,6 +20,8 @@ from pydantic import ValidationError
 from .limits import MAX_HEADER_BYTES
 from .settings import DEFAULT_MODEL, Settings
 
+log = logging.getLogger("xnornet.service")
+
 # flag -> (settings field, type, help)
 _SERVE_FLAGS: list[tuple[str, str, Any, str]] = [
     ("--host", "host", str, "interface to listen on (default 127.0.0.1)"),
@@ -38,6 +40,12 @@ _SERVE_FLAGS: list[tuple[str, str, Any, str]] = [
     ("--engine-threads", "engine_threads", int, "engine threads per call, 0 = all CPUs (default 0)"),
     ("--isa", "isa", str, "auto, scalar, avx2 or avx512 (default auto)"),
     ("--preprocess-threads", "preprocess_threads", int, "decode/preprocess threads, 0 = CPUs"),
+    (
+        "--workers",
+        "workers",
+        int,
+        "server processes sharing the port (default 1); threads 0 = CPUs divided among them",
+    ),
     ("--max-body-bytes", "max_body_bytes", int, "request body limit (default 8 MiB)"),
     ("--max-image-pixels", "max_image_pixels", int, "decoded image pixel limit (default 40M)"),
     (
@@ -108,9 +116,34 @@ def serve(args: argparse.Namespace) -> int:
     logging.basicConfig(
         level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
+    settings = plan_threads(settings)
+    if settings.workers > 1:
+        from .workers import run as run_workers
+
+        return run_workers(settings)
     server = make_server(settings)
     server.run()
     return 0 if server.started else 1
+
+
+def plan_threads(settings: Settings) -> Settings:
+    """Engine and preprocessing threads per worker: the CPUs divided among the workers, unless
+    set. Logged, so that an operator sees how the cores are shared."""
+    from .runtime import cpu_count
+
+    cpus = cpu_count()
+    share = max(1, cpus // settings.workers)
+    engine = settings.engine_threads or share
+    pre = settings.preprocess_threads or share
+    log.info(
+        "%d CPUs: %d worker process(es), each with %d engine thread(s) and %d preprocessing thread(s)%s",
+        cpus,
+        settings.workers,
+        engine,
+        pre,
+        "" if settings.engine_threads and settings.preprocess_threads else " (0 = CPUs / workers)",
+    )
+    return settings.model_copy(update={"engine_threads": engine, "preprocess_threads": pre})
 
 
 KEEP_ALIVE_S = 5
@@ -130,7 +163,7 @@ def connection_limit(settings: Settings) -> int:
     return max(256, 2 * settings.queue_capacity + 64)
 
 
-def make_server(settings: Settings, loader: Any = None) -> Any:
+def make_server(settings: Settings, loader: Any = None, cluster: Any = None) -> Any:
     """The uvicorn server `xnornet serve` runs (service/bench_service.py runs it with another
     `loader`, e.g. PyTorch, to compare engines behind the very same service)."""
     import uvicorn
@@ -138,7 +171,7 @@ def make_server(settings: Settings, loader: Any = None) -> Any:
     from .app import create_app
     from .server import DrainingServer
 
-    app = create_app(settings, loader=loader)
+    app = create_app(settings, loader=loader, cluster=cluster)
     config = uvicorn.Config(
         app,
         host=settings.host,
