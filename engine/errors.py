@@ -7,11 +7,14 @@ failures with one except clause.
 
 from __future__ import annotations
 
+from ._xnornet import lib
+
 
 class XnorError(Exception):
-    """Base of every engine error. `status` is the C status code, `code` its short name."""
+    """Base of every engine error. `status` is the C status code (lib.XNOR_ERR_*), `code` its
+    short name."""
 
-    status: int = 16
+    status: int = lib.XNOR_ERR_INTERNAL
     code: str = "internal"
 
     def __init__(self, message: str = "") -> None:
@@ -20,73 +23,73 @@ class XnorError(Exception):
 
 
 class InvalidArgumentError(XnorError, ValueError):
-    status, code = 1, "invalid_argument"
+    status, code = lib.XNOR_ERR_INVALID_ARGUMENT, "invalid_argument"
 
 
 class OutOfMemoryError(XnorError, MemoryError):
-    status, code = 2, "out_of_memory"
+    status, code = lib.XNOR_ERR_OUT_OF_MEMORY, "out_of_memory"
 
 
 class ModelIOError(XnorError, OSError):
-    status, code = 3, "io_error"
+    status, code = lib.XNOR_ERR_IO, "io_error"
 
 
 class ModelFormatError(XnorError, ValueError):
     """The model file is not a valid xnornet model (any of the statuses below)."""
 
-    status, code = 9, "bad_model"
+    status, code = lib.XNOR_ERR_BAD_HEADER, "bad_model"
 
 
 class BadMagicError(ModelFormatError):
-    status, code = 4, "bad_magic"
+    status, code = lib.XNOR_ERR_BAD_MAGIC, "bad_magic"
 
 
 class BadVersionError(ModelFormatError):
-    status, code = 5, "bad_version"
+    status, code = lib.XNOR_ERR_BAD_VERSION, "bad_version"
 
 
 class TruncatedError(ModelFormatError):
-    status, code = 6, "truncated"
+    status, code = lib.XNOR_ERR_TRUNCATED, "truncated"
 
 
 class TrailingDataError(ModelFormatError):
-    status, code = 7, "trailing_data"
+    status, code = lib.XNOR_ERR_TRAILING_DATA, "trailing_data"
 
 
 class ChecksumError(ModelFormatError):
-    status, code = 8, "checksum"
+    status, code = lib.XNOR_ERR_CHECKSUM, "checksum"
 
 
 class BadHeaderError(ModelFormatError):
-    status, code = 9, "bad_header"
+    status, code = lib.XNOR_ERR_BAD_HEADER, "bad_header"
 
 
 class BadTensorError(ModelFormatError):
-    status, code = 10, "bad_tensor"
+    status, code = lib.XNOR_ERR_BAD_TENSOR, "bad_tensor"
 
 
 class BadNodeError(ModelFormatError):
-    status, code = 11, "bad_node"
+    status, code = lib.XNOR_ERR_BAD_NODE, "bad_node"
 
 
 class ShapeMismatchError(ModelFormatError):
-    status, code = 12, "shape_mismatch"
+    status, code = lib.XNOR_ERR_SHAPE_MISMATCH, "shape_mismatch"
 
 
 class BadLabelsError(ModelFormatError):
-    status, code = 13, "bad_labels"
+    status, code = lib.XNOR_ERR_BAD_LABELS, "bad_labels"
 
 
 class UnsupportedISAError(XnorError, RuntimeError):
-    status, code = 14, "unsupported_isa"
+    status, code = lib.XNOR_ERR_UNSUPPORTED_ISA, "unsupported_isa"
 
 
 class ThreadError(XnorError, RuntimeError):
-    status, code = 15, "thread_error"
+    status, code = lib.XNOR_ERR_THREAD, "thread_error"
 
 
 class InternalError(XnorError, RuntimeError):
-    status, code = 16, "internal"
+    status, code = lib.XNOR_ERR_INTERNAL, "internal"
 
 
 _BY_STATUS: dict[int, type[XnorError]] = {

@@ -20,6 +20,8 @@ from typing import Any
 
 import numpy as np
 
+from .enums import COLOR_NAMES, COLORS, MODE_NAMES, MODES, OP_NAMES, OPS, RESIZE, RESIZE_NAMES
+
 MAGIC = b"XNORNET\x00"
 VERSION = 1
 HEADER_BYTES = 256
@@ -30,25 +32,6 @@ ALIGN = 64
 DTYPE_F32 = 1
 DTYPE_BITS = 2
 
-OPS: dict[str, int] = {
-    "conv2d": 1,
-    "bconv2d": 2,
-    "linear": 3,
-    "blinear": 4,
-    "batchnorm": 5,
-    "relu": 6,
-    "maxpool": 7,
-    "avgpool": 8,
-    "flatten": 9,
-    "dropout": 10,
-    "softmax": 11,
-    "add": 12,
-}
-OP_NAMES = {v: k for k, v in OPS.items()}
-
-COLORS = {"gray": 0, "rgb": 1, "bgr": 2, "other": 3}
-RESIZE = {"exact": 0, "shorter_crop": 1, "central_crop_bicubic": 2}
-MODES = {"xnor": 0, "bwn": 1}
 
 # Index of each named integer parameter in the node's p[16] array (FORMAT.md).
 P_INDEX = {
@@ -116,7 +99,7 @@ class Node:
 
     @property
     def mode(self) -> str:
-        return "bwn" if self.p("mode") == 1 else "xnor"
+        return MODE_NAMES.get(self.p("mode"), "xnor")
 
 
 @dataclass
@@ -589,8 +572,8 @@ def read_model(source: str | os.PathLike[str] | bytes) -> Model:
         c,
         h,
         w,
-        {v: k for k, v in COLORS.items()}[color],
-        {v: k for k, v in RESIZE.items()}[resize],
+        COLOR_NAMES[color],
+        RESIZE_NAMES[resize],
         resize_size,
         scale,
         tuple(mean[:nc]),

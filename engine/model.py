@@ -19,16 +19,14 @@ from typing import Any
 import numpy as np
 
 from ._xnornet import ffi, lib
+from .enums import COLOR_NAMES, ISA_NAMES, ISAS, MODE_NAMES, OP_NAMES, OUTPUT_KIND_NAMES, RESIZE_NAMES
 from .errors import InvalidArgumentError, XnorError, error_for
-from .format import COLORS, OP_NAMES, RESIZE
 
-ISAS = {"auto": 0, "scalar": 1, "avx2": 2, "avx512": 3}
-ISA_NAMES = {v: k for k, v in ISAS.items()}
 _ERRBUF = 512
 
 
 def _check(status: int, message: str = "") -> None:
-    if status != 0:
+    if status != lib.XNOR_OK:
         text = message or ffi.string(lib.xnor_status_str(status)).decode()
         raise error_for(status, text)
 
@@ -205,27 +203,25 @@ class Model:
                     op=op,
                     inputs=tuple(int(ni.inputs[j]) for j in range(ni.n_inputs)),
                     out_shape=shape,
-                    mode=("bwn" if ni.mode == 1 else "xnor") if op in ("bconv2d", "blinear") else None,
+                    mode=MODE_NAMES[int(ni.mode)] if op in ("bconv2d", "blinear") else None,
                     use_k=bool(ni.use_k),
                     fused=bool(ni.fused),
                     macs=int(ni.macs),
                 )
             )
-        colors = {v: k for k, v in COLORS.items()}
-        resizes = {v: k for k, v in RESIZE.items()}
         nc = min(int(ci.in_c), 4)
         return ModelInfo(
             name=ffi.string(ci.name).decode(errors="replace"),
             format_version=int(ci.format_version),
             input_shape=(int(ci.in_c), int(ci.in_h), int(ci.in_w)),
-            color=colors.get(int(ci.color), "other"),
-            resize=resizes.get(int(ci.resize_policy), "exact"),
+            color=COLOR_NAMES[int(ci.color)],
+            resize=RESIZE_NAMES[int(ci.resize_policy)],
             resize_size=int(ci.resize_size),
             scale=float(ci.scale),
             mean=tuple(float(ci.mean[j]) for j in range(nc)),
             std=tuple(float(ci.std[j]) for j in range(nc)),
             output_size=int(ci.out_size),
-            output_kind="probabilities" if ci.output_kind == 1 else "logits",
+            output_kind=OUTPUT_KIND_NAMES[int(ci.output_kind)],
             labels=tuple(labels),
             nodes=tuple(nodes),
             file_bytes=int(ci.file_bytes),
@@ -257,22 +253,39 @@ class Model:
                 self._idle.append(ctx)
 
     def _check_input(self, x: Any) -> np.ndarray:
+        """A float32 NCHW batch, or a uint8 NHWC batch of pixels (dtype uint8)."""
         arr = np.asarray(x)
         if arr.ndim == 3:
             arr = arr[None]
-        if arr.ndim != 4 or tuple(arr.shape[1:]) != self.info.input_shape:
+        c, h, w = self.info.input_shape
+        pixels = arr.dtype == np.uint8
+        want = (h, w, c) if pixels else (c, h, w)
+        if arr.ndim != 4 or tuple(arr.shape[1:]) != want:
+            layout = "uint8 NHWC" if pixels else "NCHW"
             raise InvalidArgumentError(
-                f"input shape {tuple(arr.shape)} is not (N, {', '.join(map(str, self.info.input_shape))})"
+                f"input shape {tuple(arr.shape)} is not {layout} (N, {', '.join(map(str, want))})"
             )
         if arr.shape[0] < 1 or arr.shape[0] > 1 << 16:
             raise InvalidArgumentError(f"batch size {arr.shape[0]} must be 1..65536")
-        if not np.issubdtype(arr.dtype, np.number):
-            raise InvalidArgumentError(f"input dtype {arr.dtype} is not numeric")
+        if pixels:
+            return np.ascontiguousarray(arr)
+        if not np.issubdtype(arr.dtype, np.number) or np.issubdtype(arr.dtype, np.complexfloating):
+            raise InvalidArgumentError(
+                f"input dtype {arr.dtype} is neither uint8 pixels (NHWC) nor a real number (NCHW)"
+            )
         return np.ascontiguousarray(arr, dtype=np.float32)
 
     def infer(self, x: Any) -> np.ndarray:
-        """float32 NCHW batch [N, C, H, W] (or one CHW image) -> float32 [N, output_size]:
-        logits, or probabilities when the graph ends in softmax (info.output_kind)."""
+        """One batch -> float32 [N, output_size]: logits, or probabilities when the graph ends
+        in softmax (info.output_kind). Two input kinds, told apart by dtype:
+
+        - uint8 pixels, NHWC [N, H, W, C] (or one HWC image): the decoded, resized and cropped
+          image in the model's color order. The engine applies the model's preprocessing
+          (x = (p * scale - mean[c]) / std[c], from the file's input spec) itself, so no float
+          tensor is built in Python; the result equals `infer` on that float tensor.
+        - any other real dtype, NCHW [N, C, H, W] (or one CHW image): the already normalized
+          input, converted to float32.
+        """
         arr = self._check_input(x)
         out = np.empty((arr.shape[0], self.info.output_size), np.float32)
         with self._context() as ctx:
@@ -280,15 +293,13 @@ class Model:
         return out
 
     def _run(self, ctx: _Context, arr: np.ndarray, out: np.ndarray) -> None:
-        st = lib.xnor_infer(
-            ctx.ptr,
-            ffi.from_buffer("float[]", arr),
-            arr.shape[0],
-            arr.size,
-            ffi.from_buffer("float[]", out, require_writable=True),
-            out.size,
-        )
-        if st != 0:
+        dst = ffi.from_buffer("float[]", out, require_writable=True)
+        n = arr.shape[0]
+        if arr.dtype == np.uint8:
+            st = lib.xnor_infer_u8(ctx.ptr, ffi.from_buffer("uint8_t[]", arr), n, arr.size, dst, out.size)
+        else:
+            st = lib.xnor_infer(ctx.ptr, ffi.from_buffer("float[]", arr), n, arr.size, dst, out.size)
+        if st != lib.XNOR_OK:
             _check(st, ffi.string(lib.xnor_context_last_error(ctx.ptr)).decode(errors="replace"))
 
     def infer_timed(self, x: Any) -> tuple[np.ndarray, list[int]]:

@@ -14,19 +14,24 @@ from .api import admin, classify, health, ui, v2
 from .cluster import Cluster
 from .edge import EdgeMiddleware
 from .repository import Loader
-from .runtime import Runtime
+from .runtime import Preprocess, Runtime
 from .settings import Settings
 
 log = logging.getLogger("xnornet.service")
 
 
 def create_app(
-    settings: Settings | None = None, *, loader: Loader | None = None, cluster: Cluster | None = None
+    settings: Settings | None = None,
+    *,
+    loader: Loader | None = None,
+    preprocess: Preprocess | None = None,
+    cluster: Cluster | None = None,
 ) -> FastAPI:
-    """The app for one repository. `loader` replaces the C engine (tests pass fakes); `cluster`:
-    this app is one worker of `xnornet serve --workers N`."""
+    """The app for one repository. `loader` replaces the C engine (tests pass fakes, the service
+    benchmark PyTorch); `preprocess` replaces imaging.preprocess (the benchmark's decode cache);
+    `cluster`: this app is one worker of `xnornet serve --workers N`."""
     settings = settings or Settings()
-    runtime = Runtime(settings, loader, cluster)
+    runtime = Runtime(settings, loader, preprocess, cluster)
     # Our own limit is checked per request (imaging.open_image). Pillow's process-wide bomb check
     # (its warning is an error) may only be raised to make room for it, never lowered by one app.
     if Image.MAX_IMAGE_PIXELS is not None and settings.max_image_pixels > Image.MAX_IMAGE_PIXELS:
@@ -35,9 +40,17 @@ def create_app(
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         await runtime.start()
+        grpc_server = None
         try:
+            if settings.grpc_port is not None:
+                from .grpc.server import GrpcServer  # grpcio is loaded only when gRPC is on
+
+                grpc_server = GrpcServer(runtime)
+                app.state.grpc_port = await grpc_server.start()
             yield
         finally:
+            if grpc_server is not None:
+                await grpc_server.stop()  # in-flight RPCs finish before the batchers close
             await runtime.stop()
 
     app = FastAPI(

@@ -1,4 +1,4 @@
-"""`xnornet serve` and `xnornet predict` (plugged into engine/cli.py).
+"""`xnornet serve` and `xnornet predict` (subcommands of xnornet/cli.py).
 
 serve: every Settings field is a flag; a flag given wins over its XNORNET_* variable, which
 wins over the default. SIGTERM: /readyz turns 503 (for drain_delay_s), the listener closes,
@@ -13,12 +13,17 @@ import logging
 import sys
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pydantic import ValidationError
 
 from .limits import MAX_HEADER_BYTES
 from .settings import DEFAULT_MODEL, Settings
+
+if TYPE_CHECKING:  # FastAPI stays unimported until a server is made
+    from .cluster import Cluster
+    from .repository import Loader
+    from .runtime import Preprocess
 
 log = logging.getLogger("xnornet.service")
 
@@ -26,6 +31,7 @@ log = logging.getLogger("xnornet.service")
 _SERVE_FLAGS: list[tuple[str, str, Any, str]] = [
     ("--host", "host", str, "interface to listen on (default 127.0.0.1)"),
     ("--port", "port", int, "TCP port (default 8000; 0 picks a free one)"),
+    ("--grpc-port", "grpc_port", int, "serve the OIP v2 gRPC service on this port too (default: off)"),
     (
         "--repository",
         "repository",
@@ -163,15 +169,21 @@ def connection_limit(settings: Settings) -> int:
     return max(256, 2 * settings.queue_capacity + 64)
 
 
-def make_server(settings: Settings, loader: Any = None, cluster: Any = None) -> Any:
-    """The uvicorn server `xnornet serve` runs (service/bench_service.py runs it with another
-    `loader`, e.g. PyTorch, to compare engines behind the very same service)."""
+def make_server(
+    settings: Settings,
+    loader: Loader | None = None,
+    preprocess: Preprocess | None = None,
+    cluster: Cluster | None = None,
+) -> Any:
+    """The uvicorn server `xnornet serve` runs (the service benchmark runs it with another
+    `loader`, e.g. PyTorch, to compare engines behind the very same service, or another
+    `preprocess`; see create_app). `cluster`: one worker of `--workers N` (service/workers.py)."""
     import uvicorn
 
     from .app import create_app
     from .server import DrainingServer
 
-    app = create_app(settings, loader=loader, cluster=cluster)
+    app = create_app(settings, loader=loader, preprocess=preprocess, cluster=cluster)
     config = uvicorn.Config(
         app,
         host=settings.host,

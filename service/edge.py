@@ -2,8 +2,9 @@
 
 In order, for each request:
 1. metrics (service/observe.py): xnornet_requests_total{endpoint,model,status},
-   xnornet_request_duration_seconds and xnornet_inflight_requests, for every request but the
-   scrapes and probes (observe.UNCOUNTED), refused ones included;
+   xnornet_request_duration_seconds, xnornet_inflight_requests and, for requests that name a
+   model, the per-model success/failure durations, for every request but the scrapes and
+   probes (observe.UNCOUNTED), refused ones included;
 2. admission (service/admission.py): an inference request for a model whose queue is full is
    answered 503 here, before routing and before its body is read;
 3. the body limit (service/limits.py): a declared Content-Length over the limit is refused at
@@ -70,8 +71,12 @@ class EdgeMiddleware:
         finally:
             m.inflight.dec()
             endpoint = endpoint_label(path)
-            m.requests.labels(endpoint, info.get("model", ""), str(status)).inc()
-            m.request_duration.labels(endpoint).observe(time.monotonic() - start)
+            model = info.get("model", "")
+            elapsed = time.monotonic() - start
+            m.requests.labels(endpoint, model, str(status)).inc()
+            m.request_duration.labels(endpoint).observe(elapsed)
+            if model:
+                m.model_request.labels(model, "success" if 200 <= status < 300 else "fail").observe(elapsed)
 
     def _shed(self, scope: Scope, path: str, info: dict[str, Any]) -> bool:
         """Admission: True when this is an inference request for a model whose queue is full

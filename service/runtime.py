@@ -14,12 +14,13 @@ import logging
 import os
 import signal
 import time
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import numpy as np
 
+from . import imaging
 from .batcher import Batcher, Item
 from .cluster import READY, Cluster
 from .metrics import Metrics
@@ -27,6 +28,9 @@ from .repository import EngineModel, Loader, ModelVersion, Repository, Repositor
 from .settings import Settings
 
 log = logging.getLogger("xnornet.service")
+
+# bytes, the model's input spec, the pixel limit -> the model's input tensor (imaging.preprocess).
+Preprocess = Callable[[bytes, imaging.InputSpec, int], np.ndarray]
 
 
 def engine_loader(settings: Settings) -> Loader:
@@ -49,9 +53,15 @@ def cpu_count() -> int:
 
 class Runtime:
     def __init__(
-        self, settings: Settings, loader: Loader | None = None, cluster: Cluster | None = None
+        self,
+        settings: Settings,
+        loader: Loader | None = None,
+        preprocess: Preprocess | None = None,
+        cluster: Cluster | None = None,
     ) -> None:
         self.settings = settings
+        # What the preprocessing pool runs per request; a benchmark may wrap it (e.g. a decode cache).
+        self.preprocess: Preprocess = preprocess or imaging.preprocess
         # One of the worker processes of `xnornet serve --workers N` (service/workers.py), or None.
         self.cluster = cluster
         self.metrics = Metrics(Cluster.metrics_dir(cluster.root) if cluster else None)
@@ -69,6 +79,8 @@ class Runtime:
         self.decoding: dict[str, int] = {}
         threads = settings.preprocess_threads or cpu_count()
         self.preprocess_pool = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="preprocess")
+        # Wall-clock time of each model's last engine call, in ms (the statistics extension).
+        self.last_inference_ms: dict[str, int] = {}
         self.state = "starting"
         self.required: set[str] = set()
         self._poll_task: asyncio.Task[None] | None = None
@@ -291,6 +303,7 @@ class Runtime:
             m = self.metrics
 
             def on_batch(items: Sequence[Item], seconds: float) -> None:
+                self.last_inference_ms[name] = int(time.time() * 1000)
                 m.batch_size.labels(name).observe(len(items))
                 m.inference.labels(name).observe(seconds)
                 for it in items:

@@ -96,6 +96,9 @@ class Supervisor:
 
     def _on_signal(self, sig: int, frame: FrameType | None) -> None:
         if sig in (signal.SIGTERM, signal.SIGINT):
+            if not self.stopping:
+                # Only the workers' copies keep listening now, and only while they drain.
+                self.sock.close()
             self.stopping = True
             self._forward(signal.SIGTERM)  # a second one forces the workers' exit
         else:
@@ -173,7 +176,7 @@ class Supervisor:
                     port,
                     self.n,
                 )
-        self.sock.close()
+        self.sock.close()  # idempotent
         return 0 if codes and all(c == 0 for c in codes) else 1
 
 

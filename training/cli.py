@@ -96,7 +96,7 @@ def add_arguments(name: str, parser: argparse.ArgumentParser) -> None:
         parser.add_argument("--reference", action="store_true", help="run the numpy oracle, not the C engine")
         parser.add_argument("--json", action="store_true", help="print the result as JSON")
         parser.add_argument("--quiet", action="store_true", help="no progress bar")
-    else:  # pragma: no cover - engine/cli.py only routes the four names above here
+    else:  # pragma: no cover - xnornet/cli.py only routes the four names above here
         raise ValueError(name)
 
 

@@ -5,7 +5,7 @@ child names are the node names of the exported graph (the exporter walks them in
   conv, binary conv blocks BN -> BinActiv -> BinConv -> ReLU -> Pool, a binary FC block and
   a float last layer.
 - `alexnet`: the paper's XNOR / BWN AlexNet (227x227x3, no groups), the same node order as
-  `engine.architectures.alexnet` so the two can be compared node by node.
+  `benchmarks.architectures.alexnet` so the two can be compared node by node.
 
 A ResNet-18 can follow: the exporter (`training.export`) also accepts modules that emit
 their own nodes (a `xnor_export(builder, prefix)` method), which is how a residual block
@@ -70,7 +70,7 @@ def alexnet(
     mode: str = "xnor", use_k: bool = False, classes: int = 1000, width: float = 1.0
 ) -> nn.Sequential:
     """The paper's XNOR / BWN AlexNet for 227x227x3 input; `width` < 1 narrows every hidden
-    layer (tests). Node names and order equal engine.architectures.alexnet's."""
+    layer (tests). Node names and order equal benchmarks.architectures.alexnet's."""
     c1, c2, c3, c4, c5, f6, f7 = (_ch(c, width) for c in (96, 256, 384, 384, 256, 4096, 4096))
 
     def bconv(i: int, o: int, k: int, p: int) -> BinaryConv2d:

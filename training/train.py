@@ -428,7 +428,7 @@ def train(cfg: TrainConfig, log: Any = None) -> dict[str, Any]:
 
 def ddp_worker(rank: int, world: int, port: int, cfg_dict: dict[str, Any]) -> None:
     """A `torch.multiprocessing.spawn` target: one rank of a CPU/gloo run on 127.0.0.1
-    (tests; real multi-machine runs use `torchrun ... -m engine.cli train`)."""
+    (tests; real multi-machine runs use `torchrun ... -m xnornet train`)."""
     os.environ.update(
         MASTER_ADDR="127.0.0.1",
         MASTER_PORT=str(port),

@@ -57,6 +57,49 @@ typedef enum {
 typedef struct xnor_model xnor_model_t;
 typedef struct xnor_context xnor_context_t;
 
+/* How the service turns an image into the model's input (header field color). */
+typedef enum {
+    XNOR_COLOR_GRAY = 0,   /* one channel; in_c = 1 */
+    XNOR_COLOR_RGB = 1,    /* in_c = 3 */
+    XNOR_COLOR_BGR = 2,    /* in_c = 3 */
+    XNOR_COLOR_OTHER = 3   /* a raw tensor input, not an image */
+} xnor_color;
+
+/* Geometry of preprocessing (header field resize_policy; engine/FORMAT.md). */
+typedef enum {
+    XNOR_RESIZE_EXACT = 0,                /* resize to in_h x in_w */
+    XNOR_RESIZE_SHORTER_CROP = 1,         /* shorter side to resize_size, then center crop */
+    XNOR_RESIZE_CENTRAL_CROP_BICUBIC = 2  /* larq-zoo's central crop + TF legacy bicubic */
+} xnor_resize_policy;
+
+/* Operator of a node (node field op; engine/FORMAT.md). */
+typedef enum {
+    XNOR_OP_CONV2D = 1,
+    XNOR_OP_BCONV2D = 2,
+    XNOR_OP_LINEAR = 3,
+    XNOR_OP_BLINEAR = 4,
+    XNOR_OP_BATCHNORM = 5,
+    XNOR_OP_RELU = 6,
+    XNOR_OP_MAXPOOL = 7,
+    XNOR_OP_AVGPOOL = 8,
+    XNOR_OP_FLATTEN = 9,
+    XNOR_OP_DROPOUT = 10,
+    XNOR_OP_SOFTMAX = 11,
+    XNOR_OP_ADD = 12
+} xnor_op;
+
+/* Arithmetic of a binary op (bconv2d, blinear: node parameter mode). */
+typedef enum {
+    XNOR_MODE_XNOR = 0,  /* binary weights and binary activations (XNOR + popcount) */
+    XNOR_MODE_BWN = 1    /* binary weights, float activations */
+} xnor_mode;
+
+/* What xnor_infer writes per image. */
+typedef enum {
+    XNOR_OUTPUT_LOGITS = 0,
+    XNOR_OUTPUT_PROBABILITIES = 1  /* the graph ends in softmax */
+} xnor_output_kind;
+
 /* Text of a status; never NULL; static storage. */
 const char *xnor_status_str(xnor_status s);
 
@@ -90,13 +133,13 @@ typedef struct {
     uint32_t n_labels;
     uint32_t in_c, in_h, in_w;       /* input tensor, NCHW without batch */
     uint32_t out_size;               /* elements per image of the output (classes) */
-    uint32_t color;                  /* 0 gray, 1 rgb, 2 bgr */
-    uint32_t resize_policy;          /* 0 exact resize, 1 shorter side then center crop, 2 larq central crop + bicubic */
-    uint32_t resize_size;            /* shorter side target for policy 1 */
+    xnor_color color;
+    xnor_resize_policy resize_policy;
+    uint32_t resize_size;            /* shorter side target for XNOR_RESIZE_SHORTER_CROP */
     float scale;                     /* pixel multiplier applied before mean/std (e.g. 1/255) */
     float mean[4];
     float std[4];
-    uint32_t output_kind;            /* 0 logits, 1 probabilities (graph ends in softmax) */
+    xnor_output_kind output_kind;
     uint64_t file_bytes;
     uint64_t weight_bytes_packed;    /* bytes of all weight tensors in the file */
     uint64_t weight_bytes_float32;   /* the same weights if every one were float32 */
@@ -114,11 +157,11 @@ xnor_status xnor_model_get_label(const xnor_model_t *model, uint32_t index, cons
 /* Node description (for `xnornet info`, per-layer benchmarks and tests). Shapes are
  * NCHW without batch; a 2-D value has h = w = 1. */
 typedef struct {
-    uint32_t op;                 /* XNOR_OP_* from FORMAT.md */
+    xnor_op op;
     uint32_t n_inputs;
     uint32_t inputs[2];          /* value ids: 0 = model input, k = output of node k-1 */
     uint32_t out_c, out_h, out_w;
-    uint32_t mode;               /* binary ops: 0 xnor, 1 bwn */
+    xnor_mode mode;              /* binary ops only */
     uint32_t use_k;
     uint32_t fused;              /* 1 if the optimized plan folds this node into another */
     uint64_t macs;               /* multiply-accumulates (binary or float) per image */
@@ -131,7 +174,7 @@ xnor_status xnor_model_get_node(const xnor_model_t *model, uint32_t index, xnor_
  * isa = XNOR_ISA_AUTO -> xnor_isa_resolve(). */
 typedef struct {
     int32_t n_threads;
-    int32_t isa;                 /* xnor_isa */
+    xnor_isa isa;
     int32_t trace;               /* 1: run the unfused plan and keep every node's output */
 } xnor_context_params;
 
@@ -148,6 +191,15 @@ int32_t xnor_context_threads(const xnor_context_t *ctx);
  * The workspace grows to the largest batch seen. */
 xnor_status xnor_infer(xnor_context_t *ctx, const float *input, uint32_t batch, size_t input_len,
                        float *output, size_t output_len);
+
+/* Run the model on uint8 pixels: input [batch][in_h][in_w][in_c] (NHWC: the decoded,
+ * resized and cropped image, channels in the model's color order). The model's own
+ * preprocessing, x[c] = (p[c] * scale - mean[c]) / std[c] in float32 (FORMAT.md), is done by
+ * the engine, so the result equals xnor_infer on the normalized float32 NCHW batch (bit for
+ * bit for float first layers; int8 first layers read the pixels themselves). Validation,
+ * output and workspace as xnor_infer. */
+xnor_status xnor_infer_u8(xnor_context_t *ctx, const uint8_t *input, uint32_t batch, size_t input_len,
+                          float *output, size_t output_len);
 
 /* After xnor_infer on a context created with trace = 1: copy node `index`'s output
  * (float32, NCHW [batch][c][h][w], the last batch run) into dst (dst_len elements). */

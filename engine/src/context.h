@@ -63,6 +63,8 @@ static inline float *xnor_vbuf(const xnor_context_t *c, uint32_t value) {
 void xnor_exec_step(xnor_context_t *c, const xstep *st, uint32_t N);
 void xnor_exec_nchw_to_nhwc(xnor_context_t *c, const float *src, float *dst, uint32_t N, uint32_t C, uint32_t H,
                             uint32_t W);
+void xnor_exec_u8_to_f32(xnor_context_t *c, const uint8_t *src, float *dst, uint32_t N, uint32_t C, uint32_t H,
+                         uint32_t W);
 void xnor_nhwc_to_nchw(const float *src, float *dst, uint32_t N, uint32_t C, uint32_t H, uint32_t W);
 
 /* Scratch per thread for XNOR tiles. */

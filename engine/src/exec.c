@@ -113,6 +113,44 @@ void xnor_exec_nchw_to_nhwc(xnor_context_t *c, const float *src, float *dst, uin
     xnor_pool_run(pool_if(c, want_items(c, work, GRAIN_ELEM * 4)), nchw_to_nhwc_item, &t, N);
 }
 
+typedef struct {
+    const uint8_t *src;
+    float *dst;
+    const float (*lut)[256];
+    size_t per;
+    uint32_t C;
+} u8_task;
+
+static void u8_to_f32_item(void *arg, int64_t item, int tid) {
+    (void)tid;
+    const u8_task *t = arg;
+    const uint8_t *restrict s = t->src + (size_t)item * t->per;
+    float *restrict d = t->dst + (size_t)item * t->per;
+    const size_t C = t->C;
+    if (C == 1) {
+        const float *lut = t->lut[0];
+        for (size_t i = 0; i < t->per; i++) d[i] = lut[s[i]];
+    } else if (C == 3) {
+        const float *l0 = t->lut[0], *l1 = t->lut[1], *l2 = t->lut[2];
+        for (size_t i = 0; i < t->per; i += 3) {
+            d[i] = l0[s[i]];
+            d[i + 1] = l1[s[i + 1]];
+            d[i + 2] = l2[s[i + 2]];
+        }
+    } else {
+        for (size_t i = 0; i < t->per; i += C)
+            for (size_t ch = 0; ch < C; ch++) d[i + ch] = t->lut[ch < 4 ? ch : 4][s[i + ch]];
+    }
+}
+
+/* uint8 NHWC pixels -> normalized float NHWC (the model's preprocessing, by lookup). */
+void xnor_exec_u8_to_f32(xnor_context_t *c, const uint8_t *src, float *dst, uint32_t N, uint32_t C, uint32_t H,
+                         uint32_t W) {
+    u8_task t = {src, dst, c->m->norm_lut, (size_t)C * H * W, C};
+    uint64_t work = (uint64_t)N * C * H * W;
+    xnor_pool_run(pool_if(c, want_items(c, work, GRAIN_ELEM * 4)), u8_to_f32_item, &t, N);
+}
+
 void xnor_nhwc_to_nchw(const float *src, float *dst, uint32_t N, uint32_t C, uint32_t H, uint32_t W) {
     const size_t HW = (size_t)H * W;
     for (uint32_t n = 0; n < N; n++) {
@@ -176,7 +214,7 @@ static void fconv_item(void *arg, int64_t item, int tid) {
     const float *in;
     float *out;
     int32_t Hp, Wp, C, oh, ow, ky0, ky1;
-    if (nd->op == XOP_CONV2D || nd->op == XOP_BCONV2D) {
+    if (nd->op == XNOR_OP_CONV2D || nd->op == XNOR_OP_BCONV2D) {
         Hp = (int32_t)(nd->in_shape.h + (size_t)nd->pt + (size_t)nd->pb);
         Wp = (int32_t)(nd->in_shape.w + (size_t)nd->pl + (size_t)nd->pr);
         C = (int32_t)nd->in_shape.c;
@@ -224,6 +262,7 @@ static void fconv_item(void *arg, int64_t item, int tid) {
         .b1 = b1,
         .scale = !bwn && t->bn_epi ? t->bn_epi->bn_scale : NULL, /* (acc + bias) * scale + shift */
         .shift = !bwn && t->bn_epi ? t->bn_epi->bn_shift : NULL,
+        .layer_blocks = nd->nb,
     };
     if (bwn)
         t->c->kt->bwnconv(&a);
@@ -234,7 +273,7 @@ static void fconv_item(void *arg, int64_t item, int tid) {
 static void run_fconv(task *t) {
     const xnode *nd = t->nd;
     t->nb = nd->nb;
-    if (nd->op == XOP_CONV2D || nd->op == XOP_BCONV2D) {
+    if (nd->op == XNOR_OP_CONV2D || nd->op == XNOR_OP_BCONV2D) {
         t->in = pad_input(t);
         t->rows = (int32_t)nd->out_shape.h;
         int64_t want = want_items(t->c, xnor_mul_sat(nd->macs, t->N), GRAIN_FLOAT);
@@ -262,7 +301,7 @@ static void xpack_item(void *arg, int64_t item, int tid) {
     a.shift = sf;
     a.C = (int32_t)C;
     a.cw = nd->cw;
-    if (nd->op == XOP_BCONV2D) {
+    if (nd->op == XNOR_OP_BCONV2D) {
         const size_t H = nd->in_shape.h, W = nd->in_shape.w;
         const size_t n = (size_t)(item / t->nrt);
         const int32_t y0 = (int32_t)(item % t->nrt) * t->rt, y1 = min32((int32_t)H, y0 + t->rt);
@@ -484,7 +523,7 @@ static void run_xnor(task *t) {
     const xstep *st = t->st;
     t->nb = nd->nb;
     uint64_t bwork = xnor_mul_sat(nd->macs, t->N);
-    if (nd->op == XOP_BCONV2D) {
+    if (nd->op == XNOR_OP_BCONV2D) {
         /* pack: items over (image, input rows) */
         task pk = *t;
         pk.rows = (int32_t)nd->in_shape.h;
@@ -523,7 +562,7 @@ static void pool_item(void *arg, int64_t item, int tid) {
     const int32_t y0 = (int32_t)(item % t->nrt) * t->rt, y1 = min32(oh, y0 + t->rt);
     const float *in = t->in + n * (size_t)H * (size_t)W * C;
     float *out = t->out + n * (size_t)oh * (size_t)ow * C;
-    const int is_max = nd->op == XOP_MAXPOOL;
+    const int is_max = nd->op == XNOR_OP_MAXPOOL;
     const int cip = nd->p[XP_CIP];
     for (int32_t y = y0; y < y1; y++) {
         const int32_t sy = y * nd->sh - nd->pt;
@@ -655,32 +694,32 @@ void xnor_exec_step(xnor_context_t *c, const xstep *st, uint32_t N) {
     const xnode *nd = t.nd;
     const uint64_t per = xshape_elems(&nd->in_shape);
     switch (nd->op) {
-    case XOP_CONV2D:
-    case XOP_LINEAR:
+    case XNOR_OP_CONV2D:
+    case XNOR_OP_LINEAR:
         run_fconv(&t);
         break;
-    case XOP_BCONV2D:
-    case XOP_BLINEAR:
-        if (nd->mode == 1) run_fconv(&t);
+    case XNOR_OP_BCONV2D:
+    case XNOR_OP_BLINEAR:
+        if (nd->mode == XNOR_MODE_BWN) run_fconv(&t);
         else run_xnor(&t);
         break;
-    case XOP_BATCHNORM:
+    case XNOR_OP_BATCHNORM:
         run_flat(&t, bn_item, (int64_t)N * (int64_t)(nd->in_shape.h * nd->in_shape.w), nd->in_shape.c);
         break;
-    case XOP_RELU:
+    case XNOR_OP_RELU:
         run_flat(&t, relu_item, (int64_t)(N * per), 1);
         break;
-    case XOP_ADD:
+    case XNOR_OP_ADD:
         run_flat(&t, add_item, (int64_t)(N * per), 1);
         break;
-    case XOP_SOFTMAX:
+    case XNOR_OP_SOFTMAX:
         run_flat(&t, softmax_item, (int64_t)N, per * 8);
         break;
-    case XOP_FLATTEN:
+    case XNOR_OP_FLATTEN:
         xnor_pool_run(pool_if(c, want_items(c, N * per, GRAIN_ELEM * 4)), flatten_item, &t, N);
         break;
-    case XOP_MAXPOOL:
-    case XOP_AVGPOOL: {
+    case XNOR_OP_MAXPOOL:
+    case XNOR_OP_AVGPOOL: {
         t.rows = (int32_t)nd->out_shape.h;
         uint64_t work = (uint64_t)N * xshape_elems(&nd->out_shape) * (uint64_t)(nd->kh * nd->kw);
         int64_t want = want_items(c, work, GRAIN_ELEM);
@@ -690,7 +729,7 @@ void xnor_exec_step(xnor_context_t *c, const xstep *st, uint32_t N) {
         xnor_pool_run(pool_if(c, want), pool_item, &t, (int64_t)N * t.nrt);
         break;
     }
-    case XOP_DROPOUT: /* only in plans that copy; the plan aliases dropout */
+    case XNOR_OP_DROPOUT: /* only in plans that copy; the plan aliases dropout */
         if (t.out != t.in) memcpy(t.out, t.in, sizeof(float) * (size_t)(N * per));
         break;
     default:

@@ -28,21 +28,6 @@
 #define XF_MAX_NODES 4096u
 #define XF_MAX_TENSORS 65536u
 
-enum {
-    XOP_CONV2D = 1,
-    XOP_BCONV2D = 2,
-    XOP_LINEAR = 3,
-    XOP_BLINEAR = 4,
-    XOP_BATCHNORM = 5,
-    XOP_RELU = 6,
-    XOP_MAXPOOL = 7,
-    XOP_AVGPOOL = 8,
-    XOP_FLATTEN = 9,
-    XOP_DROPOUT = 10,
-    XOP_SOFTMAX = 11,
-    XOP_ADD = 12
-};
-
 enum { XP_OUT = 0, XP_KH, XP_KW, XP_SH, XP_SW, XP_PT, XP_PL, XP_PB, XP_PR, XP_BIAS, XP_MODE, XP_USEK,
        XP_CEIL, XP_CIP };
 
@@ -126,6 +111,9 @@ struct xnor_model {
     uint32_t color, resize_policy, resize_size;
     float scale, mean[4], std[4];
     char name[64];
+    /* norm_lut[min(c, 4)][p] = (p * scale - mean[c]) / std[c] in float32 (FORMAT.md's
+     * preprocessing; channels >= 4 use mean 0, std 1): uint8 input is normalized by lookup. */
+    float norm_lut[5][256];
 
     xnode *nodes;
     xshape *values;        /* n_nodes + 1 shapes; value 0 is the input */

@@ -164,21 +164,21 @@ static xnor_status check_header(lctx *L) {
         FAIL(XNOR_ERR_BAD_HEADER, "header in_c * in_h * in_w = %llu exceeds 2^28",
              (unsigned long long)((uint64_t)m->in_c * m->in_h * m->in_w));
     m->color = rd32(h + 108);
-    if (m->color > 3) FAIL(XNOR_ERR_BAD_HEADER, "header color %u, expected 0..3", m->color);
-    if (m->color == 0 && m->in_c != 1) FAIL(XNOR_ERR_BAD_HEADER, "header color 0 (gray) needs in_c 1, got %u", m->in_c);
-    if ((m->color == 1 || m->color == 2) && m->in_c != 3)
+    if (m->color > XNOR_COLOR_OTHER) FAIL(XNOR_ERR_BAD_HEADER, "header color %u, expected 0..3", m->color);
+    if (m->color == XNOR_COLOR_GRAY && m->in_c != 1) FAIL(XNOR_ERR_BAD_HEADER, "header color 0 (gray) needs in_c 1, got %u", m->in_c);
+    if ((m->color == XNOR_COLOR_RGB || m->color == XNOR_COLOR_BGR) && m->in_c != 3)
         FAIL(XNOR_ERR_BAD_HEADER, "header color %u (RGB/BGR) needs in_c 3, got %u", m->color, m->in_c);
     m->resize_policy = rd32(h + 112);
     m->resize_size = rd32(h + 116);
-    if (m->resize_policy == 0) {
+    if (m->resize_policy == XNOR_RESIZE_EXACT) {
         if (m->resize_size != 0)
             FAIL(XNOR_ERR_BAD_HEADER, "header resize_size %u, expected 0 with resize_policy 0", m->resize_size);
-    } else if (m->resize_policy == 1) {
+    } else if (m->resize_policy == XNOR_RESIZE_SHORTER_CROP) {
         uint32_t mx = m->in_h > m->in_w ? m->in_h : m->in_w;
         if (m->resize_size < mx || m->resize_size > 65536)
             FAIL(XNOR_ERR_BAD_HEADER, "header resize_size %u, expected %u..65536 with resize_policy 1",
                  m->resize_size, mx);
-    } else if (m->resize_policy == 2) {
+    } else if (m->resize_policy == XNOR_RESIZE_CENTRAL_CROP_BICUBIC) {
         /* larq-zoo preprocessing: fixed 0.875 central crop, then TF legacy bicubic. */
         if (m->resize_size != 0)
             FAIL(XNOR_ERR_BAD_HEADER, "header resize_size %u, expected 0 with resize_policy 2", m->resize_size);
@@ -207,6 +207,14 @@ static xnor_status check_header(lctx *L) {
     memcpy(m->name, h + 160, 64);
     m->name[63] = '\0';
     if (!all_zero(h + 224, 32)) FAIL(XNOR_ERR_BAD_HEADER, "header reserved bytes 224..255 are not 0");
+    for (uint32_t c = 0; c < 5; c++) {
+        const float mu = c < used ? m->mean[c] : 0.0f, sd = c < used ? m->std[c] : 1.0f;
+        for (uint32_t v = 0; v < 256; v++) {
+            float x = (float)v * m->scale; /* one float32 rounding per operation */
+            x = x - mu;
+            m->norm_lut[c][v] = x / sd;
+        }
+    }
     return XNOR_OK;
 }
 
@@ -339,12 +347,12 @@ static const char *op_name(uint32_t op) {
 /* Which integer params each op reads (bit i = p_i); all others must be 0. */
 static uint32_t param_mask(uint32_t op) {
     switch (op) {
-    case XOP_CONV2D: return 0x3FFu;             /* p0..p9 */
-    case XOP_BCONV2D: return 0xFFFu;            /* p0..p11 */
-    case XOP_LINEAR: return (1u << 0) | (1u << 9);
-    case XOP_BLINEAR: return (1u << 0) | (1u << 9) | (1u << 10) | (1u << 11);
-    case XOP_MAXPOOL: return 0x1FEu | (1u << 12);             /* p1..p8, p12 */
-    case XOP_AVGPOOL: return 0x1FEu | (1u << 12) | (1u << 13); /* + p13 */
+    case XNOR_OP_CONV2D: return 0x3FFu;             /* p0..p9 */
+    case XNOR_OP_BCONV2D: return 0xFFFu;            /* p0..p11 */
+    case XNOR_OP_LINEAR: return (1u << 0) | (1u << 9);
+    case XNOR_OP_BLINEAR: return (1u << 0) | (1u << 9) | (1u << 10) | (1u << 11);
+    case XNOR_OP_MAXPOOL: return 0x1FEu | (1u << 12);             /* p1..p8, p12 */
+    case XNOR_OP_AVGPOOL: return 0x1FEu | (1u << 12) | (1u << 13); /* + p13 */
     default: return 0;
     }
 }
@@ -413,7 +421,7 @@ static xnor_status check_node(lctx *L, uint32_t k) {
     if (nd->op < 1 || nd->op > 12) FAIL(XNOR_ERR_BAD_NODE, "node %u (%s): unknown op %u", k, nd->name, nd->op);
     const char *opn = op_name(nd->op);
     nd->n_inputs = rd32(p + 4);
-    uint32_t want_inputs = nd->op == XOP_ADD ? 2 : 1;
+    uint32_t want_inputs = nd->op == XNOR_OP_ADD ? 2 : 1;
     if (nd->n_inputs != want_inputs)
         FAIL(XNOR_ERR_BAD_NODE, "node %u (%s): n_inputs %u, %s takes %u", k, nd->name, nd->n_inputs, opn, want_inputs);
     for (uint32_t j = 0; j < 2; j++) {
@@ -435,7 +443,7 @@ static xnor_status check_node(lctx *L, uint32_t k) {
         if (!(pm & (1u << i)) && nd->p[i] != 0)
             FAIL(XNOR_ERR_BAD_NODE, "node %u (%s): p%d = %d, unused by %s, expected 0", k, nd->name, i, nd->p[i], opn);
     for (int i = 0; i < 4; i++) {
-        int used = nd->op == XOP_BATCHNORM && i == 0;
+        int used = nd->op == XNOR_OP_BATCHNORM && i == 0;
         uint32_t bits;
         memcpy(&bits, &nd->f[i], 4);
         if (!used && bits != 0) FAIL(XNOR_ERR_BAD_NODE, "node %u (%s): f%d is unused by %s, expected 0", k, nd->name, i, opn);
@@ -443,10 +451,10 @@ static xnor_status check_node(lctx *L, uint32_t k) {
 
     /* Integer parameter ranges. */
     const int32_t *P = nd->p;
-    int is_conv = nd->op == XOP_CONV2D || nd->op == XOP_BCONV2D;
-    int is_lin = nd->op == XOP_LINEAR || nd->op == XOP_BLINEAR;
-    int is_pool = nd->op == XOP_MAXPOOL || nd->op == XOP_AVGPOOL;
-    int is_bin = nd->op == XOP_BCONV2D || nd->op == XOP_BLINEAR;
+    int is_conv = nd->op == XNOR_OP_CONV2D || nd->op == XNOR_OP_BCONV2D;
+    int is_lin = nd->op == XNOR_OP_LINEAR || nd->op == XNOR_OP_BLINEAR;
+    int is_pool = nd->op == XNOR_OP_MAXPOOL || nd->op == XNOR_OP_AVGPOOL;
+    int is_bin = nd->op == XNOR_OP_BCONV2D || nd->op == XNOR_OP_BLINEAR;
     if (is_conv || is_lin) {
         if (P[XP_OUT] < 1 || P[XP_OUT] > 65536)
             FAIL(XNOR_ERR_BAD_NODE, "node %u (%s): p0 (out_channels) %d, expected 1..65536", k, nd->name, P[XP_OUT]);
@@ -454,11 +462,11 @@ static xnor_status check_node(lctx *L, uint32_t k) {
             FAIL(XNOR_ERR_BAD_NODE, "node %u (%s): p9 (has_bias) %d, expected 0 or 1", k, nd->name, P[XP_BIAS]);
     }
     if (is_bin) {
-        if (P[XP_MODE] != 0 && P[XP_MODE] != 1)
+        if (P[XP_MODE] != XNOR_MODE_XNOR && P[XP_MODE] != XNOR_MODE_BWN)
             FAIL(XNOR_ERR_BAD_NODE, "node %u (%s): p10 (mode) %d, expected 0 (XNOR) or 1 (BWN)", k, nd->name, P[XP_MODE]);
         if (P[XP_USEK] != 0 && P[XP_USEK] != 1)
             FAIL(XNOR_ERR_BAD_NODE, "node %u (%s): p11 (use_k) %d, expected 0 or 1", k, nd->name, P[XP_USEK]);
-        if (P[XP_USEK] == 1 && P[XP_MODE] != 0)
+        if (P[XP_USEK] == 1 && P[XP_MODE] != XNOR_MODE_XNOR)
             FAIL(XNOR_ERR_BAD_NODE, "node %u (%s): p11 (use_k) is 1 in BWN mode, expected 0", k, nd->name);
     }
     if (is_conv || is_pool) {
@@ -475,17 +483,17 @@ static xnor_status check_node(lctx *L, uint32_t k) {
     }
     if (is_pool && P[XP_CEIL] != 0 && P[XP_CEIL] != 1)
         FAIL(XNOR_ERR_BAD_NODE, "node %u (%s): p12 (ceil_mode) %d, expected 0 or 1", k, nd->name, P[XP_CEIL]);
-    if (nd->op == XOP_AVGPOOL && P[XP_CIP] != 0 && P[XP_CIP] != 1)
+    if (nd->op == XNOR_OP_AVGPOOL && P[XP_CIP] != 0 && P[XP_CIP] != 1)
         FAIL(XNOR_ERR_BAD_NODE, "node %u (%s): p13 (count_include_pad) %d, expected 0 or 1", k, nd->name, P[XP_CIP]);
-    if (nd->op == XOP_BATCHNORM && (!isfinite(nd->f[0]) || !(nd->f[0] > 0.0f)))
+    if (nd->op == XNOR_OP_BATCHNORM && (!isfinite(nd->f[0]) || !(nd->f[0] > 0.0f)))
         FAIL(XNOR_ERR_BAD_NODE, "node %u (%s): f0 (eps) %g, expected finite and > 0", k, nd->name, (double)nd->f[0]);
 
     /* Tensor slots: which are used, and each index in range. */
     uint32_t tmask = 0;
     switch (nd->op) {
-    case XOP_CONV2D: case XOP_LINEAR: tmask = 1u | (P[XP_BIAS] ? 2u : 0u); break;
-    case XOP_BCONV2D: case XOP_BLINEAR: tmask = 1u | (P[XP_BIAS] ? 2u : 0u) | 4u; break;
-    case XOP_BATCHNORM: tmask = 0xFu; break;
+    case XNOR_OP_CONV2D: case XNOR_OP_LINEAR: tmask = 1u | (P[XP_BIAS] ? 2u : 0u); break;
+    case XNOR_OP_BCONV2D: case XNOR_OP_BLINEAR: tmask = 1u | (P[XP_BIAS] ? 2u : 0u) | 4u; break;
+    case XNOR_OP_BATCHNORM: tmask = 0xFu; break;
     default: break;
     }
     for (int i = 0; i < 8; i++) {
@@ -502,8 +510,8 @@ static xnor_status check_node(lctx *L, uint32_t k) {
     const xshape *in = &m->values[nd->inputs[0]];
     nd->in_shape = *in;
     char sbuf[64], sbuf2[64];
-    int need4 = is_conv || is_pool || nd->op == XOP_FLATTEN;
-    int need2 = is_lin || nd->op == XOP_SOFTMAX;
+    int need4 = is_conv || is_pool || nd->op == XNOR_OP_FLATTEN;
+    int need2 = is_lin || nd->op == XNOR_OP_SOFTMAX;
     if (need4 && !in->is4d) {
         shape_str(sbuf, sizeof sbuf, in);
         FAIL(XNOR_ERR_SHAPE_MISMATCH, "node %u (%s): %s needs a 4-D input, value %u is %s", k, nd->name, opn,
@@ -534,14 +542,14 @@ static xnor_status check_node(lctx *L, uint32_t k) {
         nd->kh = nd->kw = nd->sh = nd->sw = 1;
     }
     if (is_conv || is_lin) {
-        /* The executor counts one output's taps (C * kh * kw, and twice that in the XNOR
-         * epilogue) in int32: keep the reduction length far from overflow. */
-        if ((uint64_t)in->c * (uint64_t)nd->kh * (uint64_t)nd->kw > (1ull << 30))
-            FAIL(XNOR_ERR_SHAPE_MISMATCH, "node %u (%s): reduction length %u x %d x %d exceeds 2^30", k, nd->name,
-                 in->c, nd->kh, nd->kw);
+        /* The executor counts one output's taps n (C * kh * kw) in int32, and the XNOR
+         * epilogue forms n - 2 * popcount with popcount <= n: n < 2^30 keeps 2n < 2^31. */
+        if ((uint64_t)in->c * (uint64_t)nd->kh * (uint64_t)nd->kw >= (1ull << 30))
+            FAIL(XNOR_ERR_SHAPE_MISMATCH, "node %u (%s): reduction length %u x %d x %d is not below 2^30", k,
+                 nd->name, in->c, nd->kh, nd->kw);
         nd->O = P[XP_OUT];
         nd->has_bias = P[XP_BIAS];
-        nd->mode = is_bin ? P[XP_MODE] : 0;
+        nd->mode = is_bin ? P[XP_MODE] : XNOR_MODE_XNOR;
         nd->use_k = is_bin ? P[XP_USEK] : 0;
         nd->nb = (nd->O + 15) / 16;
         nd->cw = (nd->C + 31) / 32;
@@ -552,15 +560,15 @@ static xnor_status check_node(lctx *L, uint32_t k) {
         if (st) return st;
         if (nd->has_bias && (st = use_tensor(L, k, nd, 1, XDT_F32, 1, od))) return st;
         if (is_bin && (st = use_tensor(L, k, nd, 2, XDT_F32, 1, od))) return st;
-    } else if (nd->op == XOP_BATCHNORM) {
+    } else if (nd->op == XNOR_OP_BATCHNORM) {
         uint32_t cd[1] = {in->c};
         for (int i = 0; i < 4; i++)
             if ((st = use_tensor(L, k, nd, i, XDT_F32, 1, cd))) return st;
-    } else if (nd->op == XOP_FLATTEN) {
+    } else if (nd->op == XNOR_OP_FLATTEN) {
         out.c = in->c * in->h * in->w; /* <= 2^31 by the value limit below */
         out.h = out.w = 1;
         out.is4d = 0;
-    } else if (nd->op == XOP_ADD) {
+    } else if (nd->op == XNOR_OP_ADD) {
         const xshape *b = &m->values[nd->inputs[1]];
         if (b->is4d != in->is4d || b->c != in->c || b->h != in->h || b->w != in->w) {
             shape_str(sbuf, sizeof sbuf, in);
@@ -622,7 +630,7 @@ static xnor_status check_graph(lctx *L) {
     if (m->n_labels != 0 && m->n_labels != m->out_size)
         FAIL(XNOR_ERR_BAD_LABELS, "labels: n_labels %u but the graph's output has %u elements per image", m->n_labels,
              m->out_size);
-    m->output_kind = m->nodes[n - 1].op == XOP_SOFTMAX ? 1 : 0;
+    m->output_kind = m->nodes[n - 1].op == XNOR_OP_SOFTMAX ? XNOR_OUTPUT_PROBABILITIES : XNOR_OUTPUT_LOGITS;
 
     /* Fusion (graph property, the same for every context): see plan.c. */
     /* Nodes are visited in order, so a relu sees its producer's decision. */
@@ -630,19 +638,19 @@ static xnor_status check_graph(lctx *L) {
         xnode *nd = &m->nodes[k];
         nd->fuse_kind = XFUSE_NONE;
         const xnode *pr = nd->inputs[0] != 0 ? &m->nodes[nd->inputs[0] - 1] : NULL;
-        if (nd->op == XOP_DROPOUT) {
+        if (nd->op == XNOR_OP_DROPOUT) {
             nd->fuse_kind = XFUSE_ALIAS;
-        } else if (nd->op == XOP_BATCHNORM) {
+        } else if (nd->op == XNOR_OP_BATCHNORM) {
             const xnode *c = nd->n_consumers == 1 ? &m->nodes[nd->consumer] : NULL;
-            if (c && (c->op == XOP_BCONV2D || c->op == XOP_BLINEAR) && c->mode == 0)
+            if (c && (c->op == XNOR_OP_BCONV2D || c->op == XNOR_OP_BLINEAR) && c->mode == XNOR_MODE_XNOR)
                 nd->fuse_kind = XFUSE_BN_BINARIZE; /* takes precedence over the epilogue fold */
-            else if (pr && (pr->op == XOP_CONV2D || pr->op == XOP_LINEAR) && pr->n_consumers == 1)
+            else if (pr && (pr->op == XNOR_OP_CONV2D || pr->op == XNOR_OP_LINEAR) && pr->n_consumers == 1)
                 nd->fuse_kind = XFUSE_BN_EPILOGUE;
-        } else if (nd->op == XOP_RELU && pr) {
-            if ((pr->op == XOP_CONV2D || pr->op == XOP_BCONV2D || pr->op == XOP_LINEAR || pr->op == XOP_BLINEAR) &&
+        } else if (nd->op == XNOR_OP_RELU && pr) {
+            if ((pr->op == XNOR_OP_CONV2D || pr->op == XNOR_OP_BCONV2D || pr->op == XNOR_OP_LINEAR || pr->op == XNOR_OP_BLINEAR) &&
                 pr->n_consumers == 1)
                 nd->fuse_kind = XFUSE_RELU_EPILOGUE;
-            else if (pr->op == XOP_BATCHNORM && pr->fuse_kind == XFUSE_BN_EPILOGUE && pr->n_consumers == 1)
+            else if (pr->op == XNOR_OP_BATCHNORM && pr->fuse_kind == XFUSE_BN_EPILOGUE && pr->n_consumers == 1)
                 nd->fuse_kind = XFUSE_RELU_EPILOGUE;
         }
         nd->fused = nd->fuse_kind != XFUSE_NONE;
@@ -791,13 +799,13 @@ xnor_status xnor_model_get_info(const xnor_model_t *m, xnor_model_info *info) {
     info->in_h = m->in_h;
     info->in_w = m->in_w;
     info->out_size = m->out_size;
-    info->color = m->color;
-    info->resize_policy = m->resize_policy;
+    info->color = (xnor_color)m->color;
+    info->resize_policy = (xnor_resize_policy)m->resize_policy;
     info->resize_size = m->resize_size;
     info->scale = m->scale;
     memcpy(info->mean, m->mean, sizeof info->mean);
     memcpy(info->std, m->std, sizeof info->std);
-    info->output_kind = m->output_kind;
+    info->output_kind = (xnor_output_kind)m->output_kind;
     info->file_bytes = m->file_bytes;
     info->weight_bytes_packed = m->weight_bytes_packed;
     info->weight_bytes_float32 = m->weight_bytes_float32;
@@ -820,14 +828,14 @@ xnor_status xnor_model_get_node(const xnor_model_t *m, uint32_t index, xnor_node
     if (!m || !info || index >= m->n_nodes) return XNOR_ERR_INVALID_ARGUMENT;
     const xnode *nd = &m->nodes[index];
     memset(info, 0, sizeof *info);
-    info->op = nd->op;
+    info->op = (xnor_op)nd->op;
     info->n_inputs = nd->n_inputs;
     info->inputs[0] = nd->inputs[0];
     info->inputs[1] = nd->inputs[1];
     info->out_c = nd->out_shape.c;
     info->out_h = nd->out_shape.h;
     info->out_w = nd->out_shape.w;
-    info->mode = (uint32_t)nd->mode;
+    info->mode = (xnor_mode)nd->mode;
     info->use_k = (uint32_t)nd->use_k;
     info->fused = nd->fused;
     info->macs = nd->macs;

@@ -40,7 +40,7 @@ xnor_context_params xnor_context_default_params(void) {
 }
 
 static int is_xnor_op(const xnode *nd) {
-    return (nd->op == XOP_BCONV2D || nd->op == XOP_BLINEAR) && nd->mode == 0;
+    return (nd->op == XNOR_OP_BCONV2D || nd->op == XNOR_OP_BLINEAR) && nd->mode == XNOR_MODE_XNOR;
 }
 
 /* Build steps and value storage (aliases). */
@@ -51,13 +51,13 @@ static xnor_status build_steps(xnor_context_t *c) {
     c->n_steps = 0;
     for (uint32_t k = 0; k < n; k++) {
         const xnode *nd = &m->nodes[k];
-        if (nd->op == XOP_DROPOUT) {
+        if (nd->op == XNOR_OP_DROPOUT) {
             c->storage[k + 1] = c->storage[nd->inputs[0]];
             continue;
         }
         if (!c->trace) {
             if (nd->fused) continue; /* folded into its consumer/producer below */
-            if (nd->op == XOP_FLATTEN && nd->in_shape.h == 1 && nd->in_shape.w == 1) {
+            if (nd->op == XNOR_OP_FLATTEN && nd->in_shape.h == 1 && nd->in_shape.w == 1) {
                 c->storage[k + 1] = c->storage[nd->inputs[0]]; /* [C][1][1] -> [C]: same bytes */
                 continue;
             }
@@ -177,12 +177,12 @@ static void size_workspaces(xnor_context_t *c) {
         st->ws_per_image = 0;
         int padded = nd->pt || nd->pl || nd->pb || nd->pr;
         uint64_t Hp = (uint64_t)in->h + nd->pt + nd->pb, Wp = (uint64_t)in->w + nd->pl + nd->pr;
-        if (nd->op == XOP_CONV2D || (nd->op == XOP_BCONV2D && nd->mode == 1)) {
+        if (nd->op == XNOR_OP_CONV2D || (nd->op == XNOR_OP_BCONV2D && nd->mode == XNOR_MODE_BWN)) {
             if (padded) {
                 st->ws_kind = WS_PAD_F32;
                 st->ws_per_image = Hp * Wp * in->c;
             }
-        } else if (nd->op == XOP_BCONV2D) {
+        } else if (nd->op == XNOR_OP_BCONV2D) {
             st->ws_kind = WS_PACKED;
             st->ws_per_image = Hp * Wp * (uint64_t)nd->cw;
             if (nd->use_k && (uint64_t)in->h * in->w > c->aux_per_image) c->aux_per_image = (uint64_t)in->h * in->w;
@@ -197,7 +197,7 @@ static void size_workspaces(xnor_context_t *c) {
             st->bt_max = bt;
             st->rt_max = (int32_t)rt;
             if (rt * row_bytes > c->scratch_bytes) c->scratch_bytes = (size_t)(rt * row_bytes);
-        } else if (nd->op == XOP_BLINEAR && nd->mode == 0) {
+        } else if (nd->op == XNOR_OP_BLINEAR && nd->mode == XNOR_MODE_XNOR) {
             st->ws_kind = WS_PACKED;
             st->ws_per_image = (uint64_t)nd->cw;
             if (nd->use_k && c->aux_per_image < 1) c->aux_per_image = 1;
@@ -400,8 +400,9 @@ static inline uint64_t now_ns(void) {
     return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
 }
 
-xnor_status xnor_infer(xnor_context_t *c, const float *input, uint32_t batch, size_t input_len, float *output,
-                       size_t output_len) {
+/* The checks both entry points share; on success the buffers hold `batch` images. */
+static xnor_status infer_begin(xnor_context_t *c, const void *input, uint32_t batch, size_t input_len,
+                               const float *output, size_t output_len, const char *layout) {
     if (!c) return XNOR_ERR_INVALID_ARGUMENT;
     c->last_error[0] = '\0';
     const xnor_model_t *m = c->m;
@@ -417,8 +418,8 @@ xnor_status xnor_infer(xnor_context_t *c, const float *input, uint32_t batch, si
     const uint64_t in_per = (uint64_t)m->in_c * m->in_h * m->in_w;
     uint64_t want_in, want_out;
     if (!xnor_mul_u64(in_per, batch, &want_in) || want_in != input_len) {
-        ctx_err(c, "input_len %zu, expected batch %u * %u * %u * %u = %llu", input_len, batch, m->in_c, m->in_h,
-                m->in_w, (unsigned long long)(in_per * batch));
+        ctx_err(c, "input_len %zu, expected %s batch %u * %u * %u * %u = %llu", input_len, layout, batch, m->in_c,
+                m->in_h, m->in_w, (unsigned long long)(in_per * batch));
         return XNOR_ERR_INVALID_ARGUMENT;
     }
     if (!xnor_mul_u64(m->out_size, batch, &want_out) || want_out != output_len) {
@@ -432,7 +433,12 @@ xnor_status xnor_infer(xnor_context_t *c, const float *input, uint32_t batch, si
         return st;
     }
     memset(c->timings, 0, sizeof(uint64_t) * m->n_nodes);
-    xnor_exec_nchw_to_nhwc(c, input, xnor_vbuf(c, 0), batch, m->in_c, m->in_h, m->in_w);
+    return XNOR_OK;
+}
+
+/* Runs the plan on the input already in value 0's buffer and copies the output out. */
+static xnor_status infer_run(xnor_context_t *c, uint32_t batch, float *output, size_t output_len) {
+    const xnor_model_t *m = c->m;
     for (uint32_t s = 0; s < c->n_steps; s++) {
         const xstep *sp = &c->steps[s];
         uint64_t t0 = now_ns();
@@ -444,9 +450,27 @@ xnor_status xnor_infer(xnor_context_t *c, const float *input, uint32_t batch, si
     if (os->is4d && !(os->h == 1 && os->w == 1))
         xnor_nhwc_to_nchw(res, output, batch, os->c, os->h, os->w);
     else
-        memcpy(output, res, sizeof(float) * (size_t)want_out);
+        memcpy(output, res, sizeof(float) * output_len);
     c->last_batch = batch;
     return XNOR_OK;
+}
+
+xnor_status xnor_infer(xnor_context_t *c, const float *input, uint32_t batch, size_t input_len, float *output,
+                       size_t output_len) {
+    xnor_status st = infer_begin(c, input, batch, input_len, output, output_len, "float32 NCHW");
+    if (st) return st;
+    const xnor_model_t *m = c->m;
+    xnor_exec_nchw_to_nhwc(c, input, xnor_vbuf(c, 0), batch, m->in_c, m->in_h, m->in_w);
+    return infer_run(c, batch, output, output_len);
+}
+
+xnor_status xnor_infer_u8(xnor_context_t *c, const uint8_t *input, uint32_t batch, size_t input_len,
+                          float *output, size_t output_len) {
+    xnor_status st = infer_begin(c, input, batch, input_len, output, output_len, "uint8 NHWC");
+    if (st) return st;
+    const xnor_model_t *m = c->m;
+    xnor_exec_u8_to_f32(c, input, xnor_vbuf(c, 0), batch, m->in_c, m->in_h, m->in_w);
+    return infer_run(c, batch, output, output_len);
 }
 
 xnor_status xnor_context_get_trace(const xnor_context_t *c, uint32_t index, float *dst, size_t dst_len) {

@@ -34,18 +34,18 @@ static float *pad_vec(xnor_model_t *m, const xtensor_desc *t, const uint8_t *dat
 
 xnor_status xnor_prepare_node(xnor_model_t *m, xnode *nd, const xtensor_desc *tens, const uint8_t *data) {
     switch (nd->op) {
-    case XOP_CONV2D:
-    case XOP_LINEAR:
-    case XOP_BCONV2D:
-    case XOP_BLINEAR: {
+    case XNOR_OP_CONV2D:
+    case XNOR_OP_LINEAR:
+    case XNOR_OP_BCONV2D:
+    case XNOR_OP_BLINEAR: {
         const int32_t O = nd->O, C = nd->C, kh = nd->kh, kw = nd->kw, nb = nd->nb, cw = nd->cw;
         const int32_t taps = kh * kw;
         const xtensor_desc *tw = &tens[nd->t[0]];
         const uint8_t *wsrc = data + tw->offset;
-        int binary = nd->op == XOP_BCONV2D || nd->op == XOP_BLINEAR;
+        int binary = nd->op == XNOR_OP_BCONV2D || nd->op == XNOR_OP_BLINEAR;
         if (nd->has_bias && !(nd->bias = pad_vec(m, &tens[nd->t[1]], data, O, nb))) return XNOR_ERR_OUT_OF_MEMORY;
         if (binary && !(nd->alpha = pad_vec(m, &tens[nd->t[2]], data, O, nb))) return XNOR_ERR_OUT_OF_MEMORY;
-        if (binary && nd->mode == 1) {
+        if (binary && nd->mode == XNOR_MODE_BWN) {
             size_t nw = (size_t)nb * taps * C;
             nd->wm = xnor_calloc_aligned(nw * sizeof(uint16_t));
             if (!nd->wm) return XNOR_ERR_OUT_OF_MEMORY;
@@ -80,7 +80,7 @@ xnor_status xnor_prepare_node(xnor_model_t *m, xnode *nd, const xtensor_desc *te
                             if (get_bit(row, bi)) blk[(size_t)t * C + c] |= bit;
                 }
             }
-        } else if (binary && nd->mode == 0) {
+        } else if (binary && nd->mode == XNOR_MODE_XNOR) {
             size_t nw = (size_t)nb * taps * cw * 16;
             nd->wbits = xnor_calloc_aligned(nw * sizeof(uint32_t));
             size_t npp = (size_t)(kh + 1) * (kw + 1) * nb * 16;
@@ -150,7 +150,7 @@ xnor_status xnor_prepare_node(xnor_model_t *m, xnode *nd, const xtensor_desc *te
                     }
             }
         }
-        if (nd->op == XOP_BCONV2D && nd->mode == 0) {
+        if (nd->op == XNOR_OP_BCONV2D && nd->mode == XNOR_MODE_XNOR) {
             /* In-bounds tap ranges per output row/column, for the halo correction. */
             const int32_t oh = (int32_t)nd->out_shape.h, ow = (int32_t)nd->out_shape.w;
             const int32_t H = (int32_t)nd->in_shape.h, W = (int32_t)nd->in_shape.w;
@@ -173,7 +173,7 @@ xnor_status xnor_prepare_node(xnor_model_t *m, xnode *nd, const xtensor_desc *te
         }
         return XNOR_OK;
     }
-    case XOP_BATCHNORM: {
+    case XNOR_OP_BATCHNORM: {
         const int32_t C = (int32_t)nd->in_shape.c;
         /* Zero-padded to whole 16-channel blocks for the fconv epilogue (kernels.h). */
         const size_t Cp = ((size_t)C + 15) & ~(size_t)15;

@@ -12,17 +12,18 @@ checksum) seed the early exits. It also writes a libFuzzer dictionary.
 
     python3 scripts/fuzz/make_corpus.py OUT_DIR [--dict FILE]
 
-Only numpy is needed: engine/format.py is loaded from its file, so the compiled engine
-does not have to be built first. Output is deterministic (seeded generators).
+Only numpy is needed: engine's numpy-side modules are loaded from their files, so the
+compiled engine does not have to be built first. Output is deterministic (seeded generators).
 """
 
 from __future__ import annotations
 
 import argparse
-import importlib.util
+import importlib
 import pathlib
 import struct
 import sys
+import types
 import zlib
 
 import numpy as np
@@ -30,16 +31,17 @@ import numpy as np
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 
 
-def _load_format():
-    spec = importlib.util.spec_from_file_location("xnornet_format", ROOT / "engine" / "format.py")
-    assert spec is not None and spec.loader is not None
-    mod = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = mod  # dataclasses look the module up by name
-    spec.loader.exec_module(mod)
-    return mod
+def _load_engine_module(name: str) -> types.ModuleType:
+    """engine.<name> without engine/__init__.py (which loads the compiled engine): the
+    numpy-side modules import only each other and the header's enum text."""
+    if "xnornet_engine" not in sys.modules:
+        package = types.ModuleType("xnornet_engine")
+        package.__path__ = [str(ROOT / "engine")]
+        sys.modules["xnornet_engine"] = package
+    return importlib.import_module(f"xnornet_engine.{name}")
 
 
-fmt = _load_format()
+fmt = _load_engine_module("format")
 
 MAX_SEED_BYTES = 20 * 1024
 
@@ -410,11 +412,27 @@ def shared_xnor_kernel_chain(n: int = 64, hw: int = 8) -> bytes:
     return raw_model((1, hw, hw), nodes, tensors, color=0, name=b"shared-xnor-chain")
 
 
+def reduction_length_2_30() -> bytes:
+    """An XNOR blinear whose reduction length is exactly 2^30: the input [4096][256][256]
+    grows to [4096][512][512] through five padded max-pools (4 x +63, 1 x +4) and is
+    flattened. The XNOR epilogue computes n - 2 * popcount in int32, which overflows at
+    n = 2^30, so the loader must refuse this length (it checks it before the weights;
+    its weight tensor is a 512-bit stub, since the real one would take 128 MiB)."""
+    grow = {1: 64, 2: 64, 3: 1, 4: 1, 5: 63, 6: 63, 7: 63, 8: 63}
+    last = {1: 5, 2: 5, 3: 1, 4: 1, 5: 4, 6: 4, 7: 4, 8: 4}
+    nodes: list[tuple] = [(7, (i,), grow, 0.0, []) for i in range(4)]
+    nodes += [(7, (4,), last, 0.0, []), (9, (5,), {}, 0.0, [])]
+    nodes.append((4, (6,), {0: 1}, 0.0, [0, -1, 1]))
+    tensors = [(2, (1, 512), b"\x55" * 64), (1, (1,), struct.pack("<f", 0.5))]
+    return raw_model((4096, 256, 256), nodes, tensors, name=b"reduction-2^30")
+
+
 def regressions() -> dict[str, bytes]:
     """Hand-made inputs for bugs found while fuzzing (kept in tests/fuzz/corpus as regress-*)."""
     return {
         "regress-shared-tensor-bwn-amplification.bin": shared_tensor_amplification(),
         "regress-shared-tensor-xnor-amplification.bin": shared_xnor_kernel_chain(),
+        "regress-reduction-length-2-30.bin": reduction_length_2_30(),
     }
 
 

@@ -241,7 +241,9 @@ static void run_fconv_case(const fshape *s, const char *tag)
                         .bias = s->has_bias ? bias : NULL, .kh = s->kh, .kw = s->kw, .sh = s->sh,
                         .sw = s->sw, .oh = s->oh, .ow = s->ow, .O = s->O, .out = ref, .ldo = ldo,
                         .relu = s->relu, .y0 = s->y0, .y1 = s->y1, .b0 = s->b0, .b1 = s->b1,
-                        .scale = s->has_scale ? scale : NULL, .shift = s->has_scale ? shift : NULL};
+                        .scale = s->has_scale ? scale : NULL, .shift = s->has_scale ? shift : NULL,
+                        /* Half the cases claim a huge layer: its range streams the weights. */
+                        .layer_blocks = (rnd() & 1) ? 1 << 20 : 0};
     for (size_t i = 0; i < nout; i++)
         ref[i] = CANARY_F;
     xnor_fconv_16c__scalar(&a);
@@ -438,7 +440,8 @@ static void run_bwnconv_case(const wshape *s, const char *tag)
     xnor_conv_args a = {.in = in, .Hp = s->Hp, .Wp = s->Wp, .C = s->C, .wm = w, .alpha = alpha,
                         .bias = s->has_bias ? bias : NULL, .kh = s->kh, .kw = s->kw, .sh = s->sh,
                         .sw = s->sw, .oh = s->oh, .ow = s->ow, .O = s->O, .out = ref, .ldo = ldo,
-                        .relu = s->relu, .y0 = s->y0, .y1 = s->y1, .b0 = s->b0, .b1 = s->b1};
+                        .relu = s->relu, .y0 = s->y0, .y1 = s->y1, .b0 = s->b0, .b1 = s->b1,
+                        .layer_blocks = (rnd() & 1) ? 1 << 20 : 0};
     for (size_t i = 0; i < nout; i++)
         ref[i] = CANARY_F;
     xnor_bwnconv_16c__scalar(&a);

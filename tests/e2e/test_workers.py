@@ -170,26 +170,38 @@ def test_a_dead_worker_is_not_ready_until_restarted_and_replays_the_log(repo: Pa
 
 
 def test_sigterm_drains_every_worker_and_cleans_up(repo: Path) -> None:
+    """Clients on keep-alive connections (each answered once, so a worker holds it) stream
+    requests; SIGTERM to the supervisor. Every request answered is a 200 (a connection closed
+    between requests by a draining worker is allowed), /readyz turns 503 while the workers still
+    serve, every worker exits, the supervisor exits 0 and its private directory is gone."""
     before = set(glob.glob(str(Path(tempfile.gettempdir()) / "xnornet-workers-*")))
     statuses: list[int] = []
-    with _workers(repo, "--grace-s", "10") as srv:
+    clients = 8
+    connected = threading.Barrier(clients + 1)
+    with _workers(repo, "--grace-s", "10", "--drain-delay-s", "1") as srv:
         body = png(64, 64, "RGB")
 
         def client() -> None:
             with httpx.Client(base_url=srv.url, timeout=30) as c:
-                for _ in range(5):
+                statuses.append(c.post("/v1/classify", content=body, headers=PNG).status_code)
+                connected.wait(30)
+                for _ in range(20):
                     try:
                         statuses.append(c.post("/v1/classify", content=body, headers=PNG).status_code)
                     except httpx.TransportError:
-                        return  # the connection closed by a draining worker between requests
+                        return  # closed between requests by a draining worker
 
-        threads = [threading.Thread(target=client) for _ in range(8)]
+        threads = [threading.Thread(target=client) for _ in range(clients)]
         for t in threads:
             t.start()
-        time.sleep(0.3)
+        connected.wait(30)
         srv.signal(signal.SIGTERM)
+        time.sleep(0.2)
+        with httpx.Client(base_url=srv.url, timeout=10) as probe:
+            assert probe.get("/readyz").status_code == 503  # draining, still answering
         for t in threads:
             t.join()
         assert srv.proc.wait(30) == 0, srv.output()[-3000:]
-    assert statuses and all(s == 200 for s in statuses), statuses
+    assert len(statuses) > clients and all(s == 200 for s in statuses), statuses
+    assert srv.output().count("Finished server process") == WORKERS
     assert set(glob.glob(str(Path(tempfile.gettempdir()) / "xnornet-workers-*"))) <= before

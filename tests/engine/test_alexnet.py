@@ -5,7 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from engine import Model, architectures
+from benchmarks import architectures
+from engine import Model
 from engine import format as fmt
 
 from .test_engine_reference import assert_nodes_match

@@ -9,6 +9,7 @@ single-byte corruptions with a fixed CRC must never crash the loader.
 
 from __future__ import annotations
 
+import pathlib
 import random
 import struct
 import zlib
@@ -583,3 +584,12 @@ def test_still_loads_after_all_corruptions() -> None:
     assert np.allclose(y.sum(axis=1), 1.0, atol=1e-5)
     lib.xnor_context_free(ctx[0])
     lib.xnor_model_free(out[0])
+
+
+def test_reduction_length_2_30_rejected() -> None:
+    # The XNOR epilogue forms n - 2 * popcount in int32: n = 2^30 would overflow, so the
+    # longest accepted reduction is 2^30 - 1 (tests/fuzz/corpus holds the same file).
+    path = pathlib.Path(__file__).parents[1] / "fuzz" / "corpus" / "regress-reduction-length-2-30.bin"
+    st, msg = load(path.read_bytes())
+    assert st == S.XNOR_ERR_SHAPE_MISMATCH, msg
+    assert "node 6" in msg and "reduction length 1073741824 x 1 x 1 is not below 2^30" in msg

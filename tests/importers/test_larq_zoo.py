@@ -227,7 +227,7 @@ def test_unknown_arch_and_other_release() -> None:
 
 
 def test_list_prints_the_releases(capsys: pytest.CaptureFixture[str]) -> None:
-    from engine.cli import main
+    from xnornet.cli import main
 
     assert main(["import", "larq-zoo", "--list"]) == 0
     out = capsys.readouterr().out
@@ -247,7 +247,7 @@ def test_list_prints_the_releases(capsys: pytest.CaptureFixture[str]) -> None:
 
 
 def test_cli_imports_and_reports(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    from engine.cli import main
+    from xnornet.cli import main
 
     km = kr.resnet_e18(seed=14)
     kr.write_h5(tmp_path / "r.h5", km)

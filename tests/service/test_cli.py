@@ -9,9 +9,9 @@ from pathlib import Path
 import pytest
 from pydantic import SecretStr
 
-from engine.cli import main
 from service import cli
 from service.settings import BUNDLED_MODELS, DEFAULT_MODEL, Settings
+from xnornet.cli import main
 
 from .images import jpeg
 from .modelgen import FASHION_LABELS
@@ -87,3 +87,25 @@ def test_bundled_model_classifies(engine_ready: None) -> None:
         r = client.post("/v1/classify", content=jpeg())
         assert r.status_code == 200 and r.json()["model"]["name"] == DEFAULT_MODEL
         assert len(r.json()["predictions"][0]["label"]) > 0
+
+
+def test_benchmark_commands_come_from_entry_points(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`xnornet bench` / `loadtest` are plugged in by the benchmarks distribution; without it the
+    command says what to install instead of failing on an import."""
+    from xnornet import cli as dispatcher
+
+    installed = dispatcher.plugins()
+    assert {name: ep.value for name, ep in installed.items()} == {
+        "bench": "benchmarks.engine_speed",
+        "loadtest": "benchmarks.loadtest",
+    }
+    monkeypatch.setattr(dispatcher, "plugins", dict)  # as if the benchmarks were not installed
+    for name in ("bench", "loadtest"):
+        assert main([name, "--json"]) == 2
+        err = capsys.readouterr().err
+        assert f"xnornet {name}: comes with xnornet-benchmarks, not installed" in err
+        assert "pip install -e ./benchmarks" in err
+    assert main(["--help"]) == 0
+    assert "bench     (needs xnornet-benchmarks: pip install -e ./benchmarks)" in capsys.readouterr().out

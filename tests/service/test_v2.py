@@ -100,7 +100,8 @@ def test_bytes_infer_matches_classify(client: Any) -> None:
         {"inputs": [{"name": "input", "datatype": "FP32", "shape": [1, 2, 3], "data": [0.0] * 6}]},
         {"inputs": [{"name": "input", "datatype": "FP32", "shape": SHAPE, "data": [0.0] * 10}]},
         {"inputs": [{"name": "input", "datatype": "FP32", "shape": SHAPE, "data": ["x"] * 784}]},
-        {"inputs": [{"name": "input", "datatype": "INT8", "shape": SHAPE, "data": [0] * 784}]},
+        {"inputs": [{"name": "input", "datatype": "BF16", "shape": SHAPE, "data": [0] * 784}]},
+        {"inputs": [{"name": "input", "datatype": "UINT8", "shape": SHAPE, "data": [300] * 784}]},
         {"inputs": [{"name": "image", "datatype": "BYTES", "shape": [1], "data": ["%%%not base64"]}]},
         {
             "inputs": [

@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from service.loadtest import Conn
+from benchmarks.httpload import Conn
 
 
 @dataclass(frozen=True)

@@ -13,7 +13,7 @@ import pytest
 pytest.importorskip("torch", reason="PyTorch is not installed (pip install 'xnornet[train]')")
 import torch
 
-from engine import architectures
+from benchmarks import architectures
 from engine import format as fmt
 from training.export import ExportError, to_model
 from training.models import INPUTS, build
@@ -56,7 +56,7 @@ def test_full_size_alexnet_roundtrip() -> None:
 
 @pytest.mark.parametrize("mode,use_k", VARIANTS)
 def test_alexnet_exports_the_engine_graph(mode: str, use_k: bool) -> None:
-    """Our AlexNet exports to the node order, names and parameters of engine.architectures.alexnet."""
+    """Our AlexNet exports to the node order, names and parameters of benchmarks.architectures.alexnet."""
     net = build("alexnet", mode, use_k, 1000, 0.125).eval()
     ours = to_model(net, INPUTS["alexnet"])
     theirs = architectures.alexnet(seed=0, mode=mode, use_k=use_k, width=0.125)

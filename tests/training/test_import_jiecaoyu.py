@@ -15,9 +15,9 @@ import torch
 
 F = torch.nn.functional
 
-from engine import cli  # noqa: E402
 from engine import format as fmt  # noqa: E402
 from training.importers import ImportFormatError, imagenet_classes, jiecaoyu_alexnet_model  # noqa: E402
+from xnornet import cli  # noqa: E402
 
 from .helpers import assert_logits_match  # noqa: E402
 

@@ -13,8 +13,8 @@ import pytest
 pytest.importorskip("torch", reason="PyTorch is not installed (pip install 'xnornet[train]')")
 import torch
 
-from engine import cli
 from training.train import TrainConfig, load_checkpoint, model_from_checkpoint, train
+from xnornet import cli
 
 from .helpers import assert_logits_match
 

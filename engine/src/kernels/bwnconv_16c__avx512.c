@@ -133,10 +133,11 @@ XNOR_TARGET_AVX512 void xnor_bwnconv_16c__avx512(const xnor_conv_args *a)
     if (q_end <= q_begin || nb <= 0)
         return;
     ctx_t c = {a, (int64_t)a->Wp * a->C, (int64_t)a->kh * a->kw * a->C, a->kw * a->C};
-    /* As in fconv: when the weights of the range do not fit in L2 (BWN fc6: 4.7 MB), one
+    /* As in fconv: when the layer's weights do not fit in L2 (BWN fc6: 4.7 MB), one
      * block at a time with the widest pixel tile reads each mask once per up to 16
      * pixels; otherwise B blocks per tile share each input broadcast. */
-    const int stream = (double)c.blk_elems * 2.0 * nb > 1.0 * 1024 * 1024;
+    const int32_t lb = a->layer_blocks > nb ? a->layer_blocks : nb;
+    const int stream = (double)c.blk_elems * 2.0 * lb > 1.0 * 1024 * 1024;
     const int bmax = stream && q_end - q_begin > 4 ? STREAM_B : BMAX;
     const int32_t nchunks = (nb + bmax - 1) / bmax;
     int32_t bs = a->b0;

@@ -138,8 +138,11 @@ XNOR_TARGET_AVX512 void xnor_fconv_16c__avx512f(const xnor_conv_args *a)
      * one block at a time with the widest pixel tile reads each weight once for up to 16
      * pixels (a whole batch), instead of once per pixel tile (fc8 batch 16: 1.37 ms vs
      * 1.56 ms). A batch of <= 4 keeps 4 blocks so that enough independent FMA chains
-     * remain. Otherwise the weights stay cached and B blocks per tile save broadcasts. */
-    const int stream = (double)c.blk_elems * 4.0 * nb > 2.0 * 1024 * 1024;
+     * remain. Otherwise the weights stay cached and B blocks per tile save broadcasts.
+     * The whole layer's size decides: a thread's share of a streamed layer is read once
+     * too, and splitting the layer over threads does not make it cache-resident. */
+    const int32_t lb = a->layer_blocks > nb ? a->layer_blocks : nb;
+    const int stream = (double)c.blk_elems * 4.0 * lb > 2.0 * 1024 * 1024;
     const int bmax = stream && q_end - q_begin > 4 ? STREAM_B : BMAX;
     const int32_t nchunks = (nb + bmax - 1) / bmax;
     int32_t bs = a->b0;

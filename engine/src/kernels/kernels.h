@@ -86,6 +86,8 @@ typedef struct {
     int32_t y0, y1, b0, b1;
     const float *scale;   /* fconv: folded batchnorm; NULL: none */
     const float *shift;
+    int32_t layer_blocks; /* blocks of the whole layer (0: b1 - b0): its weight size, not the
+                           * range's, decides whether the SIMD kernels stream the weights */
 } xnor_conv_args;
 
 /* Binarize + pack: for y in [y0, y1), x < W, c < C:

@@ -1,4 +1,4 @@
-"""Benchmark hooks for the Larq Zoo architectures (issue 7): `xnornet bench --arch resnet-e18`.
+"""The Larq Zoo architectures against their PyTorch float32 twins: `xnornet bench --arch resnet-e18`.
 
     build_graph(arch, seed)    the engine graph (engine.format.Model) with seeded weights, the same
                                layers and shapes an imported release file gives (224 x 224 x 3 input,
@@ -10,7 +10,7 @@
 
 Arch names: resnet-e18 (BinaryResNetE18), xnornet-larq (XNORNet), binary-alexnet-larq
 (BinaryAlexNet); training.larq_zoo's names are accepted too. Run as
-`python -m training.larq_bench --arch resnet-e18 --threads 1`.
+`python -m benchmarks.larq_speed --arch resnet-e18 --threads 1`.
 """
 
 from __future__ import annotations
@@ -24,9 +24,9 @@ from typing import Any
 import numpy as np
 
 from engine import format as fmt
-from engine.bench import median_seconds
+from training import larq_zoo as lz
 
-from . import larq_zoo as lz
+from .timing import median_seconds
 
 BENCH_ARCHES = {
     "resnet-e18": "resnet-e18",
@@ -205,7 +205,7 @@ def bench(
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="python -m training.larq_bench", description=__doc__.split("\n")[0])
+    p = argparse.ArgumentParser(prog="python -m benchmarks.larq_speed", description=__doc__.split("\n")[0])
     p.add_argument("--arch", action="append", choices=sorted(BENCH_ARCHES), help="repeatable (default: all)")
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--batch", type=int, default=1)

@@ -22,8 +22,8 @@ from typing import Any
 
 import numpy as np
 
-from . import format as fmt
-from .model import Model, resolve_isa
+from engine import format as fmt
+from engine.model import Model, resolve_isa
 
 OUT_HW = 14
 FILTERS = 256

@@ -1,10 +1,10 @@
 """Time image preprocessing (service/imaging.py) stage by stage.
 
-    python -m service.bench_preprocess [--image F] [--repeat N] [--spec NAME ...]
+    python -m benchmarks.preprocess_stages [--image F] [--repeat N] [--spec NAME ...]
 
 For each model spec, prints the median milliseconds of each stage of `imaging.preprocess`
 (run one after the other, as preprocess runs them) and of preprocess() itself end to end.
-The image defaults to bench_service's synthetic 640x480 quality-90 photo-like JPEG.
+The image defaults to the service benchmark's synthetic 640x480 quality-90 photo-like JPEG.
 
 Specs: "fashion" (the bundled Fashion-MNIST model: gray, exact 28x28), "alexnet" (the XNOR
 AlexNet architecture: rgb, shorter side 256, center crop 227), "alexnet_bgr" (the same in BGR
@@ -22,9 +22,9 @@ import tempfile
 import time
 from dataclasses import replace
 
-from . import imaging
-from .imaging import InputSpec
-from .settings import BUNDLED_MODELS
+from service import imaging
+from service.imaging import InputSpec
+from service.settings import BUNDLED_MODELS
 
 MAX_PIXELS = 40_000_000
 STAGES = ("open", "decode", "orient", "to_8bit", "resize", "normalize", "sum", "total")
@@ -32,8 +32,9 @@ STAGES = ("open", "decode", "orient", "to_8bit", "resize", "normalize", "sum", "
 
 def model_specs() -> dict[str, InputSpec]:
     import engine
-    from engine import architectures
     from engine import format as fmt
+
+    from . import architectures
 
     fashion = engine.Model.load(str(BUNDLED_MODELS / "fashion-mnist-xnor" / "1" / "model.xnor"), threads=1)
     with tempfile.TemporaryDirectory() as tmp:
@@ -88,9 +89,9 @@ def _image(path: str | None) -> tuple[bytes, str]:
     if path:
         with open(path, "rb") as f:
             return f.read(), path
-    from .bench_service import synthetic_jpeg
+    from .images import synthetic_jpeg
 
-    return synthetic_jpeg(), "synthetic 640x480 q90 JPEG (bench_service.synthetic_jpeg)"
+    return synthetic_jpeg(), "synthetic 640x480 q90 JPEG (benchmarks.images.synthetic_jpeg)"
 
 
 def main(argv: list[str] | None = None) -> int:

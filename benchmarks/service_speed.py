@@ -1,6 +1,6 @@
-"""The issue-4 service benchmark in one command: servers on loopback, load, a table and ratios.
+"""The service benchmark in one command: servers on loopback, load, a table and ratios.
 
-    python -m service.bench_service [--duration 15] [--concurrency 32] [--image FILE] [--json]
+    python -m benchmarks.service_speed [--duration 15] [--concurrency 32] [--image FILE] [--json]
     xnornet loadtest --compare [--duration 15] [--json]            (the same thing)
 
 One run measures, one configuration after the other, on this machine:
@@ -8,12 +8,12 @@ One run measures, one configuration after the other, on this machine:
   batch32       `xnornet serve`'s app with the bundled model (fashion-mnist-xnor), max_batch_size=32
   batch1        the same with max_batch_size=1
   direct        decode + preprocess + engine in a loop in this process (no HTTP, batch 1)
-  alexnet_xnor  the same service serving a seeded XNOR AlexNet (engine.architectures.alexnet)
+  alexnet_xnor  the same service serving a seeded XNOR AlexNet (benchmarks.architectures.alexnet)
   alexnet_torch the same service, the same file, but a loader that runs the PyTorch float32 twin
-                (engine.bench.torch_alexnet) instead of the C engine: only the engine differs
+                (benchmarks.engine_speed.torch_alexnet) instead of the C engine: only the engine differs
 
 and reports requests/s, p50/p90/p99 latency, errors, mean batch size and CPU time per request
-(server and load generator), then the ratios the issue sets targets for:
+(server and load generator), then the ratios with targets:
 
   batching_speedup   batch32 / batch1                 target >= 2
   service_vs_direct  batch32 / direct                 target >= 0.8
@@ -25,7 +25,7 @@ stays), and the ratio batching_speedup_predecoded. They show what batching gives
 per-request JPEG decode is taken out; they are not the service users run.
 
 Every request sends the same 640x480 JPEG (--image, or a synthetic photo-like one made here).
-The load generator is service.loadtest's closed loop (`--concurrency` connections), in this
+The load generator is benchmarks.httpload's closed loop (`--concurrency` connections), in this
 process; it shares the CPUs with the server, as any loopback benchmark does, and its CPU time is
 reported so it can be accounted for. On a shared machine throughput moves with the neighbours'
 load: compare ratios from the same run (`--rounds N` repeats the sequence and reports medians).
@@ -42,7 +42,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-import io
 import json
 import os
 import re
@@ -60,8 +59,10 @@ from typing import Any
 
 import numpy as np
 
-from . import loadtest
-from .settings import BUNDLED_MODELS, DEFAULT_MODEL
+from service.settings import BUNDLED_MODELS, DEFAULT_MODEL
+
+from . import httpload
+from .images import synthetic_jpeg
 
 ROOT = Path(__file__).resolve().parents[1]
 ALEXNET = "alexnet-xnor"
@@ -73,31 +74,7 @@ TARGETS = {"batching_speedup": 2.0, "service_vs_direct": 0.8, "xnor_vs_torch": 5
 
 
 def progress(msg: str) -> None:
-    print(f"[bench_service {time.strftime('%H:%M:%S')}] {msg}", file=sys.stderr, flush=True)
-
-
-# -- the image ------------------------------------------------------------------------------------
-def synthetic_jpeg(width: int = 640, height: int = 480, seed: int = 0) -> bytes:
-    """A deterministic photo-like JPEG: smooth shapes, edges and mild sensor noise, quality 90.
-
-    Its compressed size (~90 KB at 640x480) is that of a real photo of this size; entropy
-    decoding, which even a reduced-size (draft) decode cannot skip, is proportional to it.
-    """
-    from PIL import Image
-
-    rng = np.random.default_rng(seed)
-    yy, xx = np.mgrid[0:height, 0:width].astype(np.float32)
-    img = np.empty((height, width, 3), np.float32)
-    for c in range(3):
-        img[..., c] = 60 + 120 * (0.5 + 0.5 * np.sin(xx / (40 + 25 * c) + yy / (70 - 10 * c) + c))
-    for _ in range(12):  # discs of flat color: edges for the DCT to spend bits on
-        cx, cy, r = rng.uniform(0, width), rng.uniform(0, height), rng.uniform(20, 120)
-        mask = (xx - cx) ** 2 + (yy - cy) ** 2 < r * r
-        img[mask] = rng.uniform(0, 255, 3)
-    img += rng.normal(0, 6, img.shape)
-    buf = io.BytesIO()
-    Image.fromarray(np.clip(img, 0, 255).astype(np.uint8)).save(buf, "JPEG", quality=90)
-    return buf.getvalue()
+    print(f"[service_speed {time.strftime('%H:%M:%S')}] {msg}", file=sys.stderr, flush=True)
 
 
 # -- the PyTorch loader (runs in a server child) -------------------------------------------------
@@ -106,7 +83,7 @@ class TorchAlexNet:
 
     The input spec, labels and output kind are the served .xnor file's (read with the engine,
     so preprocessing is byte-for-byte the XNOR server's); the network is its float twin,
-    engine.bench.torch_alexnet, seeded. infer runs under inference_mode; torch releases the GIL.
+    benchmarks.engine_speed.torch_alexnet, seeded. infer runs under inference_mode; torch releases the GIL.
     """
 
     isa = "torch-float32"
@@ -115,7 +92,8 @@ class TorchAlexNet:
         import torch
 
         import engine
-        from engine.bench import torch_alexnet
+
+        from .engine_speed import torch_alexnet
 
         self._torch = torch
         info = engine.Model.from_bytes(data, threads=1).info
@@ -211,29 +189,28 @@ def null_preprocess(data: bytes, spec: Any, max_pixels: int) -> np.ndarray:
 
 
 def _child(argv: list[str]) -> int:
-    """`python -m service.bench_service --child {engine,engine-predecoded,torch,null} SETTINGS_JSON`:
+    """`python -m benchmarks.service_speed --child {engine,engine-predecoded,torch,null} SETTINGS_JSON`:
     one server."""
     import logging
 
-    from . import inference
-    from .cli import make_server
-    from .runtime import cpu_count
-    from .settings import Settings
+    from service.cli import make_server
+    from service.imaging import preprocess
+    from service.runtime import cpu_count
+    from service.settings import Settings
 
     kind, options = argv[0], json.loads(argv[1])
-    if kind == "engine-predecoded":
-        inference.preprocess = predecoded(inference.preprocess)  # type: ignore[assignment]
+    wrapped = predecoded(preprocess) if kind == "engine-predecoded" else None
     loop, http = options.pop("_uvicorn_loop", "auto"), options.pop("_uvicorn_http", "auto")
     settings = Settings(**options)
     logging.basicConfig(level="INFO", format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     loader: Callable[[bytes, str], Any] | None = None
     if kind == NULL_MODEL:
-        inference.preprocess = null_preprocess
+        wrapped = null_preprocess
         loader = lambda data, source: NullModel()  # noqa: E731
     if kind == "torch":
         threads = settings.engine_threads or cpu_count()
         loader = lambda data, source: TorchAlexNet(data, threads)  # noqa: E731
-    server = make_server(settings, loader)
+    server = make_server(settings, loader, wrapped)
     # read by server.run() -> config.load(); "auto" keeps make_server's choice
     if loop != "auto":
         server.config.loop = loop
@@ -257,7 +234,7 @@ class Server:
         self.label = label
         env = {k: v for k, v in os.environ.items() if not k.startswith("XNORNET_")}
         env["PYTHONPATH"] = str(ROOT) + os.pathsep + env.get("PYTHONPATH", "")
-        cmd = [sys.executable, "-m", "service.bench_service", "--child", kind, json.dumps(settings)]
+        cmd = [sys.executable, "-m", "benchmarks.service_speed", "--child", kind, json.dumps(settings)]
         self.proc = subprocess.Popen(
             cmd,
             cwd=ROOT,
@@ -320,8 +297,9 @@ def servers(
 
 # -- the benchmark ---------------------------------------------------------------------------------
 def _alexnet_repo(root: Path, width: float) -> None:
-    from engine import architectures
     from engine import format as fmt
+
+    from . import architectures
 
     path = root / ALEXNET / "1" / "model.xnor"
     path.parent.mkdir(parents=True)
@@ -367,14 +345,14 @@ def run_benchmark(args: argparse.Namespace) -> dict[str, Any]:
     image = Path(args.image).read_bytes() if args.image else synthetic_jpeg()
     use_torch = args.torch == "yes" or (args.torch == "auto" and _torch_available())
     if args.torch == "yes" and not _torch_available():
-        raise SystemExit("bench_service: --torch yes but torch is not installed (pip install torch==2.13.0)")
+        raise SystemExit("service_speed: --torch yes but torch is not installed (pip install torch==2.13.0)")
     configs = [c for c in (*CONFIGS, FRAMEWORK) if c in args.only] if args.only else list(CONFIGS)
     if args.breakdown:
         configs += DIAGNOSTIC
     if not use_torch and "alexnet_torch" in configs:
         progress("torch is not installed: alexnet_torch skipped (pip install torch==2.13.0)")
         configs.remove("alexnet_torch")
-    from .runtime import cpu_count
+    from service.runtime import cpu_count
 
     bundled = Path(args.repository) if args.repository else BUNDLED_MODELS
     with tempfile.TemporaryDirectory(prefix="xnornet-bench-") as tmp:
@@ -409,7 +387,7 @@ def run_benchmark(args: argparse.Namespace) -> dict[str, Any]:
                     if config == "direct":
                         progress(f"{tag}: in-process loop for {args.duration:g} s")
                         model_file = bundled / model / str(_highest(bundled / model)) / "model.xnor"
-                        res = loadtest.direct(model_file, image, args.duration, args.threads)
+                        res = httpload.direct(model_file, image, args.duration, args.threads)
                     else:
                         srv = running[config]
                         progress(
@@ -418,7 +396,7 @@ def run_benchmark(args: argparse.Namespace) -> dict[str, Any]:
                         )
                         assert srv.url is not None
                         res = asyncio.run(
-                            loadtest.load(
+                            httpload.load(
                                 srv.url,
                                 "/v1/classify",
                                 image,
@@ -545,8 +523,8 @@ def format_table(report: dict[str, Any]) -> str:
 
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
-        prog="python -m service.bench_service",
-        description="issue 4's service benchmark: batching, service overhead, XNOR vs PyTorch float32",
+        prog="python -m benchmarks.service_speed",
+        description="the service benchmark: batching, service overhead, XNOR vs PyTorch float32",
     )
     p.add_argument("--duration", type=float, default=15.0, help="seconds measured per configuration")
     p.add_argument("--warmup", type=float, default=2.0, help="seconds of load before each measurement")

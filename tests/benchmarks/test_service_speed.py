@@ -1,4 +1,4 @@
-"""The issue-4 benchmark command (service/bench_service.py): schema and ratios, never timings.
+"""The service benchmark (benchmarks/service_speed.py): schema and ratios, never timings.
 
 One run in a tiny configuration (sub-second measurements, a narrow AlexNet, four connections)
 checks that the servers start and stop, every configuration reports, and the ratios are the
@@ -14,11 +14,12 @@ import os
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
 
-from service import bench_service
+from benchmarks import images, loadtest, service_speed
 
 ROOT = Path(__file__).resolve().parents[2]
 HAVE_TORCH = importlib.util.find_spec("torch") is not None
@@ -39,7 +40,7 @@ def test_compare_command_tiny_run(tmp_path: Path) -> None:
     cmd = [
         sys.executable,
         "-m",
-        "service.bench_service",
+        "benchmarks.service_speed",
         "--json",
         "--duration",
         "0.5",
@@ -63,7 +64,7 @@ def test_compare_command_tiny_run(tmp_path: Path) -> None:
     report = json.loads(proc.stdout)
 
     expected = {"batch32", "batch1", "direct", "alexnet_xnor"} | ({"alexnet_torch"} if HAVE_TORCH else set())
-    expected |= set(bench_service.DIAGNOSTIC)
+    expected |= set(service_speed.DIAGNOSTIC)
     results = report["results"]
     assert set(results) == expected
     for name, r in results.items():
@@ -73,7 +74,7 @@ def test_compare_command_tiny_run(tmp_path: Path) -> None:
     assert results["batch1"]["mean_batch_size"] == 1.0
     assert results["batch1_predecoded"]["mean_batch_size"] == 1.0
     assert results["batch32_predecoded"]["max_batch_size"] == 4
-    assert {results[c]["engine"] for c in bench_service.DIAGNOSTIC} == {"engine-predecoded"}
+    assert {results[c]["engine"] for c in service_speed.DIAGNOSTIC} == {"engine-predecoded"}
     assert results["alexnet_torch" if HAVE_TORCH else "alexnet_xnor"]["engine"] == (
         "torch" if HAVE_TORCH else "engine"
     )
@@ -104,26 +105,26 @@ def _result(rps: float, **extra: object) -> dict[str, object]:
 
 
 def test_report_ratios_are_medians_over_rounds() -> None:
-    args = bench_service.build_parser().parse_args(["--rounds", "3"])
+    args = service_speed.build_parser().parse_args(["--rounds", "3"])
     rounds = [
         {"batch32": _result(300), "batch1": _result(100), "direct": _result(400)},
         {"batch32": _result(200), "batch1": _result(100), "direct": _result(200)},
         {"batch32": _result(500), "batch1": _result(200), "direct": _result(500)},
     ]
-    report = bench_service._report(args, b"x" * 20, ["batch32", "batch1", "direct"], rounds, 2)
+    report = service_speed._report(args, b"x" * 20, ["batch32", "batch1", "direct"], rounds, 2)
     # per round: batching 3.0, 2.0, 2.5 -> median 2.5; service/direct 0.75, 1.0, 1.0 -> 1.0
     assert report["ratios"] == {"batching_speedup": 2.5, "service_vs_direct": 1.0, "xnor_vs_torch": None}
     assert [r["batching_speedup"] for r in report["ratios_per_round"]] == [3.0, 2.0, 2.5]
     assert report["results"]["batch32"]["requests_per_s"] == 300  # the median run, whole
     assert report["targets"]["batching_speedup"]["met"] is True
     assert report["targets"]["xnor_vs_torch"]["met"] is None
-    table = bench_service.format_table(report)
+    table = service_speed.format_table(report)
     assert "batching_speedup" in table and "NOT MET" not in table and "n/a" in table
 
 
 def test_report_adds_the_predecoded_ratio_when_measured() -> None:
-    args = bench_service.build_parser().parse_args(["--rounds", "1", "--breakdown"])
-    configs = ["batch32", "batch1", *bench_service.DIAGNOSTIC]
+    args = service_speed.build_parser().parse_args(["--rounds", "1", "--breakdown"])
+    configs = ["batch32", "batch1", *service_speed.DIAGNOSTIC]
     rounds = [
         {
             "batch32": _result(300),
@@ -132,11 +133,11 @@ def test_report_adds_the_predecoded_ratio_when_measured() -> None:
             "batch1_predecoded": _result(400),
         }
     ]
-    report = bench_service._report(args, b"x" * 20, configs, rounds, 2)
+    report = service_speed._report(args, b"x" * 20, configs, rounds, 2)
     assert report["ratios"]["batching_speedup"] == 1.5
     assert report["ratios"]["batching_speedup_predecoded"] == 2.25
-    assert set(report["targets"]) == set(bench_service.TARGETS)
-    assert "2.25  with each image decoded once" in bench_service.format_table(report)
+    assert set(report["targets"]) == set(service_speed.TARGETS)
+    assert "2.25  with each image decoded once" in service_speed.format_table(report)
 
 
 def test_predecoded_decodes_each_image_once() -> None:
@@ -146,7 +147,7 @@ def test_predecoded_decodes_each_image_once() -> None:
         calls.append(data)
         return np.full(3, len(data), np.float32)
 
-    cached = bench_service.predecoded(fake_preprocess)
+    cached = service_speed.predecoded(fake_preprocess)
     a, b = b"a" * 1000, b"a" * 999 + b"b"  # same length and start, different end
     first = cached(a, "spec", 10)
     assert cached(bytes(a), "spec", 10) is first  # an equal body in a new object: not decoded again
@@ -161,30 +162,29 @@ def test_child_swaps_in_the_cache_only_for_the_predecoded_kind(
 ) -> None:
     from types import SimpleNamespace
 
-    from service import cli, imaging, inference
+    from service import cli, imaging
 
-    monkeypatch.setattr(inference, "preprocess", imaging.preprocess)  # undone after the test
     seen: list[object] = []
 
-    def fake_make_server(settings: object, loader: object = None) -> SimpleNamespace:
-        seen.append(inference.preprocess)  # what requests would call, as the server starts
+    def fake_make_server(settings: object, loader: object = None, preprocess: object = None) -> Any:
+        seen.append(preprocess)  # None: the app runs imaging.preprocess
         return SimpleNamespace(config=SimpleNamespace(), run=lambda: None, started=True)
 
     monkeypatch.setattr(cli, "make_server", fake_make_server)
-    assert bench_service._child([kind, json.dumps({"log_level": "warning"})]) == 0
-    assert (seen[0] is imaging.preprocess) == (kind == "engine")
+    before = imaging.preprocess
+    assert service_speed._child([kind, json.dumps({"log_level": "warning"})]) == 0
+    assert (seen[0] is None) == (kind == "engine")
+    assert imaging.preprocess is before  # the product's function is passed in, never replaced
 
 
 def test_loadtest_compare_flag_delegates(monkeypatch: pytest.MonkeyPatch) -> None:
-    from service import loadtest
-
     seen: list[list[str]] = []
 
     def fake_main(argv: list[str]) -> int:
         seen.append(argv)
         return 0
 
-    monkeypatch.setattr(bench_service, "main", fake_main)
+    monkeypatch.setattr(service_speed, "main", fake_main)
     parser = argparse.ArgumentParser()
     loadtest.add_arguments("loadtest", parser)
     args = parser.parse_args(["--compare", "--duration", "3", "--concurrency", "8", "--json"])
@@ -197,7 +197,7 @@ def test_synthetic_image_is_a_640x480_jpeg() -> None:
 
     from PIL import Image
 
-    data = bench_service.synthetic_jpeg()
+    data = images.synthetic_jpeg()
     with Image.open(io.BytesIO(data)) as img:
         assert (img.format, img.size) == ("JPEG", (640, 480))
-    assert data == bench_service.synthetic_jpeg()  # deterministic
+    assert data == images.synthetic_jpeg()  # deterministic

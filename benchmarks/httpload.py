@@ -1,89 +1,27 @@
-"""`xnornet loadtest`: closed-loop load on a running server, or the same work done in-process.
-
-    xnornet loadtest --url http://127.0.0.1:8000 --concurrency 32 --duration 10 --image cat.jpg --json
-    xnornet loadtest --direct --model-file model.xnor --image cat.jpg --duration 10
+"""Closed-loop HTTP load on a running server, and the same work done in-process (the ceiling).
 
 The HTTP client is a few lines of asyncio over keep-alive connections rather than a full
 HTTP library, so that on a small machine the load generator takes as little CPU as possible
 from the server it measures. The mean batch size comes from the server's own metrics
-(xnornet_batch_size_sum / _count, before and after). --direct times decode + preprocess +
+(xnornet_batch_size_sum / _count, before and after). `direct` times decode + preprocess +
 engine in a loop in this process: the ceiling the service's overhead is measured against.
 
 CPU accounting (the machine may be shared, so wall-clock throughput depends on what else runs):
 `client_cpu_ms_per_request` is this process's CPU time per answered request; with `server_pid`
 (Linux /proc) `server_cpu_ms_per_request` is the server's, both over the measured window only.
-
-    xnornet loadtest --compare [--duration 15] [--json]
-
-runs the whole issue-4 benchmark instead (servers started here, see service/bench_service.py).
 """
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import contextlib
-import json
 import os
 import statistics
-import sys
 import time
 from collections import Counter
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
-
-
-def add_arguments(name: str, parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--url", default="http://127.0.0.1:8000", help="the server (loopback)")
-    parser.add_argument("--concurrency", type=int, default=32, help="requests in flight")
-    parser.add_argument("--duration", type=float, default=10.0, help="seconds of measurement")
-    parser.add_argument("--warmup", type=float, default=1.0, help="seconds of load before measuring")
-    parser.add_argument(
-        "--image", default=None, help="the image every request sends (required but with --compare)"
-    )
-    parser.add_argument("--model", default=None, help="model name (default: the server's default model)")
-    parser.add_argument(
-        "--direct",
-        action="store_true",
-        help="no HTTP: decode + preprocess + engine in a loop in this process",
-    )
-    parser.add_argument("--model-file", default=None, help="with --direct: the .xnor file")
-    parser.add_argument("--threads", type=int, default=0, help="with --direct: engine threads (0 = all)")
-    parser.add_argument("--json", action="store_true", help="print one JSON object")
-    parser.add_argument(
-        "--compare",
-        action="store_true",
-        help="run the issue-4 benchmark (python -m service.bench_service; its options: --help there)",
-    )
-
-
-def run(name: str, args: argparse.Namespace) -> int:
-    if args.compare:
-        from . import bench_service
-
-        argv = ["--duration", str(args.duration), "--warmup", str(args.warmup)]
-        argv += ["--concurrency", str(args.concurrency)]
-        argv += (["--image", args.image] if args.image else []) + (["--json"] if args.json else [])
-        return bench_service.main(argv)
-    if not args.image:
-        print("xnornet loadtest: --image is required", file=sys.stderr)
-        return 2
-    image = Path(args.image).read_bytes()
-    if args.direct:
-        if not args.model_file:
-            print("xnornet loadtest: --direct needs --model-file", file=sys.stderr)
-            return 2
-        report = direct(Path(args.model_file), image, args.duration, args.threads)
-    else:
-        path = f"/v1/models/{args.model}/classify" if args.model else "/v1/classify"
-        report = asyncio.run(load(args.url, path, image, args.concurrency, args.duration, args.warmup))
-    if args.json:
-        print(json.dumps(report))
-    else:
-        for key, value in report.items():
-            print(f"{key:>18}: {value}")
-    return 0 if report.get("errors", 0) == 0 else 1
 
 
 def percentile(sorted_values: list[float], q: float) -> float:
@@ -95,7 +33,7 @@ def percentile(sorted_values: list[float], q: float) -> float:
 
 # -- HTTP load --------------------------------------------------------------------------------------
 class Conn:
-    """One keep-alive HTTP/1.1 connection (also tests/soak/loadgen.py's)."""
+    """One keep-alive HTTP/1.1 connection (the soak tests' load generator uses it too)."""
 
     def __init__(self, host: str, port: int) -> None:
         self.host, self.port = host, port
@@ -247,9 +185,8 @@ def direct(model_file: Path, image: bytes, duration: float, threads: int) -> dic
     import numpy as np
 
     import engine
-
-    from .imaging import InputSpec, preprocess
-    from .settings import Settings
+    from service.imaging import InputSpec, preprocess
+    from service.settings import Settings
 
     model = engine.Model.load(model_file, threads=threads)
     spec = InputSpec.from_info(model.info)

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from . import format as fmt
+from engine import format as fmt
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)

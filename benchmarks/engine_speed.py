@@ -1,5 +1,8 @@
-"""`xnornet bench`: the engine on the paper's XNOR AlexNet (seeded weights) against the
-same network in PyTorch float32, in one run, medians after warm-up.
+"""Benchmark the engine on XNOR AlexNet against PyTorch float32: `xnornet bench`.
+
+The paper's XNOR AlexNet (seeded weights) against the same network in PyTorch float32, in one
+run, medians after warm-up; `--arch` picks a Larq Zoo architecture instead, `--sweep` the
+binary-convolution sweeps (benchmarks/conv_sweep.py).
 
 Speed is reported as ratios against the baseline measured in the same process, so a
 noisy shared machine shifts both sides together. Progress goes to stderr; the result
@@ -13,15 +16,15 @@ import functools
 import json
 import statistics
 import sys
-import time
-from collections.abc import Callable
 from typing import Any
 
 import numpy as np
 
+from engine import format as fmt
+from engine.model import Model, resolve_isa
+
 from . import architectures
-from . import format as fmt
-from .model import Model, resolve_isa
+from .timing import median_seconds
 
 DEFAULT_RUNS = [(1, 1), (1, 2), (16, 2)]  # (batch, threads)
 BINARY_CONVS = ("conv2", "conv3", "conv4", "conv5")
@@ -51,17 +54,6 @@ def add_arguments(name: str, parser: argparse.ArgumentParser) -> None:
 
 def _progress(msg: str) -> None:
     print(f"[bench] {msg}", file=sys.stderr, flush=True)
-
-
-def median_seconds(fn: Callable[[], object], repeat: int, warmup: int) -> float:
-    for _ in range(warmup):
-        fn()
-    times = []
-    for _ in range(repeat):
-        t0 = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t0)
-    return statistics.median(times)
 
 
 def _torch() -> Any | None:
@@ -214,7 +206,7 @@ def print_table(r: dict[str, Any]) -> None:
 
 def run(name: str, args: argparse.Namespace) -> int:
     if args.sweep:
-        from .bench_sweep import run_sweep
+        from .conv_sweep import run_sweep
 
         return run_sweep(args)
     if args.arch != "alexnet":
@@ -229,7 +221,7 @@ def run(name: str, args: argparse.Namespace) -> int:
 
 def _bench_larq(args: argparse.Namespace) -> int:
     """Larq Zoo architectures (seeded weights) against their PyTorch float32 twins."""
-    from training.larq_bench import bench as larq_bench
+    from .larq_speed import bench as larq_bench
 
     rows = [
         larq_bench(

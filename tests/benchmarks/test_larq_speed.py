@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from benchmarks import larq_speed as lb
 from engine import format as fmt
-from training import larq_bench as lb
 
 
 @pytest.mark.parametrize("arch", sorted(lb.BENCH_ARCHES))

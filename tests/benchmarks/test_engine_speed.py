@@ -13,7 +13,7 @@ import pytest
 
 def _xnornet(*args: str, timeout: int = 600) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "engine.cli", *args],
+        [sys.executable, "-m", "xnornet", *args],
         capture_output=True,
         text=True,
         timeout=timeout,

@@ -1,0 +1,5 @@
+"""`python -m xnornet ...` is `xnornet ...`."""
+
+from .cli import main
+
+raise SystemExit(main())
