@@ -193,9 +193,9 @@ def _child(argv: list[str]) -> int:
     one server."""
     import logging
 
-    from service.cli import make_server
     from service.imaging import preprocess
     from service.runtime import cpu_count
+    from service.server import make_server
     from service.settings import Settings
 
     kind, options = argv[0], json.loads(argv[1])

@@ -73,7 +73,7 @@ def _worker_main(settings: Settings, index: int, sock: socket.socket, root: str)
         level=settings.log_level.upper(),
         format=f"%(asctime)s %(levelname)s %(name)s [worker {index}]: %(message)s",
     )
-    from .cli import make_server
+    from .server import make_server
 
     server = make_server(settings, cluster=Cluster(root, index, settings.workers))
     server.run(sockets=[sock])

@@ -108,7 +108,7 @@ def test_the_server_process_imports_no_http_client(tmp_path: Path) -> None:
     """What the running server has imported (its module closure, dynamic imports included)."""
     code = f"""
 import json, sys
-from service.cli import make_server
+from service.server import make_server
 from service.settings import Settings
 make_server(Settings(repository={str(tmp_path)!r}, port=0))
 print(json.dumps(sorted(sys.modules)))
