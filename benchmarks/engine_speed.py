@@ -21,6 +21,8 @@ from typing import Any
 import numpy as np
 
 from engine import format as fmt
+from engine import reference
+from engine.int8 import DEFAULT_EDGES, EDGES, Edges
 from engine.model import Model, resolve_isa
 
 from . import architectures
@@ -41,6 +43,12 @@ def add_arguments(name: str, parser: argparse.ArgumentParser) -> None:
         default="alexnet",
         choices=("alexnet", "resnet-e18", "xnornet-larq", "binary-alexnet-larq"),
         help="network: the paper's AlexNet (default) or a Larq Zoo architecture (seeded weights)",
+    )
+    parser.add_argument(
+        "--edges",
+        action="append",
+        choices=EDGES,
+        help=f"precision of conv1 and fc8, repeatable to compare (default {DEFAULT_EDGES})",
     )
     parser.add_argument("--repeat", type=int, default=15, help="timed repetitions per measurement (median)")
     parser.add_argument("--warmup", type=int, default=3)
@@ -101,49 +109,11 @@ def _torch_layer_ms(torch: Any, threads: int, repeat: int, warmup: int) -> dict[
     return out
 
 
-def bench_alexnet(args: argparse.Namespace) -> dict[str, Any]:
-    isa = resolve_isa(args.isa)
-    torch = None if args.no_torch else _torch()
-    _progress(f"building seeded {args.mode.upper()} AlexNet (isa {isa}, torch {'yes' if torch else 'no'})")
-    graph = architectures.alexnet(seed=0, mode=args.mode)
-    blob = fmt.to_bytes(graph)
-    runs = DEFAULT_RUNS
-    if args.batch or args.threads:
-        runs = [(b, t) for b in (args.batch or [1]) for t in (args.threads or [1, 2])]
-    rng = np.random.default_rng(0)
-    tnet = torch_alexnet(torch) if torch else None
-
-    results = []
-    models: dict[int, Model] = {}
-    for batch, threads in runs:
-        model = models.setdefault(threads, Model.from_bytes(blob, threads=threads, isa=isa))
-        x = rng.standard_normal((batch, 3, 227, 227)).astype(np.float32)
-        _progress(f"engine batch {batch} threads {threads}")
-        eng = median_seconds(functools.partial(model.infer, x), args.repeat, args.warmup)
-        row: dict[str, Any] = {
-            "batch": batch,
-            "threads": threads,
-            "engine_ms_per_image": 1e3 * eng / batch,
-            "torch_float_ms_per_image": None,
-            "speedup": None,
-        }
-        if torch is not None and tnet is not None:
-            _progress(f"torch float32 batch {batch} threads {threads}")
-            torch.set_num_threads(threads)
-            tx = torch.from_numpy(x)
-            with torch.inference_mode():
-                tt = median_seconds(functools.partial(tnet, tx), args.repeat, args.warmup)
-            row["torch_float_ms_per_image"] = 1e3 * tt / batch
-            row["speedup"] = tt / eng
-        results.append(row)
-
-    # Per-layer times: batch 1 on the first run's thread count.
-    threads0 = runs[0][1]
-    model = models[threads0]
-    x1 = rng.standard_normal((1, 3, 227, 227)).astype(np.float32)
-    for _ in range(args.warmup):
+def _layer_rows(model: Model, x1: np.ndarray, repeat: int, warmup: int) -> list[dict[str, Any]]:
+    """Per-layer median times of batch-1 runs (fused nodes are timed in their host)."""
+    for _ in range(warmup):
         model.infer_timed(x1)
-    per_node = [model.infer_timed(x1)[1] for _ in range(args.repeat)]
+    per_node = [model.infer_timed(x1)[1] for _ in range(repeat)]
     layers: list[dict[str, Any]] = []
     for node in model.info.nodes:
         if node.fused:
@@ -157,6 +127,60 @@ def bench_alexnet(args: argparse.Namespace) -> dict[str, Any]:
                 "gops": (2 * node.macs / (ms * 1e-3) / 1e9) if node.macs and ms > 0 else 0.0,
             }
         )
+    return layers
+
+
+def bench_alexnet(args: argparse.Namespace) -> dict[str, Any]:
+    isa = resolve_isa(args.isa)
+    torch = None if args.no_torch else _torch()
+    edges_list: list[Edges] = list(dict.fromkeys(args.edges or [DEFAULT_EDGES]))
+    _progress(
+        f"building seeded {args.mode.upper()} AlexNet, edges {', '.join(edges_list)} "
+        f"(isa {isa}, torch {'yes' if torch else 'no'})"
+    )
+    blobs = {e: fmt.to_bytes(architectures.alexnet(seed=0, mode=args.mode, edges=e)) for e in edges_list}
+    runs = DEFAULT_RUNS
+    if args.batch or args.threads:
+        runs = [(b, t) for b in (args.batch or [1]) for t in (args.threads or [1, 2])]
+    rng = np.random.default_rng(0)
+    tnet = torch_alexnet(torch) if torch else None
+
+    # The engine reads uint8 pixels (the service's input); PyTorch the float32 tensor they
+    # normalize to.
+    results = []
+    models: dict[tuple[str, int], Model] = {}
+    for batch, threads in runs:
+        pixels = rng.integers(0, 256, (batch, 227, 227, 3), dtype=np.uint8)
+        torch_ms = None
+        if torch is not None and tnet is not None:
+            _progress(f"torch float32 batch {batch} threads {threads}")
+            torch.set_num_threads(threads)
+            tx = torch.from_numpy(reference.normalize(pixels, architectures.alexnet_input()))
+            with torch.inference_mode():
+                torch_ms = 1e3 * median_seconds(functools.partial(tnet, tx), args.repeat, args.warmup) / batch
+        for edges in edges_list:
+            model = models.setdefault(
+                (edges, threads), Model.from_bytes(blobs[edges], threads=threads, isa=isa)
+            )
+            _progress(f"engine batch {batch} threads {threads} edges {edges}")
+            eng = median_seconds(functools.partial(model.infer, pixels), args.repeat, args.warmup)
+            eng_ms = 1e3 * eng / batch
+            results.append(
+                {
+                    "batch": batch,
+                    "threads": threads,
+                    "edges": edges,
+                    "engine_ms_per_image": eng_ms,
+                    "torch_float_ms_per_image": torch_ms,
+                    "speedup": torch_ms / eng_ms if torch_ms else None,
+                }
+            )
+
+    # Per-layer times: batch 1 on the first run's thread count, for every edges choice.
+    threads0 = runs[0][1]
+    x1 = rng.integers(0, 256, (1, 227, 227, 3), dtype=np.uint8)
+    by_edges = {e: _layer_rows(models[(e, threads0)], x1, args.repeat, args.warmup) for e in edges_list}
+    layers = by_edges[edges_list[0]]
     binary_speedup = None
     torch_layers = None
     if torch is not None:
@@ -164,16 +188,19 @@ def bench_alexnet(args: argparse.Namespace) -> dict[str, Any]:
         torch_layers = _torch_layer_ms(torch, threads0, args.repeat, args.warmup)
         eng_bin = sum(layer["ms"] for layer in layers if layer["name"] in BINARY_CONVS)
         binary_speedup = sum(torch_layers[n] for n in BINARY_CONVS) / eng_bin if eng_bin > 0 else None
-    info = model.info
+    info = models[(edges_list[0], threads0)].info
     return {
         "network": f"alexnet-{args.mode} (seeded weights, 227x227x3, 1000 classes)",
-        "isa": model.isa,
+        "isa": models[(edges_list[0], threads0)].isa,
+        "edges": edges_list,
         "runs": results,
         "layers": layers,
+        "layers_by_edges": by_edges,
         "layers_threads": threads0,
         "torch_layers_ms": torch_layers,
         "binary_layers_speedup": binary_speedup,
         "model_bytes": info.file_bytes,
+        "model_bytes_by_edges": {e: len(b) for e, b in blobs.items()},
         "float32_model_bytes": info.weight_bytes_float32,
         "model_size_ratio": info.weight_bytes_float32 / info.file_bytes,
         "torch_version": getattr(torch, "__version__", None),
@@ -187,16 +214,20 @@ def _fmt(v: float | None, spec: str = ".2f") -> str:
 
 def print_table(r: dict[str, Any]) -> None:
     print(f"{r['network']}, isa {r['isa']}, torch {r['torch_version'] or 'not installed'}")
-    print(f"\n{'batch':>5} {'threads':>7} {'engine ms/img':>14} {'torch ms/img':>13} {'speedup':>8}")
+    head = f"{'batch':>5} {'threads':>7} {'edges':>7} {'engine ms/img':>14} {'torch ms/img':>13}"
+    print(f"\n{head} {'speedup':>8}")
     for row in r["runs"]:
         print(
-            f"{row['batch']:>5} {row['threads']:>7} {row['engine_ms_per_image']:>14.3f} "
+            f"{row['batch']:>5} {row['threads']:>7} {row['edges']:>7} {row['engine_ms_per_image']:>14.3f} "
             f"{_fmt(row['torch_float_ms_per_image'], '.3f'):>13} {_fmt(row['speedup']):>8}"
         )
-    print(f"\nper layer (batch 1, {r['layers_threads']} thread(s)):")
-    print(f"{'name':<10} {'kind':<14} {'ms':>8} {'GOPS':>8}")
+    edges = r["edges"]
+    print(f"\nper layer (batch 1, {r['layers_threads']} thread(s)), ms by edges:")
+    print(f"{'name':<10} {'kind':<14} " + " ".join(f"{e:>8}" for e in edges))
+    rows = {e: {layer["name"]: layer for layer in r["layers_by_edges"][e]} for e in edges}
     for layer in r["layers"]:
-        print(f"{layer['name']:<10} {layer['kind']:<14} {layer['ms']:>8.3f} {layer['gops']:>8.1f}")
+        times = " ".join(f"{rows[e][layer['name']]['ms']:>8.3f}" for e in edges)
+        print(f"{layer['name']:<10} {layer['kind']:<14} {times}")
     print(f"\nbinary layers conv2..conv5 vs torch float32: {_fmt(r['binary_layers_speedup'])}x")
     print(
         f"model file {r['model_bytes'] / 1e6:.2f} MB vs float32 {r['float32_model_bytes'] / 1e6:.2f} MB "
