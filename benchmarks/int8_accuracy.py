@@ -114,7 +114,8 @@ def natural_images(n: int, size: int, seed: int = 0) -> tuple[np.ndarray, dict[s
         crop = img[y : y + side, x : x + side]
         if rng.random() < 0.5:
             crop = crop[:, ::-1]
-        out[i] = np.asarray(Image.fromarray(np.ascontiguousarray(crop)).resize((size, size), Image.BILINEAR))
+        pil = Image.fromarray(np.ascontiguousarray(crop))
+        out[i] = np.asarray(pil.resize((size, size), Image.Resampling.BILINEAR))
     if fm is not None:
         small = fm[0][rng.permutation(len(fm[0]))[: n - n_photo]]
     else:
@@ -122,7 +123,7 @@ def natural_images(n: int, size: int, seed: int = 0) -> tuple[np.ndarray, dict[s
 
         small = synthetic(n - n_photo, seed)[0]
     for j, img in enumerate(small):
-        big = np.asarray(Image.fromarray(img).resize((size, size), Image.BICUBIC))
+        big = np.asarray(Image.fromarray(img).resize((size, size), Image.Resampling.BICUBIC))
         out[n_photo + j] = big[:, :, None]
     return out, {"photo_crops": n_photo, "fashion_mnist_upscaled": n - n_photo}
 
