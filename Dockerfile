@@ -48,11 +48,40 @@ RUN if [ -z "$PIP_CERT" ]; then unset PIP_CERT; fi \
  && /opt/venv/bin/pip uninstall -y pip setuptools \
  && find /opt/venv -depth \( -name tests -o -name testing \) -type d -path '*/numpy/*' -exec rm -rf {} + \
  && cd / \
- && /opt/venv/bin/python -c "import engine._xnornet, service, numpy, fastapi, uvicorn, PIL, prometheus_client" \
+ && /opt/venv/bin/python -c "import engine._xnornet, service, numpy, fastapi, uvicorn, PIL, prometheus_client, service.grpc.server" \
  && /opt/venv/bin/python -c "import importlib.resources as r, pathlib, shutil; \
 src = pathlib.Path(str(r.files('service'))) / 'models'; \
 shutil.copytree(src, '/models', ignore=shutil.ignore_patterns('*.md', '__pycache__')); \
 assert list(pathlib.Path('/models').glob('*/*/model.xnor')), 'the package bundles no models'"
+
+# ---------------------------------------------------------------- pull stage
+# `xnornet pull` with h5py (to read the Larq files), which the runtime image never gets: h5py is
+# installed into /opt/pull-deps, pinned by hash like the lock. Two uses:
+#  - catalogue models pulled into /models at build time, beside the bundled ones: space-separated
+#    names from `xnornet pull --list`, e.g. --build-arg XNORNET_PULL="resnet-e18" (then run with
+#    -e XNORNET_DEFAULT_MODEL=resnet-e18). Default: none. Each download is checked against the
+#    catalogue's sha256.
+#  - `docker build --target pull -t xnornet-pull .`: an image whose entrypoint is `xnornet pull`,
+#    for an init container that pulls into a shared volume (docker/k8s/examples/).
+FROM build AS pull
+ARG PIP_CERT=""
+ARG H5PY_PIN="h5py==3.16.0 --hash=sha256:fb1720028d99040792bb2fb31facb8da44a6f29df7697e0b84f0d79aff2e9bd3"
+RUN if [ -z "$PIP_CERT" ]; then unset PIP_CERT; fi \
+ && python3 -m venv /tmp/pip-env \
+ && echo "$H5PY_PIN" > /tmp/pull-requirements.txt \
+ && /tmp/pip-env/bin/pip install --require-hashes --no-deps --only-binary :all: \
+        --target /opt/pull-deps -r /tmp/pull-requirements.txt \
+ && rm -rf /tmp/pip-env /tmp/pull-requirements.txt
+ENV PATH=/opt/venv/bin:$PATH PYTHONPATH=/opt/pull-deps XNORNET_CACHE=/tmp/xnornet-cache
+ARG XNORNET_PULL=""
+RUN for name in $XNORNET_PULL; do \
+      xnornet pull "$name" --repository /models || exit 1; \
+    done \
+ && rm -rf /tmp/xnornet-cache
+USER 10001:10001
+WORKDIR /tmp
+ENTRYPOINT ["/opt/venv/bin/xnornet", "pull"]
+CMD ["--list"]
 
 # ---------------------------------------------------------------- runtime stage
 FROM ${BASE_IMAGE}
@@ -64,8 +93,9 @@ RUN apt-get update \
         --shell /usr/sbin/nologin xnornet
 
 COPY --from=build /opt/venv /opt/venv
-# The bundled models, as the default model repository; mount your own over it (read-only is enough).
-COPY --from=build /models /models
+# The bundled models (and any pulled with --build-arg XNORNET_PULL), as the default model
+# repository; mount your own over it (read-only is enough).
+COPY --from=pull /models /models
 COPY docker/healthcheck.py /usr/local/bin/xnornet-healthcheck
 
 # Settings (every one is an XNORNET_* variable; see service/settings.py). Those below are the
@@ -77,6 +107,7 @@ COPY docker/healthcheck.py /usr/local/bin/xnornet-healthcheck
 #                              from its cgroup CPU quota (cpu.max) and affinity, not the host's cores
 #   XNORNET_PREPROCESS_THREADS image decode threads; 0 = as above
 #   XNORNET_ISA                auto|scalar|avx2|avx512
+#   XNORNET_GRPC_PORT          the gRPC service's port (8001 here; unset = no gRPC)
 #   XNORNET_ADMIN_TOKEN        enables the admin API (>= 16 characters); unset = no admin API
 #   XNORNET_POLL_SECONDS       look for new model versions on disk every N s (0 = off)
 #   XNORNET_DRAIN_DELAY_S      on SIGTERM, /readyz fails this long before draining starts
@@ -89,6 +120,7 @@ ENV PATH=/opt/venv/bin:$PATH \
     PYTHONUNBUFFERED=1 \
     XNORNET_HOST=0.0.0.0 \
     XNORNET_PORT=8000 \
+    XNORNET_GRPC_PORT=8001 \
     XNORNET_REPOSITORY=/models \
     XNORNET_ENGINE_THREADS=0
 
@@ -97,7 +129,8 @@ ENV PATH=/opt/venv/bin:$PATH \
 # tmpfs at /tmp.
 USER 10001:10001
 WORKDIR /tmp
-EXPOSE 8000
+# 8000: HTTP (/v1, /v2, /metrics, probes); 8001: the Open Inference Protocol over gRPC.
+EXPOSE 8000 8001
 HEALTHCHECK --interval=15s --timeout=5s --start-period=20s --retries=3 \
     CMD ["/opt/venv/bin/python", "/usr/local/bin/xnornet-healthcheck"]
 ENTRYPOINT ["/opt/venv/bin/xnornet"]

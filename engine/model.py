@@ -50,6 +50,16 @@ def default_threads() -> int:
     return int(lib.xnor_default_threads())
 
 
+def measure_ceilings(isa: str | None = None) -> dict[str, float]:
+    """This CPU's one-thread ceilings with an ISA's instructions (xnor_measure_ceilings, ~0.2 s):
+    fma_gops, int8_gops (0 without VNNI), popcount_gops (binary MACs x 2), mem_read_gbps,
+    cache_read_gbps."""
+    out = ffi.new("xnor_ceilings *")
+    _check(lib.xnor_measure_ceilings(ISAS[_isa_name(isa)], out))
+    keys = ("fma_gops", "int8_gops", "popcount_gops", "mem_read_gbps", "cache_read_gbps")
+    return {k: float(getattr(out, k)) for k in keys}
+
+
 def _isa_name(isa: str | None) -> str:
     name = (isa or "auto").lower()
     if name not in ISAS:

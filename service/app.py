@@ -37,9 +37,17 @@ def create_app(
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         await runtime.start()
+        grpc_server = None
         try:
+            if settings.grpc_port is not None:
+                from .grpc.server import GrpcServer  # grpcio is loaded only when gRPC is on
+
+                grpc_server = GrpcServer(runtime)
+                app.state.grpc_port = await grpc_server.start()
             yield
         finally:
+            if grpc_server is not None:
+                await grpc_server.stop()  # in-flight RPCs finish before the batchers close
             await runtime.stop()
 
     app = FastAPI(

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 from pydantic import ValidationError
 
-from .limits import MAX_HEADER_BYTES
+from .limits import MAX_HEADER_BYTES, connection_limit
 from .settings import DEFAULT_MODEL, Settings
 
 if TYPE_CHECKING:  # FastAPI stays unimported until a server is made
@@ -28,6 +28,7 @@ if TYPE_CHECKING:  # FastAPI stays unimported until a server is made
 _SERVE_FLAGS: list[tuple[str, str, Any, str]] = [
     ("--host", "host", str, "interface to listen on (default 127.0.0.1)"),
     ("--port", "port", int, "TCP port (default 8000; 0 picks a free one)"),
+    ("--grpc-port", "grpc_port", int, "serve the OIP v2 gRPC service on this port too (default: off)"),
     (
         "--repository",
         "repository",
@@ -127,11 +128,6 @@ def http_protocol() -> Any:
     except ImportError:  # httptools missing: uvicorn's h11 protocol, bounded by h11's own setting
         return "h11"
     return HeadLimitedHttpToolsProtocol
-
-
-def connection_limit(settings: Settings) -> int:
-    """uvicorn's limit_concurrency: twice the queue plus room for probes and scrapes."""
-    return max(256, 2 * settings.queue_capacity + 64)
 
 
 def make_server(

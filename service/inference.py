@@ -82,9 +82,15 @@ async def preprocess_image(rt: Runtime, lease: Lease, data: bytes, timing: Timin
 
 
 async def run_rows(
-    rt: Runtime, lease: Lease, rows: list[np.ndarray], deadline: float, request: Request, timing: Timing
+    rt: Runtime,
+    lease: Lease,
+    rows: list[np.ndarray],
+    deadline: float,
+    request: Request | None,
+    timing: Timing,
 ) -> np.ndarray:
-    """Queue each row (one image) and wait for all of them, the deadline, or the client leaving."""
+    """Queue each row (one image) and wait for all of them, the deadline, or the client leaving
+    (an HTTP `request` disconnecting; without one, gRPC, the RPC's task is cancelled instead)."""
     batcher = rt.batcher(lease.version.name)
     items: list[Item] = []
     try:
@@ -104,7 +110,11 @@ async def run_rows(
     # a CancelledError nobody reads: asyncio logged "_GatheringFuture exception was never
     # retrieved" for every disconnect while queued (issue 5, faults). Mark it read.
     gathered.add_done_callback(_consume)
-    gone: asyncio.Future[None] = asyncio.ensure_future(_disconnected(request))
+    gone: asyncio.Future[None] = (
+        asyncio.ensure_future(_disconnected(request))
+        if request is not None
+        else asyncio.get_running_loop().create_future()
+    )
     waiting: set[asyncio.Future[Any]] = {gathered, gone}
     try:
         done, _ = await asyncio.wait(
@@ -147,6 +157,22 @@ async def run_rows(
     timing.queue = max(0.0, first.started - first.enqueued)
     timing.inference = float(first.extra.get("inference_s", 0.0))
     return np.stack(out)
+
+
+def softmax(row: np.ndarray) -> np.ndarray:
+    z = row.astype(np.float64)
+    z = np.exp(z - z.max())
+    return z / z.sum()
+
+
+def probabilities(row: np.ndarray, output_kind: str) -> np.ndarray:
+    """One output row as class probabilities (float64): normalized when the model outputs
+    probabilities, the softmax of its logits otherwise."""
+    if output_kind == "probabilities":
+        probs = np.clip(row.astype(np.float64), 0.0, None)
+        total = probs.sum()
+        return probs / total if total > 0 else softmax(row)
+    return softmax(row)
 
 
 def _consume(fut: asyncio.Future[Any]) -> None:

@@ -13,6 +13,7 @@ from prometheus_client import (
     Histogram,
     PlatformCollector,
     ProcessCollector,
+    Summary,
     generate_latest,
 )
 
@@ -38,6 +39,14 @@ class Metrics:
             "Request latency, end to end",
             ["endpoint"],
             buckets=MS_BUCKETS,
+            registry=r,
+        )
+        # Per model, every protocol: the success/fail counts and times of the statistics
+        # extension (service/oip.py), so they count what Triton counts.
+        self.model_request = Summary(
+            "xnornet_model_request_seconds",
+            "Requests that named a model, by outcome (success = 2xx or OK), end to end",
+            ["model", "outcome"],
             registry=r,
         )
         self.queue_wait = Histogram(

@@ -27,12 +27,15 @@ ENDPOINTS: list[tuple[re.Pattern[str], str]] = [
         "/v2",
         "/v2/health/live",
         "/v2/health/ready",
+        "/v2/models/stats",  # before {name}: every model's statistics, as in Triton
         "/v2/models/{name}",
         "/v2/models/{name}/ready",
         "/v2/models/{name}/infer",
         "/v2/models/{name}/versions/{version}",
         "/v2/models/{name}/versions/{version}/ready",
         "/v2/models/{name}/versions/{version}/infer",
+        "/v2/models/{name}/stats",
+        "/v2/models/{name}/versions/{version}/stats",
         "/admin/models",
         "/admin/models/{name}/load",
         "/admin/models/{name}/unload",
@@ -73,5 +76,10 @@ class MetricsMiddleware:
         finally:
             self.metrics.inflight.dec()
             endpoint = endpoint_label(scope.get("path", ""))
-            self.metrics.requests.labels(endpoint, info.get("model", ""), str(status)).inc()
-            self.metrics.request_duration.labels(endpoint).observe(time.monotonic() - info["start"])
+            model = info.get("model", "")
+            elapsed = time.monotonic() - info["start"]
+            self.metrics.requests.labels(endpoint, model, str(status)).inc()
+            self.metrics.request_duration.labels(endpoint).observe(elapsed)
+            if model:
+                outcome = "success" if 200 <= status < 300 else "fail"
+                self.metrics.model_request.labels(model, outcome).observe(elapsed)

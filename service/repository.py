@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import errno
 import hashlib
+import json
 import logging
 import os
 import re
@@ -27,14 +28,16 @@ from typing import Any, Protocol
 
 import numpy as np
 
+from engine.layout import CARD_FILE, MODEL_FILE
+
 from .imaging import InputSpec
 
 log = logging.getLogger("xnornet.repository")
 
 NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$")
 VERSION_RE = re.compile(r"^[0-9]{1,9}$")
-MODEL_FILE = "model.xnor"
 MAX_MODEL_BYTES = 2 << 30
+MAX_CARD_BYTES = 256 << 10
 
 
 class EngineModel(Protocol):
@@ -94,6 +97,21 @@ class ModelVersion:
     retired: bool = False
     freed: bool = False
     meta: dict[str, Any] = field(default_factory=dict)
+    card: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def task(self) -> dict[str, Any]:
+        """dataset (None when no card names it), classes, summary: from the model card, else
+        only what the file says (its number of classes)."""
+        raw = self.card.get("task")
+        task: dict[str, Any] = raw if isinstance(raw, dict) else {}
+        dataset = task.get("dataset") if isinstance(task.get("dataset"), str) else None
+        summary = task.get("summary") if isinstance(task.get("summary"), str) else None
+        return {
+            "dataset": dataset,
+            "classes": self.output_size,
+            "summary": summary or f"{self.output_size} classes",
+        }
 
     def describe(self) -> dict[str, Any]:
         return {
@@ -311,6 +329,7 @@ class Repository:
             isa=str(getattr(model, "isa", "")),
             loaded_at=time.time(),
             load_seconds=time.perf_counter() - t0,
+            card=_read_card(path.parent / CARD_FILE),
         )
 
     def unload(self, name: str) -> ModelVersion | None:
@@ -387,3 +406,23 @@ def _read_confined(path: Path) -> bytes:
     if len(data) > MAX_MODEL_BYTES:
         raise LoadFailed("the model file is larger than 2 GiB")
     return data
+
+
+def _read_card(path: Path) -> dict[str, Any]:
+    """The version's model card, or {} when it has none; a bad card never stops a model."""
+    try:
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0))
+    except OSError:
+        return {}
+    try:
+        with os.fdopen(fd, "rb") as fh:
+            data = fh.read(MAX_CARD_BYTES + 1)
+        if len(data) > MAX_CARD_BYTES:
+            raise ValueError(f"larger than {MAX_CARD_BYTES} bytes")
+        card = json.loads(data)
+        if not isinstance(card, dict):
+            raise ValueError("not a JSON object")
+    except (OSError, ValueError) as exc:
+        log.warning("ignoring the model card %s: %s", path, exc)
+        return {}
+    return card

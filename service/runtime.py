@@ -69,6 +69,8 @@ class Runtime:
         self.decoding: dict[str, int] = {}
         threads = settings.preprocess_threads or cpu_count()
         self.preprocess_pool = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="preprocess")
+        # Wall-clock time of each model's last engine call, in ms (the statistics extension).
+        self.last_inference_ms: dict[str, int] = {}
         self.state = "starting"
         self.required: set[str] = set()
         self._poll_task: asyncio.Task[None] | None = None
@@ -190,6 +192,7 @@ class Runtime:
             m = self.metrics
 
             def on_batch(items: Sequence[Item], seconds: float) -> None:
+                self.last_inference_ms[name] = int(time.time() * 1000)
                 m.batch_size.labels(name).observe(len(items))
                 m.inference.labels(name).observe(seconds)
                 for it in items:

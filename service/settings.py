@@ -7,8 +7,9 @@ Nothing else in the service reads the environment: `Settings` is built in one pl
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
-from pydantic import Field, SecretStr, field_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 BUNDLED_MODELS = Path(__file__).resolve().parent / "models"
@@ -20,9 +21,12 @@ class Settings(BaseSettings):
 
     host: str = "127.0.0.1"
     port: int = Field(default=8000, ge=0, le=65535)
+    # The Open Inference Protocol's gRPC service on this port (None = off; 0 picks a free one).
+    grpc_port: int | None = Field(default=None, ge=0, le=65535)
     # The model repository: <repository>/<name>/<version>/model.xnor.
     repository: Path = BUNDLED_MODELS
-    # Served by /v1/classify without a model name.
+    # Served by /v1/classify without a model name; when not given and `models` is, the first of
+    # those (so `xnornet serve --model NAME` serves NAME at /v1/classify and on the page).
     default_model: str = DEFAULT_MODEL
     # Models loaded at start (and required by /readyz); empty = every model found on disk.
     models: list[str] = Field(default_factory=list)
@@ -63,6 +67,17 @@ class Settings(BaseSettings):
         if v not in ("auto", "scalar", "avx2", "avx512"):
             raise ValueError("isa must be auto, scalar, avx2 or avx512")
         return v
+
+    @model_validator(mode="before")
+    @classmethod
+    def _default_from_models(cls, data: Any) -> Any:
+        if isinstance(data, dict) and not data.get("default_model"):
+            models = data.get("models")
+            if isinstance(models, str):  # a comma-free single name given as a string
+                models = [models]
+            if isinstance(models, list) and models and DEFAULT_MODEL not in models:
+                data = {**data, "default_model": models[0]}
+        return data
 
     @field_validator("admin_token")
     @classmethod

@@ -1,7 +1,7 @@
 """`xnornet import larq-zoo`: Larq Zoo's pretrained binary ImageNet models as packed .xnor files.
 
 Larq Zoo (github.com/larq/zoo, Apache-2.0) publishes Keras 2 HDF5 weight files of XNORNet,
-BinaryAlexNet and BinaryResNetE18 (training/data/larq_zoo_releases.json lists them). This
+BinaryAlexNet and BinaryResNetE18 (the model catalogue, training/catalog.json, lists them). This
 module reads such a file with h5py only (no TensorFlow), pairs its weighted layers with the
 architecture by position and shape, as Keras' `load_weights` does, checks every shape, applies
 larq's quantizers to the stored latent weights and writes the engine graph with
@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import argparse
 import hashlib
-import json
 import os
 import sys
 from collections.abc import Callable, Sequence
@@ -40,7 +39,6 @@ from engine import format as fmt
 from engine.int8 import DEFAULT_EDGES, Edges, add_edges_argument, with_edges
 
 DATA_DIR = Path(__file__).with_name("data")
-RELEASES_FILE = DATA_DIR / "larq_zoo_releases.json"
 CLASSES_FILE = DATA_DIR / "imagenet_classes.txt"
 
 # larq_zoo.preprocess_input: pixels 0..255, ImageNet mean/std per RGB channel.
@@ -83,7 +81,41 @@ def canonical_arch(name: str) -> str:
 
 
 def releases() -> list[dict[str, Any]]:
-    return list(json.loads(RELEASES_FILE.read_text(encoding="utf-8"))["releases"])
+    """The Larq Zoo files the shipped catalogue names: each model's file and, where listed, its
+    feature extractor (include_top False: no classifier, never importable as a classifier)."""
+    from .catalog import shipped
+
+    out = []
+    for e in shipped().entries:
+        if e.importer != "larq-zoo":
+            continue
+        acc = e.accuracy or {}
+        common = {"arch": e.architecture, "model": _DISPLAY[e.architecture], "name": e.name}
+        out.append(
+            {
+                **common,
+                "tag": e.source.release,
+                "file": e.source.file,
+                "url": e.source.url,
+                "sha256": e.source.sha256,
+                "top1": acc.get("top1"),
+                "top5": acc.get("top5"),
+                "include_top": True,
+            }
+        )
+        if e.feature_extractor is not None:
+            fe = e.feature_extractor
+            out.append(
+                {
+                    **common,
+                    "tag": fe.release,
+                    "file": fe.file,
+                    "url": fe.url,
+                    "sha256": fe.sha256,
+                    "include_top": False,
+                }
+            )
+    return out
 
 
 def release_table() -> str:
@@ -105,8 +137,14 @@ def release_table() -> str:
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
     lines = ["  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip() for row in rows]
     lines.insert(1, "  ".join("-" * w for w in widths))
-    url = "https://github.com/larq/zoo/releases/download/TAG/FILE"
-    return "\n".join([*lines, "", f"download: {url}", "then: xnornet import larq-zoo ARCH FILE -o OUT.xnor"])
+    return "\n".join(
+        [
+            *lines,
+            "",
+            "download, verify and install in one step: xnornet pull NAME (xnornet pull --list)",
+            "or by hand: download the file, then xnornet import larq-zoo ARCH FILE -o OUT.xnor",
+        ]
+    )
 
 
 def sha256_file(path: str | os.PathLike[str]) -> str:

@@ -32,6 +32,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "predict": ("service.cli", "classify an image file locally, without a server"),
     "train": ("training.cli", "train a BWN / XNOR network (needs the 'train' extra)"),
     "export": ("training.cli", "write a trained checkpoint as a packed .xnor model"),
+    "pull": ("training.pull", "download, verify and convert a catalogue model (ImageNet) into a repository"),
     "import": ("training.cli", "convert a public XNOR-Net checkpoint to a .xnor model"),
     "eval": ("training.cli", "evaluate a .xnor model on a dataset in the C engine"),
 }

@@ -20,6 +20,7 @@
 #define GRAIN_FLOAT 150000ull     /* float MACs */
 #define GRAIN_BINARY 2000000ull   /* binary MACs (a 32-bit XOR-popcount is 32) */
 #define GRAIN_ELEM 32768ull       /* elementwise ops */
+#define GRAIN_PACK 8192ull        /* binarize + pack (a handful of vector ops per 16 values) */
 
 typedef struct {
     xnor_context_t *c;
@@ -76,6 +77,42 @@ static void tile(task *t, int64_t want, int32_t rt_max, int32_t bt_max, int bloc
     t->nbt = ceil_div32(t->nb, t->bt);
 }
 
+/* Split rows and blocks for a pool of T threads handing out items dynamically: the
+ * (rows, blocks) split, within the scratch bounds rt_max x bt_max, whose slowest thread
+ * does the least work (ceil(items / T) items of rt x bt each), and among those the one
+ * with the fewest items. Equal items matter on small maps: 13 rows x 24 blocks over 2
+ * threads as 3 x 3 tiles (rows 5, 5, 3) leaves one thread a fifth idle, 1 x 4 tiles of
+ * 6 blocks none. The search is bounded (64 x 64 candidates) and runs once per step. */
+static void tile_balanced(task *t, int64_t want, int32_t rt_max, int32_t bt_max) {
+    const int64_t T = want > 1 ? t->c->n_threads : 1;
+    const int64_t N = t->N;
+    const int32_t r_lo = ceil_div32(t->rows, rt_max), b_lo = ceil_div32(t->nb, bt_max);
+    const int32_t r_hi = r_lo > min32(t->rows, 64) ? r_lo : min32(t->rows, 64);
+    const int32_t b_hi = b_lo > min32(t->nb, 64) ? b_lo : min32(t->nb, 64);
+    uint64_t best_cost = UINT64_MAX;
+    int64_t best_items = INT64_MAX;
+    t->rt = ceil_div32(t->rows, r_lo);
+    t->bt = ceil_div32(t->nb, b_lo);
+    for (int32_t nr = r_lo; nr <= r_hi; nr++) {
+        const int32_t rt = ceil_div32(t->rows, nr);
+        if (nr > r_lo && rt == ceil_div32(t->rows, nr - 1)) continue; /* same split as nr - 1 */
+        for (int32_t nbk = b_lo; nbk <= b_hi; nbk++) {
+            const int32_t bt = ceil_div32(t->nb, nbk);
+            if (nbk > b_lo && bt == ceil_div32(t->nb, nbk - 1)) continue;
+            const int64_t items = N * ceil_div32(t->rows, rt) * ceil_div32(t->nb, bt);
+            const uint64_t cost = (uint64_t)((items + T - 1) / T) * (uint64_t)rt * (uint64_t)bt;
+            if (cost < best_cost || (cost == best_cost && items < best_items)) {
+                best_cost = cost;
+                best_items = items;
+                t->rt = rt;
+                t->bt = bt;
+            }
+        }
+    }
+    t->nrt = ceil_div32(t->rows, t->rt);
+    t->nbt = ceil_div32(t->nb, t->bt);
+}
+
 /* Small layers run inline on the caller: a pool dispatch would cost more than the work. */
 static inline xnor_pool *pool_if(const xnor_context_t *c, int64_t want) { return want > 1 ? c->pool : NULL; }
 
@@ -87,21 +124,26 @@ typedef struct {
     const float *src;
     float *dst;
     uint32_t C, H, W;
+    int64_t parts;     /* items per image: equal ranges of 64-pixel blocks */
 } tr_task;
 
 static void nchw_to_nhwc_item(void *arg, int64_t item, int tid) {
     (void)tid;
     const tr_task *t = arg;
     const size_t HW = (size_t)t->H * t->W, C = t->C;
-    const float *s = t->src + (size_t)item * HW * C;
-    float *d = t->dst + (size_t)item * HW * C;
+    const size_t n = (size_t)(item / t->parts), part = (size_t)(item % t->parts);
+    const size_t nblk = (HW + 63) / 64, per = (nblk + (size_t)t->parts - 1) / (size_t)t->parts;
+    const size_t q0 = part * per * 64 < HW ? part * per * 64 : HW;
+    const size_t q1 = (part + 1) * per * 64 < HW ? (part + 1) * per * 64 : HW;
+    const float *s = t->src + n * HW * C;
+    float *d = t->dst + n * HW * C;
     if (C == 1) {
-        memcpy(d, s, HW * sizeof(float));
+        memcpy(d + q0, s + q0, (q1 - q0) * sizeof(float));
         return;
     }
     /* Blocks of 64 pixels: the strided writes of one block stay in L1 across channels. */
-    for (size_t p0 = 0; p0 < HW; p0 += 64) {
-        const size_t p1 = p0 + 64 < HW ? p0 + 64 : HW;
+    for (size_t p0 = q0; p0 < q1; p0 += 64) {
+        const size_t p1 = p0 + 64 < q1 ? p0 + 64 : q1;
         for (size_t c = 0; c < C; c++) {
             const float *restrict sc = s + c * HW;
             float *restrict dc = d + c;
@@ -112,9 +154,14 @@ static void nchw_to_nhwc_item(void *arg, int64_t item, int tid) {
 
 void xnor_exec_nchw_to_nhwc(xnor_context_t *c, const float *src, float *dst, uint32_t N, uint32_t C, uint32_t H,
                             uint32_t W) {
-    tr_task t = {src, dst, C, H, W};
     uint64_t work = (uint64_t)N * C * H * W;
-    xnor_pool_run(pool_if(c, want_items(c, work, GRAIN_ELEM * 4)), nchw_to_nhwc_item, &t, N);
+    const int64_t want = want_items(c, work, GRAIN_ELEM * 4);
+    /* Few images: split each one into pixel ranges so that batch 1 runs on every thread. */
+    const int64_t nblk = ((int64_t)H * W + 63) / 64;
+    int64_t parts = want > (int64_t)N ? (want + (int64_t)N - 1) / (int64_t)N : 1;
+    if (parts > nblk) parts = nblk;
+    tr_task t = {src, dst, C, H, W, parts};
+    xnor_pool_run(pool_if(c, want), nchw_to_nhwc_item, &t, (int64_t)N * parts);
 }
 
 typedef struct {
@@ -531,14 +578,14 @@ static void run_xnor(task *t) {
         /* pack: items over (image, input rows) */
         task pk = *t;
         pk.rows = (int32_t)nd->in_shape.h;
-        int64_t want = want_items(t->c, (uint64_t)t->N * xshape_elems(&nd->in_shape), GRAIN_ELEM);
+        int64_t want = want_items(t->c, (uint64_t)t->N * xshape_elems(&nd->in_shape), GRAIN_PACK);
         pk.nrt = want / t->N > 1 ? min32((int32_t)(want / t->N), pk.rows) : 1;
         pk.rt = ceil_div32(pk.rows, pk.nrt);
         pk.nrt = ceil_div32(pk.rows, pk.rt);
         xnor_pool_run(pool_if(t->c, want), xpack_item, &pk, (int64_t)t->N * pk.nrt);
         t->rows = (int32_t)nd->out_shape.h;
         want = want_items(t->c, bwork, GRAIN_BINARY);
-        tile(t, want, st->rt_max, st->bt_max, 0);
+        tile_balanced(t, want, st->rt_max, st->bt_max);
         xnor_pool_run(pool_if(t->c, want), xconv_item, t, (int64_t)t->N * t->nrt * t->nbt);
     } else {
         task pk = *t;
@@ -661,12 +708,25 @@ static void softmax_item(void *arg, int64_t item, int tid) {
     }
 }
 
+/* [H][W][C] -> [C][H][W] for the channels [c0, c1) of image `item / nrt`. */
 static void flatten_item(void *arg, int64_t item, int tid) {
     (void)tid;
     const task *t = arg;
     const xshape *s = &t->nd->in_shape;
-    const size_t per = xshape_elems(s);
-    xnor_nhwc_to_nchw(t->in + (size_t)item * per, t->out + (size_t)item * per, 1, s->c, s->h, s->w);
+    const size_t per = xshape_elems(s), HW = (size_t)s->h * s->w;
+    const size_t n = (size_t)(item / t->nrt);
+    const size_t c0 = (size_t)(item % t->nrt) * (size_t)t->rt;
+    const size_t c1 = c0 + (size_t)t->rt < s->c ? c0 + (size_t)t->rt : s->c;
+    const float *src = t->in + n * per;
+    float *dst = t->out + n * per;
+    for (size_t p0 = 0; p0 < HW; p0 += 64) {
+        const size_t p1 = p0 + 64 < HW ? p0 + 64 : HW;
+        for (size_t ch = c0; ch < c1; ch++) {
+            const float *restrict sc = src + ch;
+            float *restrict dc = dst + ch * HW;
+            for (size_t p = p0; p < p1; p++) dc[p] = sc[p * s->c];
+        }
+    }
 }
 
 /* Flat ranges: total units of `unit_work` each, chunked for the pool. */
@@ -725,9 +785,16 @@ void xnor_exec_step(xnor_context_t *c, const xstep *st, uint32_t N) {
     case XNOR_OP_SOFTMAX:
         run_flat(&t, softmax_item, (int64_t)N, per * 8);
         break;
-    case XNOR_OP_FLATTEN:
-        xnor_pool_run(pool_if(c, want_items(c, N * per, GRAIN_ELEM * 4)), flatten_item, &t, N);
+    case XNOR_OP_FLATTEN: {
+        /* Items over (image, channel range): batch 1 is split too. */
+        int64_t want = want_items(c, N * per, GRAIN_PACK);
+        t.rows = (int32_t)nd->in_shape.c;
+        t.nrt = want / N > 1 ? min32((int32_t)(want / N), t.rows) : 1;
+        t.rt = ceil_div32(t.rows, t.nrt);
+        t.nrt = ceil_div32(t.rows, t.rt);
+        xnor_pool_run(pool_if(c, want), flatten_item, &t, (int64_t)N * t.nrt);
         break;
+    }
     case XNOR_OP_MAXPOOL:
     case XNOR_OP_AVGPOOL: {
         t.rows = (int32_t)nd->out_shape.h;

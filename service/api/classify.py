@@ -1,10 +1,11 @@
-"""POST /v1/classify and /v1/models/{name}/classify: one image in, the top-k classes out."""
+"""POST /v1/classify and /v1/models/{name}/classify: one image in, the top-k classes out;
+GET /v1/models: what those serve (the page's model selector reads it)."""
 
 from __future__ import annotations
 
 import json
 import time
-from typing import Annotated
+from typing import Annotated, Any
 
 import numpy as np
 from fastapi import APIRouter, Query, Request
@@ -13,8 +14,9 @@ from pydantic import BaseModel
 from starlette.datastructures import UploadFile
 
 from ..errors import ApiError, Unprocessable, UnsupportedMediaType
-from ..inference import Timing, lease_model, preprocess_image, run_rows
+from ..inference import Timing, lease_model, preprocess_image, probabilities, run_rows
 from .deps import RuntimeDep, started, tag_model
+from .responses import INFERENCE, errors
 
 router = APIRouter(tags=["classify"])
 
@@ -44,6 +46,24 @@ class ClassifyResponse(BaseModel):
     timing_ms: TimingMs
 
 
+class ServedTask(BaseModel):
+    dataset: str | None  # from the model card; None when the model has none
+    classes: int
+    summary: str  # "ImageNet, 1000 classes"; without a card: "N classes"
+
+
+class ServedModel(BaseModel):
+    name: str
+    version: int
+    title: str | None
+    task: ServedTask
+
+
+class ServedModels(BaseModel):
+    default_model: str
+    models: list[ServedModel]
+
+
 TopK = Annotated[int, Query(ge=1, le=100_000, description="how many classes to return (1..classes)")]
 
 
@@ -65,12 +85,6 @@ async def read_image_bytes(request: Request, rt: RuntimeDep) -> bytes:
     )
 
 
-def softmax(row: np.ndarray) -> np.ndarray:
-    z = row.astype(np.float64)
-    z = np.exp(z - z.max())
-    return z / z.sum()
-
-
 async def classify_model(name: str, request: Request, rt: RuntimeDep, top_k: int) -> Response:
     tag_model(request, name)
     t_start = started(request)
@@ -84,11 +98,7 @@ async def classify_model(name: str, request: Request, rt: RuntimeDep, top_k: int
         x = await preprocess_image(rt, lease, data, timing)
         out = await run_rows(rt, lease, [x], deadline, request, timing)
     row = out[0]
-    if mv.output_kind == "probabilities":
-        probs = np.clip(row.astype(np.float64), 0.0, None)
-        probs = probs / probs.sum() if probs.sum() > 0 else softmax(row)
-    else:
-        probs = softmax(row)
+    probs = probabilities(row, mv.output_kind)
     if not np.all(np.isfinite(probs)):
         raise ApiError("the model produced non-finite outputs", status=500, code="bad_output")
     order = np.argsort(-probs, kind="stable")[:top_k]
@@ -116,8 +126,36 @@ async def classify_model(name: str, request: Request, rt: RuntimeDep, top_k: int
     return Response(json.dumps(body).encode(), media_type="application/json", headers=headers)
 
 
+_BINARY = {"schema": {"type": "string", "format": "binary"}}
+# The body is read by hand (read_image_bytes), so the schema says what it may be.
+IMAGE_BODY: dict[str, Any] = {
+    "requestBody": {
+        "required": True,
+        "content": {
+            "image/jpeg": _BINARY,
+            "image/png": _BINARY,
+            "image/webp": _BINARY,
+            "application/octet-stream": _BINARY,
+            "multipart/form-data": {
+                "schema": {
+                    "type": "object",
+                    "required": ["file"],
+                    "properties": {"file": {"type": "string", "format": "binary"}},
+                },
+                "encoding": {"file": {"contentType": "image/*"}},
+            },
+        },
+    }
+}
+RESPONSES = errors(*INFERENCE)
+
+
 @router.post(
-    "/v1/classify", response_model=ClassifyResponse, summary="Classify an image with the default model"
+    "/v1/classify",
+    response_model=ClassifyResponse,
+    responses=RESPONSES,
+    openapi_extra=IMAGE_BODY,
+    summary="Classify an image with the default model",
 )
 async def classify(request: Request, rt: RuntimeDep, top_k: TopK = 5) -> Response:
     return await classify_model(rt.settings.default_model, request, rt, top_k)
@@ -126,7 +164,26 @@ async def classify(request: Request, rt: RuntimeDep, top_k: TopK = 5) -> Respons
 @router.post(
     "/v1/models/{name}/classify",
     response_model=ClassifyResponse,
+    responses=RESPONSES,
+    openapi_extra=IMAGE_BODY,
     summary="Classify an image with the named model",
 )
 async def classify_named(name: str, request: Request, rt: RuntimeDep, top_k: TopK = 5) -> Response:
     return await classify_model(name, request, rt, top_k)
+
+
+@router.get("/v1/models", response_model=ServedModels, summary="The models served, with their task")
+async def served_models(rt: RuntimeDep) -> ServedModels:
+    served = rt.repo.served()
+    return ServedModels(
+        default_model=rt.settings.default_model,
+        models=[
+            ServedModel(
+                name=mv.name,
+                version=mv.version,
+                title=mv.card.get("title") if isinstance(mv.card.get("title"), str) else None,
+                task=ServedTask(**mv.task),
+            )
+            for _, mv in sorted(served.items())
+        ],
+    )

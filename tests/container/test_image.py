@@ -117,11 +117,12 @@ def test_image_size_and_config(image: str, cfg: oci.ImageConfig, capsys: pytest.
     report(capsys, f"image {image}: {size / 1e6:.1f} MB (limit {MAX_IMAGE_BYTES / 1e6:.0f} MB)")
     assert size <= MAX_IMAGE_BYTES
     assert cfg.user == f"{UID}:{UID}"  # numeric: Kubernetes' runAsNonRoot can check it
-    assert cfg.exposed == ["8000/tcp"]
+    assert cfg.exposed == ["8000/tcp", "8001/tcp"]
     assert cfg.entrypoint and cfg.entrypoint[0].startswith("/"), "exec-form ENTRYPOINT"
     assert cfg.entrypoint + cfg.cmd == ["/opt/venv/bin/xnornet", "serve"]
     assert cfg.healthcheck[:1] == ["CMD"] and any("healthcheck" in a for a in cfg.healthcheck)
     assert cfg.env["XNORNET_HOST"] == "0.0.0.0" and cfg.env["XNORNET_PORT"] == "8000"
+    assert cfg.env["XNORNET_GRPC_PORT"] == "8001"
     assert cfg.env["XNORNET_REPOSITORY"] == "/models"
 
 

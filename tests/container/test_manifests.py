@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import re
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -112,6 +113,9 @@ def test_deployment_probes_security_and_drain(monkeypatch: pytest.MonkeyPatch) -
     assert pod["terminationGracePeriodSeconds"] > drain
     assert ctr["envFrom"][0]["configMapRef"]["name"] == cm["metadata"]["name"]
     assert int(env["XNORNET_PORT"]) == port["containerPort"] == 8000
+    grpc_port = {p["name"]: p["containerPort"] for p in ctr["ports"]}["grpc"]
+    assert int(env["XNORNET_GRPC_PORT"]) == grpc_port == 8001
+    assert {p["name"]: p["targetPort"] for p in svc["spec"]["ports"]}["grpc"] == "grpc"
     assert env["XNORNET_HOST"] == "0.0.0.0"
     check_settings(env, monkeypatch)
     # The Service and the HPA point at this Deployment's pods.
@@ -182,3 +186,140 @@ def test_grafana_dashboard_uses_the_service_metrics() -> None:
     assert any("histogram_quantile" in e for e in exprs)
     ids = [p["id"] for p in dash["panels"]]
     assert len(ids) == len(set(ids))
+
+
+# ---------------------------------------------------------------------------------------
+# docker/k8s/examples/imagenet-pull.yaml: an init container pulls into a shared volume
+
+EXAMPLE = K8S / "examples" / "imagenet-pull.yaml"
+
+
+@pytest.mark.parametrize("version", K8S_VERSIONS)
+def test_pull_example_matches_the_kubernetes_schemas(version: str) -> None:
+    kv = pytest.importorskip(
+        "kubernetes_validate", reason="kubernetes-validate is not installed (pip install kubernetes-validate)"
+    )
+    from kubernetes_validate.utils import latest_version
+
+    want = latest_version() if version == "latest" else version
+    for doc in yaml.safe_load_all(EXAMPLE.read_text()):
+        try:
+            kv.validate(doc, want, strict=True)
+        except kv.ValidationError as e:  # pragma: no cover - the message is the point
+            pytest.fail(f"{EXAMPLE.name} ({doc['kind']}) against Kubernetes {want}: {e}")
+
+
+def test_pull_example_pulls_a_catalogue_model_into_the_served_repository(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from training.catalog import shipped
+    from training.pull import add_arguments
+
+    (dep,) = [d for d in yaml.safe_load_all(EXAMPLE.read_text()) if d]
+    pod = dep["spec"]["template"]["spec"]
+    (init,), (ctr,) = pod["initContainers"], pod["containers"]
+    vols = {v["name"]: v for v in pod["volumes"]}
+    # what the init container runs parses as `xnornet pull` arguments and names a catalogue model
+    import argparse
+
+    parser = argparse.ArgumentParser()
+    add_arguments("pull", parser)
+    args = parser.parse_args(init["args"])
+    assert args.name in shipped().names()
+    # it writes the repository into a volume the server mounts (read-only) as its repository
+    init_mounts = {m["mountPath"]: m["name"] for m in init["volumeMounts"]}
+    srv_mounts = {m["mountPath"]: m for m in ctr["volumeMounts"]}
+    shared = init_mounts[args.repository]
+    assert "emptyDir" in vols[shared] or "persistentVolumeClaim" in vols[shared]
+    (srv_path,) = [p for p, m in srv_mounts.items() if m["name"] == shared]
+    assert srv_mounts[srv_path].get("readOnly") is True
+    env = {e["name"]: e["value"] for e in ctr["env"]}
+    assert env["XNORNET_REPOSITORY"] == srv_path
+    assert json.loads(env["XNORNET_MODELS"]) == [args.name]
+    check_settings(env, monkeypatch)
+    # the cache is writable with a read-only root; both run as the non-root user
+    cache = {e["name"]: e["value"] for e in init["env"]}["XNORNET_CACHE"]
+    assert cache in init_mounts and "emptyDir" in vols[init_mounts[cache]]
+    for c in (init, ctr):
+        sc = c["securityContext"]
+        assert sc["readOnlyRootFilesystem"] is True and sc["capabilities"]["drop"] == ["ALL"]
+    assert pod["securityContext"]["runAsNonRoot"] is True
+    # the server's image and the init container's are the two targets of the Dockerfile
+    dockerfile = (ROOT / "Dockerfile").read_text()
+    assert re.search(r"^FROM build AS pull$", dockerfile, re.M)
+    assert init["image"].split(":")[0] == "xnornet-pull" and ctr["image"].split(":")[0] == "xnornet"
+
+
+# -- KServe ----------------------------------------------------------------------------------
+KSERVE = K8S / "kserve"
+
+
+def kserve_documents() -> dict[str, dict]:
+    docs = {}
+    for path in sorted(KSERVE.glob("*.yaml")):
+        if path.name != "kustomization.yaml":
+            for doc in yaml.safe_load_all(path.read_text()):
+                docs[doc["kind"]] = doc
+    return docs
+
+
+def kserve_validators() -> dict[str, Any]:
+    pytest.importorskip("jsonschema", reason="jsonschema is not installed")
+    kv = pytest.importorskip("kubernetes_validate", reason="kubernetes-validate is not installed")
+    from kubernetes_validate.utils import latest_version
+
+    from .kserve_schema import INFERENCE_SERVICE, SERVING_RUNTIME, validator
+
+    schemas = Path(kv.__file__).parent / "kubernetes-json-schema" / f"v{latest_version()}-local-strict"
+    return {
+        "ServingRuntime": validator(SERVING_RUNTIME, schemas),
+        "InferenceService": validator(INFERENCE_SERVICE, schemas),
+    }
+
+
+def test_kserve_manifests_match_the_crd_schemas() -> None:
+    validators = kserve_validators()
+    docs = kserve_documents()
+    assert set(docs) == {"ServingRuntime", "InferenceService"}
+    for kind, doc in docs.items():
+        errors = [
+            f"{'.'.join(map(str, e.absolute_path))}: {e.message}" for e in validators[kind].iter_errors(doc)
+        ]
+        assert not errors, f"{kind}: {errors}"
+    kust = yaml.safe_load((KSERVE / "kustomization.yaml").read_text())
+    assert sorted(kust["resources"]) == sorted(
+        p.name for p in KSERVE.glob("*.yaml") if p.name != "kustomization.yaml"
+    )
+
+
+def test_kserve_schemas_refuse_what_kubectl_would() -> None:
+    validators = kserve_validators()
+    docs = kserve_documents()
+    rt = json.loads(json.dumps(docs["ServingRuntime"]))
+    rt["spec"]["containers"][0]["readinessProbe"]["httpGet"]["paht"] = "/x"  # typo inside a Container
+    assert list(validators["ServingRuntime"].iter_errors(rt))
+    isvc = json.loads(json.dumps(docs["InferenceService"]))
+    isvc["spec"]["predictor"]["model"]["protocolVersion"] = "v3"
+    assert list(validators["InferenceService"].iter_errors(isvc))
+
+
+def test_kserve_runtime_serves_both_protocols(monkeypatch: pytest.MonkeyPatch) -> None:
+    docs = kserve_documents()
+    rt, isvc = docs["ServingRuntime"], docs["InferenceService"]
+    (ctr,) = rt["spec"]["containers"]
+    env = {e["name"]: e["value"] for e in ctr["env"]}
+    check_settings(env, monkeypatch)
+    ports = {p["name"]: p["containerPort"] for p in ctr["ports"]}
+    assert ports == {"http1": int(env["XNORNET_PORT"]), "h2c": int(env["XNORNET_GRPC_PORT"])}
+    assert {"v2", "grpc-v2"} <= set(rt["spec"]["protocolVersions"])
+    for probe, path in (("readinessProbe", "/v2/health/ready"), ("livenessProbe", "/v2/health/live")):
+        assert ctr[probe]["httpGet"] == {"path": path, "port": ports["http1"]}
+    assert ctr["securityContext"]["readOnlyRootFilesystem"] is True
+    mounts = {m["mountPath"] for m in ctr["volumeMounts"]}
+    assert "/tmp" in mounts
+    model = isvc["spec"]["predictor"]["model"]
+    assert model["runtime"] == rt["metadata"]["name"]
+    assert model["modelFormat"]["name"] in {f["name"] for f in rt["spec"]["supportedModelFormats"]}
+    assert model["protocolVersion"] in rt["spec"]["protocolVersions"]
+    drain = float(env["XNORNET_DRAIN_DELAY_S"]) + float(env["XNORNET_GRACE_S"])
+    assert isvc["spec"]["predictor"]["terminationGracePeriodSeconds"] > drain

@@ -38,6 +38,13 @@ class Server:
     def output(self) -> str:
         return "".join(self.log)
 
+    @property
+    def grpc_address(self) -> str:
+        """host:port of the gRPC service (started with --grpc-port; logged before HTTP's line)."""
+        m = re.search(r"gRPC server listening on (127\.0\.0\.1:\d+)", self.output())
+        assert m, "the server runs no gRPC service:\n" + self.output()
+        return m.group(1)
+
     def signal(self, sig: int) -> None:
         self.proc.send_signal(sig)
 

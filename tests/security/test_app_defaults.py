@@ -91,11 +91,11 @@ def test_unexpected_exception_in_a_route_is_a_bare_500(
 ) -> None:
     import service.api.classify as classify
 
-    def explode(row: Any) -> Any:
+    def explode(*a: Any) -> Any:
         raise FileNotFoundError(2, "No such file or directory", f"{SECRET_DIR}/labels.txt")
 
     with make(tmp_path) as client:
-        monkeypatch.setattr(classify, "softmax", explode)  # a bug deep in the route
+        monkeypatch.setattr(classify, "probabilities", explode)  # a bug deep in the route
         for path in ("/v1/classify", f"/v1/models/{MODEL}/classify"):
             r = client.post(
                 path + "?top_k=2", content=png(16, 16, "L"), headers={"Content-Type": "image/png"}
@@ -107,13 +107,13 @@ def test_unexpected_exception_in_a_route_is_a_bare_500(
 
 
 def test_v2_unexpected_exception_is_a_bare_500(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    import service.api.v2 as v2
+    import service.oip as oip
 
     def explode(*a: Any, **k: Any) -> Any:
         raise RuntimeError(f"cannot open {SECRET_DIR}/x.xnor")
 
     with make(tmp_path) as client:
-        monkeypatch.setattr(v2, "run_rows", explode)
+        monkeypatch.setattr(oip, "run_rows", explode)
         r = client.post(
             f"/v2/models/{MODEL}/infer",
             json={

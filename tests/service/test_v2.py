@@ -100,7 +100,8 @@ def test_bytes_infer_matches_classify(client: Any) -> None:
         {"inputs": [{"name": "input", "datatype": "FP32", "shape": [1, 2, 3], "data": [0.0] * 6}]},
         {"inputs": [{"name": "input", "datatype": "FP32", "shape": SHAPE, "data": [0.0] * 10}]},
         {"inputs": [{"name": "input", "datatype": "FP32", "shape": SHAPE, "data": ["x"] * 784}]},
-        {"inputs": [{"name": "input", "datatype": "INT8", "shape": SHAPE, "data": [0] * 784}]},
+        {"inputs": [{"name": "input", "datatype": "BF16", "shape": SHAPE, "data": [0] * 784}]},
+        {"inputs": [{"name": "input", "datatype": "UINT8", "shape": SHAPE, "data": [300] * 784}]},
         {"inputs": [{"name": "image", "datatype": "BYTES", "shape": [1], "data": ["%%%not base64"]}]},
         {
             "inputs": [
@@ -134,3 +135,16 @@ def test_unknown_model_or_version(client: Any) -> None:
         ).status_code
         == 400
     )
+
+
+def test_non_finite_outputs_are_422_not_invalid_json(client: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    import numpy as np
+
+    import service.oip
+
+    async def overflowing(*args: Any) -> Any:
+        return np.full((1, 10), np.inf, np.float32)
+
+    monkeypatch.setattr(service.oip, "run_rows", overflowing)
+    r = client.post(f"/v2/models/{MODEL}/infer", json=tensor_request(1, value=3e38))
+    assert "not finite" in error(r, 422)
