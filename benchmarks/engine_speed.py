@@ -237,7 +237,7 @@ def _ceiling_kind(layer: dict[str, Any]) -> str | None:
         return None
     if layer["kind"].endswith("/xnor"):
         return "popcount"
-    if layer["kind"].startswith(("qconv2d", "qlinear")):
+    if layer["kind"].startswith(("qconv2d", "qlinear")):  # uint8 x int8 layers
         return "int8"
     return "fma"
 

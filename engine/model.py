@@ -78,6 +78,7 @@ class NodeInfo:
     use_k: bool
     fused: bool
     macs: int
+    packs_into: int | None = None  # the XNOR layer whose input bits this one's epilogue emits
 
 
 @dataclass(frozen=True)
@@ -223,6 +224,7 @@ class Model:
                     use_k=bool(ni.use_k),
                     fused=bool(ni.fused),
                     macs=int(ni.macs),
+                    packs_into=int(ni.packs_into) if ni.packs_into >= 0 else None,
                 )
             )
         nc = min(int(ci.in_c), 4)

@@ -21,8 +21,11 @@ from .limits import MAX_HEADER_BYTES, connection_limit
 from .settings import DEFAULT_MODEL, Settings
 
 if TYPE_CHECKING:  # FastAPI stays unimported until a server is made
+    from .cluster import Cluster
     from .repository import Loader
     from .runtime import Preprocess
+
+log = logging.getLogger("xnornet.service")
 
 # flag -> (settings field, type, help)
 _SERVE_FLAGS: list[tuple[str, str, Any, str]] = [
@@ -43,6 +46,12 @@ _SERVE_FLAGS: list[tuple[str, str, Any, str]] = [
     ("--engine-threads", "engine_threads", int, "engine threads per call, 0 = all CPUs (default 0)"),
     ("--isa", "isa", str, "auto, scalar, avx2 or avx512 (default auto)"),
     ("--preprocess-threads", "preprocess_threads", int, "decode/preprocess threads, 0 = CPUs"),
+    (
+        "--workers",
+        "workers",
+        int,
+        "server processes sharing the port (default 1); threads 0 = CPUs divided among them",
+    ),
     ("--max-body-bytes", "max_body_bytes", int, "request body limit (default 8 MiB)"),
     ("--max-image-pixels", "max_image_pixels", int, "decoded image pixel limit (default 40M)"),
     (
@@ -113,9 +122,34 @@ def serve(args: argparse.Namespace) -> int:
     logging.basicConfig(
         level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
+    settings = plan_threads(settings)
+    if settings.workers > 1:
+        from .workers import run as run_workers
+
+        return run_workers(settings)
     server = make_server(settings)
     server.run()
     return 0 if server.started else 1
+
+
+def plan_threads(settings: Settings) -> Settings:
+    """Engine and preprocessing threads per worker: the CPUs divided among the workers, unless
+    set. Logged, so that an operator sees how the cores are shared."""
+    from .runtime import cpu_count
+
+    cpus = cpu_count()
+    share = max(1, cpus // settings.workers)
+    engine = settings.engine_threads or share
+    pre = settings.preprocess_threads or share
+    log.info(
+        "%d CPUs: %d worker process(es), each with %d engine thread(s) and %d preprocessing thread(s)%s",
+        cpus,
+        settings.workers,
+        engine,
+        pre,
+        "" if settings.engine_threads and settings.preprocess_threads else " (0 = CPUs / workers)",
+    )
+    return settings.model_copy(update={"engine_threads": engine, "preprocess_threads": pre})
 
 
 KEEP_ALIVE_S = 5
@@ -131,17 +165,20 @@ def http_protocol() -> Any:
 
 
 def make_server(
-    settings: Settings, loader: Loader | None = None, preprocess: Preprocess | None = None
+    settings: Settings,
+    loader: Loader | None = None,
+    preprocess: Preprocess | None = None,
+    cluster: Cluster | None = None,
 ) -> Any:
     """The uvicorn server `xnornet serve` runs (the service benchmark runs it with another
     `loader`, e.g. PyTorch, to compare engines behind the very same service, or another
-    `preprocess`; see create_app)."""
+    `preprocess`; see create_app). `cluster`: one worker of `--workers N` (service/workers.py)."""
     import uvicorn
 
     from .app import create_app
     from .server import DrainingServer
 
-    app = create_app(settings, loader=loader, preprocess=preprocess)
+    app = create_app(settings, loader=loader, preprocess=preprocess, cluster=cluster)
     config = uvicorn.Config(
         app,
         host=settings.host,
@@ -165,6 +202,8 @@ def make_server(
         # 503 at once. It sits well above what the bounded queue admits (the app's own 503 with
         # Retry-After answers first), so it only bites on a connection flood.
         limit_concurrency=connection_limit(settings),
+        # Nothing here reads the client address, so no layer rewrites it from X-Forwarded-For.
+        proxy_headers=False,
     )
     return DrainingServer(config, app.state.runtime, settings.drain_delay_s)
 

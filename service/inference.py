@@ -105,7 +105,8 @@ async def run_rows(
         raise ServiceUnavailable(str(exc), code="shutting_down", headers={"Retry-After": "1"}) from None
 
     futures = [it.future for it in items if it.future is not None]
-    gathered: asyncio.Future[list[Any]] = asyncio.gather(*futures)
+    # One image (every /v1 request) waits on its own future: no gather() around it.
+    gathered: asyncio.Future[Any] = futures[0] if len(futures) == 1 else asyncio.gather(*futures)
     # When the client leaves, the items' futures are cancelled below and gather() then ends with
     # a CancelledError nobody reads: asyncio logged "_GatheringFuture exception was never
     # retrieved" for every disconnect while queued (issue 5, faults). Mark it read.
@@ -124,7 +125,8 @@ async def run_rows(
         )
         if gathered in done:
             try:
-                out = gathered.result()  # raises DeadlineExceeded or an engine error
+                result = gathered.result()  # raises DeadlineExceeded or an engine error
+                out = result if len(futures) > 1 else [result]
             except DeadlineExceeded:
                 raise
             except Exception:

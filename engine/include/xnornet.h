@@ -183,6 +183,8 @@ typedef struct {
     uint32_t fused;              /* 1 if the optimized plan folds this node into another */
     uint64_t macs;               /* multiply-accumulates (binary or float) per image */
     char name[32];
+    int32_t packs_into;          /* XNOR layers: the optimized plan emits the input bits of node
+                                  * packs_into (an XNOR layer) from this node's epilogue; else -1 */
 } xnor_node_info;
 
 xnor_status xnor_model_get_node(const xnor_model_t *model, uint32_t index, xnor_node_info *info);

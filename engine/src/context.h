@@ -22,6 +22,8 @@ typedef struct {
     void *ws;              /* [cap][ws_per_image], zeroed at allocation (the halo stays 0) */
     int32_t bt_max;        /* XNOR: max 16-channel blocks per tile (scratch bound) */
     int32_t rt_max;        /* XNOR: max rows (samples for blinear) per tile */
+    int32_t pack_to;       /* packed epilogue: the step whose packed input this step writes, or -1 */
+    int32_t prepacked;     /* XNOR: an earlier step wrote this step's packed input (no pack) */
 } xstep;
 
 struct xnor_context {

@@ -448,6 +448,57 @@ static inline void xnor_epilogue_px(const int32_t *restrict pop, float *restrict
         for (int32_t i = 0; i < n; i++) y[i] = relu_f(y[i]);
 }
 
+/* Packed epilogue (fold.c): the next XNOR layer's input bits for output rows [y0, y1) and
+ * blocks [b0, b1) of image n, from the popcount tile. Each 16-channel block is one uint16
+ * half of a packed word (little-endian: block 2w is bits 0-15 of word w), so items that
+ * split blocks never write the same bytes. */
+static void packed_epilogue(const task *t, size_t n, int32_t y0, int32_t y1, int32_t b0, int32_t b1,
+                            const int32_t *pop) {
+    const xnode *nd = t->nd;
+    const xnor_model_t *m = t->c->m;
+    const xstep *cs = &t->c->steps[t->st->pack_to];
+    const xnode *cn = &m->nodes[cs->node];
+    const xnode *bn = nd->pk_bn >= 0 ? &m->nodes[nd->pk_bn] : NULL;
+    const size_t Wp = cn->in_shape.w + (size_t)cn->pl + (size_t)cn->pr, cw = (size_t)cn->cw;
+    const uint32_t *dst = (const uint32_t *)cs->ws + n * cs->ws_per_image;
+    const int32_t kh = nd->kh, kw = nd->kw, ow = (int32_t)nd->out_shape.w, O = nd->O;
+    const int32_t ldp = nd->nb * 16, nbl = b1 - b0;
+    const int32_t *pp = nd->popp;
+    const int32_t *tot = pp + ((size_t)kh * (kw + 1) + kw) * (size_t)ldp;
+    const int relu = nd->pk_relu >= 0;
+    for (int32_t y = y0; y < y1; y++) {
+        const int32_t ky0 = nd->row_k[2 * y], ky1 = nd->row_k[2 * y + 1];
+        for (int32_t x = 0; x < ow; x++) {
+            const int32_t kx0 = nd->col_k[2 * x], kx1 = nd->col_k[2 * x + 1];
+            const int32_t taps = (ky1 - ky0) * (kx1 - kx0), nvalid = nd->C * taps;
+            const int32_t *lo = nd->pk_lo + (size_t)nd->pk_kind[taps] * (size_t)ldp;
+            const int32_t *hi = nd->pk_hi + (size_t)nd->pk_kind[taps] * (size_t)ldp;
+            const int border = !(ky0 == 0 && ky1 == kh && kx0 == 0 && kx1 == kw);
+            const int32_t *c11 = pp + ((size_t)ky1 * (kw + 1) + kx1) * ldp, *c01 = pp + ((size_t)ky0 * (kw + 1) + kx1) * ldp;
+            const int32_t *c10 = pp + ((size_t)ky1 * (kw + 1) + kx0) * ldp, *c00 = pp + ((size_t)ky0 * (kw + 1) + kx0) * ldp;
+            const int32_t *prow = pop + ((size_t)(y - y0) * (size_t)ow + (size_t)x) * (size_t)(16 * nbl);
+            uint16_t *wp = (uint16_t *)(uintptr_t)(dst + (((size_t)y + (size_t)cn->pt) * Wp + (size_t)x + (size_t)cn->pl) * cw);
+            for (int32_t ob = b0; ob < b1; ob++) {
+                uint32_t bits = 0;
+                for (int32_t l = 0; l < 16; l++) {
+                    const int32_t o = ob * 16 + l;
+                    int32_t p = prow[(ob - b0) * 16 + l];
+                    if (border) p -= tot[o] - (c11[o] - c01[o] - c10[o] + c00[o]);
+                    const int32_t dot = nvalid - 2 * p;
+                    int bit;
+                    if (nd->pk_float[o])
+                        bit = o < O && xnor_packed_bit(dot, nd->alpha[o], nd->bias ? &nd->bias[o] : NULL, relu,
+                                                       bn ? &bn->bn_scale[o] : NULL, bn ? &bn->bn_shift[o] : NULL);
+                    else
+                        bit = dot >= lo[o] && dot <= hi[o];
+                    bits |= (uint32_t)bit << l;
+                }
+                wp[ob] = (uint16_t)bits;
+            }
+        }
+    }
+}
+
 static void xconv_item(void *arg, int64_t item, int tid) {
     const task *t = arg;
     const xnode *nd = t->nd;
@@ -485,6 +536,11 @@ static void xconv_item(void *arg, int64_t item, int tid) {
     a.b0 = 0;
     a.b1 = nbl;
     t->c->kt->bconv(&a);
+
+    if (st->pack_to >= 0) {
+        packed_epilogue(t, n, y0, y1, b0, b1, pop);
+        return;
+    }
 
     if (nd->use_k) {
         /* K[y][x] = (sum over in-bounds taps, row-major, of A) / (kh*kw). */
@@ -575,14 +631,17 @@ static void run_xnor(task *t) {
     t->nb = nd->nb;
     uint64_t bwork = xnor_mul_sat(nd->macs, t->N);
     if (nd->op == XNOR_OP_BCONV2D) {
-        /* pack: items over (image, input rows) */
-        task pk = *t;
-        pk.rows = (int32_t)nd->in_shape.h;
-        int64_t want = want_items(t->c, (uint64_t)t->N * xshape_elems(&nd->in_shape), GRAIN_PACK);
-        pk.nrt = want / t->N > 1 ? min32((int32_t)(want / t->N), pk.rows) : 1;
-        pk.rt = ceil_div32(pk.rows, pk.nrt);
-        pk.nrt = ceil_div32(pk.rows, pk.rt);
-        xnor_pool_run(pool_if(t->c, want), xpack_item, &pk, (int64_t)t->N * pk.nrt);
+        int64_t want;
+        if (!st->prepacked) { /* else the producer's packed epilogue wrote the input bits */
+            /* pack: items over (image, input rows) */
+            task pk = *t;
+            pk.rows = (int32_t)nd->in_shape.h;
+            want = want_items(t->c, (uint64_t)t->N * xshape_elems(&nd->in_shape), GRAIN_PACK);
+            pk.nrt = want / t->N > 1 ? min32((int32_t)(want / t->N), pk.rows) : 1;
+            pk.rt = ceil_div32(pk.rows, pk.nrt);
+            pk.nrt = ceil_div32(pk.rows, pk.rt);
+            xnor_pool_run(pool_if(t->c, want), xpack_item, &pk, (int64_t)t->N * pk.nrt);
+        }
         t->rows = (int32_t)nd->out_shape.h;
         want = want_items(t->c, bwork, GRAIN_BINARY);
         tile_balanced(t, want, st->rt_max, st->bt_max);

@@ -757,6 +757,10 @@ static xnor_status load_impl(const uint8_t *buf, uint64_t size, xnor_model_t **o
             goto fail;
         }
     }
+    if ((st = xnor_fold_packed_epilogues(m))) {
+        xnor_set_err(err, errlen, "out of memory preparing the packed epilogues");
+        goto fail;
+    }
     free(L->tens);
     free(L->tens_used);
     if (err && errlen) err[0] = '\0';
@@ -885,5 +889,6 @@ xnor_status xnor_model_get_node(const xnor_model_t *m, uint32_t index, xnor_node
     info->macs = nd->macs;
     memcpy(info->name, nd->name, sizeof info->name);
     info->name[31] = '\0';
+    info->packs_into = nd->pack_into;
     return XNOR_OK;
 }

@@ -68,6 +68,7 @@ static xnor_status build_steps(xnor_context_t *c) {
         st->bn = -1;
         st->bn_epi = -1;
         st->relu = -1;
+        st->pack_to = -1;
         uint32_t in0 = nd->inputs[0];
         if (!c->trace && in0 != 0 && m->nodes[in0 - 1].fuse_kind == XFUSE_BN_BINARIZE && is_xnor_op(nd)) {
             st->bn = (int32_t)(in0 - 1);
@@ -91,6 +92,18 @@ static xnor_status build_steps(xnor_context_t *c) {
             }
         }
     }
+    /* Packed epilogues (fold.c): the producer writes its consumer's packed input. */
+    if (!c->trace)
+        for (uint32_t s = 0; s < c->n_steps; s++) {
+            const int32_t into = m->nodes[c->steps[s].node].pack_into;
+            if (into < 0) continue;
+            for (uint32_t s2 = s + 1; s2 < c->n_steps; s2++)
+                if (c->steps[s2].node == into) {
+                    c->steps[s].pack_to = (int32_t)s2;
+                    c->steps[s2].prepacked = 1;
+                    break;
+                }
+        }
     return XNOR_OK;
 }
 

@@ -60,7 +60,7 @@ async def load_model(
     tag_model(request, name)
     try:
         check_name(name)
-        mv = await rt.load(name, body.version if body else None)
+        mv = await rt.admin_load(name, body.version if body else None)
     except RepositoryError as exc:
         raise _repo_error(exc) from None
     return {"name": name, "loaded": mv.describe()}
@@ -73,7 +73,7 @@ async def unload_model(name: str, request: Request, rt: RuntimeDep) -> dict[str,
         check_name(name)
     except RepositoryError as exc:
         raise _repo_error(exc) from None
-    old = await rt.unload(name)
+    old = await rt.admin_unload(name)
     if old is None:
         raise ApiError(f"model {name!r} is not loaded", status=404, code="model_not_loaded")
     return {"name": name, "unloaded": old.version}
