@@ -11,6 +11,7 @@ import numpy as np
 from engine import builders
 from engine.graph import Graph, Node
 from engine.input_spec import InputSpec
+from engine.int8 import Edges, with_edges
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
@@ -44,11 +45,17 @@ def _binary_fc(rng: np.random.Generator, o: int, i: int, mode: str, use_k: bool,
 
 
 def alexnet(
-    seed: int = 0, mode: str = "xnor", use_k: bool = False, classes: int = 1000, width: float = 1.0
+    seed: int = 0,
+    mode: str = "xnor",
+    use_k: bool = False,
+    classes: int = 1000,
+    width: float = 1.0,
+    edges: Edges = "float32",
 ) -> Graph:
     """The paper's XNOR (or BWN) AlexNet: 227x227x3, conv1 float, conv2..fc7 binary, fc8 float,
     BatchNorm before each binary layer, max-pools 3/2. `width` < 1 shrinks every hidden
-    layer (for quick tests); 1.0 is the paper's shape."""
+    layer (for quick tests); 1.0 is the paper's shape. edges="int8": conv1 and fc8 in int8
+    (engine/int8.py), drawn from the same seeded float weights."""
     rng = np.random.default_rng(seed)
 
     def ch(c: int) -> int:
@@ -93,9 +100,15 @@ def alexnet(
             name="fc8",
         ),
     ]
-    spec = InputSpec(3, 227, 227, "rgb", "shorter_crop", 256, 1 / 255, IMAGENET_MEAN, IMAGENET_STD)
+    spec = alexnet_input()
     labels = [f"class_{i:04d}" for i in range(classes)]
-    return Graph(spec, n, labels, name=f"alexnet-{mode}{'-k' if use_k else ''}-seeded{seed}")
+    name = f"alexnet-{mode}{'-k' if use_k else ''}-seeded{seed}"
+    return with_edges(Graph(spec, n, labels, name=name), edges)
+
+
+def alexnet_input() -> InputSpec:
+    """AlexNet's input: 227x227 RGB, shorter side 256 then center crop, ImageNet mean/std."""
+    return InputSpec(3, 227, 227, "rgb", "shorter_crop", 256, 1 / 255, IMAGENET_MEAN, IMAGENET_STD)
 
 
 def alexnet_layer_specs() -> list[tuple[str, str, dict[str, int]]]:

@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 
 from .enums import COLOR_NAMES, COLORS, OP_NAMES, OPS, RESIZE, RESIZE_NAMES
-from .graph import BINARY_OPS, BN_KEYS, FormatError, Graph, Node, infer_shapes
+from .graph import BINARY_OPS, BN_KEYS, INT8_OPS, FormatError, Graph, Node, infer_shapes
 from .input_spec import InputSpec
 
 MAGIC = b"XNORNET\x00"
@@ -29,6 +29,7 @@ ALIGN = 64
 
 DTYPE_F32 = 1
 DTYPE_BITS = 2
+DTYPE_I8 = 3
 
 
 # Index of each named integer parameter in the node's p[16] array (FORMAT.md).
@@ -57,7 +58,12 @@ T_SLOTS = {
     "beta": 1,
     "mean": 2,
     "var": 3,
+    "scale": 2,
+    "offset": 3,
 }
+_Q_KEYS = ("weight", "bias", "scale", "offset")
+# int8 layers accumulate u8 x s8 products in int32: the reduction length is bounded.
+INT8_MAX_REDUCTION = 65536
 
 
 def _align(n: int) -> int:
@@ -91,6 +97,9 @@ def _validate_tensors(i: int, node: Node) -> None:
         need = ("weight",) + (("bias",) if node.p("has_bias") else ())
     elif node.op in BINARY_OPS:
         need = ("weight", "alpha") + (("bias",) if node.p("has_bias") else ())
+    elif node.op in INT8_OPS:
+        need = ("weight", "scale") + (("bias",) if node.p("has_bias") else ())
+        need += ("offset",) if node.op == "qconv2d" else ()
     elif node.op == "batchnorm":
         need = BN_KEYS
     else:
@@ -98,7 +107,7 @@ def _validate_tensors(i: int, node: Node) -> None:
     if set(node.tensors) != set(need):
         raise FormatError(f"node {i} ({node.op}) needs tensors {sorted(need)}, has {sorted(node.tensors)}")
     out = node.p("out")
-    for key in ("bias", "alpha"):
+    for key in ("bias", "alpha", "scale"):
         if key in node.tensors and node.tensors[key].shape != (out,):
             raise FormatError(f"node {i}: {key} shape {node.tensors[key].shape} != ({out},)")
 
@@ -123,6 +132,9 @@ def to_bytes(model: Graph) -> bytes:
             if binary:
                 payload = pack_bits(arr)
                 dtype = DTYPE_BITS
+            elif node.op in INT8_OPS and key == "weight":
+                payload = np.ascontiguousarray(arr, dtype=np.int8).tobytes()
+                dtype = DTYPE_I8
             else:
                 payload = np.ascontiguousarray(arr, dtype="<f4").tobytes()
                 dtype = DTYPE_F32
@@ -269,7 +281,13 @@ def read_model(source: str | os.PathLike[str] | bytes) -> Graph:
         params: dict[str, Any] = {k: p[j] for k, j in P_INDEX.items() if p[j]}
         if op_name == "batchnorm":
             params["eps"] = f[0]
-        keys = BN_KEYS if op_name == "batchnorm" else ("weight", "bias", "alpha")
+        keys = (
+            BN_KEYS
+            if op_name == "batchnorm"
+            else _Q_KEYS
+            if op_name in INT8_OPS
+            else ("weight", "bias", "alpha")
+        )
         arrays: dict[str, np.ndarray] = {}
         for key in keys:
             idx = t[T_SLOTS[key]]
@@ -278,6 +296,8 @@ def read_model(source: str | os.PathLike[str] | bytes) -> Graph:
             dtype, dims, raw = tensors[idx]
             if dtype == DTYPE_BITS:
                 arrays[key] = unpack_bits(raw, dims)
+            elif dtype == DTYPE_I8:
+                arrays[key] = np.frombuffer(raw, np.int8).reshape(dims).copy()
             else:
                 arrays[key] = np.frombuffer(raw, "<f4").reshape(dims).astype(np.float32)
         nodes.append(Node(op_name, nm, (in0, in1)[:n_in], params, arrays))

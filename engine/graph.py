@@ -17,6 +17,7 @@ from .input_spec import InputSpec
 
 BN_KEYS = ("gamma", "beta", "mean", "var")
 BINARY_OPS = ("bconv2d", "blinear")
+INT8_OPS = ("qconv2d", "qlinear")
 
 
 class FormatError(ValueError):
@@ -87,7 +88,7 @@ def infer_shapes(model: Graph) -> list[tuple[int, ...]]:
         x = shapes[ins[0]]
         op = node.op
         where = f"node {i} ({node.name or op})"
-        if op in ("conv2d", "bconv2d"):
+        if op in ("conv2d", "bconv2d", "qconv2d"):
             if len(x) != 3:
                 raise FormatError(f"{where}: needs a 4-D input, got {x}")
             w = node.tensors["weight"]
@@ -96,7 +97,7 @@ def infer_shapes(model: Graph) -> list[tuple[int, ...]]:
             oh = pool_out(x[1], node.p("kh"), node.p("sh"), node.p("pt"), node.p("pb"), False)
             ow = pool_out(x[2], node.p("kw"), node.p("sw"), node.p("pl"), node.p("pr"), False)
             shapes.append((node.p("out"), oh, ow))
-        elif op in ("linear", "blinear"):
+        elif op in ("linear", "blinear", "qlinear"):
             if len(x) != 1:
                 raise FormatError(f"{where}: needs a 2-D input (flatten first), got {x}")
             if node.tensors["weight"].shape[1] != x[0]:

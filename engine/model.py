@@ -53,6 +53,16 @@ def default_threads() -> int:
     return int(lib.xnor_default_threads())
 
 
+def measure_ceilings(isa: str | None = None) -> dict[str, float]:
+    """This CPU's one-thread ceilings with an ISA's instructions (xnor_measure_ceilings, ~0.2 s):
+    fma_gops, int8_gops (0 without VNNI), popcount_gops (binary MACs x 2), mem_read_gbps,
+    cache_read_gbps."""
+    out = ffi.new("xnor_ceilings *")
+    _check(lib.xnor_measure_ceilings(ISAS[_isa_name(isa)], out))
+    keys = ("fma_gops", "int8_gops", "popcount_gops", "mem_read_gbps", "cache_read_gbps")
+    return {k: float(getattr(out, k)) for k in keys}
+
+
 def _isa_name(isa: str | None) -> str:
     name = (isa or "auto").lower()
     if name not in ISAS:
@@ -71,6 +81,7 @@ class NodeInfo:
     use_k: bool
     fused: bool
     macs: int
+    packs_into: int | None = None  # the XNOR layer whose input bits this one's epilogue emits
 
 
 @dataclass(frozen=True)
@@ -118,6 +129,11 @@ class ModelInfo:
         return self.input.std
 
     @property
+    def edges(self) -> str:
+        """'int8' when the first conv or a linear layer is int8 (engine/int8.py), else 'float32'."""
+        return "int8" if any(n.op in ("qconv2d", "qlinear") for n in self.nodes) else "float32"
+
+    @property
     def activation_bytes(self) -> int:
         """Per image: the float32 size of the input and of every node's output. An upper-bound
         estimate of what inference allocates per image of a batch (the engine reuses buffers
@@ -134,6 +150,7 @@ class ModelInfo:
             elif k not in ("nodes", "labels"):
                 d[k] = getattr(self, k)
         d["activation_bytes"] = self.activation_bytes
+        d["edges"] = self.edges
         d["n_labels"] = len(self.labels)
         d["nodes"] = [n.__dict__ for n in self.nodes]
         return d
@@ -221,9 +238,9 @@ class Model:
         for i in range(ci.n_nodes):
             _check(lib.xnor_model_get_node(self._ptr, i, ni))
             op = OP_NAMES.get(int(ni.op), f"op{ni.op}")
-            if op in ("linear", "blinear", "flatten", "softmax"):
+            if op in ("linear", "blinear", "qlinear", "flatten", "softmax"):
                 two_d.append(True)
-            elif op in ("conv2d", "bconv2d", "maxpool", "avgpool"):
+            elif op in ("conv2d", "bconv2d", "qconv2d", "maxpool", "avgpool"):
                 two_d.append(False)
             else:
                 two_d.append(two_d[int(ni.inputs[0])])
@@ -239,6 +256,7 @@ class Model:
                     use_k=bool(ni.use_k),
                     fused=bool(ni.fused),
                     macs=int(ni.macs),
+                    packs_into=int(ni.packs_into) if ni.packs_into >= 0 else None,
                 )
             )
         nc = min(int(ci.in_c), 4)
@@ -349,7 +367,8 @@ class Model:
         return out, [int(ns[i]) for i in range(len(self.info.nodes))]
 
     def trace(self, x: Any) -> list[np.ndarray]:
-        """Run the unfused graph and return every value: [input, node 0 output, ...], NCHW."""
+        """Run the unfused graph and return every value: [input as given, node 0 output, ...],
+        node outputs NCHW."""
         arr = self._check_input(x)
         out = np.empty((arr.shape[0], self.info.output_size), np.float32)
         ctx = _Context(self._ptr, self._threads, self._isa, True)

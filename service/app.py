@@ -12,10 +12,9 @@ from PIL import Image
 from engine.version import __version__
 
 from . import errors
-from .admission import AdmissionMiddleware
 from .api import admin, classify, health, ui, v2
-from .limits import BodyLimitMiddleware
-from .observe import MetricsMiddleware
+from .cluster import Cluster
+from .edge import EdgeMiddleware
 from .repository import Loader
 from .routes import route_table
 from .runtime import Preprocess, Runtime
@@ -28,12 +27,17 @@ ROUTERS = (classify.router, v2.router, health.router, ui.router, admin.router)
 
 
 def create_app(
-    settings: Settings | None = None, *, loader: Loader | None = None, preprocess: Preprocess | None = None
+    settings: Settings | None = None,
+    *,
+    loader: Loader | None = None,
+    preprocess: Preprocess | None = None,
+    cluster: Cluster | None = None,
 ) -> FastAPI:
     """The app for one repository. `loader` replaces the C engine (tests pass fakes, the service
-    benchmark PyTorch); `preprocess` replaces imaging.preprocess (the benchmark's decode cache)."""
+    benchmark PyTorch); `preprocess` replaces imaging.preprocess (the benchmark's decode cache);
+    `cluster`: this app is one worker of `xnornet serve --workers N`."""
     settings = settings or Settings()
-    runtime = Runtime(settings, loader, preprocess)
+    runtime = Runtime(settings, loader, preprocess, cluster)
     # Our own limit is checked per request (imaging.open_image). Pillow's process-wide bomb check
     # (its warning is an error) may only be raised to make room for it, never lowered by one app.
     if Image.MAX_IMAGE_PIXELS is not None and settings.max_image_pixels > Image.MAX_IMAGE_PIXELS:
@@ -70,9 +74,6 @@ def create_app(
     # the URL space the service defines, whatever this instance mounts.
     routes = route_table(ROUTERS)
 
-    # Starlette runs the last added middleware first: metrics see everything, the limit refused ones too.
-    app.add_middleware(BodyLimitMiddleware, max_body_bytes=settings.max_body_bytes, metrics=runtime.metrics)
-    # Admission sheds load before the body is read.
-    app.add_middleware(AdmissionMiddleware, runtime=runtime, routes=routes)
-    app.add_middleware(MetricsMiddleware, metrics=runtime.metrics, routes=routes)
+    # Metrics, load shedding and the body limit, in one layer before the app.
+    app.add_middleware(EdgeMiddleware, runtime=runtime, routes=routes)
     return app

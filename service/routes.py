@@ -5,7 +5,7 @@ sheds. Matching uses each route's own compiled path regex, so neither can drift 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 from fastapi.routing import APIRoute, APIRouter
@@ -13,6 +13,7 @@ from fastapi.routing import APIRoute, APIRouter
 F = TypeVar("F", bound=Callable[..., Any])
 
 _INFERENCE: set[Callable[..., Any]] = set()
+_LABEL_CACHE_SIZE = 1024  # paths are the client's: keep the cache bounded
 
 
 def runs_inference(endpoint: F) -> F:
@@ -25,13 +26,16 @@ def runs_inference(endpoint: F) -> F:
 @dataclass(frozen=True)
 class RouteTable:
     routes: tuple[APIRoute, ...]
+    _labels: dict[str, str] = field(default_factory=dict, compare=False, repr=False)
 
     def label(self, path: str) -> str:
         """The template of the route a path reaches ("other" for none: bounded cardinality)."""
-        for route in self.routes:
-            if route.path_regex.match(path):
-                return route.path
-        return "other"
+        label = self._labels.get(path)
+        if label is None:
+            label = next((r.path for r in self.routes if r.path_regex.match(path)), "other")
+            if len(self._labels) < _LABEL_CACHE_SIZE:
+                self._labels[path] = label
+        return label
 
     def inference_model(self, path: str, default_model: str) -> str | None:
         """The model an inference path addresses (None: not an inference path)."""

@@ -27,6 +27,7 @@ from engine import builders
 from engine import format as fmt
 from engine.graph import Graph, Node, infer_shapes
 from engine.input_spec import InputSpec
+from engine.int8 import DEFAULT_EDGES, Edges, with_edges
 
 from .layers import BinActive, BinaryConv2d, BinaryLinear
 
@@ -181,14 +182,15 @@ def to_model(
     return model
 
 
-def export_checkpoint(path: str, out: str, name: str | None = None) -> Graph:
-    """`xnornet export`: read a training checkpoint (weights_only) and write the .xnor file."""
+def export_checkpoint(path: str, out: str, name: str | None = None, *, edges: Edges = DEFAULT_EDGES) -> Graph:
+    """`xnornet export`: read a training checkpoint (weights_only) and write the .xnor file
+    with float32 or int8 edges (engine/int8.py)."""
     from .train import load_checkpoint, model_from_checkpoint
 
     ckpt = load_checkpoint(path)
     model = model_from_checkpoint(ckpt)
     cfg = ckpt["config"]
     default = cfg.get("name") or f"{cfg['arch']}-{cfg['mode']}{'-k' if cfg['use_k'] else ''}"
-    packed = to_model(model, ckpt["input"], ckpt["labels"], name or default)
+    packed = with_edges(to_model(model, ckpt["input"], ckpt["labels"], name or default), edges)
     fmt.write_model(packed, out)
     return packed

@@ -30,7 +30,11 @@ ROOT = pathlib.Path(__file__).resolve().parents[2]
 
 
 sys.path.insert(0, str(ROOT))
-from engine import builders, enums  # noqa: E402  (the numpy side: no compiled engine needed)
+from engine import (  # noqa: E402  (the numpy side: no compiled engine needed)
+    builders,
+    enums,
+    int8,
+)
 from engine import format as fmt  # noqa: E402
 from engine.graph import Graph, infer_shapes  # noqa: E402
 from engine.input_spec import InputSpec  # noqa: E402
@@ -291,6 +295,18 @@ def seeds() -> dict[str, bytes]:
         builders.simple("flatten"),
     ]
     add("use_k_halo", Graph(_spec(3, 7, 6), nodes, name="usek-halo"))
+
+    # int8 edges: the classic chain's padded first conv as qconv2d (border taps) and its
+    # linear as qlinear; a qlinear on signed activations with every geometry corner.
+    add("int8_edges_chain", int8.with_edges(fmt.read_model(out["chain_xnor_softmax"]), "int8"))
+    rng = np.random.default_rng(14)
+    nodes = [
+        _conv(rng, 18, 1, (5, 3), stride=(2, 1), pad=(4, 0, 1, 2), name="q1"),
+        _bn(rng, 18),
+        builders.simple("flatten"),
+    ]
+    nodes.append(_linear(rng, 17, _flat(_spec(1, 6, 5), nodes), name="q2"))
+    add("int8_edges_gray", int8.with_edges(Graph(_spec(1, 6, 5), nodes, name="int8-gray"), "int8"))
 
     for name, data in out.items():
         assert len(data) < MAX_SEED_BYTES, (name, len(data))

@@ -15,6 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from ..errors import Forbidden, Unauthorized
 from ..repository import NotServed, check_name
 from .deps import RuntimeDep, tag_model
+from .responses import errors
 
 
 def require_admin(rt: RuntimeDep, authorization: Annotated[str | None, Header()] = None) -> None:
@@ -30,7 +31,12 @@ def require_admin(rt: RuntimeDep, authorization: Annotated[str | None, Header()]
         raise Forbidden("wrong admin token")
 
 
-router = APIRouter(prefix="/admin", tags=["admin"], dependencies=[Depends(require_admin)])
+router = APIRouter(
+    prefix="/admin",
+    tags=["admin"],
+    dependencies=[Depends(require_admin)],
+    responses=errors(401, 403, 404, 413, 422),
+)
 
 
 class LoadRequest(BaseModel):
@@ -49,7 +55,7 @@ async def load_model(
 ) -> dict[str, Any]:
     tag_model(request, name)
     check_name(name)
-    mv = await rt.load(name, body.version if body else None)
+    mv = await rt.admin_load(name, body.version if body else None)
     return {"name": name, "loaded": mv.describe()}
 
 
@@ -57,7 +63,7 @@ async def load_model(
 async def unload_model(name: str, request: Request, rt: RuntimeDep) -> dict[str, Any]:
     tag_model(request, name)
     check_name(name)
-    old = await rt.unload(name)
+    old = await rt.admin_unload(name)
     if old is None:
         raise NotServed(f"model {name!r} is not loaded")
     return {"name": name, "unloaded": old.version}
