@@ -1,4 +1,4 @@
-"""The bench hooks of issue 7: seeded engine graphs and their PyTorch float32 twins agree in shape."""
+"""The Larq Zoo bench hooks: seeded engine graphs and their PyTorch float32 twins agree in shape."""
 
 from __future__ import annotations
 
