@@ -134,8 +134,7 @@ def measure(n_per_photo: int, seed: int) -> dict[str, Any]:
         for k, xs in inputs.items():
             tops = []
             for i in range(0, len(xs), 16):
-                batch = imaging.to_float_input(np.stack(xs[i : i + 16]), spec)
-                tops.extend(np.argmax(model.infer(batch), axis=1).tolist())
+                tops.extend(np.argmax(model.infer(np.stack(xs[i : i + 16])), axis=1).tolist())
             top1[k] = np.asarray(tops)
         entry: dict[str, Any] = {
             "distinct_top1_full": len(set(top1["full"].tolist())),

@@ -118,12 +118,23 @@ class TorchAlexNet:
         torch.set_num_threads(threads)
         torch.manual_seed(0)
         self.net = torch_alexnet(torch, classes=int(info.output_size))
+        c = int(info.input_shape[0])
+        self._scale = float(np.float32(info.scale))
+        self._mean = torch.tensor(np.asarray(info.mean[:c], np.float32)).reshape(1, c, 1, 1)
+        self._std = torch.tensor(np.asarray(info.std[:c], np.float32)).reshape(1, c, 1, 1)
         if tuple(info.input_shape) != (3, 227, 227):
             raise ValueError(f"the torch twin is AlexNet 3x227x227, the file takes {info.input_shape}")
 
     def infer(self, x: Any) -> np.ndarray:
-        with self._torch.inference_mode():
-            out = self.net(self._torch.from_numpy(np.ascontiguousarray(x, dtype=np.float32)))
+        torch = self._torch
+        with torch.inference_mode():
+            if x.dtype == np.uint8:
+                # Image pixels, NHWC: the float network normalizes them itself, as engine.Model does.
+                t = torch.from_numpy(np.ascontiguousarray(x)).permute(0, 3, 1, 2).float()
+                t = (t * self._scale - self._mean) / self._std
+            else:
+                t = torch.from_numpy(np.ascontiguousarray(x, dtype=np.float32))
+            out = self.net(t)
         return out.numpy()
 
 

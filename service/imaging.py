@@ -343,17 +343,3 @@ def preprocess(data: bytes, spec: InputSpec, max_pixels: int) -> np.ndarray:
     finally:
         img.close()
     return x
-
-
-def to_float_input(batch: np.ndarray, spec: InputSpec) -> np.ndarray:
-    """uint8 NHWC in the model's channel order -> the normalized float32 NCHW tensor, bit for bit
-    what normalize() gives. Only for an engine that cannot read uint8 pixels itself."""
-    n, h, w, c = batch.shape
-    mean, std = spec.mean[:c], spec.std[:c]
-    lut = _lut(float(spec.scale), tuple(mean), tuple(std), c)
-    if lut is None:
-        raise ValueError(f"mean/std of length {len(mean)}/{len(std)} do not fit {c} channels")
-    out = np.empty((n, c, h, w), np.float32)
-    for k in range(c):
-        np.take(lut[k], batch[:, :, :, k], out=out[:, k], mode="clip")
-    return out

@@ -95,6 +95,11 @@ static xnor_status fold_one(xnor_model_t *m, xnode *a, int32_t relu, int32_t bn)
             a->pk_hi[(size_t)kd * lanes + o] = last;
         }
     }
+    for (int32_t o = 0; o < lanes; o++) a->pk_nfloat += a->pk_float[o];
+    a->pk_float_ch = malloc(sizeof(int32_t) * ((size_t)a->pk_nfloat + 1));
+    if (!a->pk_float_ch) return XNOR_ERR_OUT_OF_MEMORY;
+    for (int32_t o = 0, j = 0; o < lanes; o++)
+        if (a->pk_float[o]) a->pk_float_ch[j++] = o;
     a->pk_relu = relu;
     a->pk_bn = bn;
     return XNOR_OK;

@@ -133,6 +133,8 @@ typedef struct {
     int32_t *pk_hi;     /* [pk_kinds][16 nb]; lo > hi: never 1 (and lanes past O) */
     uint8_t *pk_float;  /* [16 nb]: 1 = evaluate the float chain (parameters not finite, or
                          * the bits are not one interval of dots) */
+    int32_t pk_nfloat;     /* how many channels have pk_float set */
+    int32_t *pk_float_ch;  /* [pk_nfloat]: those channels, ascending */
 } xnode;
 
 struct xnor_model {

@@ -308,7 +308,9 @@ void xnor_free_node(xnode *nd) {
     xnor_free_aligned(nd->pk_lo);
     xnor_free_aligned(nd->pk_hi);
     free(nd->pk_float);
-    nd->pk_kind = nd->pk_lo = nd->pk_hi = NULL;
+    free(nd->pk_float_ch);
+    nd->pk_kind = nd->pk_lo = nd->pk_hi = nd->pk_float_ch = NULL;
+    nd->pk_nfloat = 0;
     nd->pk_float = NULL;
     nd->pack_into = -1;
     xnor_free_aligned(nd->wq);

@@ -14,7 +14,7 @@ def test_runs_and_restores(scales: str, capsys: pytest.CaptureFixture[str]) -> N
     args = ["--image", "jpeg640", "--image", "png640", "--repeat", "1", "--spec", "fashion", "--spec", "larq"]
     assert preprocess_stages.main([*args, "--jpeg-scales", scales]) == 0
     out = capsys.readouterr().out
-    assert out.count("fashion") == 2 and out.count("larq") == 2 and "to_float" in out
+    assert out.count("fashion") == 2 and out.count("larq") == 2 and "resize" in out
     assert imaging._decode_jpeg is before  # the M/8 experiment never outlives the run
 
 
