@@ -111,7 +111,7 @@ def measure(n_per_photo: int, seed: int) -> dict[str, Any]:
     images = list(variants(n_per_photo, seed))
     report: dict[str, Any] = {"images": len(images), "photos": list(PHOTOS), "models": {}}
     for mname, model in models.items():
-        spec = imaging.InputSpec.from_info(model.info)
+        spec = model.info.input
         inputs: dict[str, list[np.ndarray]] = {"full": [], "shipped": [], "any_m8": [], "noise": []}
         rng = np.random.default_rng(seed)
         reduced: dict[str, list[bool]] = {"shipped": [], "any_m8": []}
