@@ -68,6 +68,8 @@ ROOT = Path(__file__).resolve().parents[1]
 ALEXNET = "alexnet-xnor"
 CONFIGS = ("batch32", "batch1", "direct", "alexnet_xnor", "alexnet_torch")
 DIAGNOSTIC = ("batch32_predecoded", "batch1_predecoded")  # --breakdown
+FRAMEWORK = "framework"  # --framework: the service around a model and a preprocessing that cost nothing
+NULL_MODEL = "null"
 TARGETS = {"batching_speedup": 2.0, "service_vs_direct": 0.8, "xnor_vs_torch": 5.0}
 
 
@@ -116,12 +118,23 @@ class TorchAlexNet:
         torch.set_num_threads(threads)
         torch.manual_seed(0)
         self.net = torch_alexnet(torch, classes=int(info.output_size))
+        c = int(info.input_shape[0])
+        self._scale = float(np.float32(info.scale))
+        self._mean = torch.tensor(np.asarray(info.mean[:c], np.float32)).reshape(1, c, 1, 1)
+        self._std = torch.tensor(np.asarray(info.std[:c], np.float32)).reshape(1, c, 1, 1)
         if tuple(info.input_shape) != (3, 227, 227):
             raise ValueError(f"the torch twin is AlexNet 3x227x227, the file takes {info.input_shape}")
 
     def infer(self, x: Any) -> np.ndarray:
-        with self._torch.inference_mode():
-            out = self.net(self._torch.from_numpy(np.ascontiguousarray(x, dtype=np.float32)))
+        torch = self._torch
+        with torch.inference_mode():
+            if x.dtype == np.uint8:
+                # Image pixels, NHWC: the float network normalizes them itself, as engine.Model does.
+                t = torch.from_numpy(np.ascontiguousarray(x)).permute(0, 3, 1, 2).float()
+                t = (t * self._scale - self._mean) / self._std
+            else:
+                t = torch.from_numpy(np.ascontiguousarray(x, dtype=np.float32))
+            out = self.net(t)
         return out.numpy()
 
 
@@ -150,14 +163,50 @@ def predecoded(preprocess: Preprocess) -> Preprocess:
     return cached
 
 
+class NullModel:
+    """engine.Model's face with nothing behind it: a 1x8x8 gray input, ten logits, no work.
+
+    With `null_preprocess` it makes the `framework` configuration: whatever CPU the server spends
+    per request then is the service's own path (HTTP, routing, the thread-pool hop, the batcher,
+    JSON, metrics), the part no engine or imaging work can hide.
+    """
+
+    isa = "null"
+
+    def __init__(self) -> None:
+        self.threads = 1
+        self.info = SimpleNamespace(
+            input_shape=(1, 8, 8),
+            color="gray",
+            resize="exact",
+            resize_size=0,
+            scale=1 / 255,
+            mean=(0.0,),
+            std=(1.0,),
+            labels=tuple(f"class{i}" for i in range(10)),
+            output_size=10,
+            output_kind="logits",
+        )
+
+    def infer(self, x: Any) -> np.ndarray:
+        out = np.zeros((len(x), 10), np.float32)
+        out[:, 2] = 1.0
+        return out
+
+
+def null_preprocess(data: bytes, spec: Any, max_pixels: int) -> np.ndarray:
+    """No decode: the input tensor of NullModel's shape, zeros."""
+    return np.zeros((spec.channels, spec.height, spec.width), np.float32)
+
+
 def _child(argv: list[str]) -> int:
-    """`python -m benchmarks.service_speed --child {engine,engine-predecoded,torch} SETTINGS_JSON`:
+    """`python -m benchmarks.service_speed --child {engine,engine-predecoded,torch,null} SETTINGS_JSON`:
     one server."""
     import logging
 
-    from service.cli import make_server
     from service.imaging import preprocess
     from service.runtime import cpu_count
+    from service.server import make_server
     from service.settings import Settings
 
     kind, options = argv[0], json.loads(argv[1])
@@ -165,7 +214,10 @@ def _child(argv: list[str]) -> int:
     loop, http = options.pop("_uvicorn_loop", "auto"), options.pop("_uvicorn_http", "auto")
     settings = Settings(**options)
     logging.basicConfig(level="INFO", format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    loader = None
+    loader: Callable[[bytes, str], Any] | None = None
+    if kind == NULL_MODEL:
+        wrapped = null_preprocess
+        loader = lambda data, source: NullModel()  # noqa: E731
     if kind == "torch":
         threads = settings.engine_threads or cpu_count()
         loader = lambda data, source: TorchAlexNet(data, threads)  # noqa: E731
@@ -305,7 +357,7 @@ def run_benchmark(args: argparse.Namespace) -> dict[str, Any]:
     use_torch = args.torch == "yes" or (args.torch == "auto" and _torch_available())
     if args.torch == "yes" and not _torch_available():
         raise SystemExit("service_speed: --torch yes but torch is not installed (pip install torch==2.13.0)")
-    configs = [c for c in CONFIGS if c in args.only] if args.only else list(CONFIGS)
+    configs = [c for c in (*CONFIGS, FRAMEWORK) if c in args.only] if args.only else list(CONFIGS)
     if args.breakdown:
         configs += DIAGNOSTIC
     if not use_torch and "alexnet_torch" in configs:
@@ -328,6 +380,10 @@ def run_benchmark(args: argparse.Namespace) -> dict[str, Any]:
         for label, batch in (("batch32_predecoded", args.max_batch_size), ("batch1_predecoded", 1)):
             if label in configs:
                 specs[label] = ("engine-predecoded", _settings(bundled, model, batch, args))
+        if FRAMEWORK in configs:
+            (alex_root / NULL_MODEL / "1").mkdir(parents=True)
+            (alex_root / NULL_MODEL / "1" / "model.xnor").write_bytes(b"no model: NullModel")
+            specs[FRAMEWORK] = (NULL_MODEL, _settings(alex_root, NULL_MODEL, args.max_batch_size, args))
         if "alexnet_xnor" in configs:
             specs["alexnet_xnor"] = ("engine", _settings(alex_root, ALEXNET, args.max_batch_size, args))
         if "alexnet_torch" in configs:
@@ -495,7 +551,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--threads", type=int, default=0, help="engine (and torch) threads, 0 = all CPUs")
     p.add_argument("--alexnet-width", type=float, default=1.0, help="<1 shrinks the XNOR AlexNet (tests)")
     p.add_argument("--torch", choices=("auto", "yes", "no"), default="auto", help="run alexnet_torch")
-    p.add_argument("--only", action="append", choices=CONFIGS, help="run only these configurations")
+    p.add_argument(
+        "--only",
+        action="append",
+        choices=(*CONFIGS, FRAMEWORK),
+        help=f"run only these configurations ({FRAMEWORK}: the service around a model that costs nothing)",
+    )
     p.add_argument(
         "--breakdown",
         action="store_true",

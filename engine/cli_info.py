@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from .errors import XnorError
+from .layout import CARD_FILE
 
 
 def add_arguments(name: str, parser: argparse.ArgumentParser) -> None:
@@ -17,9 +18,6 @@ def add_arguments(name: str, parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--json", action="store_true", help="print one JSON object")
     parser.add_argument("--isa", default=None, help="scalar | avx2 | avx512 (default: XNORNET_ISA or best)")
     parser.add_argument("--labels", action="store_true", help="list every label")
-
-
-CARD_FILE = "model_card.json"  # beside model.xnor in a repository version (xnornet pull writes it)
 
 
 def _card(model_path: str) -> dict[str, Any] | None:

@@ -1,6 +1,7 @@
 """Load shedding before the app: an inference request for a model whose queue is full is
-answered 503 (Retry-After, the service's error shape) here, before routing, body reading,
-dependency injection and exception handling (issue 5, overload).
+answered 503 (Retry-After, the service's error shape) by service/edge.py, before routing, body
+reading, dependency injection and exception handling (issue 5, overload). This module says
+which model a path addresses and what the refusal says.
 
 Under overload most requests are refused; each one refused deep inside the app cost the event
 loop ~0.7 ms, so refusals alone kept it saturated and /healthz waited behind them (p99 71 ms
@@ -11,12 +12,6 @@ batcher's bounded queue), which stays the authority: this is only the cheap earl
 from __future__ import annotations
 
 import re
-from typing import Any
-
-from starlette.types import ASGIApp, Receive, Scope, Send
-
-from .errors import send_json_error
-from .runtime import Runtime
 
 _INFER = re.compile(
     r"^/v1/(?:classify|models/([^/]+)/classify)$"  # group 1: the model, or the default one
@@ -34,24 +29,3 @@ def target_model(path: str, default_model: str) -> str | None:
 
 def queue_full_message(capacity: int) -> str:
     return f"queue is full ({capacity} waiting)"
-
-
-class AdmissionMiddleware:
-    def __init__(self, app: ASGIApp, runtime: Runtime) -> None:
-        self.app = app
-        self.rt = runtime
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http" and scope["method"] == "POST":
-            name = target_model(scope["path"], self.rt.settings.default_model)
-            if name is not None and self.rt.queue_full(name):
-                info: dict[str, Any] = scope.setdefault("xnornet", {})
-                info["model"] = name
-                self.rt.metrics.rejected.labels("queue_full").inc()
-                await self._refuse(scope, send)
-                return
-        await self.app(scope, receive, send)
-
-    async def _refuse(self, scope: Scope, send: Send) -> None:
-        message = queue_full_message(self.rt.settings.queue_capacity)
-        await send_json_error(send, scope["path"], 503, "queue_full", message, [(b"retry-after", b"1")])

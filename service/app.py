@@ -5,16 +5,14 @@ from __future__ import annotations
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from typing import Any
 
 from fastapi import FastAPI
 from PIL import Image
 
 from . import errors
-from .admission import AdmissionMiddleware
 from .api import admin, classify, health, ui, v2
-from .limits import BodyLimitMiddleware
-from .observe import MetricsMiddleware
+from .cluster import Cluster
+from .edge import EdgeMiddleware
 from .repository import Loader
 from .runtime import Preprocess, Runtime
 from .settings import Settings
@@ -23,12 +21,17 @@ log = logging.getLogger("xnornet.service")
 
 
 def create_app(
-    settings: Settings | None = None, *, loader: Loader | None = None, preprocess: Preprocess | None = None
+    settings: Settings | None = None,
+    *,
+    loader: Loader | None = None,
+    preprocess: Preprocess | None = None,
+    cluster: Cluster | None = None,
 ) -> FastAPI:
     """The app for one repository. `loader` replaces the C engine (tests pass fakes, the service
-    benchmark PyTorch); `preprocess` replaces imaging.preprocess (the benchmark's decode cache)."""
+    benchmark PyTorch); `preprocess` replaces imaging.preprocess (the benchmark's decode cache);
+    `cluster`: this app is one worker of `xnornet serve --workers N`."""
     settings = settings or Settings()
-    runtime = Runtime(settings, loader, preprocess)
+    runtime = Runtime(settings, loader, preprocess, cluster)
     # Our own limit is checked per request (imaging.open_image). Pillow's process-wide bomb check
     # (its warning is an error) may only be raised to make room for it, never lowered by one app.
     if Image.MAX_IMAGE_PIXELS is not None and settings.max_image_pixels > Image.MAX_IMAGE_PIXELS:
@@ -65,11 +68,6 @@ def create_app(
     if settings.admin_token is not None:
         app.include_router(admin.router)
 
-    def too_large(scope: Any) -> None:
-        runtime.metrics.rejected.labels("too_large").inc()
-
-    # Starlette runs the last added middleware first: metrics see everything, the limit refused ones too.
-    app.add_middleware(BodyLimitMiddleware, max_body_bytes=settings.max_body_bytes, on_reject=too_large)
-    app.add_middleware(AdmissionMiddleware, runtime=runtime)  # sheds load before the body is read
-    app.add_middleware(MetricsMiddleware, metrics=runtime.metrics)
+    # Metrics, load shedding and the body limit, in one layer before the app.
+    app.add_middleware(EdgeMiddleware, runtime=runtime)
     return app

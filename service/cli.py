@@ -13,16 +13,13 @@ import logging
 import sys
 import time
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from pydantic import ValidationError
 
-from .limits import MAX_HEADER_BYTES, connection_limit
 from .settings import DEFAULT_MODEL, Settings
 
-if TYPE_CHECKING:  # FastAPI stays unimported until a server is made
-    from .repository import Loader
-    from .runtime import Preprocess
+log = logging.getLogger("xnornet.service")
 
 # flag -> (settings field, type, help)
 _SERVE_FLAGS: list[tuple[str, str, Any, str]] = [
@@ -43,6 +40,12 @@ _SERVE_FLAGS: list[tuple[str, str, Any, str]] = [
     ("--engine-threads", "engine_threads", int, "engine threads per call, 0 = all CPUs (default 0)"),
     ("--isa", "isa", str, "auto, scalar, avx2 or avx512 (default auto)"),
     ("--preprocess-threads", "preprocess_threads", int, "decode/preprocess threads, 0 = CPUs"),
+    (
+        "--workers",
+        "workers",
+        int,
+        "server processes sharing the port (default 1); threads 0 = CPUs divided among them",
+    ),
     ("--max-body-bytes", "max_body_bytes", int, "request body limit (default 8 MiB)"),
     ("--max-image-pixels", "max_image_pixels", int, "decoded image pixel limit (default 40M)"),
     (
@@ -113,60 +116,36 @@ def serve(args: argparse.Namespace) -> int:
     logging.basicConfig(
         level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
+    settings = plan_threads(settings)
+    if settings.workers > 1:
+        from .workers import run as run_workers
+
+        return run_workers(settings)
+    from .server import make_server
+
     server = make_server(settings)
     server.run()
     return 0 if server.started else 1
 
 
-KEEP_ALIVE_S = 5
+def plan_threads(settings: Settings) -> Settings:
+    """Engine and preprocessing threads per worker: the CPUs divided among the workers, unless
+    set. Logged, so that an operator sees how the cores are shared."""
+    from .runtime import cpu_count
 
-
-def http_protocol() -> Any:
-    """httptools (C parser) with our head limit when it is installed, else h11 (pure Python)."""
-    try:
-        from .http_protocol import HeadLimitedHttpToolsProtocol
-    except ImportError:  # httptools missing: uvicorn's h11 protocol, bounded by h11's own setting
-        return "h11"
-    return HeadLimitedHttpToolsProtocol
-
-
-def make_server(
-    settings: Settings, loader: Loader | None = None, preprocess: Preprocess | None = None
-) -> Any:
-    """The uvicorn server `xnornet serve` runs (the service benchmark runs it with another
-    `loader`, e.g. PyTorch, to compare engines behind the very same service, or another
-    `preprocess`; see create_app)."""
-    import uvicorn
-
-    from .app import create_app
-    from .server import DrainingServer
-
-    app = create_app(settings, loader=loader, preprocess=preprocess)
-    config = uvicorn.Config(
-        app,
-        host=settings.host,
-        port=settings.port,
-        log_level=settings.log_level,
-        timeout_graceful_shutdown=max(1, int(settings.grace_s + 0.999)),
-        access_log=False,
-        lifespan="on",
-        server_header=False,
-        # Issue 5 (security defaults): the transport limits, set explicitly rather than inherited.
-        # The request line plus headers may take at most 16 KiB: a longer head is refused (431)
-        # before any of the app runs, by service/http_protocol.py with httptools, by h11's own
-        # setting without it. Bodies are limited by the app (service/limits.py).
-        http=http_protocol(),
-        loop="auto",  # uvloop when installed (a dependency on CPython/Linux)
-        h11_max_incomplete_event_size=MAX_HEADER_BYTES,
-        # Idle keep-alive connections are closed after 5 s (uvicorn's default, made explicit), so
-        # idle sockets cannot pin file descriptors.
-        timeout_keep_alive=KEEP_ALIVE_S,
-        # A last-resort cap on open connections + in-flight tasks; past it uvicorn answers a bare
-        # 503 at once. It sits well above what the bounded queue admits (the app's own 503 with
-        # Retry-After answers first), so it only bites on a connection flood.
-        limit_concurrency=connection_limit(settings),
+    cpus = cpu_count()
+    share = max(1, cpus // settings.workers)
+    engine = settings.engine_threads or share
+    pre = settings.preprocess_threads or share
+    log.info(
+        "%d CPUs: %d worker process(es), each with %d engine thread(s) and %d preprocessing thread(s)%s",
+        cpus,
+        settings.workers,
+        engine,
+        pre,
+        "" if settings.engine_threads and settings.preprocess_threads else " (0 = CPUs / workers)",
     )
-    return DrainingServer(config, app.state.runtime, settings.drain_delay_s)
+    return settings.model_copy(update={"engine_threads": engine, "preprocess_threads": pre})
 
 
 # -- predict ---------------------------------------------------------------------------------

@@ -8,10 +8,10 @@ No stack trace ever reaches a client; unexpected exceptions are logged and answe
 
 from __future__ import annotations
 
-import json
 import logging
 from typing import Any
 
+import orjson
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
@@ -91,7 +91,7 @@ async def send_json_error(
     send: Send, path: str, status: int, code: str, message: str, headers: list[tuple[bytes, bytes]]
 ) -> None:
     """The error shape sent from pure-ASGI middleware (before FastAPI's handlers exist)."""
-    body = json.dumps(error_body(path, code, message)).encode()
+    body = orjson.dumps(error_body(path, code, message))
     await send(
         {
             "type": "http.response.start",

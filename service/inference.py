@@ -88,11 +88,9 @@ async def run_rows(
     deadline: float,
     request: Request | None,
     timing: Timing,
-    *,
-    gone: asyncio.Future[None] | None = None,
 ) -> np.ndarray:
-    """Queue each row (one image) and wait for all of them, the deadline, or the client leaving:
-    an HTTP `request` disconnecting, or `gone` completing (None: only the caller's cancellation)."""
+    """Queue each row (one image) and wait for all of them, the deadline, or the client leaving
+    (an HTTP `request` disconnecting; without one, gRPC, the RPC's task is cancelled instead)."""
     batcher = rt.batcher(lease.version.name)
     items: list[Item] = []
     try:
@@ -107,17 +105,17 @@ async def run_rows(
         raise ServiceUnavailable(str(exc), code="shutting_down", headers={"Retry-After": "1"}) from None
 
     futures = [it.future for it in items if it.future is not None]
-    gathered: asyncio.Future[list[Any]] = asyncio.gather(*futures)
+    # One image (every /v1 request) waits on its own future: no gather() around it.
+    gathered: asyncio.Future[Any] = futures[0] if len(futures) == 1 else asyncio.gather(*futures)
     # When the client leaves, the items' futures are cancelled below and gather() then ends with
     # a CancelledError nobody reads: asyncio logged "_GatheringFuture exception was never
     # retrieved" for every disconnect while queued (issue 5, faults). Mark it read.
     gathered.add_done_callback(_consume)
-    if gone is None:
-        gone = (
-            asyncio.ensure_future(_disconnected(request))
-            if request is not None
-            else asyncio.get_running_loop().create_future()
-        )
+    gone: asyncio.Future[None] = (
+        asyncio.ensure_future(_disconnected(request))
+        if request is not None
+        else asyncio.get_running_loop().create_future()
+    )
     waiting: set[asyncio.Future[Any]] = {gathered, gone}
     try:
         done, _ = await asyncio.wait(
@@ -127,7 +125,8 @@ async def run_rows(
         )
         if gathered in done:
             try:
-                out = gathered.result()  # raises DeadlineExceeded or an engine error
+                result = gathered.result()  # raises DeadlineExceeded or an engine error
+                out = result if len(futures) > 1 else [result]
             except DeadlineExceeded:
                 raise
             except Exception:

@@ -2,9 +2,19 @@
 
 Each app owns its registry (not prometheus_client's global one), so several apps in one
 process (tests) never collide and every count belongs to exactly one server.
+
+With `multiprocess_dir` (the workers of `xnornet serve --workers N`; the supervisor sets
+PROMETHEUS_MULTIPROC_DIR to it before the workers start, as prometheus-client requires) the
+values live in files there and every worker's /metrics reports the sum over all workers:
+counters and histograms add up; the in-flight and queue gauges add over the live workers;
+xnornet_model_info shows a version while any live worker serves it. The process_* metrics of
+one process are left out in that mode: no single process speaks for the others.
 """
 
 from __future__ import annotations
+
+from collections.abc import Iterable
+from pathlib import Path
 
 from prometheus_client import (
     CollectorRegistry,
@@ -16,6 +26,9 @@ from prometheus_client import (
     Summary,
     generate_latest,
 )
+from prometheus_client.metrics_core import Metric
+from prometheus_client.multiprocess import MultiProcessCollector
+from prometheus_client.registry import Collector
 
 # Latencies here run from a fraction of a millisecond to seconds.
 MS_BUCKETS = (0.0002, 0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1.0, 2.0, 5.0, 10.0)
@@ -24,10 +37,18 @@ REJECT_REASONS = ("queue_full", "deadline", "too_large", "bad_image", "unsupport
 
 
 class Metrics:
-    def __init__(self) -> None:
+    def __init__(self, multiprocess_dir: Path | None = None) -> None:
+        self.multiprocess = multiprocess_dir is not None
         self.registry = r = CollectorRegistry()
-        ProcessCollector(registry=r)
-        PlatformCollector(registry=r)
+        if multiprocess_dir is None:
+            ProcessCollector(registry=r)
+            PlatformCollector(registry=r)
+            self.exposed = r
+        else:
+            # What /metrics renders: the files of every worker, summed.
+            self.exposed = CollectorRegistry()
+            PlatformCollector(registry=self.exposed)
+            self.exposed.register(_ServedOnly(MultiProcessCollector(None, path=str(multiprocess_dir))))
         self.requests = Counter(
             "xnornet_requests",
             "HTTP requests by endpoint, model and status",
@@ -70,9 +91,15 @@ class Metrics:
             "xnornet_batch_size", "Images per engine call", ["model"], buckets=BATCH_BUCKETS, registry=r
         )
         self.queue_depth = Gauge(
-            "xnornet_queue_depth", "Requests waiting in the batch queue", ["model"], registry=r
+            "xnornet_queue_depth",
+            "Requests waiting in the batch queue",
+            ["model"],
+            registry=r,
+            multiprocess_mode="livesum",
         )
-        self.inflight = Gauge("xnornet_inflight_requests", "Requests being handled now", registry=r)
+        self.inflight = Gauge(
+            "xnornet_inflight_requests", "Requests being handled now", registry=r, multiprocess_mode="livesum"
+        )
         self.rejected = Counter("xnornet_rejected", "Requests refused, by reason", ["reason"], registry=r)
         for reason in REJECT_REASONS:
             self.rejected.labels(reason)  # present at 0 from the start: rates need a baseline
@@ -84,22 +111,37 @@ class Metrics:
             "The model version being served (value 1)",
             ["model", "version", "sha256", "isa"],
             registry=r,
+            multiprocess_mode="livemax",
         )
+        self._info_labels: dict[str, tuple[str, str, str, str]] = {}
 
     def set_served(self, model: str, version: int | None, sha256: str = "", isa: str = "") -> None:
         """Keep exactly one xnornet_model_info series per served model."""
-        for labels in list(self._info_labels(model)):
-            self.model_info.remove(*labels)
+        old = self._info_labels.pop(model, None)
+        if old is not None:
+            if self.multiprocess:
+                # prometheus-client cannot remove a series from its files: 0 marks it gone
+                # (_ServedOnly leaves it out of /metrics).
+                self.model_info.labels(*old).set(0)
+            else:
+                self.model_info.remove(*old)
         if version is not None:
-            self.model_info.labels(model, str(version), sha256, isa).set(1)
-
-    def _info_labels(self, model: str) -> list[tuple[str, ...]]:
-        out = []
-        for metric in self.model_info.collect():
-            for sample in metric.samples:
-                if sample.labels.get("model") == model:
-                    out.append(tuple(sample.labels[k] for k in ("model", "version", "sha256", "isa")))
-        return out
+            labels = (model, str(version), sha256, isa)
+            self.model_info.labels(*labels).set(1)
+            self._info_labels[model] = labels
 
     def render(self) -> bytes:
-        return generate_latest(self.registry)
+        return generate_latest(self.exposed)
+
+
+class _ServedOnly(Collector):
+    """The multiprocess collector, without the xnornet_model_info series marked gone (0)."""
+
+    def __init__(self, inner: MultiProcessCollector) -> None:
+        self.inner = inner
+
+    def collect(self) -> Iterable[Metric]:
+        for metric in self.inner.collect():
+            if metric.name == "xnornet_model_info":
+                metric.samples = [s for s in metric.samples if s.value != 0]
+            yield metric

@@ -1,20 +1,15 @@
-"""ASGI middleware that counts every HTTP request once: xnornet_requests_total{endpoint,model,
-status}, xnornet_request_duration_seconds and xnornet_inflight_requests.
+"""What the request metrics are labelled with: the endpoint label of a path.
 
-It sits outside everything else (the body limit included) so refused requests count too.
-The endpoint label is the route template, found from the path here (so it is the same for
-requests refused before routing); handlers add the model label through scope["xnornet"].
+service/edge.py counts every HTTP request once: xnornet_requests_total{endpoint,model,status},
+xnornet_request_duration_seconds and xnornet_inflight_requests, outside everything else (the
+body limit included) so refused requests count too. The endpoint label is the route template,
+found from the path (so it is the same for requests refused before routing); handlers add the
+model label through scope["xnornet"].
 """
 
 from __future__ import annotations
 
 import re
-import time
-from typing import Any
-
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
-
-from .metrics import Metrics
 
 _SEG = r"[^/]+"
 ENDPOINTS: list[tuple[re.Pattern[str], str]] = [
@@ -44,42 +39,21 @@ ENDPOINTS: list[tuple[re.Pattern[str], str]] = [
 UNCOUNTED = frozenset(("/metrics", "/healthz"))  # scrapes and probes would drown the signal
 
 
+_LABEL_CACHE_SIZE = 1024
+_label_cache: dict[str, str] = {}
+
+
 def endpoint_label(path: str) -> str:
+    label = _label_cache.get(path)
+    if label is None:
+        label = _match_endpoint(path)
+        if len(_label_cache) < _LABEL_CACHE_SIZE:  # paths are the client's: keep the cache bounded
+            _label_cache[path] = label
+    return label
+
+
+def _match_endpoint(path: str) -> str:
     for regex, label in ENDPOINTS:
         if regex.match(path):
             return label
     return "other"  # bounded cardinality whatever clients send
-
-
-class MetricsMiddleware:
-    def __init__(self, app: ASGIApp, metrics: Metrics) -> None:
-        self.app = app
-        self.metrics = metrics
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or scope.get("path") in UNCOUNTED:
-            await self.app(scope, receive, send)
-            return
-        info: dict[str, Any] = scope.setdefault("xnornet", {})
-        info.setdefault("start", time.monotonic())
-        status = 500  # if the app dies before answering, ServerErrorMiddleware answers 500
-
-        async def send_status(message: Message) -> None:
-            nonlocal status
-            if message["type"] == "http.response.start":
-                status = int(message["status"])
-            await send(message)
-
-        self.metrics.inflight.inc()
-        try:
-            await self.app(scope, receive, send_status)
-        finally:
-            self.metrics.inflight.dec()
-            endpoint = endpoint_label(scope.get("path", ""))
-            model = info.get("model", "")
-            elapsed = time.monotonic() - info["start"]
-            self.metrics.requests.labels(endpoint, model, str(status)).inc()
-            self.metrics.request_duration.labels(endpoint).observe(elapsed)
-            if model:
-                outcome = "success" if 200 <= status < 300 else "fail"
-                self.metrics.model_request.labels(model, outcome).observe(elapsed)

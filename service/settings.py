@@ -42,6 +42,8 @@ class Settings(BaseSettings):
     isa: str = "auto"
     # Threads that decode and preprocess images (0 = CPUs the process may use).
     preprocess_threads: int = Field(default=0, ge=0, le=256)
+    # Server processes sharing the port (service/workers.py); 0 threads above = CPUs / workers each.
+    workers: int = Field(default=1, ge=1, le=256)
 
     max_body_bytes: int = Field(default=8 * 1024 * 1024, ge=1024)
     max_image_pixels: int = Field(default=40_000_000, ge=1)

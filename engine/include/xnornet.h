@@ -231,6 +231,37 @@ xnor_status xnor_context_get_timings(const xnor_context_t *ctx, uint64_t *out_ns
 /* Last error message of this context (empty if none). */
 const char *xnor_context_last_error(const xnor_context_t *ctx);
 
+/* Image preprocessing: resample a region of a uint8 image (interleaved channels) into the
+ * model's uint8 input, the pixels xnor_infer_u8 reads. The filter is Pillow's antialiased
+ * BILINEAR (Image.resize(size, BILINEAR, box=box, reducing_gap=None)): the same weights in
+ * double precision, the same 22-bit fixed point, horizontal pass then vertical pass, so the
+ * result equals Pillow's on the same pixels; every ISA gives the scalar result bit for bit.
+ * Only the source rows and columns the box reaches are read (crop-then-resize). */
+typedef struct {
+    uint32_t src_w, src_h;       /* source size in pixels, 1..XNOR_PREPROCESS_MAX_SIDE */
+    uint32_t channels;           /* 1 (gray) or 3 (RGB), interleaved */
+    size_t src_stride;           /* bytes from one source row to the next, >= src_w * channels */
+    float box[4];                /* source region x0, y0, x1, y1 (pixel edges, Pillow's box):
+                                  * finite, 0 <= x0 < x1 <= src_w, 0 <= y0 < y1 <= src_h */
+    uint32_t dst_w, dst_h;       /* output size, 1..XNOR_PREPROCESS_MAX_SIDE */
+    uint32_t reverse_channels;   /* 1: write the channels in reverse order (RGB -> BGR models) */
+    int32_t isa;                 /* xnor_isa; XNOR_ISA_AUTO as for contexts (XNORNET_ISA) */
+} xnor_resize_params;
+
+typedef enum {
+    XNOR_PREPROCESS_MAX_SIDE = 65535  /* also JPEG's limit; larger sides are refused */
+} xnor_preprocess_limits;
+
+/* Defaults: channels 3, isa auto, everything else 0 (to be filled in). */
+xnor_resize_params xnor_resize_default_params(void);
+
+/* Resample p->box of src (src_len bytes, rows p->src_stride apart) into dst, dst_h rows of
+ * dst_w * channels bytes (dst_len must equal dst_w * dst_h * channels). Every size, the box
+ * and the lengths are checked first: a bad value is XNOR_ERR_INVALID_ARGUMENT with a message
+ * in errbuf, never a crash. Single-threaded; safe to call from any number of threads. */
+xnor_status xnor_preprocess_resize(const xnor_resize_params *p, const uint8_t *src, size_t src_len,
+                                   uint8_t *dst, size_t dst_len, char *errbuf, size_t errbuf_len);
+
 /* XNORNET_CDEF_END */
 
 #ifdef __cplusplus

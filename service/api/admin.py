@@ -15,6 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from ..errors import ApiError, Forbidden, Unauthorized
 from ..repository import RepositoryError, check_name
 from .deps import RuntimeDep, tag_model
+from .responses import errors
 
 
 def require_admin(rt: RuntimeDep, authorization: Annotated[str | None, Header()] = None) -> None:
@@ -30,7 +31,12 @@ def require_admin(rt: RuntimeDep, authorization: Annotated[str | None, Header()]
         raise Forbidden("wrong admin token")
 
 
-router = APIRouter(prefix="/admin", tags=["admin"], dependencies=[Depends(require_admin)])
+router = APIRouter(
+    prefix="/admin",
+    tags=["admin"],
+    dependencies=[Depends(require_admin)],
+    responses=errors(401, 403, 404, 413, 422),
+)
 
 
 class LoadRequest(BaseModel):
@@ -54,7 +60,7 @@ async def load_model(
     tag_model(request, name)
     try:
         check_name(name)
-        mv = await rt.load(name, body.version if body else None)
+        mv = await rt.admin_load(name, body.version if body else None)
     except RepositoryError as exc:
         raise _repo_error(exc) from None
     return {"name": name, "loaded": mv.describe()}
@@ -67,7 +73,7 @@ async def unload_model(name: str, request: Request, rt: RuntimeDep) -> dict[str,
         check_name(name)
     except RepositoryError as exc:
         raise _repo_error(exc) from None
-    old = await rt.unload(name)
+    old = await rt.admin_unload(name)
     if old is None:
         raise ApiError(f"model {name!r} is not loaded", status=404, code="model_not_loaded")
     return {"name": name, "unloaded": old.version}

@@ -85,6 +85,7 @@ static const xnor_kernel_table k_scalar = {
     xnor_bconv_16c__scalar, xnor_fconv_16c__scalar, xnor_pack__scalar, xnor_bwnconv_16c__scalar,
     xnor_qconv_16c__scalar,
     xnor_ceil_fma__scalar, xnor_ceil_popcount__scalar,
+    xnor_resize_h_u8__scalar, xnor_resize_v_u8__scalar,
 };
 
 #if defined(XNOR_HAVE_X86)
@@ -93,6 +94,7 @@ static const xnor_kernel_table k_avx2 = {
     xnor_bconv_16c__avx2, xnor_fconv_16c__avx2, xnor_pack__avx2, xnor_bwnconv_16c__avx2,
     xnor_qconv_16c__avx2,
     xnor_ceil_fma__avx2, xnor_ceil_popcount__avx2,
+    xnor_resize_h_u8__avx2, xnor_resize_v_u8__avx2,
 };
 
 static const xnor_kernel_table k_avx512 = {
@@ -100,6 +102,8 @@ static const xnor_kernel_table k_avx512 = {
     xnor_bconv_16c__avx512vpopcnt, xnor_fconv_16c__avx512f, xnor_pack__avx512, xnor_bwnconv_16c__avx512,
     xnor_qconv_16c__avx512vnni,
     xnor_ceil_fma__avx512, xnor_ceil_popcount__avx512,
+    /* resampling has no AVX-512 twin: this table uses the AVX2 kernels */
+    xnor_resize_h_u8__avx2, xnor_resize_v_u8__avx2,
 };
 
 /* AVX-512 without VNNI (e.g. Skylake-X): the AVX2 int8 kernel, exact all the same. */
@@ -108,6 +112,7 @@ static const xnor_kernel_table k_avx512_novnni = {
     xnor_bconv_16c__avx512vpopcnt, xnor_fconv_16c__avx512f, xnor_pack__avx512, xnor_bwnconv_16c__avx512,
     xnor_qconv_16c__avx2,
     xnor_ceil_fma__avx512, xnor_ceil_popcount__avx512,
+    xnor_resize_h_u8__avx2, xnor_resize_v_u8__avx2,
 };
 
 static const xnor_kernel_table *avx512_table(void)

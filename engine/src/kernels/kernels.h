@@ -122,6 +122,51 @@ typedef struct {
     int32_t *out;
     int32_t out_row, out_stride;
 } xnor_qconv_args;
+/* Image resampling in two separable passes (preprocess.c computes the filters).
+ * A filter gives each output sample `taps` consecutive input samples from first[i] (all
+ * inside the input: first[i] + taps <= input size) and int32 weights k[i * taps + t], fixed
+ * point with XNOR_RESIZE_BITS fraction bits (>= 0, summing to ~2^BITS; zero where the
+ * sample is outside the sample's filter). A pass computes
+ *   s = 2^(BITS-1) + sum_{t < taps} in[first + t] * k[t]       (int32; s < 2^31)
+ * and writes clamp(s >> BITS, 0, 255). Integer sums: every ISA is bit-identical to scalar.
+ *
+ * Horizontal: for source rows y in [y0, y1), output columns xx < out_w, channels c < C:
+ *   row = src + y * src_stride, samples row[(first[xx] + t) * C + c];
+ *   written at dst[(y - y0) * dst_stride + xx * C + (reverse ? C - 1 - c : c)].
+ *   Pixels [0, src_w) of a row are read; src_len bounds the whole source (a SIMD kernel may
+ *   read a byte past a pixel only where src_len says the byte exists).
+ * Vertical: for output rows yy < out_h, bytes i < n of a row:
+ *   samples src[(first[yy] + t) * src_stride + i], written at dst[yy * dst_stride + i]. */
+#define XNOR_RESIZE_BITS 22
+
+typedef struct {
+    const uint8_t *src;
+    size_t src_stride, src_len;
+    int32_t src_w, C;
+    int32_t y0, y1;
+    int32_t out_w;
+    const int32_t *first;         /* out_w entries */
+    const int32_t *k;             /* out_w * taps */
+    int32_t taps;
+    uint8_t *dst;
+    size_t dst_stride;
+    int32_t reverse;
+} xnor_resize_h_args;
+
+typedef struct {
+    const uint8_t *src;
+    size_t src_stride;
+    int32_t n;                    /* bytes per row */
+    int32_t out_h;
+    const int32_t *first;         /* out_h entries */
+    const int32_t *k;             /* out_h * taps */
+    int32_t taps;
+    uint8_t *dst;
+    size_t dst_stride;
+} xnor_resize_v_args;
+
+typedef void (*xnor_resize_h_fn)(const xnor_resize_h_args *a);
+typedef void (*xnor_resize_v_fn)(const xnor_resize_v_args *a);
 
 typedef void (*xnor_bconv_fn)(const xnor_bconv_args *a);
 typedef void (*xnor_qconv_fn)(const xnor_qconv_args *a);
@@ -145,6 +190,8 @@ typedef struct {
     xnor_qconv_fn qconv;
     xnor_ceil_fn ceil_fma;
     xnor_ceil_fn ceil_popcount;
+    xnor_resize_h_fn resize_h;
+    xnor_resize_v_fn resize_v;
 } xnor_kernel_table;
 
 /* The table of an ISA, or NULL if it is not compiled in or the CPU lacks it.
@@ -164,6 +211,8 @@ void xnor_bwnconv_16c__scalar(const xnor_conv_args *a);
 void xnor_qconv_16c__scalar(const xnor_qconv_args *a);
 double xnor_ceil_fma__scalar(int64_t iters, uint32_t seed, uint32_t *sink);
 double xnor_ceil_popcount__scalar(int64_t iters, uint32_t seed, uint32_t *sink);
+void xnor_resize_h_u8__scalar(const xnor_resize_h_args *a);
+void xnor_resize_v_u8__scalar(const xnor_resize_v_args *a);
 
 #if defined(__x86_64__) || defined(_M_X64)
 #define XNOR_HAVE_X86 1
@@ -182,6 +231,8 @@ double xnor_ceil_popcount__avx2(int64_t iters, uint32_t seed, uint32_t *sink);
 double xnor_ceil_fma__avx512(int64_t iters, uint32_t seed, uint32_t *sink);
 double xnor_ceil_popcount__avx512(int64_t iters, uint32_t seed, uint32_t *sink);
 double xnor_ceil_int8__avx512vnni(int64_t iters, uint32_t seed, uint32_t *sink);
+void xnor_resize_h_u8__avx2(const xnor_resize_h_args *a);
+void xnor_resize_v_u8__avx2(const xnor_resize_v_args *a);
 #endif
 
 /* Target attributes: each ISA's kernels are compiled for that ISA alone, in its own
