@@ -1,4 +1,5 @@
-"""The Larq Zoo bench hooks: seeded engine graphs and their PyTorch float32 twins agree in shape."""
+"""The Larq Zoo benchmark (benchmarks/larq_speed.py): seeded engine graphs and their PyTorch float32
+twins agree in shape."""
 
 from __future__ import annotations
 
