@@ -38,6 +38,23 @@ def binarize_weights(w: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return signs, alpha
 
 
+def _conv_params(
+    weight: np.ndarray, bias: np.ndarray | None, stride: int | Sequence[int], padding: int | Sequence[int]
+) -> dict[str, int]:
+    """The geometry parameters of a convolution with weights [O][I][kh][kw]."""
+    kh, kw = weight.shape[2:]
+    sh, sw = _pair(stride)
+    return {
+        "out": weight.shape[0],
+        "kh": kh,
+        "kw": kw,
+        "sh": sh,
+        "sw": sw,
+        **_pads(padding),
+        "has_bias": int(bias is not None),
+    }
+
+
 def conv2d(
     weight: np.ndarray,
     bias: np.ndarray | None = None,
@@ -48,17 +65,7 @@ def conv2d(
     inputs: tuple[int, ...] = (),
 ) -> Node:
     weight = np.asarray(weight, np.float32)
-    kh, kw = weight.shape[2:]
-    sh, sw = _pair(stride)
-    params = {
-        "out": weight.shape[0],
-        "kh": kh,
-        "kw": kw,
-        "sh": sh,
-        "sw": sw,
-        **_pads(padding),
-        "has_bias": int(bias is not None),
-    }
+    params = _conv_params(weight, bias, stride, padding)
     tensors = {"weight": weight}
     if bias is not None:
         tensors["bias"] = np.asarray(bias, np.float32)
@@ -79,19 +86,7 @@ def bconv2d(
 ) -> Node:
     """signs: [O][I][kh][kw] of +1/-1 (or any real: x >= 0 counts as +1)."""
     signs = np.where(np.asarray(signs) >= 0, np.int8(1), np.int8(-1))
-    kh, kw = signs.shape[2:]
-    sh, sw = _pair(stride)
-    params = {
-        "out": signs.shape[0],
-        "kh": kh,
-        "kw": kw,
-        "sh": sh,
-        "sw": sw,
-        **_pads(padding),
-        "has_bias": int(bias is not None),
-        "mode": MODES[mode],
-        "use_k": int(use_k),
-    }
+    params = {**_conv_params(signs, bias, stride, padding), "mode": MODES[mode], "use_k": int(use_k)}
     tensors = {"weight": signs, "alpha": np.asarray(alpha, np.float32)}
     if bias is not None:
         tensors["bias"] = np.asarray(bias, np.float32)

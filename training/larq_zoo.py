@@ -25,7 +25,6 @@ engine's (C, H, W) order.
 from __future__ import annotations
 
 import argparse
-import hashlib
 import os
 import sys
 from collections.abc import Callable, Sequence
@@ -40,6 +39,8 @@ from engine import format as fmt
 from engine.graph import Graph, Node, infer_shapes
 from engine.input_spec import InputSpec
 from engine.int8 import DEFAULT_EDGES, Edges, add_edges_argument, with_edges
+
+from .fetch import sha256_file
 
 DATA_DIR = Path(__file__).with_name("data")
 CLASSES_FILE = DATA_DIR / "imagenet_classes.txt"
@@ -148,14 +149,6 @@ def release_table() -> str:
             "or by hand: download the file, then xnornet import larq-zoo ARCH FILE -o OUT.xnor",
         ]
     )
-
-
-def sha256_file(path: str | os.PathLike[str]) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
 
 
 def check_release(digest: str, arch: str) -> tuple[dict[str, Any] | None, str | None]:
