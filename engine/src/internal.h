@@ -19,7 +19,10 @@
 #error "xnornet reads its little-endian file format with plain loads: little-endian hosts only"
 #endif
 
-#define XNOR_VERSION_STRING "0.1.0"
+/* The package build (engine/_build.py) passes pyproject.toml's version. */
+#ifndef XNOR_VERSION_STRING
+#define XNOR_VERSION_STRING "unversioned"
+#endif
 
 /* File format constants (engine/FORMAT.md). */
 #define XF_HEADER_BYTES 256u
