@@ -363,6 +363,7 @@ def _settings(
         "max_batch_size": batch,
         "max_batch_delay_ms": args.max_batch_delay_ms,
         "engine_threads": args.threads,
+        "preprocess_threads": args.preprocess_threads,
         # A batch of 32 AlexNets in float32 takes seconds on two loaded cores: not a deadline test.
         "request_timeout_s": 600.0,
         "queue_capacity": max(256, 4 * max(args.concurrency)),
@@ -565,6 +566,7 @@ def _report(
             "max_batch_size": args.max_batch_size,
             "max_batch_delay_ms": args.max_batch_delay_ms,
             "engine_threads": args.threads,
+            "preprocess_threads": args.preprocess_threads,
             "alexnet_width": args.alexnet_width,
         },
         "server": {
@@ -645,7 +647,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--model", default=DEFAULT_MODEL, help=f"the bundled model (default {DEFAULT_MODEL})")
     p.add_argument("--max-batch-size", type=int, default=32, help="the batching servers' max_batch_size")
     p.add_argument("--max-batch-delay-ms", type=float, default=2.0)
-    p.add_argument("--threads", type=int, default=0, help="engine (and torch) threads, 0 = all CPUs")
+    p.add_argument(
+        "--threads", type=int, default=0, help="engine (and torch) threads, 0 = `xnornet serve`'s default"
+    )
+    p.add_argument(
+        "--preprocess-threads", type=int, default=0, help="decode threads, 0 = `xnornet serve`'s default"
+    )
     p.add_argument("--alexnet-width", type=float, default=1.0, help="<1 shrinks the XNOR AlexNet (tests)")
     p.add_argument("--alexnet-batch", type=int, default=16, help="the AlexNet servers' max_batch_size")
     p.add_argument("--torch", choices=("auto", "yes", "no"), default="auto", help="run alexnet_torch")
