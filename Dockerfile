@@ -9,15 +9,23 @@
 # Behind a TLS-intercepting proxy, pip needs the proxy's CA: mount a bundle into the build and
 # name it with --build-arg PIP_CERT=/path (nothing is baked into the image); without Docker,
 # scripts/container/build.sh does this with buildah.
+#
+# Each apt step cleans up after itself (apt-get clean, lists, caches, logs) instead of relying
+# on the base image's apt hooks, so the image stays small on any bookworm base, a plain
+# debootstrap one included. Linted with hadolint; apt packages are deliberately not pinned
+# (DL3008): Debian stable replaces a version when it ships a security fix and the old one leaves
+# the mirror, so a pin would break the build rather than make it reproducible.
 
 ARG BASE_IMAGE=debian:bookworm-slim
 
 # ---------------------------------------------------------------- build stage
 FROM ${BASE_IMAGE} AS build
+# hadolint ignore=DL3008
 RUN apt-get update \
  && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
         python3 python3-venv python3-dev gcc libc6-dev \
- && rm -rf /var/lib/apt/lists/*
+ && apt-get clean \
+ && rm -rf /var/lib/apt/lists/* /var/cache/apt/*
 
 # Optional CA bundle for pip (a path mounted into the build); empty = the image's own CAs.
 ARG PIP_CERT=""
@@ -42,14 +50,19 @@ COPY xnornet ./xnornet
 # The engine is compiled for every ISA (kernels chosen at run time), never -march=native,
 # so the image runs on any x86-64 CPU. pip and setuptools leave the venv afterwards. The
 # bundled models (service/models/<name>/<version>/model.xnor) become the default repository.
+# Debug sections leave the extension modules (--strip-debug: about 16 MB, most of it uvloop's);
+# the libraries vendored into *.libs are left alone, as auditwheel patched them with patchelf and
+# strip can corrupt such files. python -P: the checks import the installed packages, not the
+# sources in /src.
 RUN if [ -z "$PIP_CERT" ]; then unset PIP_CERT; fi \
  && /opt/venv/bin/pip install --no-deps . \
  && /opt/venv/bin/pip check \
  && /opt/venv/bin/pip uninstall -y pip setuptools \
  && find /opt/venv -depth \( -name tests -o -name testing \) -type d -path '*/numpy/*' -exec rm -rf {} + \
- && cd / \
- && /opt/venv/bin/python -c "import engine._xnornet, service, numpy, fastapi, uvicorn, PIL, prometheus_client, service.grpc.server" \
- && /opt/venv/bin/python -c "import importlib.resources as r, pathlib, shutil; \
+ && find /opt/venv -name '*.so' ! -path '*.libs/*' -exec strip --strip-debug {} + \
+ && /opt/venv/bin/python -P -c "import engine._xnornet, service, xnornet.cli, numpy, fastapi, uvicorn, uvloop, \
+httptools, pydantic_core, PIL.Image, prometheus_client, grpc, service.grpc.server" \
+ && /opt/venv/bin/python -P -c "import importlib.resources as r, pathlib, shutil; \
 src = pathlib.Path(str(r.files('service'))) / 'models'; \
 shutil.copytree(src, '/models', ignore=shutil.ignore_patterns('*.md', '__pycache__')); \
 assert list(pathlib.Path('/models').glob('*/*/model.xnor')), 'the package bundles no models'"
@@ -85,9 +98,17 @@ CMD ["--list"]
 
 # ---------------------------------------------------------------- runtime stage
 FROM ${BASE_IMAGE}
-RUN apt-get update \
+# No documentation, manual pages or translations from this install (the copyright files stay),
+# whether or not the base image already tells dpkg so.
+# hadolint ignore=DL3008
+RUN printf '%s\n' 'path-exclude /usr/share/doc/*' 'path-include /usr/share/doc/*/copyright' \
+        'path-exclude /usr/share/man/*' 'path-exclude /usr/share/locale/*' \
+        > /etc/dpkg/dpkg.cfg.d/xnornet-nodoc \
+ && apt-get update \
  && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends python3 \
- && rm -rf /var/lib/apt/lists/* /var/cache/debconf/*-old /var/lib/dpkg/*-old /var/log/apt /var/log/dpkg.log \
+ && apt-get clean \
+ && rm -rf /var/lib/apt/lists/* /var/cache/apt/* /var/cache/debconf/*-old /var/lib/dpkg/*-old \
+        /var/log/apt /var/log/dpkg.log \
  && groupadd --system --gid 10001 xnornet \
  && useradd --system --uid 10001 --gid 10001 --no-create-home --home-dir /nonexistent \
         --shell /usr/sbin/nologin xnornet

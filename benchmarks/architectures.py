@@ -9,6 +9,7 @@ from __future__ import annotations
 import numpy as np
 
 from engine import format as fmt
+from engine.int8 import Edges, with_edges
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
@@ -40,11 +41,17 @@ def _binary_fc(rng: np.random.Generator, o: int, i: int, mode: str, use_k: bool,
 
 
 def alexnet(
-    seed: int = 0, mode: str = "xnor", use_k: bool = False, classes: int = 1000, width: float = 1.0
+    seed: int = 0,
+    mode: str = "xnor",
+    use_k: bool = False,
+    classes: int = 1000,
+    width: float = 1.0,
+    edges: Edges = "float32",
 ) -> fmt.Model:
     """The paper's XNOR (or BWN) AlexNet: 227x227x3, conv1 float, conv2..fc7 binary, fc8 float,
     BatchNorm before each binary layer, max-pools 3/2. `width` < 1 shrinks every hidden
-    layer (for quick tests); 1.0 is the paper's shape."""
+    layer (for quick tests); 1.0 is the paper's shape. edges="int8": conv1 and fc8 in int8
+    (engine/int8.py), drawn from the same seeded float weights."""
     rng = np.random.default_rng(seed)
 
     def ch(c: int) -> int:
@@ -91,7 +98,8 @@ def alexnet(
     ]
     spec = fmt.InputSpec(3, 227, 227, "rgb", "shorter_crop", 256, 1 / 255, IMAGENET_MEAN, IMAGENET_STD)
     labels = [f"class_{i:04d}" for i in range(classes)]
-    return fmt.Model(spec, n, labels, name=f"alexnet-{mode}{'-k' if use_k else ''}-seeded{seed}")
+    name = f"alexnet-{mode}{'-k' if use_k else ''}-seeded{seed}"
+    return with_edges(fmt.Model(spec, n, labels, name=name), edges)
 
 
 def alexnet_layer_specs() -> list[tuple[str, str, dict[str, int]]]:

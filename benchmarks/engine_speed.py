@@ -21,9 +21,9 @@ from typing import Any
 import numpy as np
 
 from engine import format as fmt
-from engine.model import Model, resolve_isa
+from engine.model import Model, measure_ceilings, resolve_isa
 
-from . import architectures
+from . import architectures, openvino_alexnet
 from .timing import median_seconds
 
 DEFAULT_RUNS = [(1, 1), (1, 2), (16, 2)]  # (batch, threads)
@@ -46,7 +46,15 @@ def add_arguments(name: str, parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--warmup", type=int, default=3)
     parser.add_argument("--no-torch", action="store_true", help="skip the PyTorch baseline")
     parser.add_argument(
+        "--no-openvino", action="store_true", help="skip the OpenVINO baseline (its own BinaryConvolution)"
+    )
+    parser.add_argument(
         "--sweep", action="store_true", help="speedup sweeps of one binary conv (paper Fig. 4)"
+    )
+    parser.add_argument(
+        "--ceilings",
+        action="store_true",
+        help="measure this CPU's FMA / int8 / popcount / bandwidth ceilings, each layer's share of its own",
     )
     parser.add_argument("--plot", metavar="DIR", help="with --sweep: write JSON and PNG plots into DIR")
     parser.add_argument("--quick", action="store_true", help="with --sweep: a few points only (for tests)")
@@ -104,7 +112,17 @@ def _torch_layer_ms(torch: Any, threads: int, repeat: int, warmup: int) -> dict[
 def bench_alexnet(args: argparse.Namespace) -> dict[str, Any]:
     isa = resolve_isa(args.isa)
     torch = None if args.no_torch else _torch()
-    _progress(f"building seeded {args.mode.upper()} AlexNet (isa {isa}, torch {'yes' if torch else 'no'})")
+    ov = None
+    if not args.no_openvino and args.mode == "xnor":
+        ov = openvino_alexnet.load()
+        if ov is None:
+            _progress(
+                "OpenVINO is not installed (pip install './benchmarks[openvino]'): no OpenVINO baseline"
+            )
+    _progress(
+        f"building seeded {args.mode.upper()} AlexNet (isa {isa}, torch {'yes' if torch else 'no'}, "
+        f"openvino {'yes' if ov else 'no'})"
+    )
     graph = architectures.alexnet(seed=0, mode=args.mode)
     blob = fmt.to_bytes(graph)
     runs = DEFAULT_RUNS
@@ -123,6 +141,7 @@ def bench_alexnet(args: argparse.Namespace) -> dict[str, Any]:
         row: dict[str, Any] = {
             "batch": batch,
             "threads": threads,
+            "edges": model.info.edges,  # precision of the first and last layers
             "engine_ms_per_image": 1e3 * eng / batch,
             "torch_float_ms_per_image": None,
             "speedup": None,
@@ -135,6 +154,11 @@ def bench_alexnet(args: argparse.Namespace) -> dict[str, Any]:
                 tt = median_seconds(functools.partial(tnet, tx), args.repeat, args.warmup)
             row["torch_float_ms_per_image"] = 1e3 * tt / batch
             row["speedup"] = tt / eng
+        if ov is not None:
+            _progress(f"openvino batch {batch} threads {threads}")
+            ov_ms = openvino_alexnet.ms_per_image(ov, batch, threads, args.repeat, args.warmup)
+            row["openvino_ms_per_image"] = ov_ms
+            row["speedup_vs_openvino"] = ov_ms / row["engine_ms_per_image"]
         results.append(row)
 
     # Per-layer times: batch 1 on the first run's thread count.
@@ -177,8 +201,43 @@ def bench_alexnet(args: argparse.Namespace) -> dict[str, Any]:
         "float32_model_bytes": info.weight_bytes_float32,
         "model_size_ratio": info.weight_bytes_float32 / info.file_bytes,
         "torch_version": getattr(torch, "__version__", None),
+        "openvino_version": ov.__version__.split("-")[0] if ov is not None else None,
         "repeat": args.repeat,
     }
+
+
+def _ceiling_kind(layer: dict[str, Any]) -> str | None:
+    """Which compute ceiling bounds a layer: popcount for XNOR layers, int8 for 8-bit ones,
+    FMA for float and BWN (add/subtract) ones; None for layers without multiply-adds."""
+    if layer["gops"] <= 0:
+        return None
+    if layer["kind"].endswith("/xnor"):
+        return "popcount"
+    if layer["kind"].startswith(("qconv2d", "qlinear")):  # uint8 x int8 layers
+        return "int8"
+    return "fma"
+
+
+def add_ceiling_shares(result: dict[str, Any], ceilings: dict[str, float], macs: dict[str, int]) -> None:
+    """Each layer's share of its compute ceiling, and for fully connected layers (each weight read
+    once per image at batch 1) of the cache read bandwidth, on the per-layer run's threads."""
+    threads = result["layers_threads"]
+    for layer in result["layers"]:
+        kind = _ceiling_kind(layer)
+        layer["ceiling"] = kind
+        layer["compute_share"] = None
+        layer["weight_gbps"] = None
+        layer["bandwidth_share"] = None
+        if kind is None or layer["ms"] <= 0:
+            continue
+        peak = ceilings[f"{kind}_gops"] * threads
+        layer["compute_share"] = layer["gops"] / peak if peak > 0 else None
+        if layer["kind"].startswith(("linear", "blinear", "qlinear")):
+            bits = 1 if layer["kind"].startswith("blinear") else 8 if kind == "int8" else 32
+            gbps = macs[layer["name"]] * bits / 8 / (layer["ms"] * 1e-3) / 1e9
+            layer["weight_gbps"] = gbps
+            layer["bandwidth_share"] = gbps / (ceilings["cache_read_gbps"] * threads)
+    result["ceilings"] = ceilings
 
 
 def _fmt(v: float | None, spec: str = ".2f") -> str:
@@ -186,17 +245,38 @@ def _fmt(v: float | None, spec: str = ".2f") -> str:
 
 
 def print_table(r: dict[str, Any]) -> None:
-    print(f"{r['network']}, isa {r['isa']}, torch {r['torch_version'] or 'not installed'}")
-    print(f"\n{'batch':>5} {'threads':>7} {'engine ms/img':>14} {'torch ms/img':>13} {'speedup':>8}")
+    print(
+        f"{r['network']}, isa {r['isa']}, torch {r['torch_version'] or 'not installed'}, "
+        f"openvino {r['openvino_version'] or 'not measured'}"
+    )
+    print(
+        f"\n{'batch':>5} {'threads':>7} {'edges':>7} {'engine ms/img':>14} {'torch ms/img':>13} "
+        f"{'speedup':>8} {'openvino ms/img':>16} {'vs openvino':>12}"
+    )
     for row in r["runs"]:
         print(
-            f"{row['batch']:>5} {row['threads']:>7} {row['engine_ms_per_image']:>14.3f} "
-            f"{_fmt(row['torch_float_ms_per_image'], '.3f'):>13} {_fmt(row['speedup']):>8}"
+            f"{row['batch']:>5} {row['threads']:>7} {row['edges']:>7} {row['engine_ms_per_image']:>14.3f} "
+            f"{_fmt(row['torch_float_ms_per_image'], '.3f'):>13} {_fmt(row['speedup']):>8} "
+            f"{_fmt(row.get('openvino_ms_per_image'), '.3f'):>16} {_fmt(row.get('speedup_vs_openvino')):>12}"
         )
     print(f"\nper layer (batch 1, {r['layers_threads']} thread(s)):")
-    print(f"{'name':<10} {'kind':<14} {'ms':>8} {'GOPS':>8}")
+    ceil = r.get("ceilings")
+    if ceil:
+        print(
+            f"ceilings per thread: FMA {ceil['fma_gops']:.0f} GOPS, int8 {ceil['int8_gops']:.0f} GOPS, "
+            f"popcount {ceil['popcount_gops']:.0f} GOPS, read {ceil['cache_read_gbps']:.1f} GB/s (8 MiB) / "
+            f"{ceil['mem_read_gbps']:.1f} GB/s (128 MiB)"
+        )
+    extra = f" {'ceiling':>9} {'share':>6} {'GB/s':>7} {'bw share':>9}" if ceil else ""
+    print(f"{'name':<10} {'kind':<14} {'ms':>8} {'GOPS':>8}{extra}")
     for layer in r["layers"]:
-        print(f"{layer['name']:<10} {layer['kind']:<14} {layer['ms']:>8.3f} {layer['gops']:>8.1f}")
+        line = f"{layer['name']:<10} {layer['kind']:<14} {layer['ms']:>8.3f} {layer['gops']:>8.1f}"
+        if ceil:
+            line += (
+                f" {layer['ceiling'] or '-':>9} {_fmt(layer['compute_share'], '.0%'):>6} "
+                f"{_fmt(layer['weight_gbps'], '.1f'):>7} {_fmt(layer['bandwidth_share'], '.0%'):>9}"
+            )
+        print(line)
     print(f"\nbinary layers conv2..conv5 vs torch float32: {_fmt(r['binary_layers_speedup'])}x")
     print(
         f"model file {r['model_bytes'] / 1e6:.2f} MB vs float32 {r['float32_model_bytes'] / 1e6:.2f} MB "
@@ -212,6 +292,11 @@ def run(name: str, args: argparse.Namespace) -> int:
     if args.arch != "alexnet":
         return _bench_larq(args)
     result = bench_alexnet(args)
+    if args.ceilings:
+        _progress(f"ceilings ({result['isa']}, one thread)")
+        graph = architectures.alexnet(seed=0, mode=args.mode)
+        macs = {n.name: n.macs for n in Model.from_bytes(fmt.to_bytes(graph), threads=1).info.nodes}
+        add_ceiling_shares(result, measure_ceilings(result["isa"]), macs)
     if args.json:
         print(json.dumps(result, indent=2))
     else:

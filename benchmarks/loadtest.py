@@ -6,9 +6,11 @@ does the work).
     xnornet loadtest --url http://127.0.0.1:8000 --concurrency 32 --duration 10 --image cat.jpg --json
     xnornet loadtest --direct --model-file model.xnor --image cat.jpg --duration 10
     xnornet loadtest --compare [--duration 15] [--json]
+    xnornet loadtest --protocols [--concurrency 16] [--duration 10] [--json]
 
 --compare runs the whole service benchmark instead (servers started here, see
-benchmarks/service_speed.py).
+benchmarks/service_speed.py); --protocols compares gRPC with HTTP /v2 on one server
+(benchmarks/protocol_speed.py).
 """
 
 from __future__ import annotations
@@ -44,9 +46,20 @@ def add_arguments(name: str, parser: argparse.ArgumentParser) -> None:
         action="store_true",
         help="run the service benchmark (python -m benchmarks.service_speed; its options: --help there)",
     )
+    parser.add_argument(
+        "--protocols",
+        action="store_true",
+        help="gRPC ModelInfer vs HTTP /v2 infer (python -m benchmarks.protocol_speed; --help there)",
+    )
 
 
 def run(name: str, args: argparse.Namespace) -> int:
+    if args.protocols:
+        from . import protocol_speed
+
+        argv = ["--duration", str(args.duration), "--warmup", str(args.warmup)]
+        argv += ["--concurrency", str(args.concurrency)] + (["--json"] if args.json else [])
+        return protocol_speed.main(argv)
     if args.compare:
         from . import service_speed
 

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from .errors import XnorError
+from .layout import CARD_FILE
 
 
 def add_arguments(name: str, parser: argparse.ArgumentParser) -> None:
@@ -17,9 +18,6 @@ def add_arguments(name: str, parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--json", action="store_true", help="print one JSON object")
     parser.add_argument("--isa", default=None, help="scalar | avx2 | avx512 (default: XNORNET_ISA or best)")
     parser.add_argument("--labels", action="store_true", help="list every label")
-
-
-CARD_FILE = "model_card.json"  # beside model.xnor in a repository version (xnornet pull writes it)
 
 
 def _card(model_path: str) -> dict[str, Any] | None:
@@ -95,6 +93,8 @@ def run(name: str, args: argparse.Namespace) -> int:
         f"mean {tuple(round(m, 4) for m in info.mean)}, std {tuple(round(s, 4) for s in info.std)}"
     )
     print(f"output     {info.output_size} {info.output_kind}, {len(info.labels)} labels")
+    q = [n.name for n in info.nodes if n.op in ("qconv2d", "qlinear")]
+    print(f"edges      {info.edges}" + (f" ({', '.join(q)})" if q else ""))
     ratio = info.weight_bytes_float32 / max(1, info.file_bytes)
     print(
         f"weights    packed {_mb(info.weight_bytes_packed)} vs float32 {_mb(info.weight_bytes_float32)} "

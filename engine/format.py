@@ -31,6 +31,7 @@ ALIGN = 64
 
 DTYPE_F32 = 1
 DTYPE_BITS = 2
+DTYPE_I8 = 3
 
 
 # Index of each named integer parameter in the node's p[16] array (FORMAT.md).
@@ -59,9 +60,15 @@ T_SLOTS = {
     "beta": 1,
     "mean": 2,
     "var": 3,
+    "scale": 2,
+    "offset": 3,
 }
 _BN_KEYS = ("gamma", "beta", "mean", "var")
 _BINARY_OPS = ("bconv2d", "blinear")
+_INT8_OPS = ("qconv2d", "qlinear")
+_Q_KEYS = ("weight", "bias", "scale", "offset")
+# int8 layers accumulate u8 x s8 products in int32: the reduction length is bounded.
+INT8_MAX_REDUCTION = 65536
 
 
 class FormatError(ValueError):
@@ -339,7 +346,7 @@ def infer_shapes(model: Model) -> list[tuple[int, ...]]:
         x = shapes[ins[0]]
         op = node.op
         where = f"node {i} ({node.name or op})"
-        if op in ("conv2d", "bconv2d"):
+        if op in ("conv2d", "bconv2d", "qconv2d"):
             if len(x) != 3:
                 raise FormatError(f"{where}: needs a 4-D input, got {x}")
             w = node.tensors["weight"]
@@ -348,7 +355,7 @@ def infer_shapes(model: Model) -> list[tuple[int, ...]]:
             oh = pool_out(x[1], node.p("kh"), node.p("sh"), node.p("pt"), node.p("pb"), False)
             ow = pool_out(x[2], node.p("kw"), node.p("sw"), node.p("pl"), node.p("pr"), False)
             shapes.append((node.p("out"), oh, ow))
-        elif op in ("linear", "blinear"):
+        elif op in ("linear", "blinear", "qlinear"):
             if len(x) != 1:
                 raise FormatError(f"{where}: needs a 2-D input (flatten first), got {x}")
             if node.tensors["weight"].shape[1] != x[0]:
@@ -423,6 +430,9 @@ def _validate_tensors(i: int, node: Node) -> None:
         need = ("weight",) + (("bias",) if node.p("has_bias") else ())
     elif node.op in _BINARY_OPS:
         need = ("weight", "alpha") + (("bias",) if node.p("has_bias") else ())
+    elif node.op in _INT8_OPS:
+        need = ("weight", "scale") + (("bias",) if node.p("has_bias") else ())
+        need += ("offset",) if node.op == "qconv2d" else ()
     elif node.op == "batchnorm":
         need = _BN_KEYS
     else:
@@ -430,7 +440,7 @@ def _validate_tensors(i: int, node: Node) -> None:
     if set(node.tensors) != set(need):
         raise FormatError(f"node {i} ({node.op}) needs tensors {sorted(need)}, has {sorted(node.tensors)}")
     out = node.p("out")
-    for key in ("bias", "alpha"):
+    for key in ("bias", "alpha", "scale"):
         if key in node.tensors and node.tensors[key].shape != (out,):
             raise FormatError(f"node {i}: {key} shape {node.tensors[key].shape} != ({out},)")
 
@@ -455,6 +465,9 @@ def to_bytes(model: Model) -> bytes:
             if binary:
                 payload = pack_bits(arr)
                 dtype = DTYPE_BITS
+            elif node.op in _INT8_OPS and key == "weight":
+                payload = np.ascontiguousarray(arr, dtype=np.int8).tobytes()
+                dtype = DTYPE_I8
             else:
                 payload = np.ascontiguousarray(arr, dtype="<f4").tobytes()
                 dtype = DTYPE_F32
@@ -601,7 +614,13 @@ def read_model(source: str | os.PathLike[str] | bytes) -> Model:
         params: dict[str, Any] = {k: p[j] for k, j in P_INDEX.items() if p[j]}
         if op_name == "batchnorm":
             params["eps"] = f[0]
-        keys = _BN_KEYS if op_name == "batchnorm" else ("weight", "bias", "alpha")
+        keys = (
+            _BN_KEYS
+            if op_name == "batchnorm"
+            else _Q_KEYS
+            if op_name in _INT8_OPS
+            else ("weight", "bias", "alpha")
+        )
         arrays: dict[str, np.ndarray] = {}
         for key in keys:
             idx = t[T_SLOTS[key]]
@@ -610,6 +629,8 @@ def read_model(source: str | os.PathLike[str] | bytes) -> Model:
             dtype, dims, raw = tensors[idx]
             if dtype == DTYPE_BITS:
                 arrays[key] = unpack_bits(raw, dims)
+            elif dtype == DTYPE_I8:
+                arrays[key] = np.frombuffer(raw, np.int8).reshape(dims).copy()
             else:
                 arrays[key] = np.frombuffer(raw, "<f4").reshape(dims).astype(np.float32)
         nodes.append(Node(op_name, nm, (in0, in1)[:n_in], params, arrays))

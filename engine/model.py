@@ -50,6 +50,16 @@ def default_threads() -> int:
     return int(lib.xnor_default_threads())
 
 
+def measure_ceilings(isa: str | None = None) -> dict[str, float]:
+    """This CPU's one-thread ceilings with an ISA's instructions (xnor_measure_ceilings, ~0.2 s):
+    fma_gops, int8_gops (0 without VNNI), popcount_gops (binary MACs x 2), mem_read_gbps,
+    cache_read_gbps."""
+    out = ffi.new("xnor_ceilings *")
+    _check(lib.xnor_measure_ceilings(ISAS[_isa_name(isa)], out))
+    keys = ("fma_gops", "int8_gops", "popcount_gops", "mem_read_gbps", "cache_read_gbps")
+    return {k: float(getattr(out, k)) for k in keys}
+
+
 def _isa_name(isa: str | None) -> str:
     name = (isa or "auto").lower()
     if name not in ISAS:
@@ -68,6 +78,7 @@ class NodeInfo:
     use_k: bool
     fused: bool
     macs: int
+    packs_into: int | None = None  # the XNOR layer whose input bits this one's epilogue emits
 
 
 @dataclass(frozen=True)
@@ -92,6 +103,11 @@ class ModelInfo:
     crc32: int
 
     @property
+    def edges(self) -> str:
+        """'int8' when the first conv or a linear layer is int8 (engine/int8.py), else 'float32'."""
+        return "int8" if any(n.op in ("qconv2d", "qlinear") for n in self.nodes) else "float32"
+
+    @property
     def activation_bytes(self) -> int:
         """Per image: the float32 size of the input and of every node's output. An upper-bound
         estimate of what inference allocates per image of a batch (the engine reuses buffers
@@ -102,6 +118,7 @@ class ModelInfo:
     def as_dict(self) -> dict[str, Any]:
         d = {k: getattr(self, k) for k in self.__dataclass_fields__ if k not in ("nodes", "labels")}
         d["activation_bytes"] = self.activation_bytes
+        d["edges"] = self.edges
         d["n_labels"] = len(self.labels)
         d["nodes"] = [n.__dict__ for n in self.nodes]
         return d
@@ -189,9 +206,9 @@ class Model:
         for i in range(ci.n_nodes):
             _check(lib.xnor_model_get_node(self._ptr, i, ni))
             op = OP_NAMES.get(int(ni.op), f"op{ni.op}")
-            if op in ("linear", "blinear", "flatten", "softmax"):
+            if op in ("linear", "blinear", "qlinear", "flatten", "softmax"):
                 two_d.append(True)
-            elif op in ("conv2d", "bconv2d", "maxpool", "avgpool"):
+            elif op in ("conv2d", "bconv2d", "qconv2d", "maxpool", "avgpool"):
                 two_d.append(False)
             else:
                 two_d.append(two_d[int(ni.inputs[0])])
@@ -207,6 +224,7 @@ class Model:
                     use_k=bool(ni.use_k),
                     fused=bool(ni.fused),
                     macs=int(ni.macs),
+                    packs_into=int(ni.packs_into) if ni.packs_into >= 0 else None,
                 )
             )
         nc = min(int(ci.in_c), 4)

@@ -11,7 +11,7 @@ from typing import Literal, overload
 
 import numpy as np
 
-from .format import Model, Node, pool_out
+from .format import InputSpec, Model, Node, pool_out
 
 F32 = np.float32
 
@@ -117,6 +117,98 @@ def blinear(x: np.ndarray, node: Node) -> np.ndarray:
     return _binary_epilogue(acc, node, k, False)
 
 
+def _channel_f32(values: tuple[float, ...], channels: int, fill: float) -> np.ndarray:
+    out = np.full(channels, fill, F32)
+    n = min(channels, 4, len(values))
+    out[:n] = np.asarray(values[:n], F32)
+    return out
+
+
+def normalize(pixels: np.ndarray, spec: InputSpec) -> np.ndarray:
+    """uint8 NHWC pixels -> float32 NCHW, x = (p * scale - mean[c]) / std[c] in float32."""
+    c = pixels.shape[-1]
+    x = (pixels.astype(F32) * F32(spec.scale)).astype(F32)
+    x = ((x - _channel_f32(spec.mean, c, 0.0)) / _channel_f32(spec.std, c, 1.0)).astype(F32)
+    return np.ascontiguousarray(x.transpose(0, 3, 1, 2))
+
+
+def to_pixels(x: np.ndarray, spec: InputSpec) -> np.ndarray:
+    """The pixels a qconv2d reads from a float32 NCHW input: rint((x * std[c] + mean[c]) / scale),
+    NaN -> 0, clamped to 0..255 (normalized uint8 pixels come back exactly)."""
+    c = x.shape[1]
+    std = _channel_f32(spec.std, c, 1.0)[None, :, None, None]
+    mean = _channel_f32(spec.mean, c, 0.0)[None, :, None, None]
+    with np.errstate(invalid="ignore", over="ignore"):
+        v = ((x.astype(F32) * std).astype(F32) + mean).astype(F32)
+        v = (v / F32(spec.scale)).astype(F32)
+        v = np.where(v > 0, v, F32(0))
+        v = np.minimum(v, F32(255))
+    return np.rint(v).astype(np.uint8)
+
+
+def qconv2d(pixels: np.ndarray, node: Node) -> np.ndarray:
+    """int8 first layer on uint8 NCHW pixels: acc = sum of in-bounds taps of p * q (int32),
+    corr = bias (or 0) plus the in-bounds taps' offsets in row-major order, float32 each step;
+    out = float32(acc) * scale[o] + corr."""
+    t = node.tensors
+    acc = np.rint(_correlate(pixels.astype(F32), t["weight"].astype(F32), node)).astype(np.int64)
+    _, o, oh, ow = acc.shape
+    h, w = pixels.shape[2], pixels.shape[3]
+    kh, kw, sh, sw = node.p("kh"), node.p("kw"), node.p("sh"), node.p("sw")
+    iy = np.arange(oh) * sh - node.p("pt")
+    ix = np.arange(ow) * sw - node.p("pl")
+    bias = t["bias"] if node.p("has_bias") else np.zeros(o, F32)
+    corr = np.broadcast_to(bias[:, None, None], (o, oh, ow)).astype(F32)
+    for ky in range(kh):
+        row_ok = (iy + ky >= 0) & (iy + ky < h)
+        for kx in range(kw):
+            inb = row_ok[:, None] & ((ix + kx >= 0) & (ix + kx < w))[None, :]
+            corr = np.where(inb[None], (corr + t["offset"][:, ky, kx, None, None]).astype(F32), corr)
+    y = (acc.astype(F32) * t["scale"][None, :, None, None]).astype(F32)
+    return (y + corr[None]).astype(F32)
+
+
+def quantize_activations(x: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """qlinear's per-sample quantization of [N, F] float32: (u uint8 [N, F], sx float32 [N],
+    z int64 [N]). No negative value: u = rint(x * (255 / amax)), sx = amax / 255, z = 0; else
+    u = rint(x * (127 / amax)) + 128 clamped to 1..255, sx = amax / 127, z = 128; amax = max |x|
+    ignoring NaN; amax == 0: u = z, sx = 0; NaN -> 0 before the zero point."""
+    n, f = x.shape
+    x = x.astype(F32)
+    u = np.zeros((n, f), np.uint8)
+    sx = np.zeros(n, F32)
+    z = np.zeros(n, np.int64)
+    with np.errstate(invalid="ignore", over="ignore", divide="ignore"):
+        for i in range(n):
+            a = np.abs(x[i])
+            amax = F32(np.max(np.where(np.isnan(a), F32(0), a))) if f else F32(0)
+            neg = bool((x[i] < 0).any())
+            z[i] = 128 if neg else 0
+            if not amax > 0:
+                u[i] = z[i]
+                continue
+            top = F32(127) if neg else F32(255)
+            v = (x[i] * (top / amax)).astype(F32)
+            v = np.where(np.isnan(v), F32(0), v)
+            v = np.clip(v, -top if neg else F32(0), top)
+            u[i] = (np.rint(v).astype(np.int64) + z[i]).astype(np.uint8)
+            sx[i] = amax / top
+    return u, sx, z
+
+
+def qlinear(x: np.ndarray, node: Node) -> np.ndarray:
+    """int8 linear: acc = sum_f (u_f - z) q_of (int32); out = float32(acc) * scale[o] * sx (+ bias)."""
+    q = node.tensors["weight"].astype(np.int64)
+    u, sx, z = quantize_activations(x)
+    acc = u.astype(np.int64) @ q.T - z[:, None] * q.sum(axis=1)[None, :]
+    with np.errstate(invalid="ignore", over="ignore"):  # a non-finite input: as the engine
+        y = (acc.astype(F32) * node.tensors["scale"][None, :]).astype(F32)
+        y = (y * sx[:, None]).astype(F32)
+    if node.p("has_bias"):
+        y = (y + node.tensors["bias"][None, :]).astype(F32)
+    return y
+
+
 def bn_scale_shift(node: Node) -> tuple[np.ndarray, np.ndarray]:
     t = node.tensors
     eps = F32(node.params["eps"])
@@ -165,10 +257,19 @@ def softmax(x: np.ndarray) -> np.ndarray:
     return (e / e.sum(axis=1, keepdims=True)).astype(F32)
 
 
-def run_node(node: Node, inputs: list[np.ndarray]) -> np.ndarray:
-    """One op on its input values (batch first)."""
+def run_node(node: Node, inputs: list[np.ndarray], spec: InputSpec | None = None) -> np.ndarray:
+    """One op on its input values (batch first). qconv2d reads the model input: uint8 NCHW
+    pixels, or the float32 input turned back into pixels with `spec` (to_pixels)."""
     x = inputs[0]
     op = node.op
+    if op == "qconv2d":
+        if x.dtype != np.uint8:
+            if spec is None:
+                raise ValueError("qconv2d on a float input needs the model's input spec")
+            x = to_pixels(x, spec)
+        return qconv2d(x, node)
+    if op == "qlinear":
+        return qlinear(x, node)
     if op == "conv2d":
         return conv2d(x, node)
     if op == "bconv2d":
@@ -201,8 +302,10 @@ def forward(model: Model, x: np.ndarray, *, trace: Literal[False] = False) -> np
 @overload
 def forward(model: Model, x: np.ndarray, *, trace: Literal[True]) -> list[np.ndarray]: ...
 def forward(model: Model, x: np.ndarray, *, trace: bool = False) -> np.ndarray | list[np.ndarray]:
-    """Run the whole graph. With trace, return every value (index 0 = the input)."""
-    values = [np.asarray(x, F32)]
+    """Run the whole graph on float32 NCHW, or on uint8 NHWC pixels (normalized first, as the
+    engine does). With trace, return every value (index 0 = the float input)."""
+    x = np.asarray(x)
+    values = [normalize(x, model.input) if x.dtype == np.uint8 else np.asarray(x, F32)]
     for i, node in enumerate(model.nodes):
-        values.append(run_node(node, [values[v] for v in model.resolved_inputs(i)]))
+        values.append(run_node(node, [values[v] for v in model.resolved_inputs(i)], model.input))
     return values if trace else values[-1]

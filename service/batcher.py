@@ -2,7 +2,8 @@
 
 A batch closes when it holds max_batch_size requests, or max_batch_delay after its first
 request arrived, or when the next queued request was preprocessed for another model
-version (a batch never mixes versions, so a hot reload never mixes input specs).
+version (a batch never mixes versions, so a hot reload never mixes input specs) or is another
+kind of input (uint8 pixels from an image, float32 from a v2 tensor).
 Requests whose deadline passed or whose client went away are dropped before compute.
 
 `BatchQueue` is the timing logic alone, driven by explicit `now` values (tests use a fake
@@ -88,15 +89,21 @@ class BatchQueue:
         first = self._items[0]
         group = 0
         for it in self._items:
-            if it.version is not first.version or group == self.max_batch_size:
+            if it.version is not first.version or group == self.max_batch_size or not _same_kind(it, first):
                 break
             group += 1
         full = group == self.max_batch_size
-        version_boundary = group < len(self._items)  # the next item needs another version
+        version_boundary = group < len(self._items)  # the next item needs another version or kind
         due_at = first.enqueued + self.max_delay_s
         if not (full or version_boundary or now >= due_at):
             return [], due_at - now
         return [self._items.popleft() for _ in range(group)], None
+
+
+def _same_kind(a: Item, b: Item) -> bool:
+    """Stackable into one batch: decoded images (uint8 HxWxC) and float tensors (CHW, the v2
+    tensor input) of one model version are different inputs to the engine."""
+    return a.tensor.dtype == b.tensor.dtype and a.tensor.shape == b.tensor.shape
 
 
 RunBatch = Callable[[Any, np.ndarray], np.ndarray]

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 from pydantic import ValidationError
 
-from .limits import MAX_HEADER_BYTES
+from .limits import MAX_HEADER_BYTES, connection_limit
 from .settings import DEFAULT_MODEL, Settings
 
 if TYPE_CHECKING:  # FastAPI stays unimported until a server is made
@@ -167,11 +167,6 @@ def http_protocol() -> Any:
     except ImportError:  # httptools missing: uvicorn's h11 protocol, bounded by h11's own setting
         return "h11"
     return HeadLimitedHttpToolsProtocol
-
-
-def connection_limit(settings: Settings) -> int:
-    """uvicorn's limit_concurrency: twice the queue plus room for probes and scrapes."""
-    return max(256, 2 * settings.queue_capacity + 64)
 
 
 def make_server(

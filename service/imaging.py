@@ -1,14 +1,27 @@
-"""Decode an uploaded image and preprocess it into the model's input tensor.
+"""Decode an uploaded image and turn it into the model's input.
 
-The contract is engine/FORMAT.md's: decode -> convert to the model's color -> resize
-("exact" to in_h x in_w, or "shorter_crop": shorter side to resize_size, then a center
-crop) -> x[c] = (pixel * scale - mean[c]) / std[c] in float32 -> CHW.
+The contract is engine/FORMAT.md's: decode -> convert to the model's color -> resize ("exact"
+to in_h x in_w, or "shorter_crop": shorter side to resize_size, then a center crop) ->
+x[c] = (pixel * scale - mean[c]) / std[c]. For those two policies `preprocess` stops at the
+uint8 pixels, HxWxC in the model's channel order: the engine does the normalization itself
+(folded into its first layer). "central_crop_bicubic" (Larq Zoo models) keeps its float
+pipeline: TensorFlow's bicubic resize is neither clipped nor rounded, so its input is the
+normalized float32 CHW tensor.
 
 Untrusted input, so: only the allowlisted formats' decoders ever run (Image.open(formats=)),
 the pixel count is checked from the header before anything is decoded, Pillow's
-decompression-bomb warning is an error, big JPEGs are decoded at reduced size with draft(),
-and "shorter_crop" resizes only the source region that survives the crop, so an extreme
-aspect ratio never materialises a huge intermediate image.
+decompression-bomb warning is an error, and truncated or corrupt files are refused.
+
+Decoding: a baseline or progressive RGB/gray JPEG is decoded by libjpeg-turbo through
+simplejpeg, at 1/2, 1/4 or 1/8 scale when the image is that much larger than the model needs
+(the scale Pillow's draft() picks, and the same pixels bit for bit). The other M/8 scales
+libjpeg-turbo offers are not used: measured on this project's machines they decode slower than
+the full size (their IDCTs have no SIMD; README, "Preprocessing"). Every other image (PNG,
+WebP, GIF, BMP, CMYK JPEGs, and any JPEG simplejpeg refuses) goes through Pillow as before.
+
+Resizing: the crop-then-resize runs in the engine (engine.preprocess.resize, C with AVX2): only
+the source region that survives the center crop is resampled, with Pillow's antialiased
+bilinear filter, so an extreme aspect ratio never materialises a huge intermediate image.
 """
 
 from __future__ import annotations
@@ -22,6 +35,13 @@ from typing import Any
 
 import numpy as np
 from PIL import Image, ImageOps
+
+from engine import preprocess as engine_preprocess
+
+try:  # libjpeg-turbo with scaled decoding; without it every JPEG goes through Pillow
+    import simplejpeg
+except ImportError:  # pragma: no cover - a dependency; the fallback keeps the service working
+    simplejpeg = None
 
 ALLOWED_FORMATS = ("JPEG", "PNG", "WEBP", "GIF", "BMP")
 
@@ -98,17 +118,70 @@ def open_image(data: bytes, max_pixels: int) -> Image.Image:
     return img
 
 
-def _draft(img: Image.Image, spec: InputSpec) -> None:
-    """Let libjpeg decode at 1/2, 1/4 or 1/8 scale when the image is much larger than needed.
+def _need(spec: InputSpec) -> int:
+    """The side both decoded sides must keep: square, so an EXIF rotation applied afterwards
+    cannot leave a side too small."""
+    return spec.resize_size if spec.resize == "shorter_crop" else max(spec.height, spec.width)
 
-    draft() keeps both sides at or above the requested size. The request is square so that an
-    EXIF rotation applied afterwards cannot leave a side too small.
-    """
+
+def _jpeg_reduction(size: tuple[int, int], need: int) -> int:
+    """1, 2, 4 or 8: the largest power-of-two reduction keeping both sides >= need, by the rule
+    of Pillow's draft() (so both decoders produce the same pixels)."""
+    scale = min(size[0] // need, size[1] // need)
+    return next((s for s in (8, 4, 2) if scale >= s), 1)
+
+
+def _draft(img: Image.Image, spec: InputSpec) -> None:
+    """Let Pillow's libjpeg decode at 1/2, 1/4 or 1/8 scale when the image is much larger than needed."""
     if img.format != "JPEG" or spec.resize == "central_crop_bicubic":
         return  # central_crop_bicubic: larq decodes at full size; a reduced decode would change the pixels
-    need = spec.resize_size if spec.resize == "shorter_crop" else max(spec.height, spec.width)
-    mode = "L" if spec.color == "gray" else "RGB"
-    img.draft(mode, (need, need))
+    need = _need(spec)
+    img.draft("L" if spec.color == "gray" else "RGB", (need, need))
+
+
+def _decode_jpeg(img: Image.Image, data: bytes, spec: InputSpec) -> np.ndarray | None:
+    """A YCbCr/RGB/gray JPEG through libjpeg-turbo (scaled as _draft would), oriented by its
+    EXIF; None when simplejpeg is absent, the JPEG is another kind (CMYK, MPO), or libjpeg-turbo
+    refuses it (then Pillow decides, and refuses what is really broken)."""
+    if simplejpeg is None or img.format != "JPEG" or img.mode not in ("RGB", "L"):
+        return None
+    w, h = img.size
+    s = _jpeg_reduction((w, h), _need(spec))
+    try:
+        if tuple(simplejpeg.decode_jpeg_header(data)[:2]) != (h, w):
+            return None  # the two parsers disagree about the size the pixel cap was checked on
+        pixels = simplejpeg.decode_jpeg(
+            data,
+            colorspace="GRAY" if spec.color == "gray" else "RGB",
+            min_height=-(-h // s),  # libjpeg-turbo's scaled size is the ceiling
+            min_width=-(-w // s),
+            strict=True,  # a truncated or corrupt stream is an error, not a gray remainder
+        )
+    except ValueError:
+        return None
+    if pixels.shape[:2] != (-(-h // s), -(-w // s)):
+        return None  # not the scale asked for: leave it to Pillow rather than guess
+    return _orient_array(pixels, img.getexif().get(0x0112, 1))
+
+
+def _orient_array(pixels: np.ndarray, orientation: object) -> np.ndarray:
+    """The EXIF orientation applied to an HxW[xC] array, as ImageOps.exif_transpose does it
+    (a view; the resize reads it through its row stride or copies it once)."""
+    if orientation == 2:
+        return pixels[:, ::-1]
+    if orientation == 3:
+        return pixels[::-1, ::-1]
+    if orientation == 4:
+        return pixels[::-1]
+    if orientation == 5:
+        return pixels.swapaxes(0, 1)
+    if orientation == 6:
+        return pixels.swapaxes(0, 1)[:, ::-1]
+    if orientation == 7:
+        return pixels.swapaxes(0, 1)[::-1, ::-1]
+    if orientation == 8:
+        return pixels.swapaxes(0, 1)[::-1]
+    return pixels
 
 
 def _to_8bit(img: Image.Image, color: str) -> Image.Image:
@@ -136,35 +209,34 @@ def _orient(img: Image.Image) -> Image.Image:
     return img
 
 
-def _resize(img: Image.Image, spec: InputSpec) -> Image.Image:
-    w, h = img.size
+def crop_box(size: tuple[int, int], spec: InputSpec) -> tuple[float, float, float, float]:
+    """The source region the model's input comes from: all of it for "exact"; for "shorter_crop"
+    the center crop in_h x in_w of the image resized to a shorter side of resize_size (as
+    torchvision's Resize(int) and CenterCrop round), mapped back into source pixels."""
+    w, h = size
     if spec.resize != "shorter_crop":
-        return img.resize((spec.width, spec.height), Image.Resampling.BILINEAR, reducing_gap=3.0)
-    # Resize the shorter side to resize_size (as torchvision's Resize(int) rounds), center-crop
-    # in_h x in_w (as CenterCrop rounds), and map that crop back into source coordinates so
-    # only the needed region is resampled.
-    size = spec.resize_size
+        return (0.0, 0.0, float(w), float(h))
+    rs = spec.resize_size
     if w <= h:
-        new_w, new_h = size, max(1, int(size * h / w))
+        new_w, new_h = rs, max(1, int(rs * h / w))
     else:
-        new_w, new_h = max(1, int(size * w / h)), size
+        new_w, new_h = max(1, int(rs * w / h)), rs
     top = round((new_h - spec.height) / 2.0)
     left = round((new_w - spec.width) / 2.0)
     sx, sy = w / new_w, h / new_h
-    box = (left * sx, top * sy, (left + spec.width) * sx, (top + spec.height) * sy)
-    return img.resize((spec.width, spec.height), Image.Resampling.BILINEAR, box=box, reducing_gap=3.0)
+    # min(): (left + width) * sx can round a hair past the edge when the crop reaches it
+    return (left * sx, top * sy, min((left + spec.width) * sx, w), min((top + spec.height) * sy, h))
 
 
-def _pixels(img: Image.Image, spec: InputSpec) -> np.ndarray:
-    """The decoded 'L'/'RGB' image -> the resized HxW or HxWx3 array (uint8, or float32 for
-    central_crop_bicubic)."""
-    if spec.resize == "central_crop_bicubic":
-        # Resize policy 2 (Larq Zoo, issue 7): center crop, then TF's legacy bicubic resize
-        # (service/tf_resize.py). Its float output is kept as is: neither clipped nor rounded.
-        from .tf_resize import central_crop_bicubic
-
-        return central_crop_bicubic(np.asarray(img, dtype=np.uint8), spec.height, spec.width)
-    return np.asarray(_resize(img, spec), dtype=np.uint8)
+def resize_to_input(pixels: np.ndarray, spec: InputSpec) -> np.ndarray:
+    """uint8 HxW (gray) or HxWx3 (RGB) -> the model's uint8 input HxWxC, channels in its order."""
+    if pixels.ndim == 3 and pixels.shape[2] == 1:
+        pixels = pixels[:, :, 0]
+    h, w = pixels.shape[:2]
+    out = engine_preprocess.resize(
+        pixels, crop_box((w, h), spec), (spec.width, spec.height), reverse_channels=spec.color == "bgr"
+    )
+    return out if out.ndim == 3 else out[:, :, None]
 
 
 @lru_cache(maxsize=64)
@@ -233,23 +305,55 @@ def _normalize_direct(pixels: np.ndarray, spec: InputSpec) -> np.ndarray:
     return np.ascontiguousarray(out.transpose(2, 0, 1), dtype=np.float32)
 
 
+def decode(img: Image.Image, data: bytes, spec: InputSpec) -> np.ndarray:
+    """The opened image -> oriented uint8 pixels, HxW (gray) or HxWx3 (RGB), decoded no larger
+    than the model needs. Raises what the decoders raise (preprocess maps it)."""
+    pixels = _decode_jpeg(img, data, spec)
+    if pixels is not None:
+        return pixels
+    _draft(img, spec)
+    img.load()  # the first frame of an animation
+    img = _to_8bit(_orient(img), spec.color)
+    return np.asarray(img, dtype=np.uint8)
+
+
 def preprocess(data: bytes, spec: InputSpec, max_pixels: int) -> np.ndarray:
-    """Encoded image bytes -> float32 [C, H, W] for the model. Raises ImageError subclasses."""
+    """Encoded image bytes -> the model's input for one image: uint8 [H, W, C] (channels in the
+    model's order; the engine normalizes) for "exact" and "shorter_crop", float32 [C, H, W]
+    (normalized) for "central_crop_bicubic". Raises ImageError subclasses."""
     if spec.color not in ("gray", "rgb", "bgr"):
         raise ImageError("this model takes raw tensors, not images (use the v2 infer endpoint)")
     img = open_image(data, max_pixels)
     try:
-        _draft(img, spec)
-        img.load()  # the first frame of an animation
-        img = _orient(img)
-        img = _to_8bit(img, spec.color)
-        pixels = _pixels(img, spec)
+        if spec.resize == "central_crop_bicubic":
+            # Larq Zoo's preprocessing: the full decode, center crop, then TF's legacy bicubic
+            # resize (service/tf_resize.py), whose float output is kept as is.
+            from .tf_resize import central_crop_bicubic
+
+            img.load()
+            img = _to_8bit(_orient(img), spec.color)
+            pixels = np.asarray(img, dtype=np.uint8)
+            x = normalize(central_crop_bicubic(pixels, spec.height, spec.width), spec)
+        else:
+            x = resize_to_input(decode(img, data, spec), spec)
     except (Image.DecompressionBombError, Image.DecompressionBombWarning):
         raise ImageTooLarge(f"image exceeds the limit of {max_pixels} pixels") from None
     except (OSError, SyntaxError, ValueError, EOFError, IndexError, struct.error) as exc:
         raise ImageError(f"corrupt or truncated image: {exc}") from None
     finally:
         img.close()
-    if pixels.shape[:2] != (spec.height, spec.width):
-        raise ImageError(f"preprocessing produced {pixels.shape}, expected {spec.height}x{spec.width}")
-    return normalize(pixels, spec)
+    return x
+
+
+def to_float_input(batch: np.ndarray, spec: InputSpec) -> np.ndarray:
+    """uint8 NHWC in the model's channel order -> the normalized float32 NCHW tensor, bit for bit
+    what normalize() gives. Only for an engine that cannot read uint8 pixels itself."""
+    n, h, w, c = batch.shape
+    mean, std = spec.mean[:c], spec.std[:c]
+    lut = _lut(float(spec.scale), tuple(mean), tuple(std), c)
+    if lut is None:
+        raise ValueError(f"mean/std of length {len(mean)}/{len(std)} do not fit {c} channels")
+    out = np.empty((n, c, h, w), np.float32)
+    for k in range(c):
+        np.take(lut[k], batch[:, :, :, k], out=out[:, k], mode="clip")
+    return out

@@ -88,11 +88,9 @@ async def run_rows(
     deadline: float,
     request: Request | None,
     timing: Timing,
-    *,
-    gone: asyncio.Future[None] | None = None,
 ) -> np.ndarray:
-    """Queue each row (one image) and wait for all of them, the deadline, or the client leaving:
-    an HTTP `request` disconnecting, or `gone` completing (None: only the caller's cancellation)."""
+    """Queue each row (one image) and wait for all of them, the deadline, or the client leaving
+    (an HTTP `request` disconnecting; without one, gRPC, the RPC's task is cancelled instead)."""
     batcher = rt.batcher(lease.version.name)
     items: list[Item] = []
     try:
@@ -113,12 +111,11 @@ async def run_rows(
     # a CancelledError nobody reads: asyncio logged "_GatheringFuture exception was never
     # retrieved" for every disconnect while queued (issue 5, faults). Mark it read.
     gathered.add_done_callback(_consume)
-    if gone is None:
-        gone = (
-            asyncio.ensure_future(_disconnected(request))
-            if request is not None
-            else asyncio.get_running_loop().create_future()
-        )
+    gone: asyncio.Future[None] = (
+        asyncio.ensure_future(_disconnected(request))
+        if request is not None
+        else asyncio.get_running_loop().create_future()
+    )
     waiting: set[asyncio.Future[Any]] = {gathered, gone}
     try:
         done, _ = await asyncio.wait(

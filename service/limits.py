@@ -12,8 +12,16 @@ from __future__ import annotations
 
 from starlette.types import Scope
 
+from .settings import Settings
+
 # The request line plus headers (service/http_protocol.py, uvicorn's h11 setting).
 MAX_HEADER_BYTES = 16 * 1024
+
+
+def connection_limit(settings: Settings) -> int:
+    """Open connections (uvicorn's limit_concurrency) and concurrent RPCs (gRPC) the server
+    takes: twice the queue plus room for probes and scrapes."""
+    return max(256, 2 * settings.queue_capacity + 64)
 
 
 class BodyTooLarge(Exception):

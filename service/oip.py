@@ -20,7 +20,7 @@ from typing import Any
 
 import numpy as np
 
-from .errors import BadRequest, NotFound
+from .errors import BadRequest, NotFound, Unprocessable
 from .inference import Timing, lease_model, preprocess_image, probabilities, run_rows
 from .repository import ModelVersion, RepositoryError, check_name
 from .runtime import Runtime
@@ -266,9 +266,8 @@ async def infer(
     outputs: list[RequestedOutput],
     deadline: float,
     request: Any = None,
-    gone: asyncio.Future[None] | None = None,
 ) -> Result:
-    """Run one inference request. `request` (HTTP) or `gone` (gRPC) tells when the client left."""
+    """Run one inference request; `request` is the HTTP request (its disconnect cancels the work)."""
     if len(inputs) != 1:
         raise BadRequest(f"model {name!r} takes exactly one input tensor, got {len(inputs)}")
     for o in outputs:
@@ -289,7 +288,11 @@ async def infer(
             rows = list(await asyncio.gather(*(preprocess_image(rt, lease, b, timing) for b in images)))
         else:
             raise BadRequest(f"input {t.name!r}: datatype {t.datatype!r} is not BYTES or a numeric type")
-        out = await run_rows(rt, lease, rows, deadline, request, timing, gone=gone)
+        out = await run_rows(rt, lease, rows, deadline, request, timing)
+    if not np.all(np.isfinite(out)):
+        # Finite but extreme inputs can overflow the float layers: the input's doing, and JSON
+        # cannot carry the result.
+        raise Unprocessable("the model's outputs for this input are not finite", code="non_finite_output")
     result = Result(mv)
     for o in wanted:
         if o.classification:

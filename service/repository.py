@@ -28,14 +28,14 @@ from typing import Any, Protocol
 
 import numpy as np
 
+from engine.layout import CARD_FILE, MODEL_FILE
+
 from .imaging import InputSpec
 
 log = logging.getLogger("xnornet.repository")
 
 NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$")
 VERSION_RE = re.compile(r"^[0-9]{1,9}$")
-MODEL_FILE = "model.xnor"
-CARD_FILE = "model_card.json"  # optional, beside model.xnor: what the model is (xnornet pull writes it)
 MAX_MODEL_BYTES = 2 << 30
 MAX_CARD_BYTES = 256 << 10
 

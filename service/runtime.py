@@ -339,6 +339,8 @@ def _run_batch(version: ModelVersion, x: np.ndarray) -> np.ndarray:
     if model is None:
         raise RuntimeError(f"{version.name} version {version.version} was freed while leased")
     t0 = time.perf_counter()
+    if x.dtype == np.uint8:  # image pixels; the engine's uint8 input path is not merged yet
+        x = imaging.to_float_input(x, version.spec)
     out = np.asarray(model.infer(x), dtype=np.float32)
     version.meta["last_batch_s"] = time.perf_counter() - t0
     return out

@@ -41,6 +41,8 @@ _TRAIN_FLAGS = {  # config field -> (type, help)
 
 
 def add_arguments(name: str, parser: argparse.ArgumentParser) -> None:
+    from engine.int8 import add_edges_argument  # numpy only
+
     if name == "train":
         parser.add_argument("--config", help="a .toml or .json file of TrainConfig fields; flags override it")
         for key, (typ, text) in _TRAIN_FLAGS.items():
@@ -67,6 +69,7 @@ def add_arguments(name: str, parser: argparse.ArgumentParser) -> None:
         parser.add_argument("checkpoint", help="a checkpoint written by xnornet train")
         parser.add_argument("-o", "--output", required=True, help="the .xnor file to write")
         parser.add_argument("--name", default=None, help="model name (default: the config's)")
+        add_edges_argument(parser)
     elif name == "import":
         # One subparser per checkpoint layout (args.format names it); larq-zoo: issue 7.
         sub = parser.add_subparsers(dest="format", required=True, metavar="FORMAT")
@@ -74,6 +77,7 @@ def add_arguments(name: str, parser: argparse.ArgumentParser) -> None:
         jp.add_argument("checkpoint", help="e.g. alexnet.pth.tar (read with torch.load(weights_only=True))")
         jp.add_argument("-o", "--output", required=True, help="the .xnor file to write")
         jp.add_argument("--name", default="alexnet-xnor-jiecaoyu", help="model name")
+        add_edges_argument(jp)
         from .larq_zoo import add_cli_arguments  # numpy + engine.format only (h5py when run)
 
         add_cli_arguments(
@@ -124,8 +128,11 @@ def run(name: str, args: argparse.Namespace) -> int:
         if name == "export":
             from .export import export_checkpoint
 
-            m = export_checkpoint(args.checkpoint, args.output, args.name)
-            print(f"wrote {args.output}: {m.name}, {len(m.nodes)} nodes, {len(m.labels)} labels")
+            m = export_checkpoint(args.checkpoint, args.output, args.name, edges=args.edges)
+            print(
+                f"wrote {args.output}: {m.name}, {len(m.nodes)} nodes, {len(m.labels)} labels, "
+                f"{args.edges} edges"
+            )
             return 0
         if name == "import" and args.format == "larq-zoo":  # issue 7 (training/larq_zoo.py)
             from .larq_zoo import run_cli
@@ -134,7 +141,7 @@ def run(name: str, args: argparse.Namespace) -> int:
         if name == "import":
             from .importers import IMPORTERS
 
-            m = IMPORTERS[args.format](args.checkpoint, args.output, name=args.name)
+            m = IMPORTERS[args.format](args.checkpoint, args.output, name=args.name, edges=args.edges)
             print(f"wrote {args.output}: {m.name}, {len(m.nodes)} nodes, {len(m.labels)} labels")
             return 0
         if name == "eval":

@@ -24,6 +24,7 @@ import torch
 from torch import nn
 
 from engine import format as fmt
+from engine.int8 import DEFAULT_EDGES, Edges, with_edges
 
 from .layers import BinActive, BinaryConv2d, BinaryLinear
 
@@ -174,14 +175,17 @@ def to_model(
     return model
 
 
-def export_checkpoint(path: str, out: str, name: str | None = None) -> fmt.Model:
-    """`xnornet export`: read a training checkpoint (weights_only) and write the .xnor file."""
+def export_checkpoint(
+    path: str, out: str, name: str | None = None, *, edges: Edges = DEFAULT_EDGES
+) -> fmt.Model:
+    """`xnornet export`: read a training checkpoint (weights_only) and write the .xnor file
+    with float32 or int8 edges (engine/int8.py)."""
     from .train import load_checkpoint, model_from_checkpoint
 
     ckpt = load_checkpoint(path)
     model = model_from_checkpoint(ckpt)
     cfg = ckpt["config"]
     default = cfg.get("name") or f"{cfg['arch']}-{cfg['mode']}{'-k' if cfg['use_k'] else ''}"
-    packed = to_model(model, ckpt["input"], ckpt["labels"], name or default)
+    packed = with_edges(to_model(model, ckpt["input"], ckpt["labels"], name or default), edges)
     fmt.write_model(packed, out)
     return packed

@@ -235,7 +235,8 @@ def _fetch_http(url: str, part: Path, size: int | None, progress: Progress, time
         total: int | None
         if resp.status == 206:
             cr = _content_range(resp.headers.get("Content-Range"))
-            if cr is None or cr[0] != have:
+            if cr is None or cr[0] != have:  # not what was asked: start over on the next try
+                part.unlink(missing_ok=True)
                 raise Cut(f"{url}: the server answered the resume with another range ({cr})")
             total = cr[1]
             mode = "ab"

@@ -33,6 +33,7 @@ from typing import Any
 import numpy as np
 
 from engine import format as fmt
+from engine.int8 import DEFAULT_EDGES, Edges, with_edges
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 CLASSES_FILE = Path(__file__).with_name("data") / "imagenet_classes.txt"
@@ -169,9 +170,13 @@ def load_jiecaoyu_checkpoint(path: str | os.PathLike[str]) -> dict[str, Any]:
 
 
 def import_jiecaoyu_alexnet(
-    path: str | os.PathLike[str], out: str | os.PathLike[str], name: str = "alexnet-xnor-jiecaoyu"
+    path: str | os.PathLike[str],
+    out: str | os.PathLike[str],
+    name: str = "alexnet-xnor-jiecaoyu",
+    *,
+    edges: Edges = DEFAULT_EDGES,
 ) -> fmt.Model:
-    model = jiecaoyu_alexnet_model(load_jiecaoyu_checkpoint(path), name=name)
+    model = with_edges(jiecaoyu_alexnet_model(load_jiecaoyu_checkpoint(path), name=name), edges)
     fmt.write_model(model, out)
     return model
 

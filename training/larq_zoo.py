@@ -36,6 +36,7 @@ from typing import Any
 import numpy as np
 
 from engine import format as fmt
+from engine.int8 import DEFAULT_EDGES, Edges, add_edges_argument, with_edges
 
 DATA_DIR = Path(__file__).with_name("data")
 CLASSES_FILE = DATA_DIR / "imagenet_classes.txt"
@@ -747,6 +748,7 @@ def import_file(
     name: str | None = None,
     softmax: bool = True,
     check_sha: bool = True,
+    edges: Edges = DEFAULT_EDGES,
 ) -> ImportResult:
     """Read a Larq Zoo HDF5 file, check it against `arch`, and write the .xnor model to `out`."""
     arch = canonical_arch(arch)
@@ -762,7 +764,7 @@ def import_file(
     labels, note = imagenet_labels(cfg.classes)
     if note:
         warnings.append(note)
-    model = build_model(arch, weights, cfg, name=name, labels=labels, softmax=softmax)
+    model = with_edges(build_model(arch, weights, cfg, name=name, labels=labels, softmax=softmax), edges)
     res = ImportResult(
         model, digest, release, warnings, float_bytes=4 * sum(int(w.size) for ws in weights for w in ws)
     )
@@ -823,6 +825,7 @@ def add_cli_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("-o", "--output", help="the .xnor file to write")
     parser.add_argument("--name", default=None, help="model name (default: e.g. binary-resnet-e18-larq)")
     parser.add_argument("--classes", type=int, default=1000, help="output classes of the file (default 1000)")
+    add_edges_argument(parser)
 
 
 def run_cli(args: argparse.Namespace, log: Callable[[str], None] = print) -> int:
@@ -831,7 +834,14 @@ def run_cli(args: argparse.Namespace, log: Callable[[str], None] = print) -> int
         return 0
     if not args.arch or not args.file or not args.output:
         raise LarqImportError("usage: xnornet import larq-zoo ARCH FILE.h5 -o OUT.xnor (or --list)")
-    res = import_file(args.file, args.arch, args.output, cfg=ArchConfig(classes=args.classes), name=args.name)
+    res = import_file(
+        args.file,
+        args.arch,
+        args.output,
+        cfg=ArchConfig(classes=args.classes),
+        name=args.name,
+        edges=args.edges,
+    )
     for w in res.warnings:
         print(f"warning: {w}", file=sys.stderr)
     if res.release:
@@ -842,7 +852,7 @@ def run_cli(args: argparse.Namespace, log: Callable[[str], None] = print) -> int
         )
     m = res.model
     log(
-        f"wrote {args.output}: {m.name}, {len(m.nodes)} nodes, {len(m.labels)} labels, "
+        f"wrote {args.output}: {m.name}, {len(m.nodes)} nodes, {len(m.labels)} labels, {args.edges} edges, "
         f"{res.bytes_written / 1e6:.2f} MB (float32 weights: {res.float_bytes / 1e6:.2f} MB)"
     )
     return 0

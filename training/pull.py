@@ -31,13 +31,12 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from engine import format as fmt
+from engine.layout import CARD_FILE, MODEL_FILE
 
 from . import catalog as cat
 from . import fetch
 from .converters import CONVERTERS, ConvertError
 
-CARD_FILE = "model_card.json"
-MODEL_FILE = "model.xnor"  # the repository layout: <repo>/<name>/<version>/model.xnor
 VERSION_DIGITS = 9
 
 
@@ -269,6 +268,8 @@ def _source_file(
         raise PullError(f"{exc}: the download was deleted and nothing was installed") from None
     except fetch.FetchError as exc:
         part = cache_dir / f"{src.sha256}.part"
+        if isinstance(exc, fetch.HttpStatus) and 400 <= exc.code < 500 and exc.code not in (408, 429):
+            part.unlink(missing_ok=True)  # the file is not there (any more): nothing to resume
         kept = (
             f"; the partial download ({part.stat().st_size} bytes) is kept in {cache_dir}: "
             "run the same command again to resume"

@@ -85,7 +85,9 @@ typedef enum {
     XNOR_OP_FLATTEN = 9,
     XNOR_OP_DROPOUT = 10,
     XNOR_OP_SOFTMAX = 11,
-    XNOR_OP_ADD = 12
+    XNOR_OP_ADD = 12,
+    XNOR_OP_QCONV2D = 13,  /* int8 first layer on the uint8 pixels (int8 edges) */
+    XNOR_OP_QLINEAR = 14   /* int8 linear, activations quantized per sample (int8 edges) */
 } xnor_op;
 
 /* Arithmetic of a binary op (bconv2d, blinear: node parameter mode). */
@@ -118,6 +120,21 @@ const char *xnor_isa_name(xnor_isa isa);
 
 /* Number of CPUs this process may run on (affinity mask and cgroup cpu.max aware), >= 1. */
 int32_t xnor_default_threads(void);
+
+/* This CPU's throughput ceilings on one thread, measured by short microbenchmarks with the
+ * given ISA's instructions (XNOR_ISA_AUTO: the best usable), for comparing layers against
+ * (`xnornet bench --ceilings`). Ops count as the benchmark's GOPS do: 2 per multiply-add
+ * (float FMA, int8 product, or one bit of XNOR-popcount). A ceiling the ISA has no
+ * instruction for is 0. Takes about 0.5 s (the bandwidth test reads 128 MiB a few times). */
+typedef struct {
+    double fma_gops;        /* float32 fused multiply-adds: vfmadd (AVX2, AVX-512), mul + add (scalar) */
+    double int8_gops;       /* uint8 x int8 multiply-adds: AVX-512 VNNI vpdpbusd; 0 without VNNI */
+    double popcount_gops;   /* binary MACs: xor + popcount + add over 32-bit lanes */
+    double mem_read_gbps;   /* reading a 128 MiB buffer (far larger than the caches), 1e9 bytes/s */
+    double cache_read_gbps; /* reading an 8 MiB buffer (larger than L2, within most L3s), 1e9 bytes/s */
+} xnor_ceilings;
+
+xnor_status xnor_measure_ceilings(xnor_isa isa, xnor_ceilings *out);
 
 /* Load a model from a file or from memory (the bytes are copied/repacked; the caller's
  * buffer may be freed after the call). On failure *out is NULL and errbuf (if not NULL,
@@ -166,6 +183,8 @@ typedef struct {
     uint32_t fused;              /* 1 if the optimized plan folds this node into another */
     uint64_t macs;               /* multiply-accumulates (binary or float) per image */
     char name[32];
+    int32_t packs_into;          /* XNOR layers: the optimized plan emits the input bits of node
+                                  * packs_into (an XNOR layer) from this node's epilogue; else -1 */
 } xnor_node_info;
 
 xnor_status xnor_model_get_node(const xnor_model_t *model, uint32_t index, xnor_node_info *info);
@@ -211,6 +230,37 @@ xnor_status xnor_context_get_timings(const xnor_context_t *ctx, uint64_t *out_ns
 
 /* Last error message of this context (empty if none). */
 const char *xnor_context_last_error(const xnor_context_t *ctx);
+
+/* Image preprocessing: resample a region of a uint8 image (interleaved channels) into the
+ * model's uint8 input, the pixels xnor_infer_u8 reads. The filter is Pillow's antialiased
+ * BILINEAR (Image.resize(size, BILINEAR, box=box, reducing_gap=None)): the same weights in
+ * double precision, the same 22-bit fixed point, horizontal pass then vertical pass, so the
+ * result equals Pillow's on the same pixels; every ISA gives the scalar result bit for bit.
+ * Only the source rows and columns the box reaches are read (crop-then-resize). */
+typedef struct {
+    uint32_t src_w, src_h;       /* source size in pixels, 1..XNOR_PREPROCESS_MAX_SIDE */
+    uint32_t channels;           /* 1 (gray) or 3 (RGB), interleaved */
+    size_t src_stride;           /* bytes from one source row to the next, >= src_w * channels */
+    float box[4];                /* source region x0, y0, x1, y1 (pixel edges, Pillow's box):
+                                  * finite, 0 <= x0 < x1 <= src_w, 0 <= y0 < y1 <= src_h */
+    uint32_t dst_w, dst_h;       /* output size, 1..XNOR_PREPROCESS_MAX_SIDE */
+    uint32_t reverse_channels;   /* 1: write the channels in reverse order (RGB -> BGR models) */
+    int32_t isa;                 /* xnor_isa; XNOR_ISA_AUTO as for contexts (XNORNET_ISA) */
+} xnor_resize_params;
+
+typedef enum {
+    XNOR_PREPROCESS_MAX_SIDE = 65535  /* also JPEG's limit; larger sides are refused */
+} xnor_preprocess_limits;
+
+/* Defaults: channels 3, isa auto, everything else 0 (to be filled in). */
+xnor_resize_params xnor_resize_default_params(void);
+
+/* Resample p->box of src (src_len bytes, rows p->src_stride apart) into dst, dst_h rows of
+ * dst_w * channels bytes (dst_len must equal dst_w * dst_h * channels). Every size, the box
+ * and the lengths are checked first: a bad value is XNOR_ERR_INVALID_ARGUMENT with a message
+ * in errbuf, never a crash. Single-threaded; safe to call from any number of threads. */
+xnor_status xnor_preprocess_resize(const xnor_resize_params *p, const uint8_t *src, size_t src_len,
+                                   uint8_t *dst, size_t dst_len, char *errbuf, size_t errbuf_len);
 
 /* XNORNET_CDEF_END */
 

@@ -22,6 +22,8 @@ typedef struct {
     void *ws;              /* [cap][ws_per_image], zeroed at allocation (the halo stays 0) */
     int32_t bt_max;        /* XNOR: max 16-channel blocks per tile (scratch bound) */
     int32_t rt_max;        /* XNOR: max rows (samples for blinear) per tile */
+    int32_t pack_to;       /* packed epilogue: the step whose packed input this step writes, or -1 */
+    int32_t prepacked;     /* XNOR: an earlier step wrote this step's packed input (no pack) */
 } xstep;
 
 struct xnor_context {
@@ -47,6 +49,8 @@ struct xnor_context {
     void **scratch;        /* per thread: bconv popcount tile + K tile */
     size_t scratch_bytes;
 
+    uint8_t *u8buf;        /* m->input_u8: [cap][in_h][in_w][in_c] pixels + XNOR_U8_SLACK bytes */
+
     uint64_t *timings;     /* [n_nodes] */
     uint32_t last_batch;
     char last_error[256];
@@ -66,6 +70,17 @@ void xnor_exec_nchw_to_nhwc(xnor_context_t *c, const float *src, float *dst, uin
 void xnor_exec_u8_to_f32(xnor_context_t *c, const uint8_t *src, float *dst, uint32_t N, uint32_t C, uint32_t H,
                          uint32_t W);
 void xnor_nhwc_to_nchw(const float *src, float *dst, uint32_t N, uint32_t C, uint32_t H, uint32_t W);
+
+/* exec.c: how many work items a layer of `work` units should use (1: run inline). */
+int64_t xnor_exec_want_items(const xnor_context_t *c, uint64_t work, uint64_t grain);
+
+/* exec_int8.c */
+void xnor_exec_qconv(xnor_context_t *c, const xstep *st, uint32_t N);
+void xnor_exec_qlinear(xnor_context_t *c, const xstep *st, uint32_t N);
+void xnor_exec_pixels_from_float(xnor_context_t *c, const float *src, uint32_t N);
+
+/* Bytes after the last image of u8buf: an int8 kernel reads whole 4-byte groups. */
+#define XNOR_U8_SLACK 64
 
 /* Scratch per thread for XNOR tiles. */
 #define XNOR_TILE_BYTES (96 * 1024)

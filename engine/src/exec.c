@@ -20,6 +20,7 @@
 #define GRAIN_FLOAT 150000ull     /* float MACs */
 #define GRAIN_BINARY 2000000ull   /* binary MACs (a 32-bit XOR-popcount is 32) */
 #define GRAIN_ELEM 32768ull       /* elementwise ops */
+#define GRAIN_PACK 8192ull        /* binarize + pack (a handful of vector ops per 16 values) */
 
 typedef struct {
     xnor_context_t *c;
@@ -50,6 +51,10 @@ static int64_t want_items(const xnor_context_t *c, uint64_t work, uint64_t grain
     return (int64_t)((d + (uint64_t)T - 1) / (uint64_t)T) * T;
 }
 
+int64_t xnor_exec_want_items(const xnor_context_t *c, uint64_t work, uint64_t grain) {
+    return want_items(c, work, grain);
+}
+
 /* Split rows and blocks into tiles: N * nrt * nbt >= want if possible, rows first
  * (or blocks first for fully connected layers, where the weights dominate). */
 static void tile(task *t, int64_t want, int32_t rt_max, int32_t bt_max, int blocks_first) {
@@ -72,6 +77,42 @@ static void tile(task *t, int64_t want, int32_t rt_max, int32_t bt_max, int bloc
     t->nbt = ceil_div32(t->nb, t->bt);
 }
 
+/* Split rows and blocks for a pool of T threads handing out items dynamically: the
+ * (rows, blocks) split, within the scratch bounds rt_max x bt_max, whose slowest thread
+ * does the least work (ceil(items / T) items of rt x bt each), and among those the one
+ * with the fewest items. Equal items matter on small maps: 13 rows x 24 blocks over 2
+ * threads as 3 x 3 tiles (rows 5, 5, 3) leaves one thread a fifth idle, 1 x 4 tiles of
+ * 6 blocks none. The search is bounded (64 x 64 candidates) and runs once per step. */
+static void tile_balanced(task *t, int64_t want, int32_t rt_max, int32_t bt_max) {
+    const int64_t T = want > 1 ? t->c->n_threads : 1;
+    const int64_t N = t->N;
+    const int32_t r_lo = ceil_div32(t->rows, rt_max), b_lo = ceil_div32(t->nb, bt_max);
+    const int32_t r_hi = r_lo > min32(t->rows, 64) ? r_lo : min32(t->rows, 64);
+    const int32_t b_hi = b_lo > min32(t->nb, 64) ? b_lo : min32(t->nb, 64);
+    uint64_t best_cost = UINT64_MAX;
+    int64_t best_items = INT64_MAX;
+    t->rt = ceil_div32(t->rows, r_lo);
+    t->bt = ceil_div32(t->nb, b_lo);
+    for (int32_t nr = r_lo; nr <= r_hi; nr++) {
+        const int32_t rt = ceil_div32(t->rows, nr);
+        if (nr > r_lo && rt == ceil_div32(t->rows, nr - 1)) continue; /* same split as nr - 1 */
+        for (int32_t nbk = b_lo; nbk <= b_hi; nbk++) {
+            const int32_t bt = ceil_div32(t->nb, nbk);
+            if (nbk > b_lo && bt == ceil_div32(t->nb, nbk - 1)) continue;
+            const int64_t items = N * ceil_div32(t->rows, rt) * ceil_div32(t->nb, bt);
+            const uint64_t cost = (uint64_t)((items + T - 1) / T) * (uint64_t)rt * (uint64_t)bt;
+            if (cost < best_cost || (cost == best_cost && items < best_items)) {
+                best_cost = cost;
+                best_items = items;
+                t->rt = rt;
+                t->bt = bt;
+            }
+        }
+    }
+    t->nrt = ceil_div32(t->rows, t->rt);
+    t->nbt = ceil_div32(t->nb, t->bt);
+}
+
 /* Small layers run inline on the caller: a pool dispatch would cost more than the work. */
 static inline xnor_pool *pool_if(const xnor_context_t *c, int64_t want) { return want > 1 ? c->pool : NULL; }
 
@@ -83,21 +124,26 @@ typedef struct {
     const float *src;
     float *dst;
     uint32_t C, H, W;
+    int64_t parts;     /* items per image: equal ranges of 64-pixel blocks */
 } tr_task;
 
 static void nchw_to_nhwc_item(void *arg, int64_t item, int tid) {
     (void)tid;
     const tr_task *t = arg;
     const size_t HW = (size_t)t->H * t->W, C = t->C;
-    const float *s = t->src + (size_t)item * HW * C;
-    float *d = t->dst + (size_t)item * HW * C;
+    const size_t n = (size_t)(item / t->parts), part = (size_t)(item % t->parts);
+    const size_t nblk = (HW + 63) / 64, per = (nblk + (size_t)t->parts - 1) / (size_t)t->parts;
+    const size_t q0 = part * per * 64 < HW ? part * per * 64 : HW;
+    const size_t q1 = (part + 1) * per * 64 < HW ? (part + 1) * per * 64 : HW;
+    const float *s = t->src + n * HW * C;
+    float *d = t->dst + n * HW * C;
     if (C == 1) {
-        memcpy(d, s, HW * sizeof(float));
+        memcpy(d + q0, s + q0, (q1 - q0) * sizeof(float));
         return;
     }
     /* Blocks of 64 pixels: the strided writes of one block stay in L1 across channels. */
-    for (size_t p0 = 0; p0 < HW; p0 += 64) {
-        const size_t p1 = p0 + 64 < HW ? p0 + 64 : HW;
+    for (size_t p0 = q0; p0 < q1; p0 += 64) {
+        const size_t p1 = p0 + 64 < q1 ? p0 + 64 : q1;
         for (size_t c = 0; c < C; c++) {
             const float *restrict sc = s + c * HW;
             float *restrict dc = d + c;
@@ -108,9 +154,14 @@ static void nchw_to_nhwc_item(void *arg, int64_t item, int tid) {
 
 void xnor_exec_nchw_to_nhwc(xnor_context_t *c, const float *src, float *dst, uint32_t N, uint32_t C, uint32_t H,
                             uint32_t W) {
-    tr_task t = {src, dst, C, H, W};
     uint64_t work = (uint64_t)N * C * H * W;
-    xnor_pool_run(pool_if(c, want_items(c, work, GRAIN_ELEM * 4)), nchw_to_nhwc_item, &t, N);
+    const int64_t want = want_items(c, work, GRAIN_ELEM * 4);
+    /* Few images: split each one into pixel ranges so that batch 1 runs on every thread. */
+    const int64_t nblk = ((int64_t)H * W + 63) / 64;
+    int64_t parts = want > (int64_t)N ? (want + (int64_t)N - 1) / (int64_t)N : 1;
+    if (parts > nblk) parts = nblk;
+    tr_task t = {src, dst, C, H, W, parts};
+    xnor_pool_run(pool_if(c, want), nchw_to_nhwc_item, &t, (int64_t)N * parts);
 }
 
 typedef struct {
@@ -397,6 +448,57 @@ static inline void xnor_epilogue_px(const int32_t *restrict pop, float *restrict
         for (int32_t i = 0; i < n; i++) y[i] = relu_f(y[i]);
 }
 
+/* Packed epilogue (fold.c): the next XNOR layer's input bits for output rows [y0, y1) and
+ * blocks [b0, b1) of image n, from the popcount tile. Each 16-channel block is one uint16
+ * half of a packed word (little-endian: block 2w is bits 0-15 of word w), so items that
+ * split blocks never write the same bytes. */
+static void packed_epilogue(const task *t, size_t n, int32_t y0, int32_t y1, int32_t b0, int32_t b1,
+                            const int32_t *pop) {
+    const xnode *nd = t->nd;
+    const xnor_model_t *m = t->c->m;
+    const xstep *cs = &t->c->steps[t->st->pack_to];
+    const xnode *cn = &m->nodes[cs->node];
+    const xnode *bn = nd->pk_bn >= 0 ? &m->nodes[nd->pk_bn] : NULL;
+    const size_t Wp = cn->in_shape.w + (size_t)cn->pl + (size_t)cn->pr, cw = (size_t)cn->cw;
+    const uint32_t *dst = (const uint32_t *)cs->ws + n * cs->ws_per_image;
+    const int32_t kh = nd->kh, kw = nd->kw, ow = (int32_t)nd->out_shape.w, O = nd->O;
+    const int32_t ldp = nd->nb * 16, nbl = b1 - b0;
+    const int32_t *pp = nd->popp;
+    const int32_t *tot = pp + ((size_t)kh * (kw + 1) + kw) * (size_t)ldp;
+    const int relu = nd->pk_relu >= 0;
+    for (int32_t y = y0; y < y1; y++) {
+        const int32_t ky0 = nd->row_k[2 * y], ky1 = nd->row_k[2 * y + 1];
+        for (int32_t x = 0; x < ow; x++) {
+            const int32_t kx0 = nd->col_k[2 * x], kx1 = nd->col_k[2 * x + 1];
+            const int32_t taps = (ky1 - ky0) * (kx1 - kx0), nvalid = nd->C * taps;
+            const int32_t *lo = nd->pk_lo + (size_t)nd->pk_kind[taps] * (size_t)ldp;
+            const int32_t *hi = nd->pk_hi + (size_t)nd->pk_kind[taps] * (size_t)ldp;
+            const int border = !(ky0 == 0 && ky1 == kh && kx0 == 0 && kx1 == kw);
+            const int32_t *c11 = pp + ((size_t)ky1 * (kw + 1) + kx1) * ldp, *c01 = pp + ((size_t)ky0 * (kw + 1) + kx1) * ldp;
+            const int32_t *c10 = pp + ((size_t)ky1 * (kw + 1) + kx0) * ldp, *c00 = pp + ((size_t)ky0 * (kw + 1) + kx0) * ldp;
+            const int32_t *prow = pop + ((size_t)(y - y0) * (size_t)ow + (size_t)x) * (size_t)(16 * nbl);
+            uint16_t *wp = (uint16_t *)(uintptr_t)(dst + (((size_t)y + (size_t)cn->pt) * Wp + (size_t)x + (size_t)cn->pl) * cw);
+            for (int32_t ob = b0; ob < b1; ob++) {
+                uint32_t bits = 0;
+                for (int32_t l = 0; l < 16; l++) {
+                    const int32_t o = ob * 16 + l;
+                    int32_t p = prow[(ob - b0) * 16 + l];
+                    if (border) p -= tot[o] - (c11[o] - c01[o] - c10[o] + c00[o]);
+                    const int32_t dot = nvalid - 2 * p;
+                    int bit;
+                    if (nd->pk_float[o])
+                        bit = o < O && xnor_packed_bit(dot, nd->alpha[o], nd->bias ? &nd->bias[o] : NULL, relu,
+                                                       bn ? &bn->bn_scale[o] : NULL, bn ? &bn->bn_shift[o] : NULL);
+                    else
+                        bit = dot >= lo[o] && dot <= hi[o];
+                    bits |= (uint32_t)bit << l;
+                }
+                wp[ob] = (uint16_t)bits;
+            }
+        }
+    }
+}
+
 static void xconv_item(void *arg, int64_t item, int tid) {
     const task *t = arg;
     const xnode *nd = t->nd;
@@ -434,6 +536,11 @@ static void xconv_item(void *arg, int64_t item, int tid) {
     a.b0 = 0;
     a.b1 = nbl;
     t->c->kt->bconv(&a);
+
+    if (st->pack_to >= 0) {
+        packed_epilogue(t, n, y0, y1, b0, b1, pop);
+        return;
+    }
 
     if (nd->use_k) {
         /* K[y][x] = (sum over in-bounds taps, row-major, of A) / (kh*kw). */
@@ -524,17 +631,20 @@ static void run_xnor(task *t) {
     t->nb = nd->nb;
     uint64_t bwork = xnor_mul_sat(nd->macs, t->N);
     if (nd->op == XNOR_OP_BCONV2D) {
-        /* pack: items over (image, input rows) */
-        task pk = *t;
-        pk.rows = (int32_t)nd->in_shape.h;
-        int64_t want = want_items(t->c, (uint64_t)t->N * xshape_elems(&nd->in_shape), GRAIN_ELEM);
-        pk.nrt = want / t->N > 1 ? min32((int32_t)(want / t->N), pk.rows) : 1;
-        pk.rt = ceil_div32(pk.rows, pk.nrt);
-        pk.nrt = ceil_div32(pk.rows, pk.rt);
-        xnor_pool_run(pool_if(t->c, want), xpack_item, &pk, (int64_t)t->N * pk.nrt);
+        int64_t want;
+        if (!st->prepacked) { /* else the producer's packed epilogue wrote the input bits */
+            /* pack: items over (image, input rows) */
+            task pk = *t;
+            pk.rows = (int32_t)nd->in_shape.h;
+            want = want_items(t->c, (uint64_t)t->N * xshape_elems(&nd->in_shape), GRAIN_PACK);
+            pk.nrt = want / t->N > 1 ? min32((int32_t)(want / t->N), pk.rows) : 1;
+            pk.rt = ceil_div32(pk.rows, pk.nrt);
+            pk.nrt = ceil_div32(pk.rows, pk.rt);
+            xnor_pool_run(pool_if(t->c, want), xpack_item, &pk, (int64_t)t->N * pk.nrt);
+        }
         t->rows = (int32_t)nd->out_shape.h;
         want = want_items(t->c, bwork, GRAIN_BINARY);
-        tile(t, want, st->rt_max, st->bt_max, 0);
+        tile_balanced(t, want, st->rt_max, st->bt_max);
         xnor_pool_run(pool_if(t->c, want), xconv_item, t, (int64_t)t->N * t->nrt * t->nbt);
     } else {
         task pk = *t;
@@ -657,12 +767,25 @@ static void softmax_item(void *arg, int64_t item, int tid) {
     }
 }
 
+/* [H][W][C] -> [C][H][W] for the channels [c0, c1) of image `item / nrt`. */
 static void flatten_item(void *arg, int64_t item, int tid) {
     (void)tid;
     const task *t = arg;
     const xshape *s = &t->nd->in_shape;
-    const size_t per = xshape_elems(s);
-    xnor_nhwc_to_nchw(t->in + (size_t)item * per, t->out + (size_t)item * per, 1, s->c, s->h, s->w);
+    const size_t per = xshape_elems(s), HW = (size_t)s->h * s->w;
+    const size_t n = (size_t)(item / t->nrt);
+    const size_t c0 = (size_t)(item % t->nrt) * (size_t)t->rt;
+    const size_t c1 = c0 + (size_t)t->rt < s->c ? c0 + (size_t)t->rt : s->c;
+    const float *src = t->in + n * per;
+    float *dst = t->out + n * per;
+    for (size_t p0 = 0; p0 < HW; p0 += 64) {
+        const size_t p1 = p0 + 64 < HW ? p0 + 64 : HW;
+        for (size_t ch = c0; ch < c1; ch++) {
+            const float *restrict sc = src + ch;
+            float *restrict dc = dst + ch * HW;
+            for (size_t p = p0; p < p1; p++) dc[p] = sc[p * s->c];
+        }
+    }
 }
 
 /* Flat ranges: total units of `unit_work` each, chunked for the pool. */
@@ -703,6 +826,12 @@ void xnor_exec_step(xnor_context_t *c, const xstep *st, uint32_t N) {
         if (nd->mode == XNOR_MODE_BWN) run_fconv(&t);
         else run_xnor(&t);
         break;
+    case XNOR_OP_QCONV2D:
+        xnor_exec_qconv(c, st, N);
+        break;
+    case XNOR_OP_QLINEAR:
+        xnor_exec_qlinear(c, st, N);
+        break;
     case XNOR_OP_BATCHNORM:
         run_flat(&t, bn_item, (int64_t)N * (int64_t)(nd->in_shape.h * nd->in_shape.w), nd->in_shape.c);
         break;
@@ -715,9 +844,16 @@ void xnor_exec_step(xnor_context_t *c, const xstep *st, uint32_t N) {
     case XNOR_OP_SOFTMAX:
         run_flat(&t, softmax_item, (int64_t)N, per * 8);
         break;
-    case XNOR_OP_FLATTEN:
-        xnor_pool_run(pool_if(c, want_items(c, N * per, GRAIN_ELEM * 4)), flatten_item, &t, N);
+    case XNOR_OP_FLATTEN: {
+        /* Items over (image, channel range): batch 1 is split too. */
+        int64_t want = want_items(c, N * per, GRAIN_PACK);
+        t.rows = (int32_t)nd->in_shape.c;
+        t.nrt = want / N > 1 ? min32((int32_t)(want / N), t.rows) : 1;
+        t.rt = ceil_div32(t.rows, t.nrt);
+        t.nrt = ceil_div32(t.rows, t.rt);
+        xnor_pool_run(pool_if(c, want), flatten_item, &t, (int64_t)N * t.nrt);
         break;
+    }
     case XNOR_OP_MAXPOOL:
     case XNOR_OP_AVGPOOL: {
         t.rows = (int32_t)nd->out_shape.h;

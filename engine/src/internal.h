@@ -45,6 +45,11 @@ enum {
 
 #define XDT_F32 1u
 #define XDT_BITS 2u
+#define XDT_I8 3u
+
+/* int8 layers accumulate u8 x s8 products in int32: |sum| <= 255 * 128 * R < 2^31 needs a
+ * reduction length R <= 65536. */
+#define XQ_MAX_REDUCTION 65536u
 
 /* Shape of a value, per image. A 2-D value [F] has c = F, h = w = 1, is4d = 0. */
 typedef struct {
@@ -97,9 +102,37 @@ typedef struct {
                         * ky < a, kx < b of popcount(weights of o at tap (ky, kx)) */
     float *bn_scale;   /* batchnorm: [16 ceil(C/16)] (zero past C: the fconv epilogue */
     float *bn_shift;   /* loads whole 16-channel blocks when the batchnorm is folded into it) */
-    /* Per output row / column, the range of in-bounds taps [k0, k1): bconv XNOR. */
+    /* int8 layers (qconv2d, qlinear): weights [nb][kh][qg][16][4] int8, qg = ceil(kw * C / 4)
+     * groups of 4 bytes over one window row's (kx, c) (qlinear: kh = 1, kw * C = features),
+     * zero past the row's real bytes and past O; per-output scale [16 nb]. */
+    int8_t *wq;
+    int32_t qg;
+    float *qscale;
+    int32_t *qwsum;    /* qlinear: [16 nb] sum over features of the int8 weights */
+    /* qconv2d: bias + the in-bounds taps' offsets, per output-row class and column class:
+     * qcorr[(cy * ncx + cx) * 16 nb + o]; qcls_y[y], qcls_x[x] give the classes. */
+    float *qcorr;
+    int32_t *qcls_y, *qcls_x;
+    int32_t ncx;
+    /* Per output row / column, the range of in-bounds taps [k0, k1): bconv XNOR, qconv2d. */
     int32_t *row_k;    /* [2 oh] */
     int32_t *col_k;    /* [2 ow] */
+
+    /* Packed epilogue (fold.c): an XNOR bconv2d whose output reaches another XNOR bconv2d's
+     * binarization through nothing but a relu and/or a batchnorm emits that layer's input
+     * bits from its popcounts in the optimized plan. The bit of channel o is a function of
+     * the integer dot product alone, found at load by evaluating the float chain
+     * (xnor_packed_bit) for every possible dot: on each valid-tap count it is 1 on one
+     * interval [lo, hi] of dots, or the channel evaluates the chain at run time (pk_float). */
+    int32_t pack_into;  /* the consuming bconv2d's node index, or -1 */
+    int32_t pk_relu;    /* relu between (folded into this node's epilogue) */
+    int32_t pk_bn;      /* batchnorm node between (folded into the consumer's binarization), or -1 */
+    int32_t pk_kinds;   /* distinct valid-tap counts over the output pixels */
+    int32_t *pk_kind;   /* [kh*kw + 1]: valid-tap count -> row of pk_lo / pk_hi, -1 if none */
+    int32_t *pk_lo;     /* [pk_kinds][16 nb] */
+    int32_t *pk_hi;     /* [pk_kinds][16 nb]; lo > hi: never 1 (and lanes past O) */
+    uint8_t *pk_float;  /* [16 nb]: 1 = evaluate the float chain (parameters not finite, or
+                         * the bits are not one interval of dots) */
 } xnode;
 
 struct xnor_model {
@@ -114,6 +147,7 @@ struct xnor_model {
     /* norm_lut[min(c, 4)][p] = (p * scale - mean[c]) / std[c] in float32 (FORMAT.md's
      * preprocessing; channels >= 4 use mean 0, std 1): uint8 input is normalized by lookup. */
     float norm_lut[5][256];
+    int32_t input_u8;      /* the input's only reader is a qconv2d: value 0 is uint8 NHWC pixels */
 
     xnode *nodes;
     xshape *values;        /* n_nodes + 1 shapes; value 0 is the input */
@@ -157,6 +191,26 @@ static inline uint64_t xnor_mul_sat(uint64_t a, uint64_t b) {
     uint64_t r;
     return __builtin_mul_overflow(a, b, &r) ? UINT64_MAX : r;
 }
+
+/* The bit an XNOR layer's epilogue and the next layer's binarization give one channel for the
+ * integer dot product `dot`, float32 step by step exactly as exec.c computes it:
+ * v = float(dot) * alpha; v += bias; relu; then the batchnorm v * scale, + shift (two
+ * roundings); bit = v >= 0. bias NULL: no add; scale NULL: no batchnorm. */
+static inline int xnor_packed_bit(int32_t dot, float alpha, const float *bias, int relu, const float *scale,
+                                  const float *shift) {
+    float v = (float)dot * alpha;
+    if (bias) v = v + *bias;
+    if (relu) v = v > 0.0f ? v : 0.0f;
+    if (scale) {
+        v = v * *scale;
+        v = v + *shift;
+    }
+    return v >= 0.0f;
+}
+
+/* fold.c: decide and prepare the packed epilogues (after xnor_prepare_node of every node).
+ * Returns XNOR_OK or XNOR_ERR_OUT_OF_MEMORY. */
+xnor_status xnor_fold_packed_epilogues(xnor_model_t *m);
 
 /* threadpool.c: a persistent pool; the caller takes part as thread 0. */
 typedef struct xnor_pool xnor_pool;

@@ -229,8 +229,9 @@ static xnor_status check_tensors(lctx *L) {
         xtensor_desc *t = &L->tens[i];
         t->dtype = rd32(p);
         t->ndim = rd32(p + 4);
-        if (t->dtype != XDT_F32 && t->dtype != XDT_BITS)
-            FAIL(XNOR_ERR_BAD_TENSOR, "tensor %u: dtype %u, expected 1 (float32) or 2 (bits)", i, t->dtype);
+        if (t->dtype != XDT_F32 && t->dtype != XDT_BITS && t->dtype != XDT_I8)
+            FAIL(XNOR_ERR_BAD_TENSOR, "tensor %u: dtype %u, expected 1 (float32), 2 (bits) or 3 (int8)", i,
+                 t->dtype);
         if (t->ndim < 1 || t->ndim > 4) FAIL(XNOR_ERR_BAD_TENSOR, "tensor %u: ndim %u, expected 1..4", i, t->ndim);
         uint64_t prod = 1, tail = 1;
         for (uint32_t d = 0; d < 4; d++) {
@@ -249,7 +250,9 @@ static xnor_status check_tensors(lctx *L) {
         t->elems = prod;
         t->offset = rd64(p + 24);
         t->nbytes = rd64(p + 32);
-        uint64_t want = t->dtype == XDT_F32 ? 4 * prod : (uint64_t)t->dims[0] * ((tail + 7) / 8);
+        uint64_t want = t->dtype == XDT_F32  ? 4 * prod
+                        : t->dtype == XDT_I8 ? prod
+                                             : (uint64_t)t->dims[0] * ((tail + 7) / 8);
         if (t->nbytes != want)
             FAIL(XNOR_ERR_BAD_TENSOR, "tensor %u: nbytes %llu, expected %llu for its dtype and dims", i,
                  (unsigned long long)t->nbytes, (unsigned long long)want);
@@ -340,14 +343,16 @@ static xnor_status copy_labels(lctx *L) {
 
 static const char *op_name(uint32_t op) {
     static const char *names[] = {"?", "conv2d", "bconv2d", "linear", "blinear", "batchnorm", "relu",
-                                  "maxpool", "avgpool", "flatten", "dropout", "softmax", "add"};
-    return op <= 12 ? names[op] : "?";
+                                  "maxpool", "avgpool", "flatten", "dropout", "softmax", "add", "qconv2d",
+                                  "qlinear"};
+    return op <= 14 ? names[op] : "?";
 }
 
 /* Which integer params each op reads (bit i = p_i); all others must be 0. */
 static uint32_t param_mask(uint32_t op) {
     switch (op) {
-    case XNOR_OP_CONV2D: return 0x3FFu;             /* p0..p9 */
+    case XNOR_OP_CONV2D: case XNOR_OP_QCONV2D: return 0x3FFu; /* p0..p9 */
+    case XNOR_OP_QLINEAR: return (1u << 0) | (1u << 9);
     case XNOR_OP_BCONV2D: return 0xFFFu;            /* p0..p11 */
     case XNOR_OP_LINEAR: return (1u << 0) | (1u << 9);
     case XNOR_OP_BLINEAR: return (1u << 0) | (1u << 9) | (1u << 10) | (1u << 11);
@@ -379,7 +384,7 @@ static xnor_status use_tensor(lctx *L, uint32_t k, const xnode *nd, int slot, ui
     L->tens_used[ti] = 1;
     if (t->dtype != dtype)
         FAIL(XNOR_ERR_BAD_TENSOR, "node %u (%s): tensor t%d (table index %d) has dtype %u, expected %u (%s)", k,
-             nd->name, slot, ti, t->dtype, dtype, dtype == XDT_F32 ? "float32" : "bits");
+             nd->name, slot, ti, t->dtype, dtype, dtype == XDT_F32 ? "float32" : dtype == XDT_I8 ? "int8" : "bits");
     int ok = t->ndim == ndim;
     for (uint32_t i = 0; ok && i < ndim; i++) ok = t->dims[i] == dims[i];
     if (!ok) {
@@ -407,6 +412,21 @@ static int64_t window_out(int64_t in, int64_t k, int64_t s, int64_t p0, int64_t 
     return o;
 }
 
+/* int8 layers: the float tensors (bias, scale, tap offsets) must be finite, so a folded
+ * preprocessing can never turn a valid pixel into NaN. */
+static xnor_status check_finite(lctx *L, uint32_t k, const xnode *nd) {
+    const uint8_t *data = L->buf + L->data_off;
+    for (int slot = 1; slot < 4; slot++) {
+        if (nd->t[slot] < 0) continue;
+        const xtensor_desc *t = &L->tens[nd->t[slot]];
+        for (uint64_t i = 0; i < t->elems; i++)
+            if (!isfinite(rdf32(data + t->offset + 4 * i)))
+                FAIL(XNOR_ERR_BAD_TENSOR, "node %u (%s): tensor t%d element %llu is not finite", k, nd->name, slot,
+                     (unsigned long long)i);
+    }
+    return XNOR_OK;
+}
+
 static xnor_status check_node(lctx *L, uint32_t k) {
     xnor_model_t *m = L->m;
     xnode *nd = &m->nodes[k];
@@ -418,7 +438,7 @@ static xnor_status check_node(lctx *L, uint32_t k) {
     nd->name[31] = '\0';
 
     nd->op = rd32(p);
-    if (nd->op < 1 || nd->op > 12) FAIL(XNOR_ERR_BAD_NODE, "node %u (%s): unknown op %u", k, nd->name, nd->op);
+    if (nd->op < 1 || nd->op > 14) FAIL(XNOR_ERR_BAD_NODE, "node %u (%s): unknown op %u", k, nd->name, nd->op);
     const char *opn = op_name(nd->op);
     nd->n_inputs = rd32(p + 4);
     uint32_t want_inputs = nd->op == XNOR_OP_ADD ? 2 : 1;
@@ -451,8 +471,9 @@ static xnor_status check_node(lctx *L, uint32_t k) {
 
     /* Integer parameter ranges. */
     const int32_t *P = nd->p;
-    int is_conv = nd->op == XNOR_OP_CONV2D || nd->op == XNOR_OP_BCONV2D;
-    int is_lin = nd->op == XNOR_OP_LINEAR || nd->op == XNOR_OP_BLINEAR;
+    int is_conv = nd->op == XNOR_OP_CONV2D || nd->op == XNOR_OP_BCONV2D || nd->op == XNOR_OP_QCONV2D;
+    int is_lin = nd->op == XNOR_OP_LINEAR || nd->op == XNOR_OP_BLINEAR || nd->op == XNOR_OP_QLINEAR;
+    int is_q = nd->op == XNOR_OP_QCONV2D || nd->op == XNOR_OP_QLINEAR;
     int is_pool = nd->op == XNOR_OP_MAXPOOL || nd->op == XNOR_OP_AVGPOOL;
     int is_bin = nd->op == XNOR_OP_BCONV2D || nd->op == XNOR_OP_BLINEAR;
     if (is_conv || is_lin) {
@@ -492,7 +513,8 @@ static xnor_status check_node(lctx *L, uint32_t k) {
     uint32_t tmask = 0;
     switch (nd->op) {
     case XNOR_OP_CONV2D: case XNOR_OP_LINEAR: tmask = 1u | (P[XP_BIAS] ? 2u : 0u); break;
-    case XNOR_OP_BCONV2D: case XNOR_OP_BLINEAR: tmask = 1u | (P[XP_BIAS] ? 2u : 0u) | 4u; break;
+    case XNOR_OP_BCONV2D: case XNOR_OP_BLINEAR: case XNOR_OP_QLINEAR: tmask = 1u | (P[XP_BIAS] ? 2u : 0u) | 4u; break;
+    case XNOR_OP_QCONV2D: tmask = 1u | (P[XP_BIAS] ? 2u : 0u) | 4u | 8u; break;
     case XNOR_OP_BATCHNORM: tmask = 0xFu; break;
     default: break;
     }
@@ -547,6 +569,12 @@ static xnor_status check_node(lctx *L, uint32_t k) {
         if ((uint64_t)in->c * (uint64_t)nd->kh * (uint64_t)nd->kw >= (1ull << 30))
             FAIL(XNOR_ERR_SHAPE_MISMATCH, "node %u (%s): reduction length %u x %d x %d is not below 2^30", k,
                  nd->name, in->c, nd->kh, nd->kw);
+        if (is_q && (uint64_t)in->c * (uint64_t)nd->kh * (uint64_t)nd->kw > XQ_MAX_REDUCTION)
+            FAIL(XNOR_ERR_SHAPE_MISMATCH, "node %u (%s): int8 reduction length %u x %d x %d exceeds %u", k, nd->name,
+                 in->c, nd->kh, nd->kw, XQ_MAX_REDUCTION);
+        if (nd->op == XNOR_OP_QCONV2D && nd->inputs[0] != 0)
+            FAIL(XNOR_ERR_BAD_NODE, "node %u (%s): qconv2d reads value %u, but it reads only the model input (value 0)",
+                 k, nd->name, nd->inputs[0]);
         nd->O = P[XP_OUT];
         nd->has_bias = P[XP_BIAS];
         nd->mode = is_bin ? P[XP_MODE] : XNOR_MODE_XNOR;
@@ -556,10 +584,15 @@ static xnor_status check_node(lctx *L, uint32_t k) {
         out.c = (uint32_t)nd->O;
         uint32_t wd[4] = {(uint32_t)nd->O, in->c, (uint32_t)nd->kh, (uint32_t)nd->kw};
         uint32_t od[1] = {(uint32_t)nd->O};
-        st = use_tensor(L, k, nd, 0, is_bin ? XDT_BITS : XDT_F32, is_conv ? 4 : 2, wd);
+        st = use_tensor(L, k, nd, 0, is_bin ? XDT_BITS : is_q ? XDT_I8 : XDT_F32, is_conv ? 4 : 2, wd);
         if (st) return st;
         if (nd->has_bias && (st = use_tensor(L, k, nd, 1, XDT_F32, 1, od))) return st;
-        if (is_bin && (st = use_tensor(L, k, nd, 2, XDT_F32, 1, od))) return st;
+        if ((is_bin || is_q) && (st = use_tensor(L, k, nd, 2, XDT_F32, 1, od))) return st;
+        if (nd->op == XNOR_OP_QCONV2D) {
+            uint32_t td[3] = {(uint32_t)nd->O, (uint32_t)nd->kh, (uint32_t)nd->kw};
+            if ((st = use_tensor(L, k, nd, 3, XDT_F32, 3, td))) return st;
+        }
+        if (is_q && (st = check_finite(L, k, nd)) != XNOR_OK) return st;
     } else if (nd->op == XNOR_OP_BATCHNORM) {
         uint32_t cd[1] = {in->c};
         for (int i = 0; i < 4; i++)
@@ -618,6 +651,15 @@ static xnor_status check_graph(lctx *L) {
         }
     }
     if (in_uses == 0) FAIL(XNOR_ERR_BAD_NODE, "value 0 (the model input) is not used by any node");
+    m->input_u8 = 0;
+    for (uint32_t k = 0; k < n; k++)
+        if (m->nodes[k].op == XNOR_OP_QCONV2D) {
+            /* The input is held as pixels for it: no other node may read value 0. */
+            if (in_uses != 1)
+                FAIL(XNOR_ERR_BAD_NODE, "node %u (%s): qconv2d reads the model input, which %u other node(s) read too",
+                     k, m->nodes[k].name, in_uses - 1);
+            m->input_u8 = 1;
+        }
     for (uint32_t k = 0; k + 1 < n; k++)
         if (m->nodes[k].n_consumers == 0)
             FAIL(XNOR_ERR_BAD_NODE, "value %u (output of node %u (%s)) is not used by any node", k + 1, k,
@@ -644,10 +686,12 @@ static xnor_status check_graph(lctx *L) {
             const xnode *c = nd->n_consumers == 1 ? &m->nodes[nd->consumer] : NULL;
             if (c && (c->op == XNOR_OP_BCONV2D || c->op == XNOR_OP_BLINEAR) && c->mode == XNOR_MODE_XNOR)
                 nd->fuse_kind = XFUSE_BN_BINARIZE; /* takes precedence over the epilogue fold */
-            else if (pr && (pr->op == XNOR_OP_CONV2D || pr->op == XNOR_OP_LINEAR) && pr->n_consumers == 1)
+            else if (pr && (pr->op == XNOR_OP_CONV2D || pr->op == XNOR_OP_LINEAR || pr->op == XNOR_OP_QCONV2D ||
+                            pr->op == XNOR_OP_QLINEAR) && pr->n_consumers == 1)
                 nd->fuse_kind = XFUSE_BN_EPILOGUE;
         } else if (nd->op == XNOR_OP_RELU && pr) {
-            if ((pr->op == XNOR_OP_CONV2D || pr->op == XNOR_OP_BCONV2D || pr->op == XNOR_OP_LINEAR || pr->op == XNOR_OP_BLINEAR) &&
+            if ((pr->op == XNOR_OP_CONV2D || pr->op == XNOR_OP_BCONV2D || pr->op == XNOR_OP_LINEAR || pr->op == XNOR_OP_BLINEAR ||
+                 pr->op == XNOR_OP_QCONV2D || pr->op == XNOR_OP_QLINEAR) &&
                 pr->n_consumers == 1)
                 nd->fuse_kind = XFUSE_RELU_EPILOGUE;
             else if (pr->op == XNOR_OP_BATCHNORM && pr->fuse_kind == XFUSE_BN_EPILOGUE && pr->n_consumers == 1)
@@ -712,6 +756,10 @@ static xnor_status load_impl(const uint8_t *buf, uint64_t size, xnor_model_t **o
             xnor_set_err(err, errlen, "out of memory preparing node %u (%s)", k, m->nodes[k].name);
             goto fail;
         }
+    }
+    if ((st = xnor_fold_packed_epilogues(m))) {
+        xnor_set_err(err, errlen, "out of memory preparing the packed epilogues");
+        goto fail;
     }
     free(L->tens);
     free(L->tens_used);
@@ -841,5 +889,6 @@ xnor_status xnor_model_get_node(const xnor_model_t *m, uint32_t index, xnor_node
     info->macs = nd->macs;
     memcpy(info->name, nd->name, sizeof info->name);
     info->name[31] = '\0';
+    info->packs_into = nd->pack_into;
     return XNOR_OK;
 }

@@ -68,6 +68,7 @@ static xnor_status build_steps(xnor_context_t *c) {
         st->bn = -1;
         st->bn_epi = -1;
         st->relu = -1;
+        st->pack_to = -1;
         uint32_t in0 = nd->inputs[0];
         if (!c->trace && in0 != 0 && m->nodes[in0 - 1].fuse_kind == XFUSE_BN_BINARIZE && is_xnor_op(nd)) {
             st->bn = (int32_t)(in0 - 1);
@@ -91,6 +92,18 @@ static xnor_status build_steps(xnor_context_t *c) {
             }
         }
     }
+    /* Packed epilogues (fold.c): the producer writes its consumer's packed input. */
+    if (!c->trace)
+        for (uint32_t s = 0; s < c->n_steps; s++) {
+            const int32_t into = m->nodes[c->steps[s].node].pack_into;
+            if (into < 0) continue;
+            for (uint32_t s2 = s + 1; s2 < c->n_steps; s2++)
+                if (c->steps[s2].node == into) {
+                    c->steps[s].pack_to = (int32_t)s2;
+                    c->steps[s2].prepacked = 1;
+                    break;
+                }
+        }
     return XNOR_OK;
 }
 
@@ -197,6 +210,30 @@ static void size_workspaces(xnor_context_t *c) {
             st->bt_max = bt;
             st->rt_max = (int32_t)rt;
             if (rt * row_bytes > c->scratch_bytes) c->scratch_bytes = (size_t)(rt * row_bytes);
+        } else if (nd->op == XNOR_OP_QCONV2D) {
+            /* Tile: bt blocks x rt rows of int32 sums, then one border window (kh rows of
+             * qg groups of 4 bytes). */
+            uint64_t ow = out->w;
+            int32_t bt = nd->nb < XNOR_BT_MAX ? nd->nb : XNOR_BT_MAX;
+            while (bt > 1 && ow * 16 * (uint64_t)bt * 4 > XNOR_TILE_BYTES) bt--;
+            uint64_t row_bytes = ow * 16 * (uint64_t)bt * 4;
+            uint64_t rt = XNOR_TILE_BYTES / row_bytes;
+            if (rt < 1) rt = 1;
+            if (rt > out->h) rt = out->h;
+            st->bt_max = bt;
+            st->rt_max = (int32_t)rt;
+            uint64_t need = rt * row_bytes + (uint64_t)nd->kh * (uint64_t)nd->qg * 4;
+            if (need > c->scratch_bytes) c->scratch_bytes = (size_t)need;
+        } else if (nd->op == XNOR_OP_QLINEAR) {
+            st->ws_kind = WS_PACKED; /* per sample: qg words of uint8 activations, sx, z */
+            st->ws_per_image = (uint64_t)nd->qg + 2;
+            int32_t bt = nd->nb < XNOR_BT_MAX ? nd->nb : XNOR_BT_MAX;
+            uint64_t row_bytes = 16 * (uint64_t)bt * 4;
+            uint64_t rt = XNOR_TILE_BYTES / row_bytes;
+            if (rt > 256) rt = 256;
+            st->bt_max = bt;
+            st->rt_max = (int32_t)rt;
+            if (rt * row_bytes > c->scratch_bytes) c->scratch_bytes = (size_t)(rt * row_bytes);
         } else if (nd->op == XNOR_OP_BLINEAR && nd->mode == XNOR_MODE_XNOR) {
             st->ws_kind = WS_PACKED;
             st->ws_per_image = (uint64_t)nd->cw;
@@ -226,6 +263,8 @@ static void free_batch_buffers(xnor_context_t *c) {
         }
     xnor_free_aligned(c->aux);
     c->aux = NULL;
+    xnor_free_aligned(c->u8buf);
+    c->u8buf = NULL;
     c->cap = 0;
 }
 
@@ -254,6 +293,11 @@ xnor_status xnor_ctx_reserve(xnor_context_t *c, uint32_t batch) {
     if (c->aux_per_image) {
         if (!mul_size(c->aux_per_image, batch, sizeof(float), &bytes)) goto too_big;
         if (!(c->aux = xnor_alloc_aligned(bytes))) goto oom;
+    }
+    if (c->m->input_u8) {
+        const uint64_t per = (uint64_t)c->m->in_c * c->m->in_h * c->m->in_w;
+        if (!mul_size(per, batch, 1, &bytes) || bytes > SIZE_MAX / 2 - XNOR_U8_SLACK) goto too_big;
+        if (!(c->u8buf = xnor_calloc_aligned(bytes + XNOR_U8_SLACK))) goto oom;
     }
     c->cap = batch;
     return XNOR_OK;
@@ -460,7 +504,10 @@ xnor_status xnor_infer(xnor_context_t *c, const float *input, uint32_t batch, si
     xnor_status st = infer_begin(c, input, batch, input_len, output, output_len, "float32 NCHW");
     if (st) return st;
     const xnor_model_t *m = c->m;
-    xnor_exec_nchw_to_nhwc(c, input, xnor_vbuf(c, 0), batch, m->in_c, m->in_h, m->in_w);
+    if (m->input_u8)
+        xnor_exec_pixels_from_float(c, input, batch);
+    else
+        xnor_exec_nchw_to_nhwc(c, input, xnor_vbuf(c, 0), batch, m->in_c, m->in_h, m->in_w);
     return infer_run(c, batch, output, output_len);
 }
 
@@ -469,7 +516,10 @@ xnor_status xnor_infer_u8(xnor_context_t *c, const uint8_t *input, uint32_t batc
     xnor_status st = infer_begin(c, input, batch, input_len, output, output_len, "uint8 NHWC");
     if (st) return st;
     const xnor_model_t *m = c->m;
-    xnor_exec_u8_to_f32(c, input, xnor_vbuf(c, 0), batch, m->in_c, m->in_h, m->in_w);
+    if (m->input_u8) /* the int8 first layer reads the pixels themselves */
+        memcpy(c->u8buf, input, input_len);
+    else
+        xnor_exec_u8_to_f32(c, input, xnor_vbuf(c, 0), batch, m->in_c, m->in_h, m->in_w);
     return infer_run(c, batch, output, output_len);
 }
 

@@ -32,8 +32,117 @@ static float *pad_vec(xnor_model_t *m, const xtensor_desc *t, const uint8_t *dat
     return v;
 }
 
+/* In-bounds tap ranges [k0, k1) per output row and column (the halo / border handling of
+ * bconv2d XNOR and qconv2d). */
+static xnor_status tap_ranges(xnor_model_t *m, xnode *nd) {
+    const int32_t oh = (int32_t)nd->out_shape.h, ow = (int32_t)nd->out_shape.w;
+    const int32_t H = (int32_t)nd->in_shape.h, W = (int32_t)nd->in_shape.w, kh = nd->kh, kw = nd->kw;
+    nd->row_k = malloc(sizeof(int32_t) * 2 * (size_t)oh);
+    nd->col_k = malloc(sizeof(int32_t) * 2 * (size_t)ow);
+    if (!nd->row_k || !nd->col_k) return XNOR_ERR_OUT_OF_MEMORY;
+    m->memory_bytes += sizeof(int32_t) * 2 * ((uint64_t)oh + ow);
+    for (int32_t y = 0; y < oh; y++) {
+        int32_t s = y * nd->sh - nd->pt;
+        nd->row_k[2 * y] = s < 0 ? -s : 0;
+        nd->row_k[2 * y + 1] = H - s < kh ? H - s : kh;
+    }
+    for (int32_t x = 0; x < ow; x++) {
+        int32_t s = x * nd->sw - nd->pl;
+        nd->col_k[2 * x] = s < 0 ? -s : 0;
+        nd->col_k[2 * x + 1] = W - s < kw ? W - s : kw;
+    }
+    return XNOR_OK;
+}
+
+/* Classes of equal tap ranges (runs: the ranges change monotonically along an axis). */
+static int32_t range_classes(const int32_t *k, int32_t n, int32_t *cls) {
+    int32_t count = 0;
+    for (int32_t i = 0; i < n; i++) {
+        if (i == 0 || k[2 * i] != k[2 * i - 2] || k[2 * i + 1] != k[2 * i - 1]) count++;
+        cls[i] = count - 1;
+    }
+    return count;
+}
+
+/* int8 layers (qconv2d, qlinear): regroup the [O][C][kh][kw] int8 weights into
+ * [nb][kh][qg][16][4] (byte j = kx * C + c of a window row), per-output scales, and
+ * qconv2d's bias + tap-offset table per pair of row / column tap-range classes, each entry
+ * summed in float32 in FORMAT.md's order: bias, then the in-bounds taps row by row. */
+static xnor_status prepare_q(xnor_model_t *m, xnode *nd, const xtensor_desc *tens, const uint8_t *data) {
+    const int32_t O = nd->O, C = nd->C, kh = nd->kh, kw = nd->kw, nb = nd->nb;
+    const int32_t rowb = kw * C, qg = (rowb + 3) / 4, ldo = nb * 16;
+    const int8_t *src = (const int8_t *)(data + tens[nd->t[0]].offset);
+    nd->qg = qg;
+    const size_t nw = (size_t)nb * kh * qg * 64;
+    nd->wq = xnor_calloc_aligned(nw);
+    nd->qscale = alloc_f(m, (size_t)ldo, 1);
+    if (!nd->wq || !nd->qscale) return XNOR_ERR_OUT_OF_MEMORY;
+    m->memory_bytes += (nw + 63) & ~(size_t)63;
+    memcpy(nd->qscale, data + tens[nd->t[2]].offset, (size_t)O * sizeof(float));
+    for (int32_t o = 0; o < O; o++) {
+        const int32_t ob = o / 16, lane = o % 16;
+        for (int32_t c = 0; c < C; c++)
+            for (int32_t ky = 0; ky < kh; ky++)
+                for (int32_t kx = 0; kx < kw; kx++) {
+                    const int32_t j = kx * C + c;
+                    nd->wq[((((size_t)ob * kh + ky) * qg + j / 4) * 16 + lane) * 4 + j % 4] =
+                        src[(((size_t)o * C + c) * kh + ky) * kw + kx];
+                }
+    }
+    if (nd->op == XNOR_OP_QLINEAR) {
+        nd->qwsum = xnor_calloc_aligned((size_t)ldo * sizeof(int32_t));
+        if (!nd->qwsum) return XNOR_ERR_OUT_OF_MEMORY;
+        m->memory_bytes += (size_t)ldo * sizeof(int32_t);
+        for (int32_t o = 0; o < O; o++) {
+            int32_t sum = 0; /* |sum| <= 128 * 65536: no overflow */
+            for (int32_t c = 0; c < C; c++) sum += src[(size_t)o * C + c];
+            nd->qwsum[o] = sum;
+        }
+        if (nd->has_bias && !(nd->bias = pad_vec(m, &tens[nd->t[1]], data, O, nb))) return XNOR_ERR_OUT_OF_MEMORY;
+        return XNOR_OK;
+    }
+    xnor_status st = tap_ranges(m, nd);
+    if (st) return st;
+    const int32_t oh = (int32_t)nd->out_shape.h, ow = (int32_t)nd->out_shape.w;
+    nd->qcls_y = malloc(sizeof(int32_t) * (size_t)oh);
+    nd->qcls_x = malloc(sizeof(int32_t) * (size_t)ow);
+    if (!nd->qcls_y || !nd->qcls_x) return XNOR_ERR_OUT_OF_MEMORY;
+    m->memory_bytes += sizeof(int32_t) * ((uint64_t)oh + ow);
+    const int32_t ncy = range_classes(nd->row_k, oh, nd->qcls_y);
+    const int32_t ncx = range_classes(nd->col_k, ow, nd->qcls_x);
+    nd->ncx = ncx;
+    /* ncy <= 2 kh + 2 and ncx <= 2 kw + 2 (monotone runs), so this table is within a small
+     * multiple of the file's own [O][kh][kw] offset tensor. */
+    nd->qcorr = alloc_f(m, (size_t)ncy * ncx * ldo, 1);
+    if (!nd->qcorr) return XNOR_ERR_OUT_OF_MEMORY;
+    const uint8_t *boff = nd->has_bias ? data + tens[nd->t[1]].offset : NULL;
+    const uint8_t *toff = data + tens[nd->t[3]].offset;
+    for (int32_t y = 0; y < oh; y++) {
+        if (y > 0 && nd->qcls_y[y] == nd->qcls_y[y - 1]) continue;
+        for (int32_t x = 0; x < ow; x++) {
+            if (x > 0 && nd->qcls_x[x] == nd->qcls_x[x - 1]) continue;
+            float *dst = nd->qcorr + ((size_t)nd->qcls_y[y] * ncx + nd->qcls_x[x]) * ldo;
+            for (int32_t o = 0; o < O; o++) {
+                float v = 0.0f;
+                if (boff) memcpy(&v, boff + 4 * (size_t)o, 4);
+                for (int32_t ky = nd->row_k[2 * y]; ky < nd->row_k[2 * y + 1]; ky++)
+                    for (int32_t kx = nd->col_k[2 * x]; kx < nd->col_k[2 * x + 1]; kx++) {
+                        float t;
+                        memcpy(&t, toff + 4 * (((size_t)o * kh + ky) * kw + kx), 4);
+                        v = v + t;
+                    }
+                dst[o] = v;
+            }
+        }
+    }
+    return XNOR_OK;
+}
+
 xnor_status xnor_prepare_node(xnor_model_t *m, xnode *nd, const xtensor_desc *tens, const uint8_t *data) {
     switch (nd->op) {
+    case XNOR_OP_QCONV2D:
+    case XNOR_OP_QLINEAR:
+        return prepare_q(m, nd, tens, data);
     case XNOR_OP_CONV2D:
     case XNOR_OP_LINEAR:
     case XNOR_OP_BCONV2D:
@@ -150,27 +259,7 @@ xnor_status xnor_prepare_node(xnor_model_t *m, xnode *nd, const xtensor_desc *te
                     }
             }
         }
-        if (nd->op == XNOR_OP_BCONV2D && nd->mode == XNOR_MODE_XNOR) {
-            /* In-bounds tap ranges per output row/column, for the halo correction. */
-            const int32_t oh = (int32_t)nd->out_shape.h, ow = (int32_t)nd->out_shape.w;
-            const int32_t H = (int32_t)nd->in_shape.h, W = (int32_t)nd->in_shape.w;
-            nd->row_k = malloc(sizeof(int32_t) * 2 * (size_t)oh);
-            nd->col_k = malloc(sizeof(int32_t) * 2 * (size_t)ow);
-            if (!nd->row_k || !nd->col_k) return XNOR_ERR_OUT_OF_MEMORY;
-            m->memory_bytes += sizeof(int32_t) * 2 * ((uint64_t)oh + ow);
-            for (int32_t y = 0; y < oh; y++) {
-                int32_t s = y * nd->sh - nd->pt;
-                int32_t k0 = s < 0 ? -s : 0, k1 = H - s < kh ? H - s : kh;
-                nd->row_k[2 * y] = k0;
-                nd->row_k[2 * y + 1] = k1;
-            }
-            for (int32_t x = 0; x < ow; x++) {
-                int32_t s = x * nd->sw - nd->pl;
-                int32_t k0 = s < 0 ? -s : 0, k1 = W - s < kw ? W - s : kw;
-                nd->col_k[2 * x] = k0;
-                nd->col_k[2 * x + 1] = k1;
-            }
-        }
+        if (nd->op == XNOR_OP_BCONV2D && nd->mode == XNOR_MODE_XNOR) return tap_ranges(m, nd);
         return XNOR_OK;
     }
     case XNOR_OP_BATCHNORM: {
@@ -215,6 +304,22 @@ void xnor_free_node(xnode *nd) {
     xnor_free_aligned(nd->bn_shift);
     free(nd->row_k);
     free(nd->col_k);
+    free(nd->pk_kind);
+    xnor_free_aligned(nd->pk_lo);
+    xnor_free_aligned(nd->pk_hi);
+    free(nd->pk_float);
+    nd->pk_kind = nd->pk_lo = nd->pk_hi = NULL;
+    nd->pk_float = NULL;
+    nd->pack_into = -1;
+    xnor_free_aligned(nd->wq);
+    xnor_free_aligned(nd->qscale);
+    xnor_free_aligned(nd->qwsum);
+    xnor_free_aligned(nd->qcorr);
+    free(nd->qcls_y);
+    free(nd->qcls_x);
+    nd->wq = NULL;
+    nd->qscale = nd->qcorr = NULL;
+    nd->qwsum = nd->qcls_y = nd->qcls_x = NULL;
     nd->wbits = NULL;
     nd->wf = NULL;
     nd->wm = NULL;

@@ -5,7 +5,11 @@
 # import it into buildah's local storage under the official name, so the Dockerfile's
 # `FROM debian:bookworm-slim` resolves to it with `--pull=never`.
 #
-#   scripts/container/make-base-image.sh [--force]
+#   scripts/container/make-base-image.sh [--force] [--plain]
+#
+# --plain: trimmed the same way, but without the slim image's apt and dpkg hooks (docker-clean:
+# no package caches, no downloaded .debs, no docs in later installs), so that a build on it shows
+# whether the Dockerfile cleans up after its own apt steps; use another XNORNET_BASE_IMAGE name.
 #
 # Env: XNORNET_BASE_IMAGE (default docker.io/library/debian:bookworm-slim),
 #      XNORNET_DEBIAN_MIRROR (default http://deb.debian.org/debian),
@@ -17,7 +21,14 @@ IMAGE=${XNORNET_BASE_IMAGE:-docker.io/library/debian:bookworm-slim}
 MIRROR=${XNORNET_DEBIAN_MIRROR:-http://deb.debian.org/debian}
 CACHE=${XNORNET_CONTAINER_CACHE:-/var/tmp/xnornet-container}
 force=0
-[[ ${1:-} == --force ]] && force=1
+plain=0
+for arg in "$@"; do
+    case $arg in
+        --force) force=1 ;;
+        --plain) plain=1 ;;
+        *) echo "usage: $0 [--force] [--plain]" >&2; exit 2 ;;
+    esac
+done
 
 if [[ $force == 0 ]] && buildah inspect --type image "$IMAGE" >/dev/null 2>&1; then
     echo "base image $IMAGE is already in local storage (--force to remake it)"
@@ -35,6 +46,7 @@ debootstrap --variant=minbase bookworm "$rootfs" "$MIRROR" >"$CACHE/debootstrap.
     || { tail -20 "$CACHE/debootstrap.log" >&2; exit 1; }
 
 echo "== trimming the rootfs like debian:bookworm-slim"
+if [[ $plain == 0 ]]; then
 # Keep later `apt-get install`s (in the Dockerfile) slim as well: the official slim image's dpkg filter.
 cat >"$rootfs/etc/dpkg/dpkg.cfg.d/docker" <<'CFG'
 path-exclude /usr/share/doc/*
@@ -61,6 +73,7 @@ CFG
 cat >"$rootfs/etc/apt/apt.conf.d/docker-autoremove-suggests" <<'CFG'
 Apt::AutoRemove::SuggestsImportant "false";
 CFG
+fi
 # The official image's sources: bookworm, its updates and security.
 rm -f "$rootfs/etc/apt/sources.list"
 security=${MIRROR%/debian}/debian-security

@@ -42,6 +42,7 @@ def _load_engine_module(name: str) -> types.ModuleType:
 
 
 fmt = _load_engine_module("format")
+int8 = _load_engine_module("int8")
 
 MAX_SEED_BYTES = 20 * 1024
 
@@ -299,6 +300,18 @@ def seeds() -> dict[str, bytes]:
         fmt.simple("flatten"),
     ]
     add("use_k_halo", fmt.Model(_spec(3, 7, 6), nodes, name="usek-halo"))
+
+    # int8 edges: the classic chain's padded first conv as qconv2d (border taps) and its
+    # linear as qlinear; a qlinear on signed activations with every geometry corner.
+    add("int8_edges_chain", int8.with_edges(fmt.read_model(out["chain_xnor_softmax"]), "int8"))
+    rng = np.random.default_rng(14)
+    nodes = [
+        _conv(rng, 18, 1, (5, 3), stride=(2, 1), pad=(4, 0, 1, 2), name="q1"),
+        _bn(rng, 18),
+        fmt.simple("flatten"),
+    ]
+    nodes.append(_linear(rng, 17, _flat(_spec(1, 6, 5), nodes), name="q2"))
+    add("int8_edges_gray", int8.with_edges(fmt.Model(_spec(1, 6, 5), nodes, name="int8-gray"), "int8"))
 
     for name, data in out.items():
         assert len(data) < MAX_SEED_BYTES, (name, len(data))

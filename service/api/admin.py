@@ -15,6 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from ..errors import ApiError, Forbidden, Unauthorized
 from ..repository import RepositoryError, check_name
 from .deps import RuntimeDep, tag_model
+from .responses import errors
 
 
 def require_admin(rt: RuntimeDep, authorization: Annotated[str | None, Header()] = None) -> None:
@@ -30,7 +31,12 @@ def require_admin(rt: RuntimeDep, authorization: Annotated[str | None, Header()]
         raise Forbidden("wrong admin token")
 
 
-router = APIRouter(prefix="/admin", tags=["admin"], dependencies=[Depends(require_admin)])
+router = APIRouter(
+    prefix="/admin",
+    tags=["admin"],
+    dependencies=[Depends(require_admin)],
+    responses=errors(401, 403, 404, 413, 422),
+)
 
 
 class LoadRequest(BaseModel):

@@ -4,7 +4,7 @@ GET /v1/models: what those serve (the page's model selector reads it)."""
 from __future__ import annotations
 
 import time
-from typing import Annotated
+from typing import Annotated, Any
 
 import numpy as np
 import orjson
@@ -16,6 +16,7 @@ from starlette.datastructures import UploadFile
 from ..errors import ApiError, Unprocessable, UnsupportedMediaType
 from ..inference import Timing, lease_model, preprocess_image, probabilities, run_rows
 from .deps import RuntimeDep, started, tag_model
+from .responses import INFERENCE, errors
 
 router = APIRouter(tags=["classify"])
 
@@ -125,8 +126,36 @@ async def classify_model(name: str, request: Request, rt: RuntimeDep, top_k: int
     return Response(orjson.dumps(body), media_type="application/json", headers=headers)
 
 
+_BINARY = {"schema": {"type": "string", "format": "binary"}}
+# The body is read by hand (read_image_bytes), so the schema says what it may be.
+IMAGE_BODY: dict[str, Any] = {
+    "requestBody": {
+        "required": True,
+        "content": {
+            "image/jpeg": _BINARY,
+            "image/png": _BINARY,
+            "image/webp": _BINARY,
+            "application/octet-stream": _BINARY,
+            "multipart/form-data": {
+                "schema": {
+                    "type": "object",
+                    "required": ["file"],
+                    "properties": {"file": {"type": "string", "format": "binary"}},
+                },
+                "encoding": {"file": {"contentType": "image/*"}},
+            },
+        },
+    }
+}
+RESPONSES = errors(*INFERENCE)
+
+
 @router.post(
-    "/v1/classify", response_model=ClassifyResponse, summary="Classify an image with the default model"
+    "/v1/classify",
+    response_model=ClassifyResponse,
+    responses=RESPONSES,
+    openapi_extra=IMAGE_BODY,
+    summary="Classify an image with the default model",
 )
 async def classify(request: Request, rt: RuntimeDep, top_k: TopK = 5) -> Response:
     return await classify_model(rt.settings.default_model, request, rt, top_k)
@@ -135,6 +164,8 @@ async def classify(request: Request, rt: RuntimeDep, top_k: TopK = 5) -> Respons
 @router.post(
     "/v1/models/{name}/classify",
     response_model=ClassifyResponse,
+    responses=RESPONSES,
+    openapi_extra=IMAGE_BODY,
     summary="Classify an image with the named model",
 )
 async def classify_named(name: str, request: Request, rt: RuntimeDep, top_k: TopK = 5) -> Response:

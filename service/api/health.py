@@ -16,7 +16,11 @@ async def healthz() -> dict[str, str]:
     return {"status": "ok"}
 
 
-@router.get("/readyz", summary="200 only when every configured model is loaded and warmed up")
+@router.get(
+    "/readyz",
+    summary="200 only when every configured model is loaded and warmed up",
+    responses={503: {"description": "Not ready: starting, loading, or draining"}},
+)
 async def readyz(rt: RuntimeDep) -> JSONResponse:
     ok, body = rt.readiness()
     return JSONResponse(body, status_code=200 if ok else 503)

@@ -27,14 +27,11 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from .. import oip
 from ..errors import BadRequest
 from .deps import VERSION, RuntimeDep, started, tag_model
+from .responses import INFERENCE, errors
 
 router = APIRouter(prefix="/v2", tags=["v2"])
 
 HEADER_LENGTH = "inference-header-content-length"
-
-
-class ErrorResponse(BaseModel):
-    error: str
 
 
 class MetadataTensor(BaseModel):
@@ -73,8 +70,11 @@ class RequestOutput(BaseModel):
 
 
 class InferenceRequest(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", protected_namespaces=())
     id: str | None = None
+    # Not in the protocol's request body, but the KServe SDK sends them: they must agree with the path.
+    model_name: str | None = None
+    model_version: str | None = None
     parameters: dict[str, Any] | None = None
     inputs: list[RequestInput] = Field(min_length=1)
     outputs: list[RequestOutput] | None = None
@@ -125,25 +125,8 @@ class ModelStatisticsResponse(BaseModel):
     model_stats: list[ModelStatistics]
 
 
-def _error(description: str) -> dict[str, Any]:
-    return {"model": ErrorResponse, "description": description}
-
-
 # What every /v2 route may answer besides its success (the OpenAPI schema the fuzzer checks).
-ERRORS: dict[int | str, dict[str, Any]] = {
-    400: _error("Malformed request"),
-    404: _error("Unknown model or version"),
-    413: _error("Body or image over the limits"),
-}
-INFER_ERRORS: dict[int | str, dict[str, Any]] = {
-    **ERRORS,
-    415: _error("Not an image format the service decodes"),
-    422: _error("Not a decodable image"),
-    499: _error("The client disconnected"),
-    503: _error("Queue full or shutting down"),
-    504: _error("Not computed within the request timeout"),
-}
-router.responses.update(ERRORS)
+router.responses.update(errors(400, 404, v2=True))
 
 
 def _inline(model: type[BaseModel]) -> dict[str, Any]:
@@ -176,7 +159,7 @@ INFER_OPENAPI: dict[str, Any] = {
     }
 }
 INFER_RESPONSES: dict[int | str, dict[str, Any]] = {
-    **INFER_ERRORS,
+    **errors(400, *INFERENCE, v2=True),
     200: {
         "description": "The outputs (JSON, or with binary outputs a JSON header + tensor bytes)",
         "content": {"application/octet-stream": {"schema": {"type": "string", "format": "binary"}}},
@@ -406,6 +389,10 @@ async def _infer(rt: Any, name: str, version: str | None, request: Request) -> R
     deadline = started(request) + rt.settings.request_timeout_s
     body = await request.body()
     req, tensors = _parse(body, request.headers.get(HEADER_LENGTH))
+    body_version = req.model_version or None
+    if req.model_name not in (None, name) or (body_version and version and body_version != version):
+        raise BadRequest("model_name/model_version in the body disagree with the path")
+    version = version or body_version
     wanted = _requested(req)
     result = await oip.infer(rt, name, version, tensors, wanted, deadline, request)
     return _response(req, result, wanted)

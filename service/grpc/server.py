@@ -9,7 +9,7 @@ import logging
 
 import grpc
 
-from ..cli import connection_limit
+from ..limits import connection_limit
 from ..runtime import Runtime
 from . import messages as pb
 from .servicer import Servicer, instrumented

@@ -29,6 +29,7 @@ def test_bench_json_has_the_documented_fields() -> None:
     assert [(row["batch"], row["threads"]) for row in r["runs"]] == [(1, 1)]
     row = r["runs"][0]
     assert row["engine_ms_per_image"] > 0
+    assert row["edges"] in ("float32", "int8")
     names = [layer["name"] for layer in r["layers"]]
     for name in ("conv1", "conv2", "conv3", "conv4", "conv5", "fc6", "fc7", "fc8"):
         assert name in names
@@ -42,6 +43,49 @@ def test_bench_json_has_the_documented_fields() -> None:
         assert row["speedup"] == pytest.approx(row["torch_float_ms_per_image"] / row["engine_ms_per_image"])
         assert r["binary_layers_speedup"] > 0
     assert "[bench]" in proc.stderr  # progress is shown
+
+
+def test_bench_openvino_baseline_or_a_clear_skip() -> None:
+    proc = _xnornet(
+        "bench", "--json", "--no-torch", "--batch", "1", "--threads", "1", "--repeat", "1", "--warmup", "0"
+    )
+    assert proc.returncode == 0, proc.stderr
+    r = json.loads(proc.stdout)
+    row = r["runs"][0]
+    try:
+        import openvino  # noqa: F401
+    except ImportError:
+        assert "OpenVINO is not installed" in proc.stderr
+        assert "openvino_ms_per_image" not in row and r["openvino_version"] is None
+    else:
+        assert row["openvino_ms_per_image"] > 0 and r["openvino_version"]
+        assert row["speedup_vs_openvino"] == pytest.approx(
+            row["openvino_ms_per_image"] / row["engine_ms_per_image"]
+        )
+
+
+def test_bench_ceilings_give_each_layer_its_share() -> None:
+    proc = _xnornet(
+        "bench", "--json", "--ceilings", "--no-torch", "--no-openvino", "--batch", "1", "--threads", "1",
+        "--repeat", "1", "--warmup", "0",
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    r = json.loads(proc.stdout)
+    assert r["ceilings"]["fma_gops"] > 0 and r["ceilings"]["popcount_gops"] > 0
+    by_name = {layer["name"]: layer for layer in r["layers"]}
+    assert by_name["conv2"]["ceiling"] == "popcount" and by_name["conv2"]["compute_share"] > 0
+    assert by_name["conv1"]["ceiling"] == "fma"
+    assert by_name["fc6"]["bandwidth_share"] > 0 and by_name["fc8"]["weight_gbps"] > 0
+    assert by_name["pool1"]["ceiling"] is None and by_name["pool1"]["compute_share"] is None
+
+
+def test_openvino_network_runs_binary_convolutions() -> None:
+    pytest.importorskip("openvino")
+    from benchmarks import openvino_alexnet
+
+    kinds = openvino_alexnet.runtime_layer_types(openvino_alexnet.load())
+    # conv2..conv5, fc6, fc7 on OpenVINO's own binary kernel; conv1 and fc8 float
+    assert kinds.get("BinaryConvolution") == 6 and kinds.get("Convolution") == 2
 
 
 def test_sweep_writes_json_and_three_pngs(tmp_path: Path) -> None:

@@ -146,6 +146,29 @@ def test_runtime_stage_has_no_compiler_and_bundles_models(image: str) -> None:
     assert sorted(line.removeprefix("/models/") for line in lines[1:]) == bundled
 
 
+def test_image_holds_no_benchmarks_and_no_apt_caches(image: str) -> None:
+    """The benchmarks are not shipped (`xnornet bench` says it is not installed), and the apt
+    steps left no package lists, caches or downloaded .debs behind, whatever the base."""
+    script = (
+        "cd /; sp=$(echo /opt/venv/lib/python3*/site-packages); "
+        "find $sp -maxdepth 1 -iname '*bench*'; "  # a benchmarks package or distribution
+        "find $sp/engine $sp/service $sp/training $sp/xnornet "
+        "\\( -iname '*bench*' -o -iname 'loadtest*' -o -iname 'httpload*' \\) -print; "
+        "find /var/lib/apt/lists /var/cache/apt -type f ! -name lock -print 2>/dev/null; "
+        '/opt/venv/bin/python -c \'import importlib.util as u; print("spec", u.find_spec("benchmarks"))\'; '
+        '/opt/venv/bin/xnornet bench 2>&1; echo "rc $?"'
+    )
+    with oci.working_container(image) as ctr:
+        out = oci.buildah_run(ctr, ["sh", "-c", script]).stdout
+    lines = out.strip().splitlines()
+    assert lines[-3:] == [
+        "spec None",
+        "xnornet bench: comes with xnornet-benchmarks, not installed (pip install -e ./benchmarks)",
+        "rc 2",
+    ], out
+    assert lines[:-3] == [], f"benchmark files or apt caches in the image:\n{out}"
+
+
 def test_engine_threads_follow_the_cpus_the_container_may_use(
     image: str, cfg: oci.ImageConfig, capsys: pytest.CaptureFixture[str], tmp_path: Path
 ) -> None:

@@ -177,3 +177,57 @@ def test_errors(server: Server, protocol: str) -> None:
     with pytest.raises(InferenceServerException) as e:
         c.get_model_metadata("nope")
     assert e.value.status() in ("404", "StatusCode.NOT_FOUND")
+
+
+def test_grpc_drains_on_sigterm() -> None:
+    """SIGTERM: gRPC readiness turns false at once while RPCs are still served (drain delay),
+    then the process exits 0 and the port refuses calls (UNAVAILABLE)."""
+    import signal
+    import time
+
+    with serve(BUNDLED_MODELS, "--grpc-port", "0", "--model", MODEL, "--drain-delay-s", "3") as srv:
+        c = tc_grpc.InferenceServerClient(srv.grpc_address)
+        assert c.is_server_ready()
+        srv.signal(signal.SIGTERM)
+        deadline = time.monotonic() + 2
+        while c.is_server_ready() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert not c.is_server_ready() and not c.is_model_ready(MODEL)
+        x = batch(1)
+        inp = tc_grpc.InferInput("input", list(x.shape), "FP32")
+        inp.set_data_from_numpy(x)
+        assert c.infer(MODEL, [inp]).as_numpy("output").shape == (1, 10)  # still served
+        assert srv.proc.wait(30) == 0
+        with pytest.raises(InferenceServerException) as e:
+            c.is_server_live()
+        assert e.value.status() == "StatusCode.UNAVAILABLE"
+
+
+@pytest.mark.parametrize("protocol", PROTOCOLS)
+@pytest.mark.parametrize("datatype", ["INT32", "UINT8"])
+def test_integer_tensors_are_converted_to_fp32(server: Server, protocol: str, datatype: str) -> None:
+    m = module(protocol)
+    x = np.random.default_rng(1).integers(0, 4, (2, *SHAPE)).astype(datatype.lower())
+    inp = m.InferInput("input", list(x.shape), datatype)
+    inp.set_data_from_numpy(x)
+    y = client(server, protocol).infer(MODEL, [inp]).as_numpy("output")
+    np.testing.assert_allclose(y, reference(x.astype(np.float32)), rtol=1e-6, atol=1e-6)
+
+
+def test_http_json_bytes_are_base64_images(server: Server) -> None:
+    """Without binary data, JSON carries BYTES as strings: an image goes base64-encoded."""
+    import base64
+
+    data = jpeg(200, 300, quality=70)
+    inp = tc_http.InferInput("image", [1], "BYTES")
+    inp.set_data_from_numpy(np.array([base64.b64encode(data)], dtype=np.object_), binary_data=False)
+    out = tc_http.InferRequestedOutput("output", binary_data=False, class_count=1)
+    (top,) = client(server, "http").infer(MODEL, [inp], outputs=[out]).as_numpy("output")
+    v1 = httpx.post(
+        f"{server.url}/v1/models/{MODEL}/classify?top_k=1",
+        content=data,
+        headers={"Content-Type": "image/jpeg"},
+        timeout=30,
+    ).json()["predictions"][0]
+    assert isinstance(top[0], str)  # JSON strings, not bytes, from the client's JSON decoding
+    assert top[0].split(":", 2)[1:] == [str(v1["index"]), v1["label"]]

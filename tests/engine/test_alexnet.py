@@ -39,3 +39,12 @@ def test_alexnet_shapes_and_sizes(alexnet_bytes: bytes) -> None:
     # binary layers at 1 bit per weight: the file is at most 1/9 of the float32 weights
     assert info.weight_bytes_float32 / info.file_bytes >= 9.0
     assert info.file_bytes == len(alexnet_bytes)
+
+
+def test_batch_1_split_over_threads_matches_trace(alexnet_bytes: bytes) -> None:
+    # At batch 1 every step (input transpose, packs, convs, flatten) is split within the
+    # image; the result must not depend on the thread count or the split.
+    x = np.random.default_rng(1).standard_normal((1, 3, 227, 227)).astype(np.float32)
+    want = Model.from_bytes(alexnet_bytes, threads=1).trace(x)[-1]
+    for threads in (2, 3):
+        np.testing.assert_array_equal(Model.from_bytes(alexnet_bytes, threads=threads).infer(x), want)

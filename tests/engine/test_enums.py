@@ -11,7 +11,7 @@ from engine import enums, errors
 def test_tables_hold_every_member_by_name() -> None:
     assert set(enums.OPS) == {
         "conv2d", "bconv2d", "linear", "blinear", "batchnorm", "relu",
-        "maxpool", "avgpool", "flatten", "dropout", "softmax", "add",
+        "maxpool", "avgpool", "flatten", "dropout", "softmax", "add", "qconv2d", "qlinear",
     }  # fmt: skip
     assert enums.COLORS == {"gray": 0, "rgb": 1, "bgr": 2, "other": 3}
     assert set(enums.RESIZE) == {"exact", "shorter_crop", "central_crop_bicubic"}

@@ -228,7 +228,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         if (xnor_model_get_node(m, k, &ni[k]) != XNOR_OK) die("get_node failed", NULL);
         const xnor_node_info *n = &ni[k];
         if (memchr(n->name, 0, sizeof n->name) == NULL) die("node name not NUL-terminated", NULL);
-        if (n->op < 1 || n->op > 12) die("node op out of range", NULL);
+        if (n->op < 1 || n->op > XNOR_OP_QLINEAR) die("node op out of range", NULL);
         if (n->n_inputs < 1 || n->n_inputs > 2) die("node n_inputs out of range", NULL);
         for (uint32_t j = 0; j < n->n_inputs; j++)
             if (n->inputs[j] > k) die("node reads a later value", NULL);
@@ -289,6 +289,15 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
             die("infer accepted a wrong output_len", NULL);
         st = xnor_infer(ctx, x, batch, in_len, y, out_len);
         if (st != XNOR_OK) die("xnor_infer failed on a small loaded model", xnor_context_last_error(ctx));
+        /* The same batch as uint8 pixels (the normalization, or an int8 first layer's own reads). */
+        uint8_t *px = malloc(in_len);
+        if (!px) die("malloc", NULL);
+        for (size_t i = 0; i < in_len; i++) px[i] = data[(i * 7 + 3) % size];
+        if (xnor_infer_u8(ctx, px, batch, in_len - 1, y, out_len) != XNOR_ERR_INVALID_ARGUMENT)
+            die("infer_u8 accepted a wrong input_len", NULL);
+        st = xnor_infer_u8(ctx, px, batch, in_len, y, out_len);
+        if (st != XNOR_OK) die("xnor_infer_u8 failed on a small loaded model", xnor_context_last_error(ctx));
+        free(px);
         uint32_t s = 0;
         for (size_t i = 0; i < out_len; i++) {
             uint32_t b;

@@ -144,7 +144,7 @@ def _replay(data: bytes) -> str:
     for k in range(info.n_nodes):
         ni = ffi.new("xnor_node_info *")
         assert lib.xnor_model_get_node(ptr, k, ni) == 0
-        assert 1 <= ni.op <= 12 and all(ni.inputs[j] <= k for j in range(ni.n_inputs))
+        assert 1 <= ni.op <= max(fmt.OPS.values()) and all(ni.inputs[j] <= k for j in range(ni.n_inputs))
         nodes.append(ni)
     last = nodes[-1]
     assert last.out_c * last.out_h * last.out_w == info.out_size

@@ -35,7 +35,7 @@ def _compare(km: kr.KModel, xnor_path: Path, x_nhwc: np.ndarray) -> np.ndarray:
 
 
 def _import(h5: Path, arch: str, out: Path, cfg: lz.ArchConfig, softmax: bool = False) -> lz.ImportResult:
-    res = lz.import_file(h5, arch, out, cfg=cfg, softmax=softmax)
+    res = lz.import_file(h5, arch, out, cfg=cfg, softmax=softmax, edges="float32")  # exact: float edges
     assert any("not a known" in w for w in res.warnings)  # synthetic weights are no release
     return res
 
@@ -67,7 +67,7 @@ def test_resnet_e18_full_size_packed_size_and_probabilities(tmp_path: Path) -> N
     km = kr.resnet_e18(seed=5)
     h5 = tmp_path / "resnet.h5"
     kr.write_h5(h5, km, strings="str", top_level=True)
-    res = lz.import_file(h5, "BinaryResNetE18", tmp_path / "r.xnor")  # defaults: softmax, 1000 labels
+    res = lz.import_file(h5, "BinaryResNetE18", tmp_path / "r.xnor", edges="float32")  # softmax, 1000 labels
     m = res.model
     assert m.nodes[-1].op == "softmax" and len(m.labels) == 1000
     assert sum(n.op == "add" for n in m.nodes) == 16
@@ -82,7 +82,7 @@ def test_resnet_e18_full_size_packed_size_and_probabilities(tmp_path: Path) -> N
     assert np.allclose(probs, e / e.sum(axis=1, keepdims=True), atol=1e-4)
     assert probs.argmax() == logits.argmax()
     # the same file without softmax gives logits
-    lz.import_file(h5, "resnet-e18", tmp_path / "r2.xnor", softmax=False)
+    lz.import_file(h5, "resnet-e18", tmp_path / "r2.xnor", softmax=False, edges="float32")
     _compare(km, tmp_path / "r2.xnor", x)
 
 
@@ -268,3 +268,22 @@ def test_cli_imports_and_reports(tmp_path: Path, capsys: pytest.CaptureFixture[s
     )
     assert "not a readable HDF5 file" in capsys.readouterr().err
     assert not (tmp_path / "b.xnor").exists()
+
+
+def test_int8_edges_import(tmp_path: Path) -> None:
+    """--edges int8: the stem conv reads the pixels in int8 and the classifier is qlinear; the
+    file shrinks by the float weights the two layers held."""
+    km = kr.resnet_e18(seed=5)
+    h5 = tmp_path / "resnet.h5"
+    kr.write_h5(h5, km, strings="str", top_level=True)
+    f32 = lz.import_file(h5, "BinaryResNetE18", tmp_path / "f.xnor", edges="float32")
+    q = lz.import_file(h5, "BinaryResNetE18", tmp_path / "q.xnor", edges="int8")
+    ops = [n.op for n in q.model.nodes]
+    f32_ops = [n.op for n in f32.model.nodes]
+    assert ops[0] == "qconv2d" and "qlinear" in ops and "linear" not in ops
+    assert ops.count("conv2d") == f32_ops.count("conv2d") - 1  # the float shortcut convs stay
+    assert q.bytes_written < f32.bytes_written
+    model = Model.load(tmp_path / "q.xnor", threads=1)
+    assert model.info.edges == "int8"
+    pixels = np.random.default_rng(0).integers(0, 256, (1, 224, 224, 3), dtype=np.uint8)
+    assert model.infer(pixels).shape == (1, 1000)

@@ -63,6 +63,18 @@ def test_batches_never_mix_versions() -> None:
     assert [it.version for it in q.take(10.0)[0]] == [V2]
 
 
+def test_batches_never_mix_input_kinds() -> None:
+    """uint8 image pixels (HxWxC) and v2 float tensors (CHW) of one version are separate batches."""
+    q = BatchQueue(max_batch_size=8, max_delay_s=10.0, capacity=100)
+    pixels = [Item(np.zeros((4, 4, 3), np.uint8), V1, enqueued=0.0, deadline=1e9) for _ in range(2)]
+    tensor = Item(np.zeros((3, 4, 4), np.float32), V1, enqueued=0.0, deadline=1e9)
+    for it in (pixels[0], pixels[1], tensor):
+        q.put(it)
+    batch, _ = q.take(0.0)
+    assert batch == pixels and np.stack([it.tensor for it in batch]).dtype == np.uint8
+    assert q.take(10.0)[0] == [tensor]
+
+
 def test_queue_full() -> None:
     q = BatchQueue(max_batch_size=2, max_delay_s=0.0, capacity=3)
     for _ in range(3):

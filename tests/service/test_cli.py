@@ -58,6 +58,24 @@ def test_settings_flags_override_env(monkeypatch: pytest.MonkeyPatch, tmp_path: 
     )
 
 
+def test_serve_model_flag_makes_that_model_the_default(monkeypatch: pytest.MonkeyPatch) -> None:
+    """`xnornet serve --model resnet-e18` serves it at /v1/classify (README: ImageNet)."""
+    monkeypatch.delenv("XNORNET_DEFAULT_MODEL", raising=False)
+    parser = argparse.ArgumentParser()
+    cli.add_arguments("serve", parser)
+
+    def default(*argv: str) -> str:
+        return cli._settings_from(parser.parse_args(list(argv))).default_model
+
+    assert default("--model", "resnet-e18") == "resnet-e18"
+    assert default("--model", "a", "--model", "b") == "a"
+    assert default("--model", "a", "--model", DEFAULT_MODEL) == DEFAULT_MODEL  # the usual default stays
+    assert default("--model", "a", "--default-model", "b") == "b"  # an explicit choice wins
+    assert default() == DEFAULT_MODEL
+    monkeypatch.setenv("XNORNET_MODELS", '["x"]')
+    assert Settings().default_model == "x"
+
+
 def test_settings_validation() -> None:
     with pytest.raises(ValueError):
         Settings(admin_token=SecretStr("short"))

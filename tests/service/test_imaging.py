@@ -1,4 +1,9 @@
-"""Decoding and preprocessing: every image mode, the allowlist, limits, resize policies."""
+"""Decoding and preprocessing: every image mode, the allowlist, limits, resize policies.
+
+`preprocess` gives uint8 HxWxC pixels in the model's channel order for the "exact" and
+"shorter_crop" policies (the engine normalizes) and the normalized float32 CHW tensor for
+"central_crop_bicubic"; `to_float_input` is the normalization an engine without a uint8 input
+path needs. Helpers below turn either into the float tensor the model sees."""
 
 from __future__ import annotations
 
@@ -25,15 +30,20 @@ LIMIT = 40_000_000
 @pytest.mark.parametrize("spec", [GRAY28, RGB32, BGR32], ids=["gray", "rgb_crop", "bgr"])
 def test_every_mode_is_converted(name: str, spec: InputSpec) -> None:
     x = preprocess(all_modes()[name], spec, LIMIT)
-    assert x.shape == (spec.channels, spec.height, spec.width)
-    assert x.dtype == np.float32
-    assert np.all(np.isfinite(x))
+    assert x.shape == (spec.height, spec.width, spec.channels)
+    assert x.dtype == np.uint8
     assert x.std() > 0  # the gradient survived (not a blank image)
+
+
+def _model_input(data: bytes, spec: InputSpec) -> np.ndarray:
+    """What the model computes on: float32 CHW, whichever form preprocess returned."""
+    x = preprocess(data, spec, LIMIT)
+    return imaging.to_float_input(x[None], spec)[0] if x.dtype == np.uint8 else x
 
 
 def test_normalization_formula() -> None:
     img = Image.new("RGB", (32, 32), (10, 100, 200))
-    x = preprocess(encode(img, "PNG"), RGB32, LIMIT)
+    x = _model_input(encode(img, "PNG"), RGB32)
     expected = (
         np.array([10, 100, 200], np.float32) * np.float32(1 / 255) - np.array(RGB32.mean, np.float32)
     ) / np.array(RGB32.std, np.float32)
@@ -43,15 +53,16 @@ def test_normalization_formula() -> None:
 def test_bgr_swaps_channels() -> None:
     img = Image.new("RGB", (32, 32), (10, 100, 200))
     x = preprocess(encode(img, "PNG"), BGR32, LIMIT)
-    assert list(x[:, 0, 0]) == [200.0, 100.0, 10.0]
+    assert list(x[0, 0]) == [200, 100, 10]
+    assert list(_model_input(encode(img, "PNG"), BGR32)[:, 0, 0]) == [200.0, 100.0, 10.0]
 
 
 def test_exact_matches_pillow_resize() -> None:
     img = gradient(100, 60).convert("L")
     data = encode(img, "PNG")
     want = np.asarray(img.resize((28, 28), Image.Resampling.BILINEAR), np.float32)
-    got = preprocess(data, GRAY28, LIMIT)[0] * 0.25 + 0.5
-    assert np.allclose(got * 255, want, atol=1.0)
+    got = preprocess(data, GRAY28, LIMIT)[:, :, 0]
+    assert np.abs(got - want).max() <= 1.0
 
 
 def test_shorter_crop_matches_resize_then_crop() -> None:
@@ -62,7 +73,6 @@ def test_shorter_crop_matches_resize_then_crop() -> None:
     left, top = round((54 - 32) / 2), round((36 - 32) / 2)
     ref = np.asarray(resized.crop((left, top, left + 32, top + 32)), np.float32)
     got = preprocess(encode(img, "PNG"), spec, LIMIT)
-    got = (got.transpose(1, 2, 0) * np.array(spec.std) + np.array(spec.mean)) * 255
     assert np.abs(got - ref).mean() < 2.0
 
 
@@ -74,20 +84,48 @@ def test_exif_rotation_applied() -> None:
     exif[0x0112] = 6  # display rotated 90 degrees clockwise: stored left becomes displayed top
     data = encode(Image.fromarray(arr), "PNG", exif=exif.tobytes())
     x = preprocess(data, InputSpec(1, 40, 20, "gray", "exact", 0, 1 / 255, (0.0,), (1.0,)), LIMIT)
-    assert x[0, :15].mean() > 0.9 and x[0, 25:].mean() < 0.1
+    assert x[:15, :, 0].mean() > 0.9 * 255 and x[25:, :, 0].mean() < 0.1 * 255
 
 
-def test_draft_decodes_big_jpeg_reduced(monkeypatch: pytest.MonkeyPatch) -> None:
-    sizes: list[tuple[int, int]] = []
-    real = imaging._to_8bit
+@pytest.mark.parametrize("jpeg_decoder", ["simplejpeg", "pillow"])
+def test_big_jpeg_decoded_reduced(monkeypatch: pytest.MonkeyPatch, jpeg_decoder: str) -> None:
+    if jpeg_decoder == "pillow":
+        monkeypatch.setattr(imaging, "simplejpeg", None)
+    sizes: list[tuple[int, ...]] = []
+    real = imaging.resize_to_input
 
-    def spy(img: Image.Image, color: str) -> Image.Image:
-        sizes.append(img.size)
-        return real(img, color)
+    def spy(pixels: np.ndarray, spec: InputSpec) -> np.ndarray:
+        sizes.append(pixels.shape)
+        return real(pixels, spec)
 
-    monkeypatch.setattr(imaging, "_to_8bit", spy)
-    preprocess(jpeg(640, 480), GRAY28, LIMIT)
-    assert sizes and sizes[0][0] <= 640 // 8 * 2 and min(sizes[0]) >= 28
+    monkeypatch.setattr(imaging, "resize_to_input", spy)
+    preprocess(jpeg(640, 480), GRAY28, LIMIT)  # 1/8: 80x60
+    preprocess(jpeg(640, 480), ALEXNET, LIMIT)  # 480 // 256 = 1: full size
+    preprocess(jpeg(2100, 1500), ALEXNET, LIMIT)  # 1500 // 256 = 5: 1/4
+    assert [s[:2] for s in sizes] == [(60, 80), (480, 640), (375, 525)]
+
+
+def test_jpeg_decoder_choice(monkeypatch: pytest.MonkeyPatch) -> None:
+    """libjpeg-turbo (simplejpeg) decodes RGB, gray and progressive JPEGs; CMYK JPEGs and every
+    other format go through Pillow."""
+    if imaging.simplejpeg is None:
+        pytest.skip("simplejpeg is not installed")
+    calls: list[int] = []
+    real = imaging.simplejpeg.decode_jpeg
+
+    def spy(data: bytes, *args: object, **kw: object) -> np.ndarray:
+        calls.append(len(data))
+        return real(data, *args, **kw)
+
+    monkeypatch.setattr(imaging.simplejpeg, "decode_jpeg", spy)
+    for name, expect in [("jpeg_rgb", 1), ("jpeg_gray", 1), ("jpeg_exif_rotated", 1), ("jpeg_cmyk", 0),
+                         ("png_rgb", 0), ("webp", 0), ("gif", 0), ("bmp", 0)]:  # fmt: skip
+        calls.clear()
+        preprocess(all_modes()[name], RGB32, LIMIT)
+        assert len(calls) == expect, name
+    calls.clear()
+    preprocess(encode(gradient(300, 200), "JPEG", progressive=True), RGB32, LIMIT)
+    assert len(calls) == 1
 
 
 @pytest.mark.parametrize(
@@ -164,13 +202,8 @@ def test_extreme_aspect_ratios(w: int, h: int) -> None:
     data = encode(Image.new("L", (w, h), 128), "PNG")
     for spec in (GRAY28, InputSpec(1, 28, 28, "gray", "shorter_crop", 32, 1 / 255, (0.0,), (1.0,))):
         x = preprocess(data, spec, LIMIT)
-        assert x.shape == (1, 28, 28)
-        assert np.allclose(
-            x * (1 if spec.resize == "shorter_crop" else 0.25)
-            + (0 if spec.resize == "shorter_crop" else 0.5),
-            128 / 255,
-            atol=0.01,
-        )
+        assert x.shape == (28, 28, 1)
+        assert np.all(x == 128)
 
 
 def test_raw_tensor_models_refuse_images() -> None:
@@ -184,19 +217,22 @@ def test_16bit_is_scaled_not_clipped() -> None:
     buf = io.BytesIO()
     Image.fromarray(arr16).save(buf, "PNG")
     x = preprocess(buf.getvalue(), InputSpec(1, 28, 28, "gray", "exact", 0, 1 / 255, (0.0,), (1.0,)), LIMIT)
-    assert abs(float(x.mean()) - 0.5) < 0.01
+    assert abs(float(x.mean()) / 255 - 0.5) < 0.01
 
 
-# -- bit-identity with the reference implementation -------------------------------------------
-# preprocess() has fast paths (EXIF orientation applied in place, normalization by per-channel
-# lookup tables written straight into the CHW output). Their results must be bit-identical to
-# the straightforward implementation below, a frozen copy of the module as it was before them.
+# -- the reference implementation ----------------------------------------------------------------
+# A frozen copy of the module as it was before its fast paths (in-place EXIF orientation, lookup
+# table normalization, libjpeg-turbo decoding, the C resize). Two contracts are checked against it:
+# - "central_crop_bicubic" (Larq Zoo) models: preprocess is the reference bit for bit;
+# - "exact" / "shorter_crop" models: preprocess returns the reference's decoded pixels resized by
+#   Pillow's antialiased bilinear filter in Pillow's two passes (horizontal, then vertical; no
+#   reducing_gap pre-shrink), as uint8 in the model's channel order, bit for bit; the previous
+#   contract (one Image.resize call with reducing_gap=3.0, normalized in Python) differs from it by
+#   at most 1 per pixel unless the image is more than 3x larger than the model input.
 
 
-def _ref_preprocess(data: bytes, spec: InputSpec) -> np.ndarray:
+def _ref_decode(data: bytes, spec: InputSpec) -> Image.Image:
     from PIL import ImageOps
-
-    from service.tf_resize import central_crop_bicubic
 
     img: Image.Image = Image.open(io.BytesIO(data), formats=imaging.ALLOWED_FORMATS)
     if img.format == "JPEG" and spec.resize != "central_crop_bicubic":
@@ -214,25 +250,53 @@ def _ref_preprocess(data: bytes, spec: InputSpec) -> np.ndarray:
         img = img.convert("RGBA")
     if img.mode == "1":
         img = img.convert("L")
-    img = img if img.mode == target else img.convert(target)
-    if spec.resize == "central_crop_bicubic":
-        pixels = central_crop_bicubic(np.asarray(img, dtype=np.uint8), spec.height, spec.width)
+    return img if img.mode == target else img.convert(target)
+
+
+def _ref_box(img: Image.Image, spec: InputSpec) -> tuple[float, float, float, float] | None:
+    w, h = img.size
+    if spec.resize != "shorter_crop":
+        return None
+    size = spec.resize_size
+    if w <= h:
+        new_w, new_h = size, max(1, int(size * h / w))
     else:
-        w, h = img.size
-        box = None
-        if spec.resize == "shorter_crop":
-            size = spec.resize_size
-            if w <= h:
-                new_w, new_h = size, max(1, int(size * h / w))
-            else:
-                new_w, new_h = max(1, int(size * w / h)), size
-            top = round((new_h - spec.height) / 2.0)
-            left = round((new_w - spec.width) / 2.0)
-            sx, sy = w / new_w, h / new_h
-            box = (left * sx, top * sy, (left + spec.width) * sx, (top + spec.height) * sy)
-        img = img.resize((spec.width, spec.height), Image.Resampling.BILINEAR, box=box, reducing_gap=3.0)
-        pixels = np.asarray(img, dtype=np.uint8)
-    return _ref_normalize(pixels, spec)
+        new_w, new_h = max(1, int(size * w / h)), size
+    top = round((new_h - spec.height) / 2.0)
+    left = round((new_w - spec.width) / 2.0)
+    sx, sy = w / new_w, h / new_h
+    return (left * sx, top * sy, (left + spec.width) * sx, (top + spec.height) * sy)
+
+
+def _ref_pixels(data: bytes, spec: InputSpec) -> np.ndarray:
+    """The previous contract's uint8 pixels (before normalization), RGB order."""
+    from service.tf_resize import central_crop_bicubic
+
+    img = _ref_decode(data, spec)
+    if spec.resize == "central_crop_bicubic":
+        return central_crop_bicubic(np.asarray(img, dtype=np.uint8), spec.height, spec.width)
+    box = _ref_box(img, spec)
+    img = img.resize((spec.width, spec.height), Image.Resampling.BILINEAR, box=box, reducing_gap=3.0)
+    return np.asarray(img, dtype=np.uint8)
+
+
+def _ref_preprocess(data: bytes, spec: InputSpec) -> np.ndarray:
+    return _ref_normalize(_ref_pixels(data, spec), spec)
+
+
+def _ref_model_pixels(data: bytes, spec: InputSpec) -> np.ndarray:
+    """The current contract for exact / shorter_crop: Pillow's two passes, model channel order."""
+    img = _ref_decode(data, spec)
+    w, h = img.size
+    x0, y0, x1, y1 = _ref_box(img, spec) or (0.0, 0.0, float(w), float(h))
+    x1, y1 = min(x1, w), min(y1, h)
+    bilinear = Image.Resampling.BILINEAR
+    img = img.resize((spec.width, h), bilinear, box=(x0, 0, x1, h), reducing_gap=None)
+    img = img.resize((spec.width, spec.height), bilinear, box=(0, y0, spec.width, y1), reducing_gap=None)
+    px = np.asarray(img, dtype=np.uint8)
+    if px.ndim == 2:
+        return px[:, :, None]
+    return np.ascontiguousarray(px[:, :, ::-1]) if spec.color == "bgr" else px
 
 
 def _ref_normalize(pixels: np.ndarray, spec: InputSpec) -> np.ndarray:
@@ -249,7 +313,7 @@ def _ref_normalize(pixels: np.ndarray, spec: InputSpec) -> np.ndarray:
 
 
 def _assert_bit_identical(got: np.ndarray, want: np.ndarray) -> None:
-    assert got.dtype == want.dtype == np.float32
+    assert got.dtype == want.dtype and got.dtype in (np.float32, np.uint8)
     assert got.shape == want.shape
     assert got.flags.c_contiguous and got.flags.writeable
     assert got.tobytes() == want.tobytes()  # bit for bit: -0.0 vs 0.0 and NaN payloads count
@@ -338,9 +402,10 @@ def _outcome(
 @pytest.mark.parametrize("spec_name", sorted(EQ_SPECS))
 def test_preprocess_bit_identical_to_reference(spec_name: str) -> None:
     spec = EQ_SPECS[spec_name]
+    reference = _ref_preprocess if spec.resize == "central_crop_bicubic" else _ref_model_pixels
     compared = 0
     for name, data in sorted(equality_images().items()):
-        want = _outcome(_ref_preprocess, data, spec)
+        want = _outcome(reference, data, spec)
         got = _outcome(lambda d, s: preprocess(d, s, LIMIT), data, spec)
         if isinstance(want, np.ndarray):
             assert isinstance(got, np.ndarray), f"{name}: raised {got}"
@@ -350,6 +415,37 @@ def test_preprocess_bit_identical_to_reference(spec_name: str) -> None:
             # the reference's exceptions are the raw ones; preprocess wraps them as ImageError
             assert isinstance(got, type) and issubclass(got, ImageError), f"{name}: {want} vs {got}"
     assert compared >= len(equality_images()) - 6
+
+
+@pytest.mark.parametrize("spec_name", sorted(n for n, s in EQ_SPECS.items() if s.resize != LARQ.resize))
+def test_previous_contract_within_one(spec_name: str) -> None:
+    """The pixels moved by at most 1 from the previous contract's (one Image.resize with
+    reducing_gap=3.0), except where that pre-shrank an image more than 3x the input size."""
+    spec = EQ_SPECS[spec_name]
+    for name, data in sorted(equality_images().items()):
+        try:
+            old = _ref_pixels(data, spec)
+        except Exception:
+            continue
+        img = _ref_decode(data, spec)
+        box = _ref_box(img, spec) or (0, 0, *img.size)
+        if (box[2] - box[0]) / spec.width >= 6 or (box[3] - box[1]) / spec.height >= 6:
+            continue  # reducing_gap=3.0 pre-shrank this one by a box filter
+        old = old[:, :, None] if old.ndim == 2 else (old[:, :, ::-1] if spec.color == "bgr" else old)
+        diff = np.abs(preprocess(data, spec, LIMIT).astype(np.int16) - old)
+        assert diff.max() <= 1, name
+
+
+def test_to_float_input_is_normalize() -> None:
+    """The normalization of uint8 pixels in the model's channel order is normalize()'s, bit for bit."""
+    rng = np.random.default_rng(5)
+    for spec in EQ_SPECS.values():
+        c = spec.channels
+        rgb = rng.integers(0, 256, (4, 9, 7, c), dtype=np.uint8)
+        model_order = rgb[..., ::-1] if spec.color == "bgr" else rgb
+        got = imaging.to_float_input(np.ascontiguousarray(model_order), spec)
+        for i in range(4):
+            _assert_bit_identical(np.ascontiguousarray(got[i]), _ref_normalize(rgb[i], spec))
 
 
 def test_exif_orientations_all_applied() -> None:

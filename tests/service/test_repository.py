@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
 from typing import Any
@@ -218,3 +219,27 @@ def test_activation_limit_refuses_before_warm_up(tmp_path: Path, engine_ready: N
     assert warmed == []  # refused before any inference ran
     roomy = Repository(root, loader, warmup_batch=batch, max_activation_bytes=int(need_mib + 1) << 20)
     assert roomy.load("big").version == 1 and warmed == [1, batch]
+
+
+def test_the_model_card_gives_the_task_and_a_bad_card_is_ignored(root: Path, tmp_path: Path) -> None:
+    card = {"title": "t", "task": {"dataset": "ImageNet", "classes": 3, "summary": "ImageNet, 3 classes"}}
+    put(root, "m", 1)
+    (root / "m" / "1" / "model_card.json").write_text(json.dumps(card))
+    repo = Repository(root, fake_loader)
+    mv = repo.load("m")
+    assert mv.card == card and mv.task == {
+        "dataset": "ImageNet",
+        "classes": 3,
+        "summary": "ImageNet, 3 classes",
+    }
+    outside = tmp_path / "card.json"
+    outside.write_text(json.dumps(card))
+    for bad in (b"{not json", b"[1, 2]", b" " * (300 << 10) + b"{}", None):
+        path = root / "m" / "1" / "model_card.json"
+        path.unlink()
+        if bad is None:
+            path.symlink_to(outside)  # never followed
+        else:
+            path.write_bytes(bad)
+        mv = repo.load("m")  # the model still loads
+        assert mv.card == {} and mv.task == {"dataset": None, "classes": 3, "summary": "3 classes"}

@@ -135,3 +135,25 @@ def test_unknown_model_or_version(client: Any) -> None:
         ).status_code
         == 400
     )
+
+
+def test_non_finite_outputs_are_422_not_invalid_json(client: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    import numpy as np
+
+    import service.oip
+
+    async def overflowing(*args: Any) -> Any:
+        return np.full((1, 10), np.inf, np.float32)
+
+    monkeypatch.setattr(service.oip, "run_rows", overflowing)
+    r = client.post(f"/v2/models/{MODEL}/infer", json=tensor_request(1, value=3e38))
+    assert "not finite" in error(r, 422)
+
+
+def test_model_name_and_version_in_the_body_must_agree_with_the_path(client: Any) -> None:
+    ok = client.post(f"/v2/models/{MODEL}/infer", json=tensor_request(1, model_name=MODEL, model_version="1"))
+    assert ok.status_code == 200, ok.text
+    assert "disagree" in error(
+        client.post(f"/v2/models/{MODEL}/infer", json=tensor_request(1, model_name="x")), 400
+    )
+    error(client.post(f"/v2/models/{MODEL}/infer", json=tensor_request(1, model_version="7")), 404)

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import re
 import socket
+import ssl
 import threading
 import time
 import urllib.parse
@@ -34,10 +35,11 @@ class FileServer(ThreadingHTTPServer):
         self.ignore_range = False
         self.requests: list[tuple[str, str | None]] = []
         self.lock = threading.Lock()
+        self.scheme = "http"
 
     @property
     def base(self) -> str:
-        return f"http://127.0.0.1:{self.server_address[1]}"
+        return f"{self.scheme}://127.0.0.1:{self.server_address[1]}"
 
     def url(self, name: str) -> str:
         return f"{self.base}/{name}"
@@ -99,8 +101,14 @@ class _Handler(BaseHTTPRequestHandler):
 
 
 @contextmanager
-def serving(root: Path) -> Iterator[FileServer]:
+def serving(root: Path, tls: tuple[Path, Path] | None = None) -> Iterator[FileServer]:
+    """Serve `root`; with tls=(certificate, key), over HTTPS."""
     srv = FileServer(root)
+    if tls is not None:
+        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        ctx.load_cert_chain(*tls)
+        srv.socket = ctx.wrap_socket(srv.socket, server_side=True)
+        srv.scheme = "https"
     thread = threading.Thread(target=srv.serve_forever, daemon=True)
     thread.start()
     try:

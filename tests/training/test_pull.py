@@ -308,6 +308,78 @@ def test_http_proxy_and_no_proxy_are_honoured(
     assert res.installed and server.requests[-1][0] == url  # the proxy saw the absolute URL
 
 
+def test_a_size_contradicting_the_catalogue_is_refused_before_downloading(
+    server: FileServer, files: Path, tmp_path: Path
+) -> None:
+    data = (files / FILE).read_bytes()
+    e = entry(server.url(FILE), data)
+    e["source"]["size"] = len(data) + 1
+    cache = tmp_path / "cache"
+    refused(
+        catalog(e), tmp_path / "repo", cache, f"the server's file has {len(data)} bytes, the catalogue says"
+    )
+    assert not list((cache / "downloads").glob("*.part"))
+
+
+def test_full_disk_while_downloading_keeps_nothing(
+    server: FileServer, files: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import builtins
+    import errno
+
+    from training import fetch
+
+    class Full:
+        """A file that takes 100 kB, then reports ENOSPC."""
+
+        def __init__(self, path: Path, mode: str) -> None:
+            self.fh = builtins.open(path, mode)  # noqa: SIM115 - closed by __exit__
+            self.room = 100_000
+
+        def write(self, block: bytes) -> int:
+            if len(block) > self.room:
+                raise OSError(errno.ENOSPC, "No space left on device")
+            self.room -= len(block)
+            return int(self.fh.write(block))
+
+        def __getattr__(self, name: str) -> Any:
+            return getattr(self.fh, name)
+
+        def __enter__(self) -> Full:
+            return self
+
+        def __exit__(self, *exc: object) -> None:
+            self.fh.close()
+
+    monkeypatch.setattr(fetch, "open", Full, raising=False)
+    cache = tmp_path / "cache"
+    msg = refused(test_catalog(server, files), tmp_path / "repo", cache, "no space left for the download")
+    assert "resume" not in msg
+    assert not list((cache / "downloads").glob("*.part"))
+
+
+@pytest.mark.skipif(shutil.which("openssl") is None, reason="needs the openssl command")
+def test_https_with_a_ca_bundle_in_ssl_cert_file(
+    files: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
+    subprocess.run(
+        ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj", "/CN=127.0.0.1",
+         "-addext", "subjectAltName=IP:127.0.0.1", "-keyout", str(key), "-out", str(cert)],
+        check=True,
+        capture_output=True,
+    )  # fmt: skip
+    monkeypatch.delenv("SSL_CERT_DIR", raising=False)
+    with serving(files, tls=(cert, key)) as srv:
+        cata = test_catalog(srv, files)
+        assert cata.entries[0].source.url.startswith("https://127.0.0.1:")
+        monkeypatch.delenv("SSL_CERT_FILE", raising=False)
+        refused(cata, tmp_path / "repo", tmp_path / "cache", "certificate verify failed")
+        monkeypatch.setenv("SSL_CERT_FILE", str(cert))  # the company's CA bundle
+        res, _ = do_pull(cata, tmp_path / "repo", tmp_path / "cache")
+    assert res.installed
+
+
 # ---------------------------------------------------------------------------------------
 # Two pulls at once, as separate processes (the locks are flock on files)
 
@@ -315,7 +387,7 @@ def test_http_proxy_and_no_proxy_are_honoured(
 def _cli(catalog_file: Path, repo: Path, cache: Path) -> subprocess.Popen[str]:
     env = {**os.environ, "XNORNET_CATALOG": str(catalog_file), "XNORNET_CACHE": str(cache)}
     return subprocess.Popen(
-        [sys.executable, "-m", "engine.cli", "pull", "resnet-e18", "--repository", str(repo)],
+        [sys.executable, "-m", "xnornet", "pull", "resnet-e18", "--repository", str(repo)],
         cwd=ROOT,
         env=env,
         stdout=subprocess.PIPE,
@@ -370,7 +442,7 @@ def test_two_concurrent_pulls_do_not_corrupt_each_other(
 def test_cli_unknown_name_suggests_and_list_shows_pulled(
     server: FileServer, files: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    from engine.cli import main
+    from xnornet.cli import main
 
     catalog_file = tmp_path / "catalog.json"
     data = (files / FILE).read_bytes()

@@ -91,7 +91,7 @@ def test_cli_train_export_eval_roundtrip(tmp_path, capsys) -> None:
     assert json.loads(out.out.strip().splitlines()[-1])["checkpoint"] == ckpt
 
     model_path = str(tmp_path / "bwn.xnor")
-    assert cli.main(["export", ckpt, "-o", model_path]) == 0
+    assert cli.main(["export", ckpt, "-o", model_path, "--edges", "float32"]) == 0
     m = engine.Model.load(model_path, threads=1)
     assert m.input_shape == (1, 28, 28) and len(m.labels) == 10
     net = model_from_checkpoint(load_checkpoint(ckpt))

@@ -105,10 +105,80 @@ typedef struct {
     int32_t y0, y1;
 } xnor_pack_args;
 
+/* int8 convolution / linear, integer part: uint8 activations (pixels, or activations
+ * quantized per sample) times int8 weights, summed exactly in int32:
+ *   out[((y - y0) * out_row + (x - x0)) * out_stride + (ob - b0) * 16 + lane] =
+ *     sum_{ky < kh, g < qg, b < 4} in[off0 + (y*sh + ky) * row_stride + x * px_stride + 4g + b]
+ *                                  * w[(((ob*kh + ky)*qg + g)*16 + lane)*4 + b]
+ * for y in [y0, y1), x in [x0, x1), ob in [b0, b1). The 4 qg bytes of a window row are
+ * (kx, c) in order, zero-weighted past the row's kw * C real bytes; the executor makes
+ * every byte read lie inside its buffer. Every ISA gives the scalar result exactly. */
+typedef struct {
+    const uint8_t *in;
+    int64_t off0, row_stride, px_stride;
+    const int8_t *w;
+    int32_t kh, qg, sh;
+    int32_t y0, y1, x0, x1, b0, b1;
+    int32_t *out;
+    int32_t out_row, out_stride;
+} xnor_qconv_args;
+/* Image resampling in two separable passes (preprocess.c computes the filters).
+ * A filter gives each output sample `taps` consecutive input samples from first[i] (all
+ * inside the input: first[i] + taps <= input size) and int32 weights k[i * taps + t], fixed
+ * point with XNOR_RESIZE_BITS fraction bits (>= 0, summing to ~2^BITS; zero where the
+ * sample is outside the sample's filter). A pass computes
+ *   s = 2^(BITS-1) + sum_{t < taps} in[first + t] * k[t]       (int32; s < 2^31)
+ * and writes clamp(s >> BITS, 0, 255). Integer sums: every ISA is bit-identical to scalar.
+ *
+ * Horizontal: for source rows y in [y0, y1), output columns xx < out_w, channels c < C:
+ *   row = src + y * src_stride, samples row[(first[xx] + t) * C + c];
+ *   written at dst[(y - y0) * dst_stride + xx * C + (reverse ? C - 1 - c : c)].
+ *   Pixels [0, src_w) of a row are read; src_len bounds the whole source (a SIMD kernel may
+ *   read a byte past a pixel only where src_len says the byte exists).
+ * Vertical: for output rows yy < out_h, bytes i < n of a row:
+ *   samples src[(first[yy] + t) * src_stride + i], written at dst[yy * dst_stride + i]. */
+#define XNOR_RESIZE_BITS 22
+
+typedef struct {
+    const uint8_t *src;
+    size_t src_stride, src_len;
+    int32_t src_w, C;
+    int32_t y0, y1;
+    int32_t out_w;
+    const int32_t *first;         /* out_w entries */
+    const int32_t *k;             /* out_w * taps */
+    int32_t taps;
+    uint8_t *dst;
+    size_t dst_stride;
+    int32_t reverse;
+} xnor_resize_h_args;
+
+typedef struct {
+    const uint8_t *src;
+    size_t src_stride;
+    int32_t n;                    /* bytes per row */
+    int32_t out_h;
+    const int32_t *first;         /* out_h entries */
+    const int32_t *k;             /* out_h * taps */
+    int32_t taps;
+    uint8_t *dst;
+    size_t dst_stride;
+} xnor_resize_v_args;
+
+typedef void (*xnor_resize_h_fn)(const xnor_resize_h_args *a);
+typedef void (*xnor_resize_v_fn)(const xnor_resize_v_args *a);
+
 typedef void (*xnor_bconv_fn)(const xnor_bconv_args *a);
+typedef void (*xnor_qconv_fn)(const xnor_qconv_args *a);
 typedef void (*xnor_fconv_fn)(const xnor_conv_args *a);
 typedef void (*xnor_pack_fn)(const xnor_pack_args *a);
 typedef void (*xnor_bwnconv_fn)(const xnor_conv_args *a);
+
+/* Ceiling microbenchmarks (ceil__*.c): each runs `iters` iterations of a loop of independent
+ * chains of one instruction mix and returns the ops it did (2 per multiply-add, as in
+ * xnor_ceilings); `seed` keeps the compiler from folding the loop, the result is
+ * written to *sink. */
+typedef double (*xnor_ceil_fn)(int64_t iters, uint32_t seed, uint32_t *sink);
 
 typedef struct {
     xnor_isa isa;
@@ -117,6 +187,11 @@ typedef struct {
     xnor_fconv_fn fconv;
     xnor_pack_fn pack;
     xnor_bwnconv_fn bwnconv;
+    xnor_qconv_fn qconv;
+    xnor_ceil_fn ceil_fma;
+    xnor_ceil_fn ceil_popcount;
+    xnor_resize_h_fn resize_h;
+    xnor_resize_v_fn resize_v;
 } xnor_kernel_table;
 
 /* The table of an ISA, or NULL if it is not compiled in or the CPU lacks it.
@@ -126,12 +201,18 @@ const xnor_kernel_table *xnor_kernels_for(xnor_isa isa);
 /* CPU feature detection (dispatch.c). */
 int xnor_cpu_has_avx2(void);    /* AVX2 + FMA + POPCNT, OS saves YMM */
 int xnor_cpu_has_avx512(void);  /* AVX-512 F/BW/VL/VPOPCNTDQ, OS saves ZMM */
+int xnor_cpu_has_avx512vnni(void); /* the above + AVX512_VNNI (vpdpbusd) */
 
 /* Scalar kernels: portable C, always present. */
 void xnor_bconv_16c__scalar(const xnor_bconv_args *a);
 void xnor_fconv_16c__scalar(const xnor_conv_args *a);
 void xnor_pack__scalar(const xnor_pack_args *a);
 void xnor_bwnconv_16c__scalar(const xnor_conv_args *a);
+void xnor_qconv_16c__scalar(const xnor_qconv_args *a);
+double xnor_ceil_fma__scalar(int64_t iters, uint32_t seed, uint32_t *sink);
+double xnor_ceil_popcount__scalar(int64_t iters, uint32_t seed, uint32_t *sink);
+void xnor_resize_h_u8__scalar(const xnor_resize_h_args *a);
+void xnor_resize_v_u8__scalar(const xnor_resize_v_args *a);
 
 #if defined(__x86_64__) || defined(_M_X64)
 #define XNOR_HAVE_X86 1
@@ -143,11 +224,21 @@ void xnor_fconv_16c__avx512f(const xnor_conv_args *a);
 void xnor_pack__avx512(const xnor_pack_args *a);
 void xnor_bwnconv_16c__avx2(const xnor_conv_args *a);
 void xnor_bwnconv_16c__avx512(const xnor_conv_args *a);
+void xnor_qconv_16c__avx2(const xnor_qconv_args *a);
+void xnor_qconv_16c__avx512vnni(const xnor_qconv_args *a);
+double xnor_ceil_fma__avx2(int64_t iters, uint32_t seed, uint32_t *sink);
+double xnor_ceil_popcount__avx2(int64_t iters, uint32_t seed, uint32_t *sink);
+double xnor_ceil_fma__avx512(int64_t iters, uint32_t seed, uint32_t *sink);
+double xnor_ceil_popcount__avx512(int64_t iters, uint32_t seed, uint32_t *sink);
+double xnor_ceil_int8__avx512vnni(int64_t iters, uint32_t seed, uint32_t *sink);
+void xnor_resize_h_u8__avx2(const xnor_resize_h_args *a);
+void xnor_resize_v_u8__avx2(const xnor_resize_v_args *a);
 #endif
 
 /* Target attributes: each ISA's kernels are compiled for that ISA alone, in its own
  * file, and picked at run time; the rest of the library stays baseline x86-64. */
 #define XNOR_TARGET_AVX2 __attribute__((target("avx2,fma,popcnt,bmi,bmi2")))
+#define XNOR_TARGET_AVX512VNNI __attribute__((target("avx512f,avx512bw,avx512vl,avx512vnni,avx2,fma")))
 #define XNOR_TARGET_AVX512 __attribute__((target("avx512f,avx512bw,avx512vl,avx512dq,avx512vpopcntdq,avx2,fma,popcnt,bmi,bmi2")))
 
 #endif /* XNOR_KERNELS_H */

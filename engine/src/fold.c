@@ -1,0 +1,118 @@
+/* fold.c -- packed epilogues: XNOR layers that emit the next XNOR layer's input bits.
+ *
+ * Chain: bconv2d A (XNOR, no K) -> [relu] -> [batchnorm] -> bconv2d C (XNOR, no K), each
+ * value read only by the next node, so the loader has already folded the relu into A's
+ * epilogue and the batchnorm into C's binarization. The bit C packs for channel o is then
+ * f(dot), dot = A's integer dot product at that pixel, through float32 steps that do not
+ * depend on the pixel (xnor_packed_bit). For each count n of valid taps (border pixels see
+ * fewer) dot takes the values -C*n, -C*n + 2, ..., C*n; f is evaluated at every one of them,
+ * with the engine's own arithmetic, so the bits are the float path's bits by construction.
+ * Where the 1s form one interval [lo, hi] (a monotone chain gives a half-line: scale > 0
+ * increasing, scale < 0 decreasing, scale 0 constant) the epilogue compares integers;
+ * otherwise, or where a parameter is not finite, that channel evaluates the chain at run
+ * time. Layers whose evaluation would exceed EVAL_BUDGET steps keep the float path. */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "internal.h"
+
+#define EVAL_BUDGET (1ll << 26)
+
+static int xnor_conv(const xnode *nd) { return nd->op == XNOR_OP_BCONV2D && nd->mode == 0 && !nd->use_k; }
+
+/* The consumer C of A's chain, with the relu and batchnorm between; -1 if A does not qualify. */
+static int32_t find_chain(const xnor_model_t *m, const xnode *a, int32_t *relu, int32_t *bn) {
+    *relu = -1;
+    *bn = -1;
+    if (!xnor_conv(a) || a->n_consumers != 1) return -1;
+    const xnode *nx = &m->nodes[a->consumer];
+    int32_t k = a->consumer;
+    if (nx->op == XNOR_OP_RELU && nx->fuse_kind == XFUSE_RELU_EPILOGUE) {
+        if (nx->n_consumers != 1) return -1;
+        *relu = k;
+        k = nx->consumer;
+        nx = &m->nodes[k];
+    }
+    if (nx->op == XNOR_OP_BATCHNORM) {
+        if (nx->fuse_kind != XFUSE_BN_BINARIZE || nx->n_consumers != 1) return -1;
+        *bn = k;
+        k = nx->consumer;
+        nx = &m->nodes[k];
+    }
+    if (!xnor_conv(nx) || nx->inputs[0] == 0 || (uint32_t)nx->C != a->out_shape.c) return -1;
+    return k;
+}
+
+static int finite_or_null(const float *p) { return !p || isfinite(*p); }
+
+static xnor_status fold_one(xnor_model_t *m, xnode *a, int32_t relu, int32_t bn) {
+    const int32_t taps = a->kh * a->kw, lanes = 16 * a->nb, oh = (int32_t)a->out_shape.h,
+                  ow = (int32_t)a->out_shape.w;
+    a->pk_kind = malloc(sizeof(int32_t) * ((size_t)taps + 1));
+    a->pk_float = calloc((size_t)lanes, 1);
+    if (!a->pk_kind || !a->pk_float) return XNOR_ERR_OUT_OF_MEMORY;
+    for (int32_t t = 0; t <= taps; t++) a->pk_kind[t] = -1;
+    int32_t nk = 0;
+    for (int32_t y = 0; y < oh; y++)
+        for (int32_t x = 0; x < ow; x++) {
+            const int32_t t = (a->row_k[2 * y + 1] - a->row_k[2 * y]) * (a->col_k[2 * x + 1] - a->col_k[2 * x]);
+            if (a->pk_kind[t] < 0) a->pk_kind[t] = nk++;
+        }
+    a->pk_kinds = nk;
+    a->pk_lo = xnor_alloc_aligned(sizeof(int32_t) * (size_t)nk * (size_t)lanes);
+    a->pk_hi = xnor_alloc_aligned(sizeof(int32_t) * (size_t)nk * (size_t)lanes);
+    if (!a->pk_lo || !a->pk_hi) return XNOR_ERR_OUT_OF_MEMORY;
+    m->memory_bytes += (uint64_t)taps * 4 + (uint64_t)lanes * (1 + 8 * (uint64_t)nk);
+    const xnode *b = bn >= 0 ? &m->nodes[bn] : NULL;
+    for (int32_t o = 0; o < lanes; o++) {
+        for (int32_t kd = 0; kd < nk; kd++) {
+            a->pk_lo[(size_t)kd * lanes + o] = 1; /* empty interval */
+            a->pk_hi[(size_t)kd * lanes + o] = 0;
+        }
+        if (o >= a->O) continue; /* lanes past O stay 0 */
+        const float *bias = a->bias ? &a->bias[o] : NULL;
+        const float *sc = b ? &b->bn_scale[o] : NULL, *sf = b ? &b->bn_shift[o] : NULL;
+        if (!isfinite(a->alpha[o]) || !finite_or_null(bias) || !finite_or_null(sc) || !finite_or_null(sf)) {
+            a->pk_float[o] = 1;
+            continue;
+        }
+        for (int32_t t = 0; t <= taps && !a->pk_float[o]; t++) {
+            const int32_t kd = a->pk_kind[t];
+            if (kd < 0) continue;
+            const int32_t n = a->C * t;
+            int32_t first = 1, last = 0, ones = 0;
+            for (int32_t dot = -n; dot <= n; dot += 2)
+                if (xnor_packed_bit(dot, a->alpha[o], bias, relu >= 0, sc, sf)) {
+                    if (ones++ == 0) first = dot;
+                    last = dot;
+                }
+            if (ones && (last - first) / 2 + 1 != ones) {
+                a->pk_float[o] = 1; /* not one interval: evaluate at run time */
+                break;
+            }
+            a->pk_lo[(size_t)kd * lanes + o] = first;
+            a->pk_hi[(size_t)kd * lanes + o] = last;
+        }
+    }
+    a->pk_relu = relu;
+    a->pk_bn = bn;
+    return XNOR_OK;
+}
+
+xnor_status xnor_fold_packed_epilogues(xnor_model_t *m) {
+    for (uint32_t k = 0; k < m->n_nodes; k++) m->nodes[k].pack_into = -1;
+    for (uint32_t k = 0; k < m->n_nodes; k++) {
+        xnode *a = &m->nodes[k];
+        int32_t relu, bn;
+        const int32_t c = find_chain(m, a, &relu, &bn);
+        if (c < 0) continue;
+        /* distinct tap counts <= kh * kw; each needs C * taps + 1 evaluations per channel */
+        const int64_t evals = (int64_t)a->O * (int64_t)a->kh * a->kw * ((int64_t)a->C * a->kh * a->kw + 1);
+        if (evals > EVAL_BUDGET) continue;
+        xnor_status st = fold_one(m, a, relu, bn);
+        if (st) return st;
+        a->pack_into = c;
+    }
+    return XNOR_OK;
+}
