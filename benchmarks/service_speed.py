@@ -246,7 +246,7 @@ def _child(argv: list[str]) -> int:
     if settings.workers > 1:
         from service.workers import run as run_workers
 
-        return run_workers(settings)
+        return run_workers(settings, make_server)
     loader: Callable[[bytes, str], Any] | None = None
     if kind == NULL_MODEL:
         wrapped = null_preprocess

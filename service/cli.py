@@ -131,7 +131,7 @@ def serve(args: argparse.Namespace) -> int:
     if settings.workers > 1:
         from .workers import run as run_workers
 
-        return run_workers(settings)
+        return run_workers(settings, make_server)
     server = make_server(settings)
     server.run()
     return 0 if server.started else 1
