@@ -96,10 +96,15 @@ def alexnet(
             name="fc8",
         ),
     ]
-    spec = fmt.InputSpec(3, 227, 227, "rgb", "shorter_crop", 256, 1 / 255, IMAGENET_MEAN, IMAGENET_STD)
+    spec = alexnet_input()
     labels = [f"class_{i:04d}" for i in range(classes)]
     name = f"alexnet-{mode}{'-k' if use_k else ''}-seeded{seed}"
     return with_edges(fmt.Model(spec, n, labels, name=name), edges)
+
+
+def alexnet_input() -> fmt.InputSpec:
+    """AlexNet's input: 227x227 RGB, shorter side 256 then center crop, ImageNet mean/std."""
+    return fmt.InputSpec(3, 227, 227, "rgb", "shorter_crop", 256, 1 / 255, IMAGENET_MEAN, IMAGENET_STD)
 
 
 def alexnet_layer_specs() -> list[tuple[str, str, dict[str, int]]]:

@@ -21,6 +21,8 @@ from typing import Any
 import numpy as np
 
 from engine import format as fmt
+from engine import reference
+from engine.int8 import DEFAULT_EDGES, EDGES, Edges
 from engine.model import Model, measure_ceilings, resolve_isa
 
 from . import architectures, openvino_alexnet
@@ -41,6 +43,12 @@ def add_arguments(name: str, parser: argparse.ArgumentParser) -> None:
         default="alexnet",
         choices=("alexnet", "resnet-e18", "xnornet-larq", "binary-alexnet-larq"),
         help="network: the paper's AlexNet (default) or a Larq Zoo architecture (seeded weights)",
+    )
+    parser.add_argument(
+        "--edges",
+        action="append",
+        choices=EDGES,
+        help=f"precision of conv1 and fc8, repeatable to compare in one run (default {DEFAULT_EDGES})",
     )
     parser.add_argument("--repeat", type=int, default=15, help="timed repetitions per measurement (median)")
     parser.add_argument("--warmup", type=int, default=3)
@@ -109,6 +117,27 @@ def _torch_layer_ms(torch: Any, threads: int, repeat: int, warmup: int) -> dict[
     return out
 
 
+def _layer_rows(model: Model, x1: np.ndarray, repeat: int, warmup: int) -> list[dict[str, Any]]:
+    """Per-layer median times of batch-1 runs (fused nodes are timed in their host)."""
+    for _ in range(warmup):
+        model.infer_timed(x1)
+    per_node = [model.infer_timed(x1)[1] for _ in range(repeat)]
+    layers: list[dict[str, Any]] = []
+    for node in model.info.nodes:
+        if node.fused:
+            continue
+        ms = statistics.median([t[node.index] for t in per_node]) / 1e6
+        layers.append(
+            {
+                "name": node.name,
+                "kind": node.op + (f"/{node.mode}" if node.mode else ""),
+                "ms": ms,
+                "gops": (2 * node.macs / (ms * 1e-3) / 1e9) if node.macs and ms > 0 else 0.0,
+            }
+        )
+    return layers
+
+
 def bench_alexnet(args: argparse.Namespace) -> dict[str, Any]:
     isa = resolve_isa(args.isa)
     torch = None if args.no_torch else _torch()
@@ -123,64 +152,56 @@ def bench_alexnet(args: argparse.Namespace) -> dict[str, Any]:
         f"building seeded {args.mode.upper()} AlexNet (isa {isa}, torch {'yes' if torch else 'no'}, "
         f"openvino {'yes' if ov else 'no'})"
     )
-    graph = architectures.alexnet(seed=0, mode=args.mode)
-    blob = fmt.to_bytes(graph)
+    edges_list: list[Edges] = list(dict.fromkeys(args.edges or [DEFAULT_EDGES]))
+    blobs = {e: fmt.to_bytes(architectures.alexnet(seed=0, mode=args.mode, edges=e)) for e in edges_list}
     runs = DEFAULT_RUNS
     if args.batch or args.threads:
         runs = [(b, t) for b in (args.batch or [1]) for t in (args.threads or [1, 2])]
     rng = np.random.default_rng(0)
     tnet = torch_alexnet(torch) if torch else None
 
+    # The engine reads uint8 pixels (what the service hands it); PyTorch the float32 tensor
+    # they normalize to. Each baseline is timed once per (batch, threads), beside every edges.
     results = []
-    models: dict[int, Model] = {}
+    models: dict[tuple[str, int], Model] = {}
     for batch, threads in runs:
-        model = models.setdefault(threads, Model.from_bytes(blob, threads=threads, isa=isa))
-        x = rng.standard_normal((batch, 3, 227, 227)).astype(np.float32)
-        _progress(f"engine batch {batch} threads {threads}")
-        eng = median_seconds(functools.partial(model.infer, x), args.repeat, args.warmup)
-        row: dict[str, Any] = {
-            "batch": batch,
-            "threads": threads,
-            "edges": model.info.edges,  # precision of the first and last layers
-            "engine_ms_per_image": 1e3 * eng / batch,
-            "torch_float_ms_per_image": None,
-            "speedup": None,
-        }
+        pixels = rng.integers(0, 256, (batch, 227, 227, 3), dtype=np.uint8)
+        base: dict[str, Any] = {"torch_float_ms_per_image": None}
         if torch is not None and tnet is not None:
             _progress(f"torch float32 batch {batch} threads {threads}")
             torch.set_num_threads(threads)
-            tx = torch.from_numpy(x)
+            tx = torch.from_numpy(reference.normalize(pixels, architectures.alexnet_input()))
             with torch.inference_mode():
                 tt = median_seconds(functools.partial(tnet, tx), args.repeat, args.warmup)
-            row["torch_float_ms_per_image"] = 1e3 * tt / batch
-            row["speedup"] = tt / eng
+            base["torch_float_ms_per_image"] = 1e3 * tt / batch
         if ov is not None:
             _progress(f"openvino batch {batch} threads {threads}")
-            ov_ms = openvino_alexnet.ms_per_image(ov, batch, threads, args.repeat, args.warmup)
-            row["openvino_ms_per_image"] = ov_ms
-            row["speedup_vs_openvino"] = ov_ms / row["engine_ms_per_image"]
-        results.append(row)
+            base["openvino_ms_per_image"] = openvino_alexnet.ms_per_image(
+                ov, batch, threads, args.repeat, args.warmup
+            )
+        for edges in edges_list:
+            model = models.setdefault(
+                (edges, threads), Model.from_bytes(blobs[edges], threads=threads, isa=isa)
+            )
+            _progress(f"engine batch {batch} threads {threads} edges {edges}")
+            eng_ms = (
+                1e3 * median_seconds(functools.partial(model.infer, pixels), args.repeat, args.warmup) / batch
+            )
+            row: dict[str, Any] = {"batch": batch, "threads": threads, "edges": model.info.edges}
+            row["engine_ms_per_image"] = eng_ms
+            row.update(base)
+            torch_ms = base["torch_float_ms_per_image"]
+            row["speedup"] = torch_ms / eng_ms if torch_ms else None
+            if "openvino_ms_per_image" in base:
+                row["speedup_vs_openvino"] = base["openvino_ms_per_image"] / eng_ms
+            results.append(row)
 
-    # Per-layer times: batch 1 on the first run's thread count.
+    # Per-layer times: batch 1 on the first run's thread count, for each edges.
     threads0 = runs[0][1]
-    model = models[threads0]
-    x1 = rng.standard_normal((1, 3, 227, 227)).astype(np.float32)
-    for _ in range(args.warmup):
-        model.infer_timed(x1)
-    per_node = [model.infer_timed(x1)[1] for _ in range(args.repeat)]
-    layers: list[dict[str, Any]] = []
-    for node in model.info.nodes:
-        if node.fused:
-            continue
-        ms = statistics.median([t[node.index] for t in per_node]) / 1e6
-        layers.append(
-            {
-                "name": node.name,
-                "kind": node.op + (f"/{node.mode}" if node.mode else ""),
-                "ms": ms,
-                "gops": (2 * node.macs / (ms * 1e-3) / 1e9) if node.macs and ms > 0 else 0.0,
-            }
-        )
+    x1 = rng.integers(0, 256, (1, 227, 227, 3), dtype=np.uint8)
+    by_edges = {e: _layer_rows(models[(e, threads0)], x1, args.repeat, args.warmup) for e in edges_list}
+    layers = by_edges[edges_list[0]]
+    model = models[(edges_list[0], threads0)]
     binary_speedup = None
     torch_layers = None
     if torch is not None:
@@ -192,8 +213,11 @@ def bench_alexnet(args: argparse.Namespace) -> dict[str, Any]:
     return {
         "network": f"alexnet-{args.mode} (seeded weights, 227x227x3, 1000 classes)",
         "isa": model.isa,
+        "edges": edges_list,
         "runs": results,
         "layers": layers,
+        "layers_by_edges": by_edges,
+        "model_bytes_by_edges": {e: len(b) for e, b in blobs.items()},
         "layers_threads": threads0,
         "torch_layers_ms": torch_layers,
         "binary_layers_speedup": binary_speedup,
@@ -277,6 +301,12 @@ def print_table(r: dict[str, Any]) -> None:
                 f"{_fmt(layer['weight_gbps'], '.1f'):>7} {_fmt(layer['bandwidth_share'], '.0%'):>9}"
             )
         print(line)
+    if len(r["edges"]) > 1:
+        print(f"\nper layer ms by edges (batch 1, {r['layers_threads']} thread(s)):")
+        print(f"{'name':<10} " + " ".join(f"{e:>9}" for e in r["edges"]))
+        rows = {e: {layer["name"]: layer["ms"] for layer in r["layers_by_edges"][e]} for e in r["edges"]}
+        for layer in r["layers"]:
+            print(f"{layer['name']:<10} " + " ".join(f"{rows[e][layer['name']]:>9.3f}" for e in r["edges"]))
     print(f"\nbinary layers conv2..conv5 vs torch float32: {_fmt(r['binary_layers_speedup'])}x")
     print(
         f"model file {r['model_bytes'] / 1e6:.2f} MB vs float32 {r['float32_model_bytes'] / 1e6:.2f} MB "

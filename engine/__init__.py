@@ -3,6 +3,7 @@
 from engine import Model
 model = Model.load("model.xnor")
 logits = model.infer(batch)          # float32 NCHW -> float32 [N, classes]
+logits = model.infer(pixels)         # or uint8 NHWC pixels: the engine normalizes them
 """
 
 from .errors import ModelFormatError, XnorError

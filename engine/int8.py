@@ -6,8 +6,8 @@ linear layers (fc8). With int8 edges (FORMAT.md, ops qconv2d and qlinear):
 - the first convolution reads the uint8 pixels themselves: the input normalization
   x = (p * scale - mean[c]) / std[c] is folded into its weights (w * scale / std[c],
   quantized to int8 per output channel) and into a float32 offset per tap
-  (-sum_c w_int8 * mean[c] / scale, with the dequantized pixel weights) that the engine adds
-  for the in-bounds taps only, so the border means what zero padding means in the float model;
+  (-sum_c w * mean[c] / std[c]) that the engine adds for the in-bounds taps only, so the
+  border means what zero padding means in the float model;
 - every float linear layer keeps int8 weights per output row; the engine quantizes its
   input activations per sample at run time (uint8 when none is negative, as after a ReLU).
 
@@ -40,13 +40,35 @@ def add_edges_argument(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def _row_scales(w: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Symmetric per-row int8 quantization: scale = max |w| / 127 (float32), q = rint(w / scale)."""
+def _round_keeping_sums(r: np.ndarray) -> np.ndarray:
+    """Round [groups, terms] to integers in -127..127 so that each group's sum is the rounded
+    sum of its terms: plain rounding, then the |deficit| terms whose rounding residual points
+    most the deficit's way move one step. The layer's response to a constant input (a flat
+    image region, a feature's mean) then keeps its float value to half a step, where plain
+    rounding lets the errors add up over the terms."""
+    q = np.clip(np.rint(r), -127, 127)
+    resid = r - q
+    deficit = np.rint(resid.sum(axis=1)).astype(np.int64)
+    for g in np.nonzero(deficit)[0]:
+        d = int(deficit[g])
+        step = 1 if d > 0 else -1
+        room = (q[g] + step >= -127) & (q[g] + step <= 127)
+        score = np.where(room, resid[g] * step, -np.inf)
+        k = min(abs(d), int(room.sum()))
+        pick = np.argpartition(-score, k - 1)[:k] if k else np.array([], np.int64)
+        q[g, pick] += step
+    return q
+
+
+def _row_scales(w: np.ndarray, groups: int = 1) -> tuple[np.ndarray, np.ndarray]:
+    """Symmetric per-row int8 quantization: scale = max |w| / 127 (float32), q ~ w / scale,
+    rounded keeping the sums of `groups` equal slices of each row (_round_keeping_sums)."""
     rows = w.reshape(w.shape[0], -1).astype(np.float64)
     amax = np.abs(rows).max(axis=1)
     scale = (amax / 127.0).astype(np.float32)
     safe = np.where(scale > 0, scale.astype(np.float64), 1.0)
-    q = np.clip(np.rint(rows / safe[:, None]), -127, 127).astype(np.int8)
+    r = (rows / safe[:, None]).reshape(w.shape[0] * groups, -1)
+    q = _round_keeping_sums(r).astype(np.int8)
     return q.reshape(w.shape), scale
 
 
@@ -103,12 +125,11 @@ def quantize_first_conv(node: fmt.Node, spec: fmt.InputSpec) -> fmt.Node:
     mean = _channel_vector(spec.mean, channels, 0.0)
     std = _channel_vector(spec.std, channels, 1.0)
     scale = float(np.float32(spec.scale))
-    q, s = _row_scales(w * (scale / std)[None, :, None, None])
-    # The offsets use the quantized weights: q * s * (p - mean / scale) is then the quantized
-    # layer applied to the normalized input itself, so the rounding error of the weights
-    # meets the (small, centred) normalized signal, not the raw pixels' large mean.
-    wq = q.astype(np.float64) * s.astype(np.float64)[:, None, None, None]
-    offset = -(wq * (mean / scale)[None, :, None, None]).sum(axis=1)
+    # Rounded keeping each (output, input channel) filter's sum, so a flat region of any
+    # brightness sees the float filter's response to half a step; the offsets are the float
+    # weights' exact mean term, so black (pixel 0) regions are exact.
+    q, s = _row_scales(w * (scale / std)[None, :, None, None], groups=channels)
+    offset = -(w * (mean / std)[None, :, None, None]).sum(axis=1)
     pads = (node.p("pt"), node.p("pl"), node.p("pb"), node.p("pr"))
     return qconv2d(
         q,

@@ -331,7 +331,8 @@ class Model:
         return out, [int(ns[i]) for i in range(len(self.info.nodes))]
 
     def trace(self, x: Any) -> list[np.ndarray]:
-        """Run the unfused graph and return every value: [input, node 0 output, ...], NCHW."""
+        """Run the unfused graph and return every value: [input as given, node 0 output, ...],
+        node outputs NCHW."""
         arr = self._check_input(x)
         out = np.empty((arr.shape[0], self.info.output_size), np.float32)
         ctx = _Context(self._ptr, self._threads, self._isa, True)

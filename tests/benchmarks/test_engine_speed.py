@@ -45,6 +45,22 @@ def test_bench_json_has_the_documented_fields() -> None:
     assert "[bench]" in proc.stderr  # progress is shown
 
 
+def test_bench_compares_edges_in_one_run() -> None:
+    proc = _xnornet(
+        "bench", "--json", "--no-torch", "--no-openvino", "--batch", "1", "--threads", "1",
+        "--edges", "float32", "--edges", "int8", "--repeat", "1", "--warmup", "0",
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    r = json.loads(proc.stdout)
+    assert r["edges"] == ["float32", "int8"]
+    assert [row["edges"] for row in r["runs"]] == ["float32", "int8"]
+    kinds = {e: {layer["name"]: layer["kind"] for layer in r["layers_by_edges"][e]} for e in r["edges"]}
+    assert kinds["float32"]["conv1"] == "conv2d" and kinds["int8"]["conv1"] == "qconv2d"
+    assert kinds["float32"]["fc8"] == "linear" and kinds["int8"]["fc8"] == "qlinear"
+    sizes = r["model_bytes_by_edges"]
+    assert sizes["int8"] <= 12.5e6 < sizes["float32"]  # the int8 AlexNet file stays in L3
+
+
 def test_bench_openvino_baseline_or_a_clear_skip() -> None:
     proc = _xnornet(
         "bench", "--json", "--no-torch", "--batch", "1", "--threads", "1", "--repeat", "1", "--warmup", "0"
@@ -74,7 +90,7 @@ def test_bench_ceilings_give_each_layer_its_share() -> None:
     assert r["ceilings"]["fma_gops"] > 0 and r["ceilings"]["popcount_gops"] > 0
     by_name = {layer["name"]: layer for layer in r["layers"]}
     assert by_name["conv2"]["ceiling"] == "popcount" and by_name["conv2"]["compute_share"] > 0
-    assert by_name["conv1"]["ceiling"] == "fma"
+    assert by_name["conv1"]["ceiling"] == ("int8" if r["edges"][0] == "int8" else "fma")  # default edges
     assert by_name["fc6"]["bandwidth_share"] > 0 and by_name["fc8"]["weight_gbps"] > 0
     assert by_name["pool1"]["ceiling"] is None and by_name["pool1"]["compute_share"] is None
 
