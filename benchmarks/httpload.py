@@ -213,26 +213,19 @@ def direct(model_file: Path, image: bytes, duration: float, threads: int) -> dic
     import numpy as np
 
     import engine
-    from service.imaging import InputSpec, preprocess, to_float_input
+    from service.imaging import preprocess
     from service.settings import Settings
 
     model = engine.Model.load(model_file, threads=threads)
-    spec = InputSpec.from_info(model.info)
+    spec = model.info.input
     limit = Settings().max_image_pixels
-
-    def one() -> np.ndarray:
-        x = preprocess(image, spec, limit)[None]
-        if x.dtype == np.uint8:  # image pixels; the engine's uint8 input path is not merged yet
-            x = to_float_input(x, spec)
-        return np.asarray(model.infer(x))
-
-    one()  # warm-up
+    model.infer(preprocess(image, spec, limit)[None])  # warm-up
     latencies = []
     cpu0 = time.process_time()
     t_start = time.perf_counter()
     while time.perf_counter() - t_start < duration:
         t0 = time.perf_counter()
-        one()
+        np.asarray(model.infer(preprocess(image, spec, limit)[None]))
         latencies.append(time.perf_counter() - t0)
     elapsed = time.perf_counter() - t_start
     cpu = time.process_time() - cpu0

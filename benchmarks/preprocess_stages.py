@@ -10,10 +10,8 @@ time.thread_time: what the request costs, not what the neighbours cost it) of ea
   open      identify the format, read the header, check the pixel limit (Pillow)
   decode    decode no larger than the model needs, convert to gray/RGB, apply EXIF orientation
   resize    crop + resize into the model's input (uint8 in C; Larq: TF bicubic + normalize)
-  to_float  uint8 pixels -> normalized float32 NCHW for an engine without a uint8 input (0 when
-            the engine reads the pixels itself)
-  engine    with --engine: Model.infer on that one image, 1 thread (bundled model, seeded XNOR
-            AlexNet; none for the other specs)
+  engine    with --engine: Model.infer on that one image (uint8 pixels, normalized by the
+            engine), 1 thread (bundled model, seeded XNOR AlexNet; none for the other specs)
 
 Images: "jpeg640" (the service benchmark's synthetic 640x480 quality-90 JPEG, the default),
 "jpeg4032" (the same generator at 4032x3024, a 12 MP phone photo), "png640" (jpeg640's pixels
@@ -47,7 +45,7 @@ from service.imaging import InputSpec
 from service.settings import BUNDLED_MODELS
 
 MAX_PIXELS = 40_000_000
-STAGES = ("open", "decode", "resize", "to_float", "engine", "sum", "total")
+STAGES = ("open", "decode", "resize", "engine", "sum", "total")
 
 
 @dataclass
@@ -68,12 +66,12 @@ def targets(with_engine: bool) -> dict[str, Target]:
         # the full network for --engine; the input spec is the same at any width
         fmt.write_model(architectures.alexnet(seed=0, width=1.0 if with_engine else 0.25), path)
         alexnet = engine.Model.load(path, threads=1)
-    alex = InputSpec.from_info(alexnet.info)
+    alex = alexnet.info.input
     larq = InputSpec(
         3, 224, 224, "rgb", "central_crop_bicubic", 0, 1.0, (123.675, 116.28, 103.53), (58.395, 57.12, 57.375)
     )
     return {
-        "fashion": Target(InputSpec.from_info(fashion.info), fashion if with_engine else None),
+        "fashion": Target(fashion.info.input, fashion if with_engine else None),
         "alexnet": Target(alex, alexnet if with_engine else None),
         "alexnet_bgr": Target(replace(alex, color="bgr")),
         "larq": Target(larq),
@@ -101,21 +99,19 @@ def time_stages(data: bytes, target: Target, repeat: int, warmup: int = 5) -> di
             t2 = clock()
             x = imaging.resize_to_input(pixels, spec)
         t3 = clock()
-        batch = imaging.to_float_input(x[None], spec) if x.dtype == np.uint8 else x[None]
-        t4 = clock()
         if target.model is not None:
-            target.model.infer(batch)
-        t5 = clock()
+            target.model.infer(x[None])
+        t4 = clock()
         img.close()
         imaging.preprocess(data, spec, MAX_PIXELS)
-        t6 = clock()
+        t5 = clock()
         if i < warmup:
             continue
-        ends = (t0, t1, t2, t3, t4, t5)
-        for name, a, b in zip(STAGES[:5], ends[:-1], ends[1:], strict=True):
+        ends = (t0, t1, t2, t3, t4)
+        for name, a, b in zip(STAGES[:4], ends[:-1], ends[1:], strict=True):
             times[name].append((b - a) * 1e3)
-        times["sum"].append((t5 - t0) * 1e3)
-        times["total"].append((t6 - t5) * 1e3)
+        times["sum"].append((t4 - t0) * 1e3)
+        times["total"].append((t5 - t4) * 1e3)
     return {k: statistics.median(v) for k, v in times.items()}
 
 

@@ -74,6 +74,7 @@ from typing import Any
 
 import numpy as np
 
+from engine.input_spec import InputSpec
 from service.settings import BUNDLED_MODELS, DEFAULT_MODEL
 
 from . import httpload
@@ -135,13 +136,8 @@ class TorchAlexNet:
             **{
                 k: getattr(info, k)
                 for k in (
+                    "input",
                     "input_shape",
-                    "color",
-                    "resize",
-                    "resize_size",
-                    "scale",
-                    "mean",
-                    "std",
                     "labels",
                     "output_size",
                     "output_kind",
@@ -152,12 +148,23 @@ class TorchAlexNet:
         torch.set_num_threads(threads)
         torch.manual_seed(0)
         self.net = torch_alexnet(torch, classes=int(info.output_size))
+        c = int(info.input_shape[0])
+        self._scale = float(np.float32(info.scale))
+        self._mean = torch.tensor(np.asarray(info.mean[:c], np.float32)).reshape(1, c, 1, 1)
+        self._std = torch.tensor(np.asarray(info.std[:c], np.float32)).reshape(1, c, 1, 1)
         if tuple(info.input_shape) != (3, 227, 227):
             raise ValueError(f"the torch twin is AlexNet 3x227x227, the file takes {info.input_shape}")
 
     def infer(self, x: Any) -> np.ndarray:
-        with self._torch.inference_mode():
-            out = self.net(self._torch.from_numpy(np.ascontiguousarray(x, dtype=np.float32)))
+        torch = self._torch
+        with torch.inference_mode():
+            if x.dtype == np.uint8:
+                # Image pixels, NHWC: the float network normalizes them itself, as engine.Model does.
+                t = torch.from_numpy(np.ascontiguousarray(x)).permute(0, 3, 1, 2).float()
+                t = (t * self._scale - self._mean) / self._std
+            else:
+                t = torch.from_numpy(np.ascontiguousarray(x, dtype=np.float32))
+            out = self.net(t)
         return out.numpy()
 
 
@@ -199,13 +206,8 @@ class NullModel:
     def __init__(self) -> None:
         self.threads = 1
         self.info = SimpleNamespace(
+            input=InputSpec(1, 8, 8, "gray", "exact", 0, 1 / 255, (0.0,), (1.0,)),
             input_shape=(1, 8, 8),
-            color="gray",
-            resize="exact",
-            resize_size=0,
-            scale=1 / 255,
-            mean=(0.0,),
-            std=(1.0,),
             labels=tuple(f"class{i}" for i in range(10)),
             output_size=10,
             output_kind="logits",
@@ -233,9 +235,10 @@ def _child(argv: list[str]) -> int:
     one server."""
     import logging
 
-    from service.cli import make_server, plan_threads
+    from engine import default_threads
+    from service.cli import plan_threads
     from service.imaging import preprocess
-    from service.runtime import cpu_count
+    from service.server import make_server
     from service.settings import Settings
 
     kind, options = argv[0], json.loads(argv[1])
@@ -246,13 +249,13 @@ def _child(argv: list[str]) -> int:
     if settings.workers > 1:
         from service.workers import run as run_workers
 
-        return run_workers(settings, make_server)
+        return run_workers(settings)
     loader: Callable[[bytes, str], Any] | None = None
     if kind == NULL_MODEL:
         wrapped = null_preprocess
         loader = lambda data, source: NullModel()  # noqa: E731
     if kind == "torch":
-        threads = settings.engine_threads or cpu_count()
+        threads = settings.engine_threads or default_threads()
         loader = lambda data, source: TorchAlexNet(data, threads)  # noqa: E731
     server = make_server(settings, loader, wrapped)
     # read by server.run() -> config.load(); "auto" keeps make_server's choice
@@ -410,7 +413,7 @@ def run_benchmark(args: argparse.Namespace) -> dict[str, Any]:
         progress("torch is not installed: alexnet_torch skipped (pip install torch==2.13.0)")
         configs.remove("alexnet_torch")
     images = _images(args)
-    from service.runtime import cpu_count
+    from engine import default_threads
 
     bundled = Path(args.repository) if args.repository else BUNDLED_MODELS
     levels = sorted(set(args.concurrency))
@@ -482,7 +485,7 @@ def run_benchmark(args: argparse.Namespace) -> dict[str, Any]:
                         results[level][config] = res
                 for level in levels:
                     rounds[level].append(results[level])
-    report = _report(args, images["jpeg"], configs, rounds[levels[-1]], cpu_count())
+    report = _report(args, images["jpeg"], configs, rounds[levels[-1]], default_threads())
     report["by_concurrency"] = {
         str(level): {
             "results": {c: _median_result([r[c] for r in rounds[level]]) for c in configs},

@@ -13,17 +13,11 @@ import logging
 import sys
 import time
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from pydantic import ValidationError
 
-from .limits import MAX_HEADER_BYTES, connection_limit
 from .settings import DEFAULT_MODEL, Settings
-
-if TYPE_CHECKING:  # FastAPI stays unimported until a server is made
-    from .cluster import Cluster
-    from .repository import Loader
-    from .runtime import Preprocess
 
 log = logging.getLogger("xnornet.service")
 
@@ -131,7 +125,9 @@ def serve(args: argparse.Namespace) -> int:
     if settings.workers > 1:
         from .workers import run as run_workers
 
-        return run_workers(settings, make_server)
+        return run_workers(settings)
+    from .server import make_server
+
     server = make_server(settings)
     server.run()
     return 0 if server.started else 1
@@ -140,9 +136,9 @@ def serve(args: argparse.Namespace) -> int:
 def plan_threads(settings: Settings) -> Settings:
     """Engine and preprocessing threads per worker: the CPUs divided among the workers, unless
     set. Logged, so that an operator sees how the cores are shared."""
-    from .runtime import cpu_count
+    from engine import default_threads
 
-    cpus = cpu_count()
+    cpus = default_threads()
     share = max(1, cpus // settings.workers)
     engine = settings.engine_threads or share
     pre = settings.preprocess_threads or share
@@ -157,69 +153,14 @@ def plan_threads(settings: Settings) -> Settings:
     return settings.model_copy(update={"engine_threads": engine, "preprocess_threads": pre})
 
 
-KEEP_ALIVE_S = 5
-
-
-def http_protocol() -> Any:
-    """httptools (C parser) with our head limit when it is installed, else h11 (pure Python)."""
-    try:
-        from .http_protocol import HeadLimitedHttpToolsProtocol
-    except ImportError:  # httptools missing: uvicorn's h11 protocol, bounded by h11's own setting
-        return "h11"
-    return HeadLimitedHttpToolsProtocol
-
-
-def make_server(
-    settings: Settings,
-    loader: Loader | None = None,
-    preprocess: Preprocess | None = None,
-    cluster: Cluster | None = None,
-) -> Any:
-    """The uvicorn server `xnornet serve` runs (the service benchmark runs it with another
-    `loader`, e.g. PyTorch, to compare engines behind the very same service, or another
-    `preprocess`; see create_app). `cluster`: one worker of `--workers N` (service/workers.py)."""
-    import uvicorn
-
-    from .app import create_app
-    from .server import DrainingServer
-
-    app = create_app(settings, loader=loader, preprocess=preprocess, cluster=cluster)
-    config = uvicorn.Config(
-        app,
-        host=settings.host,
-        port=settings.port,
-        log_level=settings.log_level,
-        timeout_graceful_shutdown=max(1, int(settings.grace_s + 0.999)),
-        access_log=False,
-        lifespan="on",
-        server_header=False,
-        # Issue 5 (security defaults): the transport limits, set explicitly rather than inherited.
-        # The request line plus headers may take at most 16 KiB: a longer head is refused (431)
-        # before any of the app runs, by service/http_protocol.py with httptools, by h11's own
-        # setting without it. Bodies are limited by the app (service/limits.py).
-        http=http_protocol(),
-        loop="auto",  # uvloop when installed (a dependency on CPython/Linux)
-        h11_max_incomplete_event_size=MAX_HEADER_BYTES,
-        # Idle keep-alive connections are closed after 5 s (uvicorn's default, made explicit), so
-        # idle sockets cannot pin file descriptors.
-        timeout_keep_alive=KEEP_ALIVE_S,
-        # A last-resort cap on open connections + in-flight tasks; past it uvicorn answers a bare
-        # 503 at once. It sits well above what the bounded queue admits (the app's own 503 with
-        # Retry-After answers first), so it only bites on a connection flood.
-        limit_concurrency=connection_limit(settings),
-        # Nothing here reads the client address, so no layer rewrites it from X-Forwarded-For.
-        proxy_headers=False,
-    )
-    return DrainingServer(config, app.state.runtime, settings.drain_delay_s)
-
-
 # -- predict ---------------------------------------------------------------------------------
 def predict(args: argparse.Namespace) -> int:
     import numpy as np
 
     import engine
 
-    from .imaging import ImageError, InputSpec, preprocess
+    from .imaging import ImageError, preprocess
+    from .postprocess import BadOutput, topk
     from .repository import Repository, RepositoryError
 
     target = args.model or DEFAULT_MODEL
@@ -236,7 +177,7 @@ def predict(args: argparse.Namespace) -> int:
             model = engine.Model.load(repo.model_path(target, version), threads=args.threads)
             label = f"{target} version {version}"
         data = Path(args.image).read_bytes()
-        spec = InputSpec.from_info(model.info)
+        spec = model.info.input
         t0 = time.perf_counter()
         x = preprocess(data, spec, Settings().max_image_pixels)
         row = np.asarray(model.infer(x[None]))[0].astype(np.float64)
@@ -244,27 +185,24 @@ def predict(args: argparse.Namespace) -> int:
     except (RepositoryError, engine.XnorError, ImageError, OSError) as exc:
         print(f"xnornet predict: {exc}", file=sys.stderr)
         return 1
-    if model.info.output_kind == "probabilities":
-        probs = row / row.sum()
-    else:
-        probs = np.exp(row - row.max())
-        probs /= probs.sum()
+    try:
+        best = topk(row, model.info.output_kind, max(1, min(args.top_k, len(row))))
+    except BadOutput as exc:
+        print(f"xnornet predict: {exc}", file=sys.stderr)
+        return 1
     labels = model.info.labels or tuple(str(i) for i in range(len(row)))
-    order = np.argsort(-probs, kind="stable")[: max(1, min(args.top_k, len(row)))]
     if args.json:
         print(
             json.dumps(
                 {
                     "model": label,
-                    "predictions": [
-                        {"index": int(i), "label": labels[i], "probability": float(probs[i])} for i in order
-                    ],
+                    "predictions": [{"index": i, "label": labels[i], "probability": p} for i, p in best],
                     "ms": round(elapsed * 1e3, 3),
                 }
             )
         )
     else:
         print(f"{args.image}: {label}, {elapsed * 1e3:.1f} ms")
-        for i in order:
-            print(f"  {probs[i]:7.2%}  {labels[i]}")
+        for i, p in best:
+            print(f"  {p:7.2%}  {labels[i]}")
     return 0

@@ -34,17 +34,11 @@ import time
 from multiprocessing.process import BaseProcess
 from pathlib import Path
 from types import FrameType
-from typing import Any, Protocol
 
 from .cluster import Cluster
 from .settings import Settings
 
 log = logging.getLogger("xnornet.service")
-
-
-class MakeServer(Protocol):
-    def __call__(self, settings: Settings, *, cluster: Cluster) -> Any: ...
-
 
 BACKLOG = 2048
 RESTART_DELAY_S = 1.0
@@ -67,9 +61,7 @@ def _die_with_parent() -> None:
         ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
 
 
-def _worker_main(
-    make_server: MakeServer, settings: Settings, index: int, sock: socket.socket, root: str
-) -> None:
+def _worker_main(settings: Settings, index: int, sock: socket.socket, root: str) -> None:
     """One worker process (spawned: a fresh interpreter)."""
     # Until the runtime installs its handlers, these must not kill the worker (the default):
     # the operations log is read after the handler is in place, so nothing is missed.
@@ -81,15 +73,16 @@ def _worker_main(
         level=settings.log_level.upper(),
         format=f"%(asctime)s %(levelname)s %(name)s [worker {index}]: %(message)s",
     )
+    from .server import make_server
+
     server = make_server(settings, cluster=Cluster(root, index, settings.workers))
     server.run(sockets=[sock])
     sys.exit(0 if server.started else 1)
 
 
 class Supervisor:
-    def __init__(self, settings: Settings, make_server: MakeServer) -> None:
+    def __init__(self, settings: Settings) -> None:
         self.settings = settings
-        self.make_server = make_server
         self.n = settings.workers
         self.procs: dict[int, BaseProcess] = {}
         self.stopping = False
@@ -114,7 +107,7 @@ class Supervisor:
     def _spawn(self, index: int) -> None:
         p = self.ctx.Process(
             target=_worker_main,
-            args=(self.make_server, self.settings, index, self.sock, str(self.root)),
+            args=(self.settings, index, self.sock, str(self.root)),
             name=f"xnornet-worker-{index}",
         )
         p.start()
@@ -187,7 +180,5 @@ class Supervisor:
         return 0 if codes and all(c == 0 for c in codes) else 1
 
 
-def run(settings: Settings, make_server: MakeServer) -> int:
-    """Serve with settings.workers processes; `make_server` (service.cli's) builds each one's
-    uvicorn server, given the settings and the worker's Cluster."""
-    return Supervisor(settings, make_server).run()
+def run(settings: Settings) -> int:
+    return Supervisor(settings).run()

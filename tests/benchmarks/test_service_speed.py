@@ -190,7 +190,7 @@ def test_child_swaps_in_the_cache_only_for_the_predecoded_kind(
 ) -> None:
     from types import SimpleNamespace
 
-    from service import cli, imaging
+    from service import imaging, server
 
     seen: list[object] = []
 
@@ -198,7 +198,7 @@ def test_child_swaps_in_the_cache_only_for_the_predecoded_kind(
         seen.append(preprocess)  # None: the app runs imaging.preprocess
         return SimpleNamespace(config=SimpleNamespace(), run=lambda: None, started=True)
 
-    monkeypatch.setattr(cli, "make_server", fake_make_server)
+    monkeypatch.setattr(server, "make_server", fake_make_server)
     before = imaging.preprocess
     assert service_speed._child([kind, json.dumps({"log_level": "warning"})]) == 0
     assert (seen[0] is None) == (kind == "engine")

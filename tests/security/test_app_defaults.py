@@ -4,7 +4,7 @@
   schema); an empty token means "none", a short one is refused at start;
 - errors never leak stack traces, exception text or file paths: an unexpected exception in a
   route and a failed model load are answered in the JSON error shape, nothing more;
-- the transport limits are set explicitly on uvicorn (service/cli.py) and the app's body limit
+- the transport limits are set explicitly on uvicorn (service/server.py) and the app's body limit
   holds (its 413 cases are in tests/service/test_api.py and tests/hostile).
 
 (Auth against a configured token, wrong/short/extended tokens: tests/service/test_api.py.)
@@ -95,7 +95,7 @@ def test_unexpected_exception_in_a_route_is_a_bare_500(
         raise FileNotFoundError(2, "No such file or directory", f"{SECRET_DIR}/labels.txt")
 
     with make(tmp_path) as client:
-        monkeypatch.setattr(classify, "probabilities", explode)  # a bug deep in the route
+        monkeypatch.setattr(classify, "topk", explode)  # a bug deep in the route
         for path in ("/v1/classify", f"/v1/models/{MODEL}/classify"):
             r = client.post(
                 path + "?top_k=2", content=png(16, 16, "L"), headers={"Content-Type": "image/png"}
@@ -150,7 +150,7 @@ def test_failed_model_load_names_no_path(tmp_path: Path) -> None:
 
 
 def test_uvicorn_transport_limits_are_explicit(tmp_path: Path) -> None:
-    from service.cli import KEEP_ALIVE_S, MAX_HEADER_BYTES, make_server
+    from service.server import KEEP_ALIVE_S, MAX_HEADER_BYTES, make_server
     from service.settings import Settings
 
     settings = Settings(repository=slow_repo(tmp_path / "repo", MODEL), port=0, queue_capacity=100)

@@ -121,7 +121,7 @@ def test_admin_names_only_never_paths(layout: tuple[Path, Path], tmp_path: Path)
         r = request(host, port, "POST", "/v1/classify", {"Content-Type": "image/png"}, png())
         assert r.status == 200 and r.headers.get("x-model-version") == "1"
 
-        # the request head limit (service/cli.py: h11_max_incomplete_event_size = 16 KiB). h11
+        # the request head limit (service/server.py: h11_max_incomplete_event_size = 16 KiB). h11
         # applies it to the bytes it buffers while a head is incomplete, and asyncio reads up to
         # 256 KiB at a time, so a head that arrives whole in one read may be larger; past
         # 16 KiB + one read it is always refused (SECURITY.md, known limits).

@@ -24,8 +24,8 @@ pytest.importorskip("httptools")
 
 
 def test_server_uses_the_head_limited_httptools_protocol() -> None:
-    from service.cli import make_server
     from service.http_protocol import HeadLimitedHttpToolsProtocol
+    from service.server import make_server
     from service.settings import Settings
 
     cfg = make_server(Settings(port=0)).config

@@ -2,8 +2,7 @@
 
 `preprocess` gives uint8 HxWxC pixels in the model's channel order for the "exact" and
 "shorter_crop" policies (the engine normalizes) and the normalized float32 CHW tensor for
-"central_crop_bicubic"; `to_float_input` is the normalization an engine without a uint8 input
-path needs. Helpers below turn either into the float tensor the model sees."""
+"central_crop_bicubic"."""
 
 from __future__ import annotations
 
@@ -35,26 +34,16 @@ def test_every_mode_is_converted(name: str, spec: InputSpec) -> None:
     assert x.std() > 0  # the gradient survived (not a blank image)
 
 
-def _model_input(data: bytes, spec: InputSpec) -> np.ndarray:
-    """What the model computes on: float32 CHW, whichever form preprocess returned."""
-    x = preprocess(data, spec, LIMIT)
-    return imaging.to_float_input(x[None], spec)[0] if x.dtype == np.uint8 else x
-
-
-def test_normalization_formula() -> None:
-    img = Image.new("RGB", (32, 32), (10, 100, 200))
-    x = _model_input(encode(img, "PNG"), RGB32)
-    expected = (
-        np.array([10, 100, 200], np.float32) * np.float32(1 / 255) - np.array(RGB32.mean, np.float32)
-    ) / np.array(RGB32.std, np.float32)
-    assert np.allclose(x[:, 5, 5], expected, atol=1e-6)
+def test_flat_color_stays_exact() -> None:
+    img = Image.new("RGB", (50, 40), (10, 100, 200))
+    x = preprocess(encode(img, "PNG"), RGB32, LIMIT)
+    assert x.shape == (32, 32, 3) and np.all(x == np.array([10, 100, 200], np.uint8))
 
 
 def test_bgr_swaps_channels() -> None:
     img = Image.new("RGB", (32, 32), (10, 100, 200))
     x = preprocess(encode(img, "PNG"), BGR32, LIMIT)
     assert list(x[0, 0]) == [200, 100, 10]
-    assert list(_model_input(encode(img, "PNG"), BGR32)[:, 0, 0]) == [200.0, 100.0, 10.0]
 
 
 def test_exact_matches_pillow_resize() -> None:
@@ -436,16 +425,19 @@ def test_previous_contract_within_one(spec_name: str) -> None:
         assert diff.max() <= 1, name
 
 
-def test_to_float_input_is_normalize() -> None:
-    """The normalization of uint8 pixels in the model's channel order is normalize()'s, bit for bit."""
-    rng = np.random.default_rng(5)
-    for spec in EQ_SPECS.values():
-        c = spec.channels
-        rgb = rng.integers(0, 256, (4, 9, 7, c), dtype=np.uint8)
-        model_order = rgb[..., ::-1] if spec.color == "bgr" else rgb
-        got = imaging.to_float_input(np.ascontiguousarray(model_order), spec)
-        for i in range(4):
-            _assert_bit_identical(np.ascontiguousarray(got[i]), _ref_normalize(rgb[i], spec))
+def test_engine_sees_the_reference_input() -> None:
+    """The bundled model on preprocess's uint8 pixels (normalized by the engine) gives the logits
+    it gives on the reference's float tensor, bit for bit."""
+    import engine
+    from service.settings import BUNDLED_MODELS
+
+    model = engine.Model.load(BUNDLED_MODELS / "fashion-mnist-xnor" / "1" / "model.xnor", threads=1)
+    spec = model.info.input
+    names = ["photo_jpeg_q90", "photo_png_rgba", "jpeg_exif_6", "png_16bit_exif_2", "photo_webp"]
+    pixels = np.stack([preprocess(equality_images()[n], spec, LIMIT) for n in names])
+    floats = np.stack([_ref_normalize(_ref_model_pixels(equality_images()[n], spec), spec) for n in names])
+    assert pixels.dtype == np.uint8
+    assert model.infer(pixels).tobytes() == model.infer(floats).tobytes()
 
 
 def test_exif_orientations_all_applied() -> None:
