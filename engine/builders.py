@@ -38,6 +38,18 @@ def binarize_weights(w: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return signs, alpha
 
 
+def _tensors(
+    weight: np.ndarray, bias: np.ndarray | None, alpha: np.ndarray | None = None
+) -> dict[str, np.ndarray]:
+    """A weighted op's tensors: weight, then alpha (binary ops) and bias where given."""
+    tensors = {"weight": weight}
+    if alpha is not None:
+        tensors["alpha"] = np.asarray(alpha, np.float32)
+    if bias is not None:
+        tensors["bias"] = np.asarray(bias, np.float32)
+    return tensors
+
+
 def _conv_params(
     weight: np.ndarray, bias: np.ndarray | None, stride: int | Sequence[int], padding: int | Sequence[int]
 ) -> dict[str, int]:
@@ -66,9 +78,7 @@ def conv2d(
 ) -> Node:
     weight = np.asarray(weight, np.float32)
     params = _conv_params(weight, bias, stride, padding)
-    tensors = {"weight": weight}
-    if bias is not None:
-        tensors["bias"] = np.asarray(bias, np.float32)
+    tensors = _tensors(weight, bias)
     return Node("conv2d", name, inputs, params, tensors)
 
 
@@ -87,9 +97,7 @@ def bconv2d(
     """signs: [O][I][kh][kw] of +1/-1 (or any real: x >= 0 counts as +1)."""
     signs = np.where(np.asarray(signs) >= 0, np.int8(1), np.int8(-1))
     params = {**_conv_params(signs, bias, stride, padding), "mode": MODES[mode], "use_k": int(use_k)}
-    tensors = {"weight": signs, "alpha": np.asarray(alpha, np.float32)}
-    if bias is not None:
-        tensors["bias"] = np.asarray(bias, np.float32)
+    tensors = _tensors(signs, bias, alpha)
     return Node("bconv2d", name, inputs, params, tensors)
 
 
@@ -97,9 +105,7 @@ def linear(
     weight: np.ndarray, bias: np.ndarray | None = None, *, name: str = "", inputs: tuple[int, ...] = ()
 ) -> Node:
     weight = np.asarray(weight, np.float32)
-    tensors = {"weight": weight}
-    if bias is not None:
-        tensors["bias"] = np.asarray(bias, np.float32)
+    tensors = _tensors(weight, bias)
     return Node("linear", name, inputs, {"out": weight.shape[0], "has_bias": int(bias is not None)}, tensors)
 
 
@@ -114,9 +120,7 @@ def blinear(
     inputs: tuple[int, ...] = (),
 ) -> Node:
     signs = np.where(np.asarray(signs) >= 0, np.int8(1), np.int8(-1))
-    tensors = {"weight": signs, "alpha": np.asarray(alpha, np.float32)}
-    if bias is not None:
-        tensors["bias"] = np.asarray(bias, np.float32)
+    tensors = _tensors(signs, bias, alpha)
     params = {
         "out": signs.shape[0],
         "has_bias": int(bias is not None),
