@@ -25,7 +25,8 @@ import numpy as np
 
 from engine import format as fmt
 from engine.graph import Graph
-from training import larq_zoo as lz
+from training import larq_arch
+from training.larq_convert import build_model
 
 from .timing import median_seconds
 
@@ -37,16 +38,16 @@ BENCH_ARCHES = {
 
 
 def _arch(name: str) -> str:
-    return BENCH_ARCHES.get(name) or lz.canonical_arch(name)
+    return BENCH_ARCHES.get(name) or larq_arch.canonical_arch(name)
 
 
 def build_graph(arch: str, seed: int = 0, *, softmax: bool = True, width: float = 1.0) -> Graph:
     """The engine graph of a Larq Zoo architecture at its real size, with seeded weights
     (width < 1 scales the channels down, for tests)."""
     a = _arch(arch)
-    cfg = lz.ArchConfig(width=width)
+    cfg = larq_arch.ArchConfig(width=width)
     labels = [f"class_{i:04d}" for i in range(cfg.classes)]
-    return lz.build_model(a, lz.seeded_weights(a, cfg, seed), cfg, labels=labels, softmax=softmax)
+    return build_model(a, larq_arch.seeded_weights(a, cfg, seed), cfg, labels=labels, softmax=softmax)
 
 
 def input_shape(arch: str) -> tuple[int, int, int]:
@@ -60,10 +61,10 @@ def torch_float_twin(arch: str, classes: int = 1000, width: float = 1.0) -> Any:
     from torch import nn
 
     a = _arch(arch)
-    c = lz.ArchConfig(width=width).ch
+    c = larq_arch.ArchConfig(width=width).ch
 
     def same(k: int, s: int, size: int, value: float = 0.0) -> tuple[nn.Module, int]:
-        out, b, e = lz._same(size, k, s)
+        out, b, e = larq_arch.same_padding(size, k, s)
         return nn.ConstantPad2d((b, e, b, e), value), out
 
     if a == "xnornet":

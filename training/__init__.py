@@ -1,7 +1,7 @@
 """Training, export and import of BWN / XNOR networks (the optional `xnornet[train]` extra).
 
 `training.cli`, `training.data`, `training.evaluate` (the `eval` command) and `xnornet pull`
-(`training.pull`, `catalog`, `converters`, `fetch`, `larq_zoo`) work without PyTorch; everything
+(`training.pull`, `catalog`, `converters`, `fetch`, `keras_hdf5`, `larq_*`) work without PyTorch; everything
 else imports torch.
 """
 
@@ -14,6 +14,10 @@ __all__ = [
     "export",
     "fetch",
     "importers",
+    "keras_hdf5",
+    "larq_arch",
+    "larq_convert",
+    "larq_releases",
     "larq_zoo",
     "layers",
     "models",

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 
 from engine.graph import Graph
 
-from .larq_zoo import ARCHES as LARQ_ARCHES
+from .larq_arch import ARCHES as LARQ_ARCHES
 
 if TYPE_CHECKING:
     from .catalog import Entry
@@ -32,15 +32,17 @@ class Converter:
 
 
 def _larq_zoo(path: Path, entry: Entry) -> tuple[Graph, list[str]]:
-    from . import larq_zoo as lz
+    from .keras_hdf5 import LarqImportError
+    from .larq_arch import ArchConfig
+    from .larq_convert import convert_file
 
-    cfg = lz.ArchConfig(size=entry.input_size, classes=int(entry.task["classes"]), width=entry.width)
+    cfg = ArchConfig(size=entry.input_size, classes=int(entry.task["classes"]), width=entry.width)
     try:
         # The sha256 was checked against the catalogue already: no release lookup here.
-        res = lz.import_file(path, entry.architecture, None, cfg=cfg, name=entry.name, check_sha=False)
-    except lz.LarqImportError as exc:
+        model, _weights, warnings = convert_file(path, entry.architecture, cfg=cfg, name=entry.name)
+    except LarqImportError as exc:
         raise ConvertError(str(exc)) from None
-    return res.model, res.warnings
+    return model, warnings
 
 
 CONVERTERS: dict[str, Converter] = {

@@ -152,7 +152,7 @@ def test_page_selects_among_models_and_drops_the_hint_with_imagenet(tmp_path: Pa
     from service.settings import BUNDLED_MODELS
     from tests.training.test_pull import FILE, IMAGENET, catalog, entry
     from training import pull
-    from training.larq_zoo import CLASSES_FILE
+    from training.larq_convert import CLASSES_FILE
 
     from ..importers import keras_ref as kr
 

@@ -15,6 +15,10 @@ pytest.importorskip("h5py", reason="h5py is not installed (pip install 'xnornet[
 from engine import format as fmt
 from engine.model import Model
 from training import larq_zoo as lz
+from training.keras_hdf5 import LarqImportError
+from training.larq_arch import ArchConfig, canonical_arch
+from training.larq_convert import LARQ_MEAN, LARQ_STD
+from training.larq_releases import check_release, releases
 
 from . import keras_ref as kr
 
@@ -34,7 +38,7 @@ def _compare(km: kr.KModel, xnor_path: Path, x_nhwc: np.ndarray) -> np.ndarray:
     return ref
 
 
-def _import(h5: Path, arch: str, out: Path, cfg: lz.ArchConfig, softmax: bool = False) -> lz.ImportResult:
+def _import(h5: Path, arch: str, out: Path, cfg: ArchConfig, softmax: bool = False) -> lz.ImportResult:
     res = lz.import_file(h5, arch, out, cfg=cfg, softmax=softmax, edges="float32")  # exact: float edges
     assert any("not a known" in w for w in res.warnings)  # synthetic weights are no release
     return res
@@ -48,7 +52,7 @@ def test_xnornet_full_size_bytes_strings_chunked_layer_names(tmp_path: Path) -> 
     km = kr.xnornet(seed=1)
     h5 = tmp_path / "xnornet.h5"
     kr.write_h5(h5, km, strings="bytes", chunks=3)
-    res = _import(h5, "XNORNet", tmp_path / "x.xnor", lz.ArchConfig())
+    res = _import(h5, "XNORNet", tmp_path / "x.xnor", ArchConfig())
     assert res.model.input.resize == "central_crop_bicubic" and res.model.input.height == 224
     _compare(km, tmp_path / "x.xnor", _input(224, 2))
     # float32 -> packed: the binary convs dominate
@@ -59,7 +63,7 @@ def test_binary_alexnet_full_size_str_strings_full_model_save(tmp_path: Path) ->
     km = kr.binary_alexnet(seed=3, dense_as_conv=True)  # v0.3.0: 1x1 convs on the 1x1x9216 reshape
     h5 = tmp_path / "alexnet.h5"
     kr.write_h5(h5, km, strings="str", nested=True)
-    _import(h5, "binary_alexnet", tmp_path / "a.xnor", lz.ArchConfig())
+    _import(h5, "binary_alexnet", tmp_path / "a.xnor", ArchConfig())
     _compare(km, tmp_path / "a.xnor", _input(224, 4))
 
 
@@ -108,21 +112,21 @@ def test_layout_variants(tmp_path: Path, arch: str, variant: str) -> None:
     )
     h5 = tmp_path / "m.h5"
     kr.write_h5(h5, km, **VARIANTS[variant])
-    _import(h5, arch, tmp_path / "m.xnor", lz.ArchConfig(size=size, width=NARROW))
+    _import(h5, arch, tmp_path / "m.xnor", ArchConfig(size=size, width=NARROW))
     _compare(km, tmp_path / "m.xnor", _input(size, 8, batch=2))
 
 
 def test_binary_alexnet_v02_dense_layout(tmp_path: Path) -> None:
     km = kr.binary_alexnet(seed=9, width=NARROW, dense_as_conv=False)  # QuantDense kernels (in, out)
     kr.write_h5(tmp_path / "m.h5", km, strings="str")
-    _import(tmp_path / "m.h5", "binary-alexnet", tmp_path / "m.xnor", lz.ArchConfig(width=NARROW))
+    _import(tmp_path / "m.h5", "binary-alexnet", tmp_path / "m.xnor", ArchConfig(width=NARROW))
     _compare(km, tmp_path / "m.xnor", _input(224, 10))
 
 
 def test_resnet_e18_other_class_count(tmp_path: Path) -> None:
     km = kr.resnet_e18(seed=11, width=NARROW, classes=10, size=64)
     kr.write_h5(tmp_path / "m.h5", km)
-    res = _import(tmp_path / "m.h5", "resnet-e18", tmp_path / "m.xnor", lz.ArchConfig(64, 10, NARROW))
+    res = _import(tmp_path / "m.h5", "resnet-e18", tmp_path / "m.xnor", ArchConfig(64, 10, NARROW))
     assert res.model.labels == [f"class_{i:04d}" for i in range(10)]
     assert any("class_0000" in w for w in res.warnings)
     _compare(km, tmp_path / "m.xnor", _input(64, 12))
@@ -131,7 +135,7 @@ def test_resnet_e18_other_class_count(tmp_path: Path) -> None:
 # ---------------------------------------------------------------------------------------
 # Refusals
 
-SMALL = lz.ArchConfig(size=64, width=0.125)
+SMALL = ArchConfig(size=64, width=0.125)
 
 
 def _small(tmp_path: Path, **kw: object) -> Path:
@@ -141,8 +145,8 @@ def _small(tmp_path: Path, **kw: object) -> Path:
     return path
 
 
-def _refused(path: Path, match: str, arch: str = "resnet-e18", cfg: lz.ArchConfig = SMALL) -> None:
-    with pytest.raises(lz.LarqImportError, match=match):
+def _refused(path: Path, match: str, arch: str = "resnet-e18", cfg: ArchConfig = SMALL) -> None:
+    with pytest.raises(LarqImportError, match=match):
         lz.import_file(path, arch, path.with_suffix(".xnor"), cfg=cfg)
     assert not path.with_suffix(".xnor").exists()
 
@@ -176,7 +180,7 @@ def test_wrong_architecture_is_refused(tmp_path: Path) -> None:
         _small(tmp_path),
         r"weighted layer #0 .* XNORNet expects Conv2D 96 11x11/4",
         arch="xnornet",
-        cfg=lz.ArchConfig(width=0.125),
+        cfg=ArchConfig(width=0.125),
     )
 
 
@@ -209,15 +213,15 @@ def test_hdf5_without_layer_names_is_refused(tmp_path: Path) -> None:
 
 
 def test_unknown_arch_and_other_release() -> None:
-    with pytest.raises(lz.LarqImportError, match="unknown Larq Zoo model"):
-        lz.canonical_arch("quicknet")
-    xnornet = next(r for r in lz.releases() if r["arch"] == "xnornet" and r["include_top"])
-    with pytest.raises(lz.LarqImportError, match=r"is the XNORNet release xnornet-v0\.2\.0"):
-        lz.check_release(xnornet["sha256"], "resnet-e18")
-    notop = next(r for r in lz.releases() if r["arch"] == "resnet-e18" and not r["include_top"])
-    with pytest.raises(lz.LarqImportError, match="without the classifier"):
-        lz.check_release(notop["sha256"], "resnet-e18")
-    rel, warn = lz.check_release(xnornet["sha256"], "xnornet")
+    with pytest.raises(LarqImportError, match="unknown Larq Zoo model"):
+        canonical_arch("quicknet")
+    xnornet = next(r for r in releases() if r["arch"] == "xnornet" and r["include_top"])
+    with pytest.raises(LarqImportError, match=r"is the XNORNet release xnornet-v0\.2\.0"):
+        check_release(xnornet["sha256"], "resnet-e18")
+    notop = next(r for r in releases() if r["arch"] == "resnet-e18" and not r["include_top"])
+    with pytest.raises(LarqImportError, match="without the classifier"):
+        check_release(notop["sha256"], "resnet-e18")
+    rel, warn = check_release(xnornet["sha256"], "xnornet")
     assert rel is xnornet or rel == xnornet
     assert warn is None
 
@@ -260,7 +264,7 @@ def test_cli_imports_and_reports(tmp_path: Path, capsys: pytest.CaptureFixture[s
     assert "not a known BinaryResNetE18 release" in cap.err
     m = fmt.read_model(tmp_path / "r.xnor")
     assert m.input.resize == "central_crop_bicubic" and m.input.scale == 1.0
-    assert np.allclose(m.input.mean, lz.LARQ_MEAN) and np.allclose(m.input.std, lz.LARQ_STD)
+    assert np.allclose(m.input.mean, LARQ_MEAN) and np.allclose(m.input.std, LARQ_STD)
     # a bad file: exit status 1 and the reason on stderr, nothing written
     (tmp_path / "bad.h5").write_bytes(b"nope")
     assert (

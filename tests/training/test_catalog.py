@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 
 from training import catalog as cat
-from training import larq_zoo as lz
 from training.converters import CONVERTERS
+from training.larq_releases import releases
 
 from .fileserver import serving
 
@@ -40,7 +40,7 @@ def test_the_shipped_catalogue_follows_the_schema() -> None:
 
 
 def test_the_larq_importer_reads_its_releases_from_the_catalogue() -> None:
-    rel = lz.releases()
+    rel = releases()
     assert len(rel) == 6 and sum(r["include_top"] for r in rel) == 3
     e = cat.shipped().get("resnet-e18")
     top = next(r for r in rel if r["arch"] == "resnet-e18" and r["include_top"])

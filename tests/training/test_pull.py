@@ -23,7 +23,7 @@ pytest.importorskip("h5py", reason="h5py is not installed (pip install 'xnornet[
 
 from training import catalog as cat
 from training import pull as pl
-from training.larq_zoo import CLASSES_FILE
+from training.larq_convert import CLASSES_FILE
 
 from ..importers import keras_ref as kr
 from .fileserver import FileServer, closed_port, serving
