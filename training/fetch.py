@@ -19,6 +19,7 @@ import errno
 import fcntl
 import hashlib
 import http.client
+import io
 import os
 import re
 import ssl
@@ -256,11 +257,13 @@ def _fetch_http(url: str, part: Path, size: int | None, progress: Progress, time
         raise Cut(f"{url}: the connection ended after {got} of {total} bytes")
 
 
-def _stream(resp: http.client.HTTPResponse, part: Path, mode: str, progress: Progress, url: str) -> None:
+def _stream(src: io.BufferedIOBase, part: Path, mode: str, progress: Progress, url: str) -> None:
+    """Copy `src` (a response or a file) onto `part`, synced; a broken connection is a Cut, a
+    full disk a DiskFull with the partial file removed."""
     try:
         with open(part, mode) as out:
             try:
-                while block := resp.read(CHUNK):
+                while block := src.read(CHUNK):
                     out.write(block)
                     progress.update(len(block))
             except (http.client.IncompleteRead, ConnectionError, TimeoutError) as exc:
@@ -289,18 +292,7 @@ def _fetch_file(url: str, part: Path, size: int | None, progress: Progress) -> N
     with fh:
         fh.seek(have)
         progress.begin(total, have)
-        try:
-            with open(part, "ab" if have else "wb") as out:
-                while block := fh.read(1 << 20):
-                    out.write(block)
-                    progress.update(len(block))
-                out.flush()
-                os.fsync(out.fileno())
-        except OSError as exc:
-            if _disk_full(exc):
-                part.unlink(missing_ok=True)
-                raise DiskFull(f"no space left for the download in {part.parent}") from None
-            raise
+        _stream(fh, part, "ab" if have else "wb", progress, url)
 
 
 def fetch(
