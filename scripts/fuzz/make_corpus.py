@@ -38,6 +38,7 @@ from engine import (  # noqa: E402  (the numpy side: no compiled engine needed)
 from engine import format as fmt  # noqa: E402
 from engine.graph import Graph, infer_shapes  # noqa: E402
 from engine.input_spec import InputSpec  # noqa: E402
+from tests.engine.netgen import random_bconv, random_bn  # noqa: E402
 
 MAX_SEED_BYTES = 20 * 1024
 
@@ -46,29 +47,8 @@ MAX_SEED_BYTES = 20 * 1024
 
 
 def _bn(rng: np.random.Generator, c: int, name: str = "") -> object:
-    return builders.batchnorm(
-        rng.uniform(0.5, 1.5, c),
-        rng.normal(0, 0.2, c),
-        rng.normal(0, 0.2, c),
-        rng.uniform(0.3, 1.5, c),
-        1e-5,
-        name=name,
-    )
-
-
-def _bconv(rng, o, i, k, *, stride=1, pad=0, mode="xnor", use_k=False, bias=True, name=""):
-    kh, kw = (k, k) if isinstance(k, int) else k
-    signs, alpha = builders.binarize_weights(rng.standard_normal((o, i, kh, kw)))
-    return builders.bconv2d(
-        signs,
-        alpha,
-        rng.normal(0, 0.1, o) if bias else None,
-        stride=stride,
-        padding=pad,
-        mode=mode,
-        use_k=use_k,
-        name=name,
-    )
+    # One eps for every seed file: the corpus stays byte-for-byte what it has been.
+    return random_bn(rng, c, name, eps=1e-5)
 
 
 def _blinear(rng, o, i, *, mode="xnor", use_k=False, bias=True, name=""):
@@ -127,10 +107,10 @@ def seeds() -> dict[str, bytes]:
         builders.simple("relu"),
         builders.maxpool(3, 2, 1, ceil_mode=True),
         _bn(rng, 5),
-        _bconv(rng, 17, 5, 3, pad=1, name="b2"),
+        random_bconv(rng, 17, 5, 3, pad=1, name="b2"),
         builders.simple("relu"),
         _bn(rng, 17),
-        _bconv(rng, 7, 17, 2, stride=2, pad=(1, 0, 0, 1), bias=False),
+        random_bconv(rng, 7, 17, 2, stride=2, pad=(1, 0, 0, 1), bias=False),
         builders.avgpool(2, 1, 1, count_include_pad=True),
         _bn(rng, 7),
         builders.simple("flatten"),
@@ -153,9 +133,9 @@ def seeds() -> dict[str, bytes]:
         _conv(rng, 4, 3, 3, stride=2, pad=1, bias=False),
         builders.simple("relu"),
         _bn(rng, 4),
-        _bconv(rng, 6, 4, 3, pad=(0, 1, 2, 1), mode="bwn"),
+        random_bconv(rng, 6, 4, 3, pad=(0, 1, 2, 1), mode="bwn"),
         builders.maxpool(2, 1),
-        _bconv(rng, 5, 6, 1, mode="bwn", bias=False),
+        random_bconv(rng, 5, 6, 1, mode="bwn", bias=False),
         builders.simple("flatten"),
     ]
     spec = _spec(3, 7, 9, "bgr")
@@ -167,9 +147,9 @@ def seeds() -> dict[str, bytes]:
     rng = np.random.default_rng(3)
     nodes = [
         _bn(rng, 2),
-        _bconv(rng, 18, 2, 3, stride=(2, 1), pad=(2, 0, 1, 2), use_k=True),
+        random_bconv(rng, 18, 2, 3, stride=(2, 1), pad=(2, 0, 1, 2), use_k=True),
         builders.simple("relu"),
-        _bconv(rng, 3, 18, (1, 3), use_k=True, bias=False),
+        random_bconv(rng, 3, 18, (1, 3), use_k=True, bias=False),
         builders.simple("flatten"),
     ]
     spec = _spec(2, 6, 5)
@@ -182,10 +162,10 @@ def seeds() -> dict[str, bytes]:
     c = 3
     nodes = [
         _bn(rng, c, "bn0"),  # v1
-        _bconv(rng, c, c, 3, pad=1, name="b1"),  # v2
+        random_bconv(rng, c, c, 3, pad=1, name="b1"),  # v2
         builders.simple("add", inputs=(2, 0)),  # v3 = v2 + input
         _bn(rng, c, "bn1"),  # v4
-        _bconv(rng, c, c, 3, pad=1, mode="bwn"),  # v5
+        random_bconv(rng, c, c, 3, pad=1, mode="bwn"),  # v5
         builders.simple("add", inputs=(5, 3)),  # v6 = v5 + v3
         builders.simple("relu"),  # v7
         builders.avgpool(5, 5, count_include_pad=False),  # global pool
@@ -236,7 +216,7 @@ def seeds() -> dict[str, bytes]:
 
     # 8. bconv2d XNOR with C > 32 (two words per pixel) and O > 16, 1x1 input, kernel 1.
     rng = np.random.default_rng(8)
-    nodes = [_bconv(rng, 33, 40, 1), builders.simple("flatten"), _bn(rng, 33), _linear(rng, 2, 33)]
+    nodes = [random_bconv(rng, 33, 40, 1), builders.simple("flatten"), _bn(rng, 33), _linear(rng, 2, 33)]
     add("bconv_wide", Graph(_spec(40, 1, 1), nodes, name="wide"))
 
     # 9. linear / blinear on a flattened input, 2-D batchnorm, shorter-side resize policy.
@@ -256,8 +236,8 @@ def seeds() -> dict[str, bytes]:
     # 10. Kernel with maximal padding (k-1) on every side and stride > kernel.
     rng = np.random.default_rng(10)
     nodes = [
-        _bconv(rng, 2, 1, 3, stride=4, pad=2),
-        _bconv(rng, 2, 2, 2, pad=1, mode="bwn"),
+        random_bconv(rng, 2, 1, 3, stride=4, pad=2),
+        random_bconv(rng, 2, 2, 2, pad=1, mode="bwn"),
         _conv(rng, 1, 2, 2, pad=(1, 1, 0, 0)),
     ]
     add("max_pad", Graph(_spec(1, 5, 6), nodes, name="pad"))
@@ -266,7 +246,7 @@ def seeds() -> dict[str, bytes]:
     rng = np.random.default_rng(11)
     nodes = [
         _bn(rng, 6),
-        _bconv(rng, 16, 6, 2, use_k=True),
+        random_bconv(rng, 16, 6, 2, use_k=True),
         builders.simple("relu"),
         builders.maxpool(2, 2, ceil_mode=True),
         builders.simple("flatten"),
@@ -280,7 +260,8 @@ def seeds() -> dict[str, bytes]:
     rng = np.random.default_rng(12)
     nodes = []
     for i in range(12):
-        nodes += [_bn(rng, 3), _bconv(rng, 3, 3, 3, pad=1, mode="xnor" if i % 2 else "bwn", bias=bool(i % 3))]
+        mode = "xnor" if i % 2 else "bwn"
+        nodes += [_bn(rng, 3), random_bconv(rng, 3, 3, 3, pad=1, mode=mode, bias=bool(i % 3))]
     nodes += [builders.simple("flatten"), _linear(rng, 2, 3 * 4 * 4)]
     add("deep", Graph(_spec(3, 4, 4), nodes, name="deep"))
 
@@ -288,10 +269,10 @@ def seeds() -> dict[str, bytes]:
     rng = np.random.default_rng(13)
     nodes = [
         _bn(rng, 3),
-        _bconv(rng, 4, 3, 3, stride=2, pad=(2, 2, 1, 0), use_k=True),
+        random_bconv(rng, 4, 3, 3, stride=2, pad=(2, 2, 1, 0), use_k=True),
         builders.simple("relu"),
         _bn(rng, 4),
-        _bconv(rng, 2, 4, (2, 3), pad=(1, 2, 0, 1), use_k=True, bias=False),
+        random_bconv(rng, 2, 4, (2, 3), pad=(1, 2, 0, 1), use_k=True, bias=False),
         builders.simple("flatten"),
     ]
     add("use_k_halo", Graph(_spec(3, 7, 6), nodes, name="usek-halo"))

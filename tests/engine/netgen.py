@@ -9,30 +9,33 @@ from engine.graph import Graph, Node, infer_shapes
 from engine.input_spec import InputSpec
 
 
-def _bn(rng: np.random.Generator, c: int, name: str) -> Node:
+def random_bn(rng: np.random.Generator, c: int, name: str = "", eps: float | None = None) -> Node:
+    """Batchnorm with random statistics; eps drawn from the usual values unless given."""
     return builders.batchnorm(
         rng.uniform(0.5, 1.5, c),
         rng.normal(0, 0.2, c),
         rng.normal(0, 0.2, c),
         rng.uniform(0.3, 1.5, c),
-        float(rng.choice([1e-5, 1e-4, 1e-3])),
+        float(rng.choice([1e-5, 1e-4, 1e-3])) if eps is None else eps,
         name=name,
     )
 
 
-def _bconv(
+def random_bconv(
     rng: np.random.Generator,
     o: int,
     i: int,
-    k: int,
-    stride: int,
-    pad: int | tuple[int, ...],
-    mode: str,
-    use_k: bool,
-    name: str,
+    k: int | tuple[int, int],
+    stride: int | tuple[int, int] = 1,
+    pad: int | tuple[int, ...] = 0,
+    mode: str = "xnor",
+    use_k: bool = False,
+    name: str = "",
     bias: bool = True,
 ) -> Node:
-    signs, alpha = builders.binarize_weights(rng.standard_normal((o, i, k, k)))
+    """A binary conv with random signs, scales and (unless bias is False) bias; k is k or (kh, kw)."""
+    kh, kw = (k, k) if isinstance(k, int) else k
+    signs, alpha = builders.binarize_weights(rng.standard_normal((o, i, kh, kw)))
     return builders.bconv2d(
         signs,
         alpha,
@@ -68,16 +71,16 @@ def conv_net(
             padding=k1 // 2,
             name="conv1",
         ),
-        _bn(rng, c1, "bn1"),
+        random_bn(rng, c1, "bn1"),
         builders.simple("relu"),
         builders.maxpool(3, 2, 1, ceil_mode=True),
-        _bn(rng, c1, "bn2"),
-        _bconv(rng, c2, c1, 3, 1, 1, mode, use_k, "bconv2"),
+        random_bn(rng, c1, "bn2"),
+        random_bconv(rng, c2, c1, 3, 1, 1, mode, use_k, "bconv2"),
         builders.simple("relu"),
-        _bn(rng, c2, "bn3"),
-        _bconv(rng, c3, c2, 5, 2, (2, 1, 1, 2), mode, use_k, "bconv3", bias=False),
+        random_bn(rng, c2, "bn3"),
+        random_bconv(rng, c3, c2, 5, 2, (2, 1, 1, 2), mode, use_k, "bconv3", bias=False),
         builders.avgpool(2, 1, 1, count_include_pad=bool(seed % 2)),
-        _bn(rng, c3, "bn4"),
+        random_bn(rng, c3, "bn4"),
         builders.simple("flatten"),
     ]
     shapes = infer_shapes(Graph(InputSpec(in_c, *hw), nodes))
@@ -86,7 +89,7 @@ def conv_net(
     nodes += [
         builders.blinear(signs, alpha, rng.normal(0, 0.1, f), mode=mode, use_k=use_k, name="fc1"),
         builders.simple("relu"),
-        _bn(rng, f, "bn5"),
+        random_bn(rng, f, "bn5"),
         builders.simple("dropout"),
         builders.linear(
             rng.standard_normal((classes, f)).astype(np.float32) / np.sqrt(f),
@@ -115,10 +118,10 @@ def residual_net(seed: int, mode: str = "xnor") -> Graph:
         builders.conv2d(
             rng.standard_normal((c, 3, 3, 3)).astype(np.float32) / 3, None, stride=2, padding=1, name="stem"
         ),
-        _bn(rng, c, "bn0"),  # value 2
-        _bconv(rng, c, c, 3, 1, 1, mode, False, "b1"),  # value 3 (reads 2)
-        _bn(rng, c, "bn1"),  # value 4
-        _bconv(rng, c, c, 3, 1, 1, mode, False, "b2"),  # value 5
+        random_bn(rng, c, "bn0"),  # value 2
+        random_bconv(rng, c, c, 3, 1, 1, mode, False, "b1"),  # value 3 (reads 2)
+        random_bn(rng, c, "bn1"),  # value 4
+        random_bconv(rng, c, c, 3, 1, 1, mode, False, "b2"),  # value 5
         builders.simple("add", inputs=(5, 2)),  # value 6: skip from 2
         builders.simple("relu"),  # value 7
         builders.avgpool(6, 6),  # global pool of 6x6

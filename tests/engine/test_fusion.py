@@ -9,7 +9,7 @@ from engine import format as fmt
 from engine.graph import Graph
 from engine.input_spec import InputSpec
 from engine.model import isa_supported
-from tests.engine.netgen import _bconv, _bn
+from tests.engine.netgen import random_bconv, random_bn
 from tests.engine.test_engine_reference import assert_nodes_match
 
 ISAS = [i for i in ("scalar", "avx2", "avx512") if isa_supported(i)]
@@ -32,7 +32,7 @@ def graphs():
     # conv (no bias) -> bn -> relu -> flatten -> linear -> bn1d -> relu (output)
     n = [
         conv(rng, 21, 3, 3, bias=False, name="c1"),
-        _bn(rng, 21, "bn1"),
+        random_bn(rng, 21, "bn1"),
         builders.simple("relu", name="relu"),
         builders.simple("flatten"),
     ]
@@ -40,20 +40,20 @@ def graphs():
         builders.linear(
             rng.standard_normal((37, 21 * 9 * 10)).astype(np.float32) / 40, rng.normal(0, 0.1, 37), name="fc"
         ),
-        _bn(rng, 37, "bnf"),
+        random_bn(rng, 37, "bnf"),
         builders.simple("relu", name="rf"),
     ]
     g["lin_bn_relu_out"] = (Graph(spec, n), {"bn1", "relu", "bnf", "rf"})
     # conv -> bn (last node)
-    n = [conv(rng, 17, 3, 3, name="c1"), _bn(rng, 17, "bnlast")]
+    n = [conv(rng, 17, 3, 3, name="c1"), random_bn(rng, 17, "bnlast")]
     g["bn_last"] = (Graph(spec, n), {"bnlast"})
     # conv -> bn -> xnor bconv (binarize fold wins) ; bn -> relu with bn having 2 consumers
     n = [
         conv(rng, 33, 3, 3, name="c1"),
-        _bn(rng, 33, "bnx"),
-        _bconv(rng, 33, 33, 3, 1, 1, "xnor", False, "b1"),
+        random_bn(rng, 33, "bnx"),
+        random_bconv(rng, 33, 33, 3, 1, 1, "xnor", False, "b1"),
         conv(rng, 33, 33, 3, name="c2"),
-        _bn(rng, 33, "bn2"),
+        random_bn(rng, 33, "bn2"),
         builders.simple("relu", name="r2"),
         builders.simple("add", inputs=(6, 5), name="add"),
     ]
@@ -61,16 +61,16 @@ def graphs():
     # conv with two consumers -> no epilogue fold
     n = [
         conv(rng, 16, 3, 3, name="c1"),
-        _bn(rng, 16, "bnn"),
+        random_bn(rng, 16, "bnn"),
         builders.simple("add", inputs=(2, 1), name="add"),
     ]
     g["two_consumers"] = (Graph(spec, n), set())
     # bwn conv -> bn -> relu: not folded (bwn), relu after bn not folded
     n = [
         conv(rng, 20, 3, 3, name="c1"),
-        _bn(rng, 20, "bn1"),
-        _bconv(rng, 24, 20, 3, 1, 1, "bwn", False, "bw"),
-        _bn(rng, 24, "bnb"),
+        random_bn(rng, 20, "bn1"),
+        random_bconv(rng, 24, 20, 3, 1, 1, "bwn", False, "bw"),
+        random_bn(rng, 24, "bnb"),
         builders.simple("relu", name="rb"),
     ]
     g["bwn_bn"] = (Graph(spec, n), {"bn1"})

@@ -15,7 +15,7 @@ from engine import format as fmt
 from engine.graph import Graph, Node
 from engine.input_spec import InputSpec
 from engine.model import isa_supported
-from tests.engine.netgen import _bconv
+from tests.engine.netgen import random_bconv
 from tests.engine.test_engine_reference import assert_nodes_match
 
 ISAS = [i for i in ("scalar", "avx2", "avx512") if isa_supported(i)]
@@ -34,7 +34,8 @@ def _bn_special(rng: np.random.Generator, c: int, case: str, name: str) -> Node:
 def graph(case: str) -> Graph:
     rng = np.random.default_rng(len(case))
     spec = InputSpec(20, 11, 12, "other", mean=(0.0,) * 4, std=(1.0,) * 4)
-    a = _bconv(rng, 40, 20, 3, 1, 1, "xnor", False, "a")  # 40 channels: a half-filled 16-block at the end
+    # 40 channels: a half-filled 16-block at the end
+    a = random_bconv(rng, 40, 20, 3, 1, 1, "xnor", False, "a")
     if case.endswith("nonfinite"):
         a.tensors["alpha"][5] = np.inf
         a.tensors["bias"][6] = np.nan
@@ -47,8 +48,8 @@ def graph(case: str) -> Graph:
         nodes.append(builders.maxpool(3, 2, name="pa"))
     if "no_bn" not in case:
         nodes.append(_bn_special(rng, 40, case, "bn_ab"))
-    nodes += [_bconv(rng, 36, 40, 5, 1, 2, "xnor", False, "b"), builders.simple("relu", name="rb")]
-    nodes += [_bn_special(rng, 36, case, "bn_bc"), _bconv(rng, 24, 36, 3, 2, 1, "xnor", False, "c")]
+    nodes += [random_bconv(rng, 36, 40, 5, 1, 2, "xnor", False, "b"), builders.simple("relu", name="rb")]
+    nodes += [_bn_special(rng, 36, case, "bn_bc"), random_bconv(rng, 24, 36, 3, 2, 1, "xnor", False, "c")]
     return Graph(spec, nodes)
 
 
@@ -84,10 +85,10 @@ def test_not_folded_where_the_bits_need_floats() -> None:
     spec = InputSpec(8, 9, 9, "other", mean=(0.0,) * 4, std=(1.0,) * 4)
     # a maxpool between, a K-scaled consumer, a consumer that is not XNOR
     nodes = [
-        _bconv(rng, 16, 8, 3, 1, 1, "xnor", False, "a"),
+        random_bconv(rng, 16, 8, 3, 1, 1, "xnor", False, "a"),
         builders.maxpool(3, 1, padding=1, name="p"),
-        _bconv(rng, 16, 16, 3, 1, 1, "xnor", True, "k"),
-        _bconv(rng, 16, 16, 3, 1, 1, "bwn", False, "w"),
+        random_bconv(rng, 16, 16, 3, 1, 1, "xnor", True, "k"),
+        random_bconv(rng, 16, 16, 3, 1, 1, "bwn", False, "w"),
     ]
     model = Model.from_bytes(fmt.to_bytes(Graph(spec, nodes)))
     assert all(n.packs_into is None for n in model.info.nodes)
