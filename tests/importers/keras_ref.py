@@ -84,22 +84,37 @@ class _Gen:
         return out
 
 
-def xnornet(seed: int = 0, width: float = 1.0, classes: int = 1000) -> KModel:
-    g, m = _Gen(seed), KModel("xnornet", 224)
-    ch = lambda n: max(1, round(n * width))  # noqa: E731
+def _stem(
+    m: KModel,
+    g: _Gen,
+    k: int,
+    stride: int,
+    c: int,
+    *,
+    pool_padding: str,
+    bn_scale: bool,
+    eps: tuple[float, float],
+) -> int:
+    """Conv2D k x k ('same') -> BN -> ReLU -> MaxPool 3/2 -> BN: XNORNet's and ResNetE18's first layers."""
     x = m.op(
         "conv",
         "Conv2D",
         "conv2d",
         (0,),
-        [("kernel", g.float_kernel((11, 11, 3, ch(96))))],
-        stride=4,
+        [("kernel", g.float_kernel((k, k, 3, c)))],
+        stride=stride,
         padding="same",
     )
-    x = m.op("bn", "BatchNormalization", "batch_normalization", (x,), g.bn(ch(96), False), eps=1e-5)
+    x = m.op("bn", "BatchNormalization", "batch_normalization", (x,), g.bn(c, bn_scale), eps=eps[0])
     x = m.op("relu", "Activation", "activation", (x,))
-    x = m.op("maxpool", "MaxPooling2D", "max_pooling2d", (x,), padding="valid")
-    x = m.op("bn", "BatchNormalization", "batch_normalization", (x,), g.bn(ch(96), False), eps=1e-4)
+    x = m.op("maxpool", "MaxPooling2D", "max_pooling2d", (x,), padding=pool_padding)
+    return m.op("bn", "BatchNormalization", "batch_normalization", (x,), g.bn(c, bn_scale), eps=eps[1])
+
+
+def xnornet(seed: int = 0, width: float = 1.0, classes: int = 1000) -> KModel:
+    g, m = _Gen(seed), KModel("xnornet", 224)
+    ch = lambda n: max(1, round(n * width))  # noqa: E731
+    x = _stem(m, g, 11, 4, ch(96), pool_padding="valid", bn_scale=False, eps=(1e-5, 1e-4))
     prev = ch(96)
     for n, k, pool in [(256, 5, True), (384, 3, False), (384, 3, False), (256, 3, True), (4096, 6, False)]:
         x = m.op(
@@ -198,19 +213,7 @@ def binary_alexnet(
 def resnet_e18(seed: int = 0, width: float = 1.0, classes: int = 1000, size: int = 224) -> KModel:
     g, m = _Gen(seed), KModel("resnet-e18", size)
     ch = lambda n: max(1, round(n * width))  # noqa: E731
-    x = m.op(
-        "conv",
-        "Conv2D",
-        "conv2d",
-        (0,),
-        [("kernel", g.float_kernel((7, 7, 3, ch(64))))],
-        stride=2,
-        padding="same",
-    )
-    x = m.op("bn", "BatchNormalization", "batch_normalization", (x,), g.bn(ch(64), True), eps=1e-5)
-    x = m.op("relu", "Activation", "activation", (x,))
-    x = m.op("maxpool", "MaxPooling2D", "max_pooling2d", (x,), padding="same")
-    x = m.op("bn", "BatchNormalization", "batch_normalization", (x,), g.bn(ch(64), True), eps=1e-5)
+    x = _stem(m, g, 7, 2, ch(64), pool_padding="same", bn_scale=True, eps=(1e-5, 1e-5))
     prev = ch(64)
     for stage, filters in enumerate([64, 128, 256, 512]):
         for block in range(4):
