@@ -37,7 +37,6 @@ typedef struct {
     int64_t chunk, total;               /* flat ranges */
 } task;
 
-static inline int32_t ceil_div32(int32_t a, int32_t b) { return (a + b - 1) / b; }
 static inline int32_t min32(int32_t a, int32_t b) { return a < b ? a : b; }
 
 /* How many items a layer of `work` units (at `grain` per worthwhile item) should use. */
@@ -55,26 +54,10 @@ int64_t xnor_exec_want_items(const xnor_context_t *c, uint64_t work, uint64_t gr
     return want_items(c, work, grain);
 }
 
-/* Split rows and blocks into tiles: N * nrt * nbt >= want if possible, rows first
- * (or blocks first for fully connected layers, where the weights dominate). */
+/* 2-D ops put the batch in the rows: N counts only for maps. */
 static void tile(task *t, int64_t want, int32_t rt_max, int32_t bt_max, int blocks_first) {
-    int32_t nrt = ceil_div32(t->rows, rt_max), nbt = ceil_div32(t->nb, bt_max);
-    int64_t N = blocks_first ? 1 : t->N; /* 2-D ops put the batch in the rows */
-    while (N * nrt * nbt < want) {
-        if (blocks_first) {
-            if (nbt < t->nb) nbt++;
-            else if (nrt < t->rows) nrt++;
-            else break;
-        } else {
-            if (nrt < t->rows) nrt++;
-            else if (nbt < t->nb) nbt++;
-            else break;
-        }
-    }
-    t->rt = ceil_div32(t->rows, nrt);
-    t->nrt = ceil_div32(t->rows, t->rt);
-    t->bt = ceil_div32(t->nb, nbt);
-    t->nbt = ceil_div32(t->nb, t->bt);
+    xnor_split_tiles(t->rows, t->nb, blocks_first ? 1 : t->N, want, rt_max, bt_max, blocks_first, &t->rt,
+                     &t->nrt, &t->bt, &t->nbt);
 }
 
 /* Split rows and blocks for a pool of T threads handing out items dynamically: the
@@ -340,6 +323,22 @@ static void run_fconv(task *t) {
 
 /* ================================================================ XNOR bconv2d / blinear */
 
+/* One entry of the A map (XNOR-Net's K): the mean over C channels of |v|, v = x (or
+ * x * sc + sf with the folded batchnorm), summed in channel order. */
+static inline float mean_abs(const float *x, size_t C, const float *sc, const float *sf) {
+    float s = 0.0f;
+    if (sc) {
+        for (size_t ch = 0; ch < C; ch++) {
+            float v = x[ch] * sc[ch];
+            v = v + sf[ch];
+            s += fabsf(v);
+        }
+    } else {
+        for (size_t ch = 0; ch < C; ch++) s += fabsf(x[ch]);
+    }
+    return s / (float)C;
+}
+
 /* Binarize (with the folded batchnorm) into the packed buffer, and the A map / K. */
 static void xpack_item(void *arg, int64_t item, int tid) {
     (void)tid;
@@ -369,21 +368,7 @@ static void xpack_item(void *arg, int64_t item, int tid) {
         if (nd->use_k) {
             /* A[y][x] = (sequential sum over c of |v|) / C, v the (batch-normed) input. */
             float *A = t->c->aux + n * t->c->aux_per_image;
-            const float fc = (float)C;
-            for (size_t p = (size_t)y0 * W; p < (size_t)y1 * W; p++) {
-                const float *x = a.in + p * C;
-                float s = 0.0f;
-                if (sc) {
-                    for (size_t ch = 0; ch < C; ch++) {
-                        float v = x[ch] * sc[ch];
-                        v = v + sf[ch];
-                        s += fabsf(v);
-                    }
-                } else {
-                    for (size_t ch = 0; ch < C; ch++) s += fabsf(x[ch]);
-                }
-                A[p] = s / fc;
-            }
+            for (size_t p = (size_t)y0 * W; p < (size_t)y1 * W; p++) A[p] = mean_abs(a.in + p * C, C, sc, sf);
         }
     } else { /* blinear: samples [s0, s1) */
         const int32_t s0 = (int32_t)item * t->rt, s1 = min32((int32_t)t->N, s0 + t->rt);
@@ -398,21 +383,8 @@ static void xpack_item(void *arg, int64_t item, int tid) {
         a.y1 = 1;
         t->c->kt->pack(&a);
         if (nd->use_k) {
-            const float fc = (float)C;
-            for (int32_t sidx = s0; sidx < s1; sidx++) {
-                const float *x = t->in + (size_t)sidx * C;
-                float s = 0.0f;
-                if (sc) {
-                    for (size_t ch = 0; ch < C; ch++) {
-                        float v = x[ch] * sc[ch];
-                        v = v + sf[ch];
-                        s += fabsf(v);
-                    }
-                } else {
-                    for (size_t ch = 0; ch < C; ch++) s += fabsf(x[ch]);
-                }
-                t->c->aux[sidx] = s / fc;
-            }
+            for (int32_t sidx = s0; sidx < s1; sidx++)
+                t->c->aux[sidx] = mean_abs(t->in + (size_t)sidx * C, C, sc, sf);
         }
     }
 }

@@ -20,7 +20,6 @@
 #define GRAIN_Q 300000ull /* int8 MACs worth a pool dispatch */
 #define GRAIN_Q_ELEM 32768ull
 
-static inline int32_t ceil_div32(int32_t a, int32_t b) { return (a + b - 1) / b; }
 static inline int32_t min32(int32_t a, int32_t b) { return a < b ? a : b; }
 
 /* ================================================================ input to pixels */
@@ -284,26 +283,9 @@ static void qlinear_item(void *arg, int64_t item, int tid) {
 
 /* ================================================================ steps */
 
-/* Rows (samples) and blocks into at least `want` items where possible; rows first for
- * convolutions, blocks first for linear layers (whose weights dominate). */
 static void split(q_task *t, int64_t want, int32_t rt_max, int32_t bt_max, int blocks_first) {
-    int32_t nrt = ceil_div32(t->rows, rt_max), nbt = ceil_div32(t->nb, bt_max);
-    const int64_t N = blocks_first ? 1 : t->N;
-    while (N * nrt * nbt < want) {
-        if (blocks_first) {
-            if (nbt < t->nb) nbt++;
-            else if (nrt < t->rows) nrt++;
-            else break;
-        } else {
-            if (nrt < t->rows) nrt++;
-            else if (nbt < t->nb) nbt++;
-            else break;
-        }
-    }
-    t->rt = ceil_div32(t->rows, nrt);
-    t->nrt = ceil_div32(t->rows, t->rt);
-    t->bt = ceil_div32(t->nb, nbt);
-    t->nbt = ceil_div32(t->nb, t->bt);
+    xnor_split_tiles(t->rows, t->nb, blocks_first ? 1 : t->N, want, rt_max, bt_max, blocks_first, &t->rt,
+                     &t->nrt, &t->bt, &t->nbt);
 }
 
 void xnor_exec_qconv(xnor_context_t *c, const xstep *st, uint32_t N) {

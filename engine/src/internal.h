@@ -234,4 +234,31 @@ void xnor_pool_run(xnor_pool *p, xnor_task_fn fn, void *arg, int64_t n_items);
 /* cpu.c */
 int xnor_parse_isa_name(const char *s, xnor_isa *out);
 
+/* exec.c, exec_int8.c: splitting a step's work into items of rt rows x bt blocks. */
+static inline int32_t ceil_div32(int32_t a, int32_t b) { return (a + b - 1) / b; }
+
+/* Rows and blocks into at least `want` items (n * nrt * nbt) where possible, within the
+ * scratch bounds rt_max x bt_max: rows first for convolutions, blocks first for linear
+ * layers (whose weights dominate). Writes the tile sizes rt, bt and their counts nrt, nbt. */
+static inline void xnor_split_tiles(int32_t rows, int32_t nb, int64_t n, int64_t want, int32_t rt_max,
+                                    int32_t bt_max, int blocks_first, int32_t *rt, int32_t *nrt,
+                                    int32_t *bt, int32_t *nbt) {
+    int32_t r = ceil_div32(rows, rt_max), b = ceil_div32(nb, bt_max);
+    while (n * r * b < want) {
+        if (blocks_first) {
+            if (b < nb) b++;
+            else if (r < rows) r++;
+            else break;
+        } else {
+            if (r < rows) r++;
+            else if (b < nb) b++;
+            else break;
+        }
+    }
+    *rt = ceil_div32(rows, r);
+    *nrt = ceil_div32(rows, *rt);
+    *bt = ceil_div32(nb, b);
+    *nbt = ceil_div32(nb, *bt);
+}
+
 #endif /* XNOR_INTERNAL_H */
