@@ -22,7 +22,10 @@ from typing import Any
 
 import numpy as np
 
+from engine import builders
 from engine import format as fmt
+from engine.graph import Graph
+from engine.input_spec import InputSpec
 from engine.model import Model, resolve_isa
 
 OUT_HW = 14
@@ -42,14 +45,14 @@ def _progress(msg: str) -> None:
 def _layer_model(c: int, k: int, binary: bool, o: int = FILTERS, hw: int = OUT_HW) -> Model:
     rng = np.random.default_rng(c * 100 + k)
     if binary:
-        signs, alpha = fmt.binarize_weights(rng.standard_normal((o, c, k, k)))
-        node = fmt.bconv2d(signs, alpha, None, padding=k // 2, name="layer")
+        signs, alpha = builders.binarize_weights(rng.standard_normal((o, c, k, k)))
+        node = builders.bconv2d(signs, alpha, None, padding=k // 2, name="layer")
     else:
-        node = fmt.conv2d(
+        node = builders.conv2d(
             rng.standard_normal((o, c, k, k)).astype(np.float32), None, padding=k // 2, name="layer"
         )
-    spec = fmt.InputSpec(c, hw, hw, "other", mean=(0.0,) * min(c, 4), std=(1.0,) * min(c, 4))
-    return Model.from_bytes(fmt.to_bytes(fmt.Model(spec, [node])), threads=1)
+    spec = InputSpec(c, hw, hw, "other", mean=(0.0,) * min(c, 4), std=(1.0,) * min(c, 4))
+    return Model.from_bytes(fmt.to_bytes(Graph(spec, [node])), threads=1)
 
 
 def _node_ms(model: Model, x: np.ndarray, repeat: int) -> float:

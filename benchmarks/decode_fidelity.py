@@ -2,7 +2,7 @@
 
     python -m benchmarks.decode_fidelity [--variants 60] [--seed 0] [--json]
 
-Real photos (scikit-image's sample photos: pip install scikit-image) are cropped, flipped,
+Real photos (scikit-image's sample photos: the benchmarks' 'accuracy' extra) are cropped, flipped,
 resized to long sides from 480 to 4032 pixels and saved as JPEGs of quality 75-95. Each JPEG
 goes into the model's input three ways:
 
@@ -10,6 +10,8 @@ goes into the model's input three ways:
   shipped  service.imaging.preprocess: decoded at 1/2, 1/4 or 1/8 when the image is that much
            larger than needed (the scales Pillow's draft() uses)
   any_m8   decoded at the smallest M/8 scale (1/8 .. 8/8) that keeps both sides >= needed
+
+and, as a noise floor, the full input with every value moved by -1, 0 or +1 at random.
 
 For the seeded XNOR AlexNet (rgb, shorter side 256, crop 227) and the bundled Fashion-MNIST
 model (gray 28x28), it reports the PSNR of the final uint8 model input against `full` (over the
@@ -111,7 +113,7 @@ def measure(n_per_photo: int, seed: int) -> dict[str, Any]:
     images = list(variants(n_per_photo, seed))
     report: dict[str, Any] = {"images": len(images), "photos": list(PHOTOS), "models": {}}
     for mname, model in models.items():
-        spec = imaging.InputSpec.from_info(model.info)
+        spec = model.info.input
         inputs: dict[str, list[np.ndarray]] = {"full": [], "shipped": [], "any_m8": [], "noise": []}
         rng = np.random.default_rng(seed)
         reduced: dict[str, list[bool]] = {"shipped": [], "any_m8": []}
@@ -175,7 +177,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         import skimage  # noqa: F401
     except ImportError:
-        print("decode_fidelity needs scikit-image's sample photos: pip install scikit-image", file=sys.stderr)
+        print("decode_fidelity needs scikit-image: pip install -e './benchmarks[accuracy]'", file=sys.stderr)
         return 2
     report = measure(args.variants, args.seed)
     if args.json:

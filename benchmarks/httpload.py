@@ -185,11 +185,11 @@ def direct(model_file: Path, image: bytes, duration: float, threads: int) -> dic
     import numpy as np
 
     import engine
-    from service.imaging import InputSpec, preprocess
+    from service.imaging import preprocess
     from service.settings import Settings
 
     model = engine.Model.load(model_file, threads=threads)
-    spec = InputSpec.from_info(model.info)
+    spec = model.info.input
     limit = Settings().max_image_pixels
     model.infer(preprocess(image, spec, limit)[None])  # warm-up
     latencies = []

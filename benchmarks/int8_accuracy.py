@@ -32,6 +32,7 @@ from PIL import Image
 
 from engine import Model
 from engine import format as fmt
+from engine.graph import Graph
 from engine.int8 import quantize_first_conv, quantize_linear, with_edges
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
@@ -128,7 +129,7 @@ def natural_images(n: int, size: int, seed: int = 0) -> tuple[np.ndarray, dict[s
     return out, {"photo_crops": n_photo, "fashion_mnist_upscaled": n - n_photo}
 
 
-def _first_binary_input(graph: fmt.Model) -> tuple[int, int]:
+def _first_binary_input(graph: Graph) -> tuple[int, int]:
     """(value id read by the first XNOR bconv2d/blinear, its node index)."""
     for i, node in enumerate(graph.nodes):
         if node.op in ("bconv2d", "blinear") and node.mode == "xnor":
@@ -136,7 +137,7 @@ def _first_binary_input(graph: fmt.Model) -> tuple[int, int]:
     raise ValueError("the graph has no XNOR layer")
 
 
-def _edges_only(graph: fmt.Model, which: str) -> fmt.Model:
+def _edges_only(graph: Graph, which: str) -> Graph:
     """int8 on one side only: 'first' (the first conv) or 'linear' (every float linear)."""
     nodes = []
     for i, node in enumerate(graph.nodes):
@@ -148,14 +149,14 @@ def _edges_only(graph: fmt.Model, which: str) -> fmt.Model:
         else:
             q = node
         nodes.append(q)
-    return fmt.Model(graph.input, nodes, graph.labels, graph.name)
+    return Graph(graph.input, nodes, graph.labels, graph.name)
 
 
 def _trace_value(model: Model, x: np.ndarray, value: int, batch: int) -> np.ndarray:
     return np.concatenate([model.trace(x[i : i + batch])[value] for i in range(0, len(x), batch)])
 
 
-def imagenet_size(name: str, graph: fmt.Model, images: np.ndarray, threads: int | None) -> dict[str, Any]:
+def imagenet_size(name: str, graph: Graph, images: np.ndarray, threads: int | None) -> dict[str, Any]:
     value, node = _first_binary_input(graph)
     f32 = Model.from_bytes(fmt.to_bytes(graph), threads=threads)
     first = Model.from_bytes(fmt.to_bytes(_edges_only(graph, "first")), threads=threads)
@@ -186,7 +187,7 @@ def imagenet_size(name: str, graph: fmt.Model, images: np.ndarray, threads: int 
     }
 
 
-def networks(width: float) -> dict[str, fmt.Model]:
+def networks(width: float) -> dict[str, Graph]:
     from . import architectures
     from .larq_speed import build_graph
 

@@ -24,6 +24,7 @@ from typing import Any
 import numpy as np
 
 from engine import format as fmt
+from engine.graph import Graph
 from training import larq_zoo as lz
 
 from .timing import median_seconds
@@ -39,7 +40,7 @@ def _arch(name: str) -> str:
     return BENCH_ARCHES.get(name) or lz.canonical_arch(name)
 
 
-def build_graph(arch: str, seed: int = 0, *, softmax: bool = True, width: float = 1.0) -> fmt.Model:
+def build_graph(arch: str, seed: int = 0, *, softmax: bool = True, width: float = 1.0) -> Graph:
     """The engine graph of a Larq Zoo architecture at its real size, with seeded weights
     (width < 1 scales the channels down, for tests)."""
     a = _arch(arch)

@@ -66,12 +66,12 @@ def targets(with_engine: bool) -> dict[str, Target]:
         # the full network for --engine; the input spec is the same at any width
         fmt.write_model(architectures.alexnet(seed=0, width=1.0 if with_engine else 0.25), path)
         alexnet = engine.Model.load(path, threads=1)
-    alex = InputSpec.from_info(alexnet.info)
+    alex = alexnet.info.input
     larq = InputSpec(
         3, 224, 224, "rgb", "central_crop_bicubic", 0, 1.0, (123.675, 116.28, 103.53), (58.395, 57.12, 57.375)
     )
     return {
-        "fashion": Target(InputSpec.from_info(fashion.info), fashion if with_engine else None),
+        "fashion": Target(fashion.info.input, fashion if with_engine else None),
         "alexnet": Target(alex, alexnet if with_engine else None),
         "alexnet_bgr": Target(replace(alex, color="bgr")),
         "larq": Target(larq),

@@ -59,6 +59,7 @@ from typing import Any
 
 import numpy as np
 
+from engine.input_spec import InputSpec
 from service.settings import BUNDLED_MODELS, DEFAULT_MODEL
 
 from . import httpload
@@ -101,13 +102,8 @@ class TorchAlexNet:
             **{
                 k: getattr(info, k)
                 for k in (
+                    "input",
                     "input_shape",
-                    "color",
-                    "resize",
-                    "resize_size",
-                    "scale",
-                    "mean",
-                    "std",
                     "labels",
                     "output_size",
                     "output_kind",
@@ -176,13 +172,8 @@ class NullModel:
     def __init__(self) -> None:
         self.threads = 1
         self.info = SimpleNamespace(
+            input=InputSpec(1, 8, 8, "gray", "exact", 0, 1 / 255, (0.0,), (1.0,)),
             input_shape=(1, 8, 8),
-            color="gray",
-            resize="exact",
-            resize_size=0,
-            scale=1 / 255,
-            mean=(0.0,),
-            std=(1.0,),
             labels=tuple(f"class{i}" for i in range(10)),
             output_size=10,
             output_kind="logits",
@@ -204,8 +195,8 @@ def _child(argv: list[str]) -> int:
     one server."""
     import logging
 
+    from engine import default_threads
     from service.imaging import preprocess
-    from service.runtime import cpu_count
     from service.server import make_server
     from service.settings import Settings
 
@@ -219,7 +210,7 @@ def _child(argv: list[str]) -> int:
         wrapped = null_preprocess
         loader = lambda data, source: NullModel()  # noqa: E731
     if kind == "torch":
-        threads = settings.engine_threads or cpu_count()
+        threads = settings.engine_threads or default_threads()
         loader = lambda data, source: TorchAlexNet(data, threads)  # noqa: E731
     server = make_server(settings, loader, wrapped)
     # read by server.run() -> config.load(); "auto" keeps make_server's choice
@@ -363,7 +354,7 @@ def run_benchmark(args: argparse.Namespace) -> dict[str, Any]:
     if not use_torch and "alexnet_torch" in configs:
         progress("torch is not installed: alexnet_torch skipped (pip install torch==2.13.0)")
         configs.remove("alexnet_torch")
-    from service.runtime import cpu_count
+    from engine import default_threads
 
     bundled = Path(args.repository) if args.repository else BUNDLED_MODELS
     with tempfile.TemporaryDirectory(prefix="xnornet-bench-") as tmp:
@@ -422,7 +413,7 @@ def run_benchmark(args: argparse.Namespace) -> dict[str, Any]:
                     progress(f"{tag}: {res['requests_per_s']} req/s, {res['errors']} errors")
                     results[config] = res
                 rounds.append(results)
-    return _report(args, image, configs, rounds, cpu_count())
+    return _report(args, image, configs, rounds, default_threads())
 
 
 def _resolved(choice: str, fast: str, default: str) -> str:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import pathlib
 import re
+import tomllib
 
 from cffi import FFI
 
@@ -53,6 +54,12 @@ def _flags() -> tuple[list[str], list[str]]:
     return cflags, ldflags
 
 
+def _version() -> str:
+    """pyproject.toml's version, the one source (the build runs in the source tree)."""
+    with (HERE.parent / "pyproject.toml").open("rb") as fh:
+        return str(tomllib.load(fh)["project"]["version"])
+
+
 ffibuilder = FFI()
 ffibuilder.cdef(_cdef())
 _cflags, _ldflags = _flags()
@@ -63,6 +70,7 @@ ffibuilder.set_source(
     include_dirs=[str(HERE / "include")],
     extra_compile_args=_cflags,
     extra_link_args=_ldflags,
+    define_macros=[("XNOR_VERSION_STRING", f'"{_version()}"')],
 )
 
 if __name__ == "__main__":

@@ -1,12 +1,9 @@
-"""Writer and reader of the xnornet model format (engine/FORMAT.md) on numpy arrays.
+"""Bytes of the xnornet model format (engine/FORMAT.md): an engine.graph.Graph to a file
+and back, on numpy arrays.
 
-Training, exporters and importers build an in-memory `Model` (input spec, nodes with
-numpy tensors, labels) and call `write_model`; tests and the reference read files back
-with `read_model`. Binary weights are kept in memory as int8 arrays of +1/-1 and stored
-at 1 bit each.
-
-Value ids: 0 is the model input, k is the output of node k-1. A node whose `inputs` is
-left empty takes the previous value (a chain).
+Training, exporters and importers build a Graph (engine.builders) and call `write_model`;
+tests and the reference read files back with `read_model`. Binary weights are stored at
+1 bit each. The C loader is the one that validates a file fully.
 """
 
 from __future__ import annotations
@@ -15,12 +12,13 @@ import os
 import struct
 import zlib
 from collections.abc import Sequence
-from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
-from .enums import COLOR_NAMES, COLORS, MODE_NAMES, MODES, OP_NAMES, OPS, RESIZE, RESIZE_NAMES
+from .enums import COLOR_NAMES, COLORS, OP_NAMES, OPS, RESIZE, RESIZE_NAMES
+from .graph import BINARY_OPS, BN_KEYS, INT8_OPS, FormatError, Graph, Node, infer_shapes
+from .input_spec import InputSpec
 
 MAGIC = b"XNORNET\x00"
 VERSION = 1
@@ -63,340 +61,9 @@ T_SLOTS = {
     "scale": 2,
     "offset": 3,
 }
-_BN_KEYS = ("gamma", "beta", "mean", "var")
-_BINARY_OPS = ("bconv2d", "blinear")
-_INT8_OPS = ("qconv2d", "qlinear")
 _Q_KEYS = ("weight", "bias", "scale", "offset")
 # int8 layers accumulate u8 x s8 products in int32: the reduction length is bounded.
 INT8_MAX_REDUCTION = 65536
-
-
-class FormatError(ValueError):
-    """A model that cannot be written, or a file that the Python reader rejects."""
-
-
-@dataclass
-class InputSpec:
-    """What one input image becomes: NCHW float32 of `channels x height x width`."""
-
-    channels: int
-    height: int
-    width: int
-    color: str = "rgb"  # gray | rgb | bgr | other
-    resize: str = "exact"  # exact | shorter_crop
-    resize_size: int = 0
-    scale: float = 1.0 / 255.0
-    mean: tuple[float, ...] = (0.0, 0.0, 0.0)
-    std: tuple[float, ...] = (1.0, 1.0, 1.0)
-
-
-@dataclass
-class Node:
-    """One operator. `params` uses the names of P_INDEX plus `eps` for batchnorm;
-    `tensors` uses weight/bias/alpha or gamma/beta/mean/var."""
-
-    op: str
-    name: str = ""
-    inputs: tuple[int, ...] = ()
-    params: dict[str, Any] = field(default_factory=dict)
-    tensors: dict[str, np.ndarray] = field(default_factory=dict)
-
-    def p(self, key: str, default: int = 0) -> int:
-        return int(self.params.get(key, default))
-
-    @property
-    def mode(self) -> str:
-        return MODE_NAMES.get(self.p("mode"), "xnor")
-
-
-@dataclass
-class Model:
-    input: InputSpec
-    nodes: list[Node]
-    labels: list[str] = field(default_factory=list)
-    name: str = ""
-
-    def resolved_inputs(self, index: int) -> tuple[int, ...]:
-        """Value ids a node reads (a chain when the node names none)."""
-        node = self.nodes[index]
-        return tuple(node.inputs) if node.inputs else (index,)
-
-
-# ---------------------------------------------------------------------------------------
-# Builders: short constructors with the conventions of PyTorch modules.
-
-
-def _pair(v: int | Sequence[int]) -> tuple[int, int]:
-    if isinstance(v, int | np.integer):
-        return int(v), int(v)
-    a, b = v
-    return int(a), int(b)
-
-
-def _pads(padding: int | Sequence[int]) -> dict[str, int]:
-    """padding: p, (ph, pw), or (top, left, bottom, right)."""
-    if isinstance(padding, int | np.integer):
-        t = l = b = r = int(padding)
-    elif len(padding) == 2:
-        t, l = (int(x) for x in padding)
-        b, r = t, l
-    else:
-        t, l, b, r = (int(x) for x in padding)
-    return {"pt": t, "pl": l, "pb": b, "pr": r}
-
-
-def binarize_weights(w: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """The paper's BWN approximation: B = sign(W) (+1 at 0), alpha = mean |W| per output."""
-    w = np.asarray(w, dtype=np.float32)
-    signs = np.where(w >= 0, 1, -1).astype(np.int8)
-    alpha = np.abs(w).reshape(w.shape[0], -1).mean(axis=1).astype(np.float32)
-    return signs, alpha
-
-
-def conv2d(
-    weight: np.ndarray,
-    bias: np.ndarray | None = None,
-    *,
-    stride: int | Sequence[int] = 1,
-    padding: int | Sequence[int] = 0,
-    name: str = "",
-    inputs: tuple[int, ...] = (),
-) -> Node:
-    weight = np.asarray(weight, np.float32)
-    kh, kw = weight.shape[2:]
-    sh, sw = _pair(stride)
-    params = {
-        "out": weight.shape[0],
-        "kh": kh,
-        "kw": kw,
-        "sh": sh,
-        "sw": sw,
-        **_pads(padding),
-        "has_bias": int(bias is not None),
-    }
-    tensors = {"weight": weight}
-    if bias is not None:
-        tensors["bias"] = np.asarray(bias, np.float32)
-    return Node("conv2d", name, inputs, params, tensors)
-
-
-def bconv2d(
-    signs: np.ndarray,
-    alpha: np.ndarray,
-    bias: np.ndarray | None = None,
-    *,
-    stride: int | Sequence[int] = 1,
-    padding: int | Sequence[int] = 0,
-    mode: str = "xnor",
-    use_k: bool = False,
-    name: str = "",
-    inputs: tuple[int, ...] = (),
-) -> Node:
-    """signs: [O][I][kh][kw] of +1/-1 (or any real: x >= 0 counts as +1)."""
-    signs = np.where(np.asarray(signs) >= 0, np.int8(1), np.int8(-1))
-    kh, kw = signs.shape[2:]
-    sh, sw = _pair(stride)
-    params = {
-        "out": signs.shape[0],
-        "kh": kh,
-        "kw": kw,
-        "sh": sh,
-        "sw": sw,
-        **_pads(padding),
-        "has_bias": int(bias is not None),
-        "mode": MODES[mode],
-        "use_k": int(use_k),
-    }
-    tensors = {"weight": signs, "alpha": np.asarray(alpha, np.float32)}
-    if bias is not None:
-        tensors["bias"] = np.asarray(bias, np.float32)
-    return Node("bconv2d", name, inputs, params, tensors)
-
-
-def linear(
-    weight: np.ndarray, bias: np.ndarray | None = None, *, name: str = "", inputs: tuple[int, ...] = ()
-) -> Node:
-    weight = np.asarray(weight, np.float32)
-    tensors = {"weight": weight}
-    if bias is not None:
-        tensors["bias"] = np.asarray(bias, np.float32)
-    return Node("linear", name, inputs, {"out": weight.shape[0], "has_bias": int(bias is not None)}, tensors)
-
-
-def blinear(
-    signs: np.ndarray,
-    alpha: np.ndarray,
-    bias: np.ndarray | None = None,
-    *,
-    mode: str = "xnor",
-    use_k: bool = False,
-    name: str = "",
-    inputs: tuple[int, ...] = (),
-) -> Node:
-    signs = np.where(np.asarray(signs) >= 0, np.int8(1), np.int8(-1))
-    tensors = {"weight": signs, "alpha": np.asarray(alpha, np.float32)}
-    if bias is not None:
-        tensors["bias"] = np.asarray(bias, np.float32)
-    params = {
-        "out": signs.shape[0],
-        "has_bias": int(bias is not None),
-        "mode": MODES[mode],
-        "use_k": int(use_k),
-    }
-    return Node("blinear", name, inputs, params, tensors)
-
-
-def batchnorm(
-    gamma: np.ndarray,
-    beta: np.ndarray,
-    mean: np.ndarray,
-    var: np.ndarray,
-    eps: float = 1e-5,
-    *,
-    name: str = "",
-    inputs: tuple[int, ...] = (),
-) -> Node:
-    tensors = {k: np.asarray(v, np.float32) for k, v in zip(_BN_KEYS, (gamma, beta, mean, var), strict=True)}
-    return Node("batchnorm", name, inputs, {"eps": float(eps)}, tensors)
-
-
-def _pool(
-    op: str,
-    kernel: int | Sequence[int],
-    stride: int | Sequence[int] | None,
-    padding: int | Sequence[int],
-    ceil_mode: bool,
-    name: str,
-    inputs: tuple[int, ...],
-    extra: dict[str, int],
-) -> Node:
-    kh, kw = _pair(kernel)
-    sh, sw = _pair(stride if stride is not None else kernel)
-    params = {"kh": kh, "kw": kw, "sh": sh, "sw": sw, **_pads(padding), "ceil_mode": int(ceil_mode), **extra}
-    return Node(op, name, inputs, params, {})
-
-
-def maxpool(
-    kernel: int | Sequence[int],
-    stride: int | Sequence[int] | None = None,
-    padding: int | Sequence[int] = 0,
-    ceil_mode: bool = False,
-    *,
-    name: str = "",
-    inputs: tuple[int, ...] = (),
-) -> Node:
-    return _pool("maxpool", kernel, stride, padding, ceil_mode, name, inputs, {})
-
-
-def avgpool(
-    kernel: int | Sequence[int],
-    stride: int | Sequence[int] | None = None,
-    padding: int | Sequence[int] = 0,
-    ceil_mode: bool = False,
-    count_include_pad: bool = True,
-    *,
-    name: str = "",
-    inputs: tuple[int, ...] = (),
-) -> Node:
-    return _pool(
-        "avgpool",
-        kernel,
-        stride,
-        padding,
-        ceil_mode,
-        name,
-        inputs,
-        {"count_include_pad": int(count_include_pad)},
-    )
-
-
-def simple(op: str, *, name: str = "", inputs: tuple[int, ...] = ()) -> Node:
-    """relu, flatten, dropout, softmax, add (add needs two inputs)."""
-    if op not in ("relu", "flatten", "dropout", "softmax", "add"):
-        raise FormatError(f"{op} is not a parameterless op")
-    return Node(op, name, inputs, {}, {})
-
-
-# ---------------------------------------------------------------------------------------
-# Shapes (per image): (C, H, W) for 4-D values, (F,) for 2-D values.
-
-
-def pool_out(size: int, k: int, s: int, p0: int, p1: int, ceil_mode: bool) -> int:
-    span = size + p0 + p1 - k
-    if span < 0:
-        return 0
-    if ceil_mode:
-        out = -(-span // s) + 1
-        if (out - 1) * s >= size + p0:
-            out -= 1
-    else:
-        out = span // s + 1
-    return out
-
-
-def infer_shapes(model: Model) -> list[tuple[int, ...]]:
-    """Shapes of every value (index 0 = input). Raises FormatError where shapes don't chain."""
-    spec = model.input
-    shapes: list[tuple[int, ...]] = [(spec.channels, spec.height, spec.width)]
-    for i, node in enumerate(model.nodes):
-        ins = model.resolved_inputs(i)
-        for v in ins:
-            if not 0 <= v <= i:
-                raise FormatError(f"node {i} ({node.op}) reads value {v}, not produced before it")
-        x = shapes[ins[0]]
-        op = node.op
-        where = f"node {i} ({node.name or op})"
-        if op in ("conv2d", "bconv2d", "qconv2d"):
-            if len(x) != 3:
-                raise FormatError(f"{where}: needs a 4-D input, got {x}")
-            w = node.tensors["weight"]
-            if w.shape[1] != x[0]:
-                raise FormatError(f"{where}: weight has {w.shape[1]} input channels, input has {x[0]}")
-            oh = pool_out(x[1], node.p("kh"), node.p("sh"), node.p("pt"), node.p("pb"), False)
-            ow = pool_out(x[2], node.p("kw"), node.p("sw"), node.p("pl"), node.p("pr"), False)
-            shapes.append((node.p("out"), oh, ow))
-        elif op in ("linear", "blinear", "qlinear"):
-            if len(x) != 1:
-                raise FormatError(f"{where}: needs a 2-D input (flatten first), got {x}")
-            if node.tensors["weight"].shape[1] != x[0]:
-                raise FormatError(
-                    f"{where}: weight has {node.tensors['weight'].shape[1]} inputs, value has {x[0]}"
-                )
-            shapes.append((node.p("out"),))
-        elif op in ("maxpool", "avgpool"):
-            if len(x) != 3:
-                raise FormatError(f"{where}: needs a 4-D input")
-            cm = bool(node.p("ceil_mode"))
-            oh = pool_out(x[1], node.p("kh"), node.p("sh"), node.p("pt"), node.p("pb"), cm)
-            ow = pool_out(x[2], node.p("kw"), node.p("sw"), node.p("pl"), node.p("pr"), cm)
-            shapes.append((x[0], oh, ow))
-        elif op == "flatten":
-            if len(x) != 3:
-                raise FormatError(f"{where}: needs a 4-D input")
-            shapes.append((x[0] * x[1] * x[2],))
-        elif op == "batchnorm":
-            if node.tensors["gamma"].shape[0] != x[0]:
-                raise FormatError(f"{where}: {node.tensors['gamma'].shape[0]} channels, input has {x[0]}")
-            shapes.append(x)
-        elif op == "add":
-            if len(ins) != 2 or shapes[ins[1]] != x:
-                raise FormatError(f"{where}: add needs two inputs of one shape")
-            shapes.append(x)
-        elif op == "softmax":
-            if len(x) != 1:
-                raise FormatError(f"{where}: softmax needs a 2-D input")
-            shapes.append(x)
-        elif op in ("relu", "dropout"):
-            shapes.append(x)
-        else:
-            raise FormatError(f"{where}: unknown op {op!r}")
-        if min(shapes[-1]) < 1:
-            raise FormatError(f"{where}: empty output {shapes[-1]}")
-    return shapes
-
-
-# ---------------------------------------------------------------------------------------
-# Writing
 
 
 def _align(n: int) -> int:
@@ -428,13 +95,13 @@ def _validate_tensors(i: int, node: Node) -> None:
     need: tuple[str, ...]
     if node.op in ("conv2d", "linear"):
         need = ("weight",) + (("bias",) if node.p("has_bias") else ())
-    elif node.op in _BINARY_OPS:
+    elif node.op in BINARY_OPS:
         need = ("weight", "alpha") + (("bias",) if node.p("has_bias") else ())
-    elif node.op in _INT8_OPS:
+    elif node.op in INT8_OPS:
         need = ("weight", "scale") + (("bias",) if node.p("has_bias") else ())
         need += ("offset",) if node.op == "qconv2d" else ()
     elif node.op == "batchnorm":
-        need = _BN_KEYS
+        need = BN_KEYS
     else:
         need = ()
     if set(node.tensors) != set(need):
@@ -445,7 +112,7 @@ def _validate_tensors(i: int, node: Node) -> None:
             raise FormatError(f"node {i}: {key} shape {node.tensors[key].shape} != ({out},)")
 
 
-def to_bytes(model: Model) -> bytes:
+def to_bytes(model: Graph) -> bytes:
     """Serialize a model; validates shapes and tensor sets first."""
     shapes = infer_shapes(model)
     for i, node in enumerate(model.nodes):
@@ -461,11 +128,11 @@ def to_bytes(model: Model) -> bytes:
         slots = [-1] * 8
         for key in sorted(node.tensors, key=lambda k: T_SLOTS[k]):
             arr = node.tensors[key]
-            binary = node.op in _BINARY_OPS and key == "weight"
+            binary = node.op in BINARY_OPS and key == "weight"
             if binary:
                 payload = pack_bits(arr)
                 dtype = DTYPE_BITS
-            elif node.op in _INT8_OPS and key == "weight":
+            elif node.op in INT8_OPS and key == "weight":
                 payload = np.ascontiguousarray(arr, dtype=np.int8).tobytes()
                 dtype = DTYPE_I8
             else:
@@ -547,7 +214,7 @@ def to_bytes(model: Model) -> bytes:
     return body[:12] + struct.pack("<I", crc) + body[16:]
 
 
-def write_model(model: Model, path: str | os.PathLike[str]) -> int:
+def write_model(model: Graph, path: str | os.PathLike[str]) -> int:
     """Write atomically (temp file + rename) so a reader never sees half a model."""
     data = to_bytes(model)
     tmp = f"{os.fspath(path)}.tmp{os.getpid()}"
@@ -563,7 +230,7 @@ def write_model(model: Model, path: str | os.PathLike[str]) -> int:
 # Reading (for tests and the reference; the C loader is the one that validates fully).
 
 
-def read_model(source: str | os.PathLike[str] | bytes) -> Model:
+def read_model(source: str | os.PathLike[str] | bytes) -> Graph:
     data = source if isinstance(source, bytes) else open(source, "rb").read()  # noqa: SIM115
     if len(data) < HEADER_BYTES or data[:8] != MAGIC:
         raise FormatError("not an xnornet model")
@@ -615,10 +282,10 @@ def read_model(source: str | os.PathLike[str] | bytes) -> Model:
         if op_name == "batchnorm":
             params["eps"] = f[0]
         keys = (
-            _BN_KEYS
+            BN_KEYS
             if op_name == "batchnorm"
             else _Q_KEYS
-            if op_name in _INT8_OPS
+            if op_name in INT8_OPS
             else ("weight", "bias", "alpha")
         )
         arrays: dict[str, np.ndarray] = {}
@@ -641,4 +308,4 @@ def read_model(source: str | os.PathLike[str] | bytes) -> Model:
         (n,) = struct.unpack_from("<H", data, pos)
         labels.append(data[pos + 2 : pos + 2 + n].decode("utf-8"))
         pos += 2 + n
-    return Model(spec, nodes, labels, name)
+    return Graph(spec, nodes, labels, name)

@@ -22,7 +22,10 @@ from typing import Literal
 
 import numpy as np
 
+from . import builders
 from . import format as fmt
+from .graph import Graph, Node
+from .input_spec import InputSpec
 
 EDGES = ("float32", "int8")
 Edges = Literal["float32", "int8"]
@@ -81,13 +84,15 @@ def qconv2d(
     stride: int | tuple[int, int] = 1,
     padding: int | tuple[int, ...] = 0,
     name: str = "",
-) -> fmt.Node:
+) -> Node:
     """An int8 first layer on pixels: weight int8 [O][C][kh][kw], scale float32 [O],
     offset float32 [O][kh][kw] (added per in-bounds tap), optional bias [O]."""
     weight = np.asarray(weight)
     if weight.dtype != np.int8:
         raise fmt.FormatError("qconv2d weights must be int8")
-    node = fmt.conv2d(np.zeros(weight.shape, np.float32), bias, stride=stride, padding=padding, name=name)
+    node = builders.conv2d(
+        np.zeros(weight.shape, np.float32), bias, stride=stride, padding=padding, name=name
+    )
     node.op = "qconv2d"
     node.inputs = (0,)
     node.tensors["weight"] = weight
@@ -96,14 +101,12 @@ def qconv2d(
     return node
 
 
-def qlinear(
-    weight: np.ndarray, scale: np.ndarray, bias: np.ndarray | None = None, *, name: str = ""
-) -> fmt.Node:
+def qlinear(weight: np.ndarray, scale: np.ndarray, bias: np.ndarray | None = None, *, name: str = "") -> Node:
     """An int8 linear layer: weight int8 [O][I], scale float32 [O], optional bias [O]."""
     weight = np.asarray(weight)
     if weight.dtype != np.int8:
         raise fmt.FormatError("qlinear weights must be int8")
-    node = fmt.linear(np.zeros(weight.shape, np.float32), bias, name=name)
+    node = builders.linear(np.zeros(weight.shape, np.float32), bias, name=name)
     node.op = "qlinear"
     node.tensors["weight"] = weight
     node.tensors["scale"] = np.asarray(scale, np.float32)
@@ -118,7 +121,7 @@ def _channel_vector(values: tuple[float, ...], channels: int, fill: float) -> np
     return out
 
 
-def quantize_first_conv(node: fmt.Node, spec: fmt.InputSpec) -> fmt.Node:
+def quantize_first_conv(node: Node, spec: InputSpec) -> Node:
     """conv2d on normalized input -> qconv2d on pixels (module docstring)."""
     w = node.tensors["weight"].astype(np.float64)
     channels = w.shape[1]
@@ -142,18 +145,18 @@ def quantize_first_conv(node: fmt.Node, spec: fmt.InputSpec) -> fmt.Node:
     )
 
 
-def quantize_linear(node: fmt.Node) -> fmt.Node:
+def quantize_linear(node: Node) -> Node:
     q, s = _row_scales(node.tensors["weight"])
     out = qlinear(q, s, node.tensors.get("bias"), name=node.name)
     out.inputs = node.inputs
     return out
 
 
-def _reduction(node: fmt.Node) -> int:
+def _reduction(node: Node) -> int:
     return int(np.prod(node.tensors["weight"].shape[1:]))
 
 
-def with_edges(model: fmt.Model, edges: Edges) -> fmt.Model:
+def with_edges(model: Graph, edges: Edges) -> Graph:
     """The model with float32 edges unchanged, or its edges in int8 where the format allows:
     the first conv2d when it is the only reader of a pixel input (color gray/rgb/bgr) and
     every float linear layer, each with a reduction length <= 65536. Converting back from
@@ -179,6 +182,6 @@ def with_edges(model: fmt.Model, edges: Edges) -> fmt.Model:
     return dataclasses.replace(model, nodes=nodes)
 
 
-def edges_of(model: fmt.Model) -> Edges:
+def edges_of(model: Graph) -> Edges:
     """'int8' when the graph has an int8 layer, else 'float32'."""
     return "int8" if any(n.op in ("qconv2d", "qlinear") for n in model.nodes) else "float32"

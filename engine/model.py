@@ -21,8 +21,11 @@ import numpy as np
 from ._xnornet import ffi, lib
 from .enums import COLOR_NAMES, ISA_NAMES, ISAS, MODE_NAMES, OP_NAMES, OUTPUT_KIND_NAMES, RESIZE_NAMES
 from .errors import InvalidArgumentError, XnorError, error_for
+from .input_spec import InputSpec
 
 _ERRBUF = 512
+# InputSpec fields that ModelInfo.as_dict() lists after input_shape.
+_SPEC_KEYS = ("color", "resize", "resize_size", "scale", "mean", "std")
 
 
 def _check(status: int, message: str = "") -> None:
@@ -85,13 +88,7 @@ class NodeInfo:
 class ModelInfo:
     name: str
     format_version: int
-    input_shape: tuple[int, int, int]  # (C, H, W)
-    color: str
-    resize: str
-    resize_size: int
-    scale: float
-    mean: tuple[float, ...]
-    std: tuple[float, ...]
+    input: InputSpec  # what one image becomes before inference
     output_size: int
     output_kind: str  # "logits" or "probabilities"
     labels: tuple[str, ...]
@@ -101,6 +98,35 @@ class ModelInfo:
     weight_bytes_float32: int
     memory_bytes: int
     crc32: int
+
+    # The input spec's fields, by the names `xnornet info --json` has always used.
+    @property
+    def input_shape(self) -> tuple[int, int, int]:
+        return self.input.shape
+
+    @property
+    def color(self) -> str:
+        return self.input.color
+
+    @property
+    def resize(self) -> str:
+        return self.input.resize
+
+    @property
+    def resize_size(self) -> int:
+        return self.input.resize_size
+
+    @property
+    def scale(self) -> float:
+        return self.input.scale
+
+    @property
+    def mean(self) -> tuple[float, ...]:
+        return self.input.mean
+
+    @property
+    def std(self) -> tuple[float, ...]:
+        return self.input.std
 
     @property
     def edges(self) -> str:
@@ -116,7 +142,13 @@ class ModelInfo:
         return 4 * elements
 
     def as_dict(self) -> dict[str, Any]:
-        d = {k: getattr(self, k) for k in self.__dataclass_fields__ if k not in ("nodes", "labels")}
+        d: dict[str, Any] = {}
+        for k in self.__dataclass_fields__:
+            if k == "input":
+                d["input_shape"] = self.input_shape
+                d.update((f, getattr(self.input, f)) for f in _SPEC_KEYS)
+            elif k not in ("nodes", "labels"):
+                d[k] = getattr(self, k)
         d["activation_bytes"] = self.activation_bytes
         d["edges"] = self.edges
         d["n_labels"] = len(self.labels)
@@ -231,13 +263,17 @@ class Model:
         return ModelInfo(
             name=ffi.string(ci.name).decode(errors="replace"),
             format_version=int(ci.format_version),
-            input_shape=(int(ci.in_c), int(ci.in_h), int(ci.in_w)),
-            color=COLOR_NAMES[int(ci.color)],
-            resize=RESIZE_NAMES[int(ci.resize_policy)],
-            resize_size=int(ci.resize_size),
-            scale=float(ci.scale),
-            mean=tuple(float(ci.mean[j]) for j in range(nc)),
-            std=tuple(float(ci.std[j]) for j in range(nc)),
+            input=InputSpec(
+                channels=int(ci.in_c),
+                height=int(ci.in_h),
+                width=int(ci.in_w),
+                color=COLOR_NAMES[int(ci.color)],
+                resize=RESIZE_NAMES[int(ci.resize_policy)],
+                resize_size=int(ci.resize_size),
+                scale=float(ci.scale),
+                mean=tuple(float(ci.mean[j]) for j in range(nc)),
+                std=tuple(float(ci.std[j]) for j in range(nc)),
+            ),
             output_size=int(ci.out_size),
             output_kind=OUTPUT_KIND_NAMES[int(ci.output_kind)],
             labels=tuple(labels),

@@ -11,7 +11,8 @@ from typing import Literal, overload
 
 import numpy as np
 
-from .format import InputSpec, Model, Node, pool_out
+from .graph import Graph, Node, pool_out
+from .input_spec import InputSpec
 
 F32 = np.float32
 
@@ -298,10 +299,10 @@ def run_node(node: Node, inputs: list[np.ndarray], spec: InputSpec | None = None
 
 
 @overload
-def forward(model: Model, x: np.ndarray, *, trace: Literal[False] = False) -> np.ndarray: ...
+def forward(model: Graph, x: np.ndarray, *, trace: Literal[False] = False) -> np.ndarray: ...
 @overload
-def forward(model: Model, x: np.ndarray, *, trace: Literal[True]) -> list[np.ndarray]: ...
-def forward(model: Model, x: np.ndarray, *, trace: bool = False) -> np.ndarray | list[np.ndarray]:
+def forward(model: Graph, x: np.ndarray, *, trace: Literal[True]) -> list[np.ndarray]: ...
+def forward(model: Graph, x: np.ndarray, *, trace: bool = False) -> np.ndarray | list[np.ndarray]:
     """Run the whole graph on float32 NCHW, or on uint8 NHWC pixels (normalized first, as the
     engine does). With trace, return every value (index 0 = the float input)."""
     x = np.asarray(x)

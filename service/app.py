@@ -9,15 +9,21 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 from PIL import Image
 
+from engine.version import __version__
+
 from . import errors
 from .api import admin, classify, health, ui, v2
 from .cluster import Cluster
 from .edge import EdgeMiddleware
 from .repository import Loader
+from .routes import route_table
 from .runtime import Preprocess, Runtime
 from .settings import Settings
 
 log = logging.getLogger("xnornet.service")
+
+# Routing tries them in this order.
+ROUTERS = (classify.router, v2.router, health.router, ui.router, admin.router)
 
 
 def create_app(
@@ -55,19 +61,19 @@ def create_app(
 
     app = FastAPI(
         title="xnornet",
-        version="0.1.0",
+        version=__version__,
         lifespan=lifespan,
         description="XNOR-Net image classification on the CPU",
     )
     app.state.runtime = runtime
     errors.install(app)
-    app.include_router(classify.router)
-    app.include_router(v2.router)
-    app.include_router(health.router)
-    app.include_router(ui.router)
-    if settings.admin_token is not None:
-        app.include_router(admin.router)
+    for router in ROUTERS:
+        if router is not admin.router or settings.admin_token is not None:
+            app.include_router(router)
+    # Every router's routes, admin's too when it is not mounted: the metrics label a request by
+    # the URL space the service defines, whatever this instance mounts.
+    routes = route_table(ROUTERS)
 
     # Metrics, load shedding and the body limit, in one layer before the app.
-    app.add_middleware(EdgeMiddleware, runtime=runtime)
+    app.add_middleware(EdgeMiddleware, runtime=runtime, routes=routes)
     return app

@@ -24,19 +24,34 @@ from typing import Any
 
 import numpy as np
 
+from .errors import ApiError
+
 log = logging.getLogger("xnornet.batcher")
 
 
-class QueueFull(Exception):
-    """The queue is at capacity; the caller answers 503 with Retry-After."""
+_RETRY = {"Retry-After": "1"}
 
 
-class DeadlineExceeded(Exception):
+def queue_full_message(capacity: int) -> str:
+    return f"queue is full ({capacity} waiting)"
+
+
+class QueueFull(ApiError):
+    """The queue is at capacity: 503 with Retry-After."""
+
+    status, code, reason, default_headers = 503, "queue_full", "queue_full", _RETRY
+
+
+class DeadlineExceeded(ApiError):
     """The request's deadline passed while it waited; it was not computed."""
 
+    status, code, reason = 504, "deadline_exceeded", "deadline"
 
-class Closed(Exception):
+
+class Closed(ApiError):
     """The batcher stopped before the request could run."""
+
+    status, code, default_headers = 503, "shutting_down", _RETRY
 
 
 @dataclass(eq=False)
@@ -67,7 +82,7 @@ class BatchQueue:
 
     def put(self, item: Item) -> None:
         if len(self._items) >= self.capacity:
-            raise QueueFull(f"queue is full ({self.capacity} waiting)")
+            raise QueueFull(queue_full_message(self.capacity))
         self._items.append(item)
 
     def expire(self, now: float) -> list[Item]:

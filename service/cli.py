@@ -131,9 +131,9 @@ def serve(args: argparse.Namespace) -> int:
 def plan_threads(settings: Settings) -> Settings:
     """Engine and preprocessing threads per worker: the CPUs divided among the workers, unless
     set. Logged, so that an operator sees how the cores are shared."""
-    from .runtime import cpu_count
+    from engine import default_threads
 
-    cpus = cpu_count()
+    cpus = default_threads()
     share = max(1, cpus // settings.workers)
     engine = settings.engine_threads or share
     pre = settings.preprocess_threads or share
@@ -154,7 +154,8 @@ def predict(args: argparse.Namespace) -> int:
 
     import engine
 
-    from .imaging import ImageError, InputSpec, preprocess
+    from .imaging import ImageError, preprocess
+    from .postprocess import BadOutput, topk
     from .repository import Repository, RepositoryError
 
     target = args.model or DEFAULT_MODEL
@@ -171,7 +172,7 @@ def predict(args: argparse.Namespace) -> int:
             model = engine.Model.load(repo.model_path(target, version), threads=args.threads)
             label = f"{target} version {version}"
         data = Path(args.image).read_bytes()
-        spec = InputSpec.from_info(model.info)
+        spec = model.info.input
         t0 = time.perf_counter()
         x = preprocess(data, spec, Settings().max_image_pixels)
         row = np.asarray(model.infer(x[None]))[0].astype(np.float64)
@@ -179,27 +180,24 @@ def predict(args: argparse.Namespace) -> int:
     except (RepositoryError, engine.XnorError, ImageError, OSError) as exc:
         print(f"xnornet predict: {exc}", file=sys.stderr)
         return 1
-    if model.info.output_kind == "probabilities":
-        probs = row / row.sum()
-    else:
-        probs = np.exp(row - row.max())
-        probs /= probs.sum()
+    try:
+        best = topk(row, model.info.output_kind, max(1, min(args.top_k, len(row))))
+    except BadOutput as exc:
+        print(f"xnornet predict: {exc}", file=sys.stderr)
+        return 1
     labels = model.info.labels or tuple(str(i) for i in range(len(row)))
-    order = np.argsort(-probs, kind="stable")[: max(1, min(args.top_k, len(row)))]
     if args.json:
         print(
             json.dumps(
                 {
                     "model": label,
-                    "predictions": [
-                        {"index": int(i), "label": labels[i], "probability": float(probs[i])} for i in order
-                    ],
+                    "predictions": [{"index": i, "label": labels[i], "probability": p} for i, p in best],
                     "ms": round(elapsed * 1e3, 3),
                 }
             )
         )
     else:
         print(f"{args.image}: {label}, {elapsed * 1e3:.1f} ms")
-        for i in order:
-            print(f"  {probs[i]:7.2%}  {labels[i]}")
+        for i, p in best:
+            print(f"  {p:7.2%}  {labels[i]}")
     return 0

@@ -5,14 +5,19 @@ In order, for each request:
    xnornet_request_duration_seconds, xnornet_inflight_requests and, for requests that name a
    model, the per-model success/failure durations, for every request but the scrapes and
    probes (observe.UNCOUNTED), refused ones included;
-2. admission (service/admission.py): an inference request for a model whose queue is full is
-   answered 503 here, before routing and before its body is read;
+2. admission: an inference request (a route marked runs_inference, service/routes.py) for a
+   model whose queue is full is answered 503 here, before routing, body reading, dependency
+   injection and exception handling. A refusal deep inside the app costs the event loop
+   ~0.7 ms, enough for refusals alone to saturate it under overload and delay /healthz; the
+   same test runs again in inference.preprocess_image (and the batcher's bounded queue), which
+   stays the authority: this is only the cheap early exit;
 3. the body limit (service/limits.py): a declared Content-Length over the limit is refused at
    once; a body without one is counted while it streams in and cut off past the limit.
 
-These were three stacked middlewares; one layer does the same with a single wrapped `send`
-and no wrapped `receive` where the declared length already bounds the body, which is the
-common case. Each request costs the event loop that much less.
+One layer does all three with a single wrapped `send` and no wrapped `receive` where the
+declared length already bounds the body, which is the common case: each request costs the
+event loop that much less than three stacked middlewares would. Refusals are answered and
+counted by service/errors.send_error.
 """
 
 from __future__ import annotations
@@ -22,17 +27,19 @@ from typing import Any
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from .admission import queue_full_message, target_model
-from .errors import send_json_error
+from .batcher import QueueFull, queue_full_message
+from .errors import PayloadTooLarge, send_error
 from .limits import BodyTooLarge, declared_length
-from .observe import UNCOUNTED, endpoint_label
+from .observe import UNCOUNTED
+from .routes import RouteTable
 from .runtime import Runtime
 
 
 class EdgeMiddleware:
-    def __init__(self, app: ASGIApp, runtime: Runtime) -> None:
+    def __init__(self, app: ASGIApp, runtime: Runtime, routes: RouteTable) -> None:
         self.app = app
         self.rt = runtime
+        self.routes = routes
         self.metrics = runtime.metrics
         self.limit = runtime.settings.max_body_bytes
 
@@ -58,19 +65,13 @@ class EdgeMiddleware:
         m.inflight.inc()
         try:
             if scope["method"] == "POST" and self._shed(scope, path, info):
-                await send_json_error(
-                    send_status,
-                    path,
-                    503,
-                    "queue_full",
-                    queue_full_message(self.rt.settings.queue_capacity),
-                    [(b"retry-after", b"1")],
-                )
+                refusal = QueueFull(queue_full_message(self.rt.settings.queue_capacity))
+                await send_error(send_status, path, refusal, m)
             else:
                 await self._limited(scope, receive, send_status)
         finally:
             m.inflight.dec()
-            endpoint = endpoint_label(path)
+            endpoint = self.routes.label(path)
             model = info.get("model", "")
             elapsed = time.monotonic() - start
             m.requests.labels(endpoint, model, str(status)).inc()
@@ -81,11 +82,10 @@ class EdgeMiddleware:
     def _shed(self, scope: Scope, path: str, info: dict[str, Any]) -> bool:
         """Admission: True when this is an inference request for a model whose queue is full
         (inference.preprocess_image and the batcher's bounded queue stay the authority)."""
-        name = target_model(path, self.rt.settings.default_model)
+        name = self.routes.inference_model(path, self.rt.settings.default_model)
         if name is None or not self.rt.queue_full(name):
             return False
         info["model"] = name
-        self.metrics.rejected.labels("queue_full").inc()
         return True
 
     async def _limited(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -134,6 +134,7 @@ class EdgeMiddleware:
             await self._too_large(scope, send)
 
     async def _too_large(self, scope: Scope, send: Send) -> None:
-        self.metrics.rejected.labels("too_large").inc()
-        message = f"request body exceeds the limit of {self.limit} bytes"
-        await send_json_error(send, scope["path"], 413, "too_large", message, [(b"connection", b"close")])
+        refusal = PayloadTooLarge(
+            f"request body exceeds the limit of {self.limit} bytes", headers={"connection": "close"}
+        )
+        await send_error(send, scope["path"], refusal, self.metrics)

@@ -3,13 +3,19 @@
 /v1, /admin and everything else: {"error": {"code": "...", "message": "..."}}
 /v2 (Open Inference Protocol):    {"error": "..."}
 
-No stack trace ever reaches a client; unexpected exceptions are logged and answered 500.
+Every expected failure is an ApiError (the repository's, imaging's and the batcher's errors
+are subclasses): it carries its HTTP status, a stable code, extra headers and, when the request
+counts as refused, the `reason` label of xnornet_rejected_total. They are answered and counted
+in one place: the handler `install` registers, or `send_error` in the ASGI middlewares that run
+before the app. No stack trace ever reaches a client; unexpected exceptions are logged and
+answered 500.
 """
 
 from __future__ import annotations
 
 import logging
-from typing import Any
+from collections.abc import Mapping
+from typing import Any, ClassVar
 
 import orjson
 from fastapi import FastAPI, Request
@@ -23,10 +29,13 @@ log = logging.getLogger("xnornet.service")
 
 
 class ApiError(Exception):
-    """An expected failure with its HTTP status, a stable machine-readable code and a message."""
+    """An expected failure: HTTP status, stable machine-readable code, message, extra headers,
+    and `reason`, the xnornet_rejected_total label when the request counts as refused."""
 
     status = 500
     code = "internal"
+    reason: str | None = None
+    default_headers: ClassVar[Mapping[str, str]] = {}
 
     def __init__(
         self,
@@ -34,7 +43,8 @@ class ApiError(Exception):
         *,
         status: int | None = None,
         code: str | None = None,
-        headers: dict[str, str] | None = None,
+        reason: str | None = None,
+        headers: Mapping[str, str] | None = None,
     ) -> None:
         super().__init__(message)
         self.message = message
@@ -42,7 +52,9 @@ class ApiError(Exception):
             self.status = status
         if code is not None:
             self.code = code
-        self.headers = headers or {}
+        if reason is not None:
+            self.reason = reason
+        self.headers = dict(self.default_headers if headers is None else headers)
 
 
 class BadRequest(ApiError):
@@ -62,11 +74,11 @@ class NotFound(ApiError):
 
 
 class PayloadTooLarge(ApiError):
-    status, code = 413, "too_large"
+    status, code, reason = 413, "too_large", "too_large"
 
 
 class UnsupportedMediaType(ApiError):
-    status, code = 415, "unsupported_type"
+    status, code, reason = 415, "unsupported_type", "unsupported_type"
 
 
 class Unprocessable(ApiError):
@@ -79,6 +91,18 @@ class ServiceUnavailable(ApiError):
 
 class Timeout(ApiError):
     status, code = 504, "deadline_exceeded"
+
+
+class ClientGone(ApiError):
+    """The client disconnected; nobody reads this answer (499 in logs and metrics)."""
+
+    status, code, reason = 499, "client_closed_request", "disconnect"
+
+
+def count(metrics: Any, exc: ApiError) -> None:
+    """Count a refused request once, under its reason (metrics: service.metrics.Metrics or None)."""
+    if exc.reason is not None and metrics is not None:
+        metrics.rejected.labels(exc.reason).inc()
 
 
 def error_body(path: str, code: str, message: str) -> dict[str, Any]:
@@ -104,6 +128,13 @@ async def send_json_error(
         }
     )
     await send({"type": "http.response.body", "body": body})
+
+
+async def send_error(send: Send, path: str, exc: ApiError, metrics: Any) -> None:
+    """Answer and count an ApiError from pure-ASGI middleware."""
+    count(metrics, exc)
+    headers = [(k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in exc.headers.items()]
+    await send_json_error(send, path, exc.status, exc.code, exc.message, headers)
 
 
 def error_response(
@@ -133,9 +164,14 @@ def _validation_message(exc: RequestValidationError) -> str:
 
 
 def install(app: FastAPI) -> None:
+    def answer(request: Request, exc: ApiError) -> JSONResponse:
+        runtime = getattr(request.app.state, "runtime", None)
+        count(runtime.metrics if runtime is not None else None, exc)
+        return error_response(request, exc.status, exc.code, exc.message, exc.headers)
+
     async def api_error(request: Request, exc: Exception) -> JSONResponse:
         assert isinstance(exc, ApiError)
-        return error_response(request, exc.status, exc.code, exc.message, exc.headers)
+        return answer(request, exc)
 
     async def http_error(request: Request, exc: Exception) -> JSONResponse:
         assert isinstance(exc, StarletteHTTPException)
@@ -151,16 +187,11 @@ def install(app: FastAPI) -> None:
         return error_response(request, status, "invalid_request", _validation_message(exc))
 
     async def client_disconnect(request: Request, exc: Exception) -> JSONResponse:
-        # Issue 5 (faults): a client that goes away mid-upload. Before, starlette's ClientDisconnect
-        # fell through to `unexpected`: a 500 in xnornet_requests_total, two tracebacks in the log
-        # per dropped upload (a cheap log flood), and no xnornet_rejected_total{reason="disconnect"}.
-        # Now it is what inference.ClientGone is for a client that leaves while queued: 499,
-        # counted as a disconnect, one quiet log line. Nobody reads the response.
-        runtime = getattr(request.app.state, "runtime", None)
-        if runtime is not None:
-            runtime.metrics.rejected.labels("disconnect").inc()
+        # A client that goes away mid-upload is what ClientGone is for a client that leaves while
+        # queued: 499, counted as a disconnect, one quiet log line (not a 500 with tracebacks).
+        # Nobody reads the response.
         log.info("client disconnected during %s %s", request.method, request.url.path)
-        return error_response(request, 499, "client_closed_request", "the client disconnected")
+        return answer(request, ClientGone("the client disconnected"))
 
     async def unexpected(request: Request, exc: Exception) -> JSONResponse:
         log.exception("unhandled error on %s %s", request.method, request.url.path)

@@ -29,14 +29,15 @@ from __future__ import annotations
 import io
 import struct
 import warnings
-from dataclasses import dataclass
 from functools import lru_cache
-from typing import Any
 
 import numpy as np
 from PIL import Image, ImageOps
 
 from engine import preprocess as engine_preprocess
+from engine.input_spec import InputSpec
+
+from .errors import ApiError
 
 try:  # libjpeg-turbo with scaled decoding; without it every JPEG goes through Pillow
     import simplejpeg
@@ -49,12 +50,12 @@ ALLOWED_FORMATS = ("JPEG", "PNG", "WEBP", "GIF", "BMP")
 warnings.simplefilter("error", Image.DecompressionBombWarning)
 
 
-class ImageError(ValueError):
+class ImageError(ApiError, ValueError):
     """Base: the upload cannot be turned into a model input. `reason` is the metrics label."""
 
     status = 422
     code = "bad_image"
-    reason = "bad_image"
+    reason: str | None = "bad_image"
 
 
 class UnsupportedImage(ImageError):
@@ -63,37 +64,6 @@ class UnsupportedImage(ImageError):
 
 class ImageTooLarge(ImageError):
     status, code, reason = 413, "too_large", "too_large"
-
-
-@dataclass(frozen=True)
-class InputSpec:
-    """What the model expects; mirrors engine.ModelInfo's preprocessing fields."""
-
-    channels: int
-    height: int
-    width: int
-    color: str  # gray | rgb | bgr | other
-    resize: str  # exact | shorter_crop | central_crop_bicubic
-    resize_size: int
-    scale: float
-    mean: tuple[float, ...]
-    std: tuple[float, ...]
-
-    @classmethod
-    def from_info(cls, info: Any) -> InputSpec:
-        """From an engine.ModelInfo (or anything with the same fields)."""
-        c, h, w = info.input_shape
-        return cls(
-            int(c),
-            int(h),
-            int(w),
-            info.color,
-            info.resize,
-            int(info.resize_size),
-            float(info.scale),
-            tuple(info.mean),
-            tuple(info.std),
-        )
 
 
 def open_image(data: bytes, max_pixels: int) -> Image.Image:

@@ -21,8 +21,9 @@ from typing import Any
 import numpy as np
 
 from .errors import BadRequest, NotFound, Unprocessable
-from .inference import Timing, lease_model, preprocess_image, probabilities, run_rows
-from .repository import ModelVersion, RepositoryError, check_name
+from .inference import Timing, preprocess_image, run_rows
+from .postprocess import topk
+from .repository import ModelVersion
 from .runtime import Runtime
 
 SERVER_NAME = "xnornet"
@@ -130,13 +131,9 @@ def output_bytes(out: Output) -> bytes:
 
 # -- metadata ---------------------------------------------------------------------------------
 def served(rt: Runtime, name: str, version: str | None) -> ModelVersion:
-    try:
-        check_name(name)
-    except RepositoryError as exc:
-        raise NotFound(str(exc)) from None
     mv = rt.repo.served().get(name)
     if mv is None:
-        raise NotFound(f"model {name!r} is not loaded")
+        raise rt.repo.missing(name)
     check_version(mv, version)
     return mv
 
@@ -162,14 +159,10 @@ def model_metadata(rt: Runtime, mv: ModelVersion) -> dict[str, Any]:
 
 
 def model_ready(rt: Runtime, name: str, version: str | None) -> bool:
-    """Raises NotFound for a model neither served nor on disk."""
-    try:
-        check_name(name)
-    except RepositoryError as exc:
-        raise NotFound(str(exc)) from None
+    """Raises ModelNotFound for a model neither served nor on disk (or an invalid name)."""
     mv = rt.repo.served().get(name)
     if mv is None and name not in rt.repo.names_on_disk():
-        raise NotFound(f"model {name!r} is unknown")
+        raise rt.repo.missing(name)
     return mv is not None and (not version or version == str(mv.version)) and rt.state != "draining"
 
 
@@ -252,9 +245,8 @@ def _classify(mv: ModelVersion, out: np.ndarray, k: int) -> list[bytes]:
         raise BadRequest(f"classification: at most {mv.output_size} classes for model {mv.name!r}, not {k}")
     items = []
     for row in out:
-        probs = probabilities(row, mv.output_kind)
-        for i in np.argsort(-probs, kind="stable")[:k]:
-            items.append(f"{probs[i]:f}:{i}:{mv.labels[i]}".encode())
+        for i, p in topk(row, mv.output_kind, k):
+            items.append(f"{p:f}:{i}:{mv.labels[i]}".encode())
     return items
 
 
@@ -277,7 +269,7 @@ async def infer(
             raise BadRequest(f"output {o.name!r}: classification must be >= 0")
     wanted = outputs or [RequestedOutput(OUTPUT_NAME)]
     t = inputs[0]
-    with lease_model(rt, name) as lease:
+    with rt.repo.acquire(name) as lease:
         mv = lease.version
         check_version(mv, version)
         timing = Timing()

@@ -28,9 +28,10 @@ from typing import Any, Protocol
 
 import numpy as np
 
+from engine.input_spec import InputSpec
 from engine.layout import CARD_FILE, MODEL_FILE
 
-from .imaging import InputSpec
+from .errors import ApiError
 
 log = logging.getLogger("xnornet.repository")
 
@@ -54,7 +55,7 @@ class EngineModel(Protocol):
 Loader = Callable[[bytes, str], EngineModel]
 
 
-class RepositoryError(Exception):
+class RepositoryError(ApiError):
     code = "repository_error"
     status = 422
 
@@ -77,6 +78,13 @@ class LoadFailed(RepositoryError):
 
 class NotServed(RepositoryError):
     code, status = "model_not_loaded", 404
+
+
+class ModelNotFound(NotServed):
+    """No served version answers to this name (invalid, unknown, or on disk but not loaded):
+    what an inference request for it gets."""
+
+    code = "model_not_found"
 
 
 @dataclass(eq=False)
@@ -302,7 +310,7 @@ class Repository:
                 f"{name} version {version}: the engine rejected the file: {type(exc).__name__}: {exc}"
             ) from None
         info = model.info
-        spec = InputSpec.from_info(info)
+        spec = info.input
         labels = tuple(info.labels) or tuple(str(i) for i in range(int(info.output_size)))
         if len(labels) != int(info.output_size):
             raise LoadFailed(f"{name} version {version}: {len(labels)} labels for {info.output_size} outputs")
@@ -342,13 +350,23 @@ class Repository:
 
     # -- serving ---------------------------------------------------------------------------
     def acquire(self, name: str) -> Lease:
-        """A lease on the version served now. Raises NotServed."""
+        """A lease on the version served now. Raises ModelNotFound."""
         with self._lock:
             mv = self._served.get(name)
-            if mv is None:
-                raise NotServed(f"model {name!r} is not loaded")
-            mv.leases += 1
+            if mv is not None:
+                mv.leases += 1
+        if mv is None:
+            raise self.missing(name)
         return Lease(self, mv)
+
+    def missing(self, name: str) -> ModelNotFound:
+        """The error for a name without a served version, saying why."""
+        try:
+            check_name(name)
+        except InvalidName as exc:
+            return ModelNotFound(str(exc))
+        where = "not loaded" if name in self.names_on_disk() else "unknown"
+        return ModelNotFound(f"model {name!r} is {where}")
 
     def served(self) -> dict[str, ModelVersion]:
         with self._lock:

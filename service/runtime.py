@@ -11,7 +11,6 @@ import asyncio
 import contextlib
 import fcntl
 import logging
-import os
 import signal
 import time
 from collections.abc import AsyncIterator, Callable, Sequence
@@ -44,11 +43,11 @@ def engine_loader(settings: Settings) -> Loader:
     return load
 
 
-def cpu_count() -> int:
-    try:
-        return max(1, len(os.sched_getaffinity(0)))
-    except AttributeError:  # not Linux
-        return max(1, os.cpu_count() or 1)
+def _cpus() -> int:
+    """CPUs this process may use, as the engine counts them (affinity mask and cgroup quota)."""
+    import engine
+
+    return engine.default_threads()
 
 
 class Runtime:
@@ -77,7 +76,7 @@ class Runtime:
         self.batchers: dict[str, Batcher] = {}
         # Images admitted to decoding and not yet queued, per model (inference.preprocess_image).
         self.decoding: dict[str, int] = {}
-        threads = settings.preprocess_threads or cpu_count()
+        threads = settings.preprocess_threads or _cpus()
         self.preprocess_pool = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="preprocess")
         # Wall-clock time of each model's last engine call, in ms (the statistics extension).
         self.last_inference_ms: dict[str, int] = {}

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from engine import format as fmt
+from engine.graph import Graph
 
 from .larq_zoo import ARCHES as LARQ_ARCHES
 
@@ -28,10 +28,10 @@ class ConvertError(ValueError):
 class Converter:
     architectures: tuple[str, ...]
     requires: tuple[tuple[str, str], ...]  # (module, how to install it)
-    convert: Callable[[Path, Entry], tuple[fmt.Model, list[str]]]  # (model, warnings)
+    convert: Callable[[Path, Entry], tuple[Graph, list[str]]]  # (model, warnings)
 
 
-def _larq_zoo(path: Path, entry: Entry) -> tuple[fmt.Model, list[str]]:
+def _larq_zoo(path: Path, entry: Entry) -> tuple[Graph, list[str]]:
     from . import larq_zoo as lz
 
     cfg = lz.ArchConfig(size=entry.input_size, classes=int(entry.task["classes"]), width=entry.width)

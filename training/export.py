@@ -23,7 +23,10 @@ import numpy as np
 import torch
 from torch import nn
 
+from engine import builders
 from engine import format as fmt
+from engine.graph import Graph, Node, infer_shapes
+from engine.input_spec import InputSpec
 from engine.int8 import DEFAULT_EDGES, Edges, with_edges
 
 from .layers import BinActive, BinaryConv2d, BinaryLinear
@@ -58,13 +61,13 @@ class GraphBuilder:
     """Collects nodes; `value` is the id of the value the next chained node reads."""
 
     def __init__(self) -> None:
-        self.nodes: list[fmt.Node] = []
+        self.nodes: list[Node] = []
 
     @property
     def value(self) -> int:
         return len(self.nodes)
 
-    def add(self, node: fmt.Node) -> int:
+    def add(self, node: Node) -> int:
         self.nodes.append(node)
         return len(self.nodes)
 
@@ -83,7 +86,7 @@ def _leaf(b: GraphBuilder, m: nn.Module, name: str, next_mod: nn.Module | None) 
         _check_conv(m, name)
         signs, alpha = binary_weights(m)
         b.add(
-            fmt.bconv2d(
+            builders.bconv2d(
                 signs,
                 alpha,
                 _np(m.bias),
@@ -97,42 +100,46 @@ def _leaf(b: GraphBuilder, m: nn.Module, name: str, next_mod: nn.Module | None) 
     elif isinstance(m, nn.Conv2d):
         _check_conv(m, name)
         b.add(
-            fmt.conv2d(
+            builders.conv2d(
                 _req(m.weight), _np(m.bias), stride=tuple(m.stride), padding=_conv_padding(m), name=name
             )
         )
     elif isinstance(m, BinaryLinear):
         signs, alpha = binary_weights(m)
-        b.add(fmt.blinear(signs, alpha, _np(m.bias), mode=m.mode, use_k=m.use_k, name=name))
+        b.add(builders.blinear(signs, alpha, _np(m.bias), mode=m.mode, use_k=m.use_k, name=name))
     elif isinstance(m, nn.Linear):
-        b.add(fmt.linear(_req(m.weight), _np(m.bias), name=name))
+        b.add(builders.linear(_req(m.weight), _np(m.bias), name=name))
     elif isinstance(m, nn.modules.batchnorm._BatchNorm):
         if m.running_mean is None or m.running_var is None:
             raise ExportError(f"{name}: batch norm without running statistics")
         c = m.num_features
         gamma = _req(m.weight) if m.weight is not None else np.ones(c, np.float32)
         beta = _req(m.bias) if m.bias is not None else np.zeros(c, np.float32)
-        b.add(fmt.batchnorm(gamma, beta, _req(m.running_mean), _req(m.running_var), float(m.eps), name=name))
+        b.add(
+            builders.batchnorm(
+                gamma, beta, _req(m.running_mean), _req(m.running_var), float(m.eps), name=name
+            )
+        )
     elif isinstance(m, nn.ReLU):
-        b.add(fmt.simple("relu", name=name))
+        b.add(builders.simple("relu", name=name))
     elif isinstance(m, nn.MaxPool2d):
         if m.dilation not in (1, (1, 1)) or m.return_indices:
             raise ExportError(f"{name}: dilated max-pool / return_indices not supported")
-        b.add(fmt.maxpool(m.kernel_size, m.stride, m.padding, bool(m.ceil_mode), name=name))
+        b.add(builders.maxpool(m.kernel_size, m.stride, m.padding, bool(m.ceil_mode), name=name))
     elif isinstance(m, nn.AvgPool2d):
         if m.divisor_override:
             raise ExportError(f"{name}: divisor_override not supported")
         b.add(
-            fmt.avgpool(
+            builders.avgpool(
                 m.kernel_size, m.stride, m.padding, bool(m.ceil_mode), bool(m.count_include_pad), name=name
             )
         )
     elif isinstance(m, nn.Flatten):
-        b.add(fmt.simple("flatten", name=name))
+        b.add(builders.simple("flatten", name=name))
     elif isinstance(m, nn.Dropout):
-        b.add(fmt.simple("dropout", name=name))
+        b.add(builders.simple("dropout", name=name))
     elif isinstance(m, nn.Softmax):
-        b.add(fmt.simple("softmax", name=name))
+        b.add(builders.simple("softmax", name=name))
     elif isinstance(m, BinActive):
         if not (isinstance(next_mod, BinaryConv2d | BinaryLinear) and next_mod.mode == "xnor"):
             raise ExportError(f"{name}: a standalone BinActive must feed an XNOR binary layer")
@@ -162,22 +169,20 @@ def emit(b: GraphBuilder, module: nn.Module, prefix: str = "") -> None:
 
 def to_model(
     module: nn.Module,
-    input_spec: dict[str, Any] | fmt.InputSpec,
+    input_spec: dict[str, Any] | InputSpec,
     labels: list[str] | None = None,
     name: str = "",
-) -> fmt.Model:
+) -> Graph:
     """The in-memory packed model of an eval-mode network (BN running statistics used)."""
     b = GraphBuilder()
     emit(b, module)
-    spec = input_spec if isinstance(input_spec, fmt.InputSpec) else fmt.InputSpec(**input_spec)
-    model = fmt.Model(spec, b.nodes, list(labels or []), name[:63])
-    fmt.infer_shapes(model)
+    spec = input_spec if isinstance(input_spec, InputSpec) else InputSpec(**input_spec)
+    model = Graph(spec, b.nodes, list(labels or []), name[:63])
+    infer_shapes(model)
     return model
 
 
-def export_checkpoint(
-    path: str, out: str, name: str | None = None, *, edges: Edges = DEFAULT_EDGES
-) -> fmt.Model:
+def export_checkpoint(path: str, out: str, name: str | None = None, *, edges: Edges = DEFAULT_EDGES) -> Graph:
     """`xnornet export`: read a training checkpoint (weights_only) and write the .xnor file
     with float32 or int8 edges (engine/int8.py)."""
     from .train import load_checkpoint, model_from_checkpoint

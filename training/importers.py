@@ -32,7 +32,10 @@ from typing import Any
 
 import numpy as np
 
+from engine import builders
 from engine import format as fmt
+from engine.graph import Graph, Node
+from engine.input_spec import InputSpec
 from engine.int8 import DEFAULT_EDGES, Edges, with_edges
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
@@ -68,7 +71,7 @@ def jiecaoyu_binarize(w: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     w = np.asarray(w, np.float32)
     w = (w - w.mean(axis=1, keepdims=True, dtype=np.float32)).astype(np.float32)
     w = np.clip(w, -1.0, 1.0).astype(np.float32)
-    return fmt.binarize_weights(w)
+    return builders.binarize_weights(w)
 
 
 def _expect(sd: dict[str, Any], key: str, shape: tuple[int, ...]) -> np.ndarray:
@@ -81,11 +84,11 @@ def _expect(sd: dict[str, Any], key: str, shape: tuple[int, ...]) -> np.ndarray:
     return arr.astype(np.float32)
 
 
-def _bn(sd: dict[str, Any], prefix: str, c: int, eps: float, name: str) -> fmt.Node:
+def _bn(sd: dict[str, Any], prefix: str, c: int, eps: float, name: str) -> Node:
     g, b, m, v = (
         _expect(sd, f"{prefix}.{k}", (c,)) for k in ("weight", "bias", "running_mean", "running_var")
     )
-    return fmt.batchnorm(g, b, m, v, eps, name=name)
+    return builders.batchnorm(g, b, m, v, eps, name=name)
 
 
 def _state_dict(ckpt: Any) -> dict[str, Any]:
@@ -100,19 +103,19 @@ def _state_dict(ckpt: Any) -> dict[str, Any]:
 
 def jiecaoyu_alexnet_model(
     state_dict: dict[str, Any], labels: list[str] | None = None, name: str = "alexnet-xnor-jiecaoyu"
-) -> fmt.Model:
+) -> Graph:
     """The packed model of an XNOR-Net-PyTorch AlexNet state dict (numpy or torch tensors)."""
     sd = _state_dict(state_dict)
-    n: list[fmt.Node] = [
-        fmt.conv2d(
+    n: list[Node] = [
+        builders.conv2d(
             _expect(sd, "features.module.0.weight", (96, 3, 11, 11)),
             _expect(sd, "features.module.0.bias", (96,)),
             stride=4,
             name="conv1",
         ),
         _bn(sd, "features.module.1", 96, BN_EPS_FEATURES, "bn1"),
-        fmt.simple("relu", name="relu1"),
-        fmt.maxpool(3, 2, name="pool1"),
+        builders.simple("relu", name="relu1"),
+        builders.maxpool(3, 2, name="pool1"),
     ]
     for idx, (prefix, kind, i, o, k, p) in enumerate(JIECAOYU_BLOCKS):
         layer = idx + 2
@@ -120,7 +123,7 @@ def jiecaoyu_alexnet_model(
             n.append(_bn(sd, f"{prefix}.bn", i, BN_EPS_FEATURES, f"bn{layer}"))
             signs, alpha = jiecaoyu_binarize(_expect(sd, f"{prefix}.conv.weight", (o, i, k, k)))
             n.append(
-                fmt.bconv2d(
+                builders.bconv2d(
                     signs,
                     alpha,
                     _expect(sd, f"{prefix}.conv.bias", (o,)),
@@ -129,33 +132,33 @@ def jiecaoyu_alexnet_model(
                     name=f"conv{layer}",
                 )
             )
-            n.append(fmt.simple("relu", name=f"relu{layer}"))
+            n.append(builders.simple("relu", name=f"relu{layer}"))
             if layer in (2, 5):
-                n.append(fmt.maxpool(3, 2, name=f"pool{layer}"))
+                n.append(builders.maxpool(3, 2, name=f"pool{layer}"))
             if layer == 5:
-                n.append(fmt.simple("flatten", name="flatten"))
+                n.append(builders.simple("flatten", name="flatten"))
         else:
             n.append(_bn(sd, f"{prefix}.bn", i, BN_EPS_FEATURES, f"bn{layer}"))
             signs, alpha = jiecaoyu_binarize(_expect(sd, f"{prefix}.linear.weight", (o, i)))
             n.append(
-                fmt.blinear(
+                builders.blinear(
                     signs, alpha, _expect(sd, f"{prefix}.linear.bias", (o,)), mode="xnor", name=f"fc{layer}"
                 )
             )
-            n.append(fmt.simple("relu", name=f"relu{layer}"))
+            n.append(builders.simple("relu", name=f"relu{layer}"))
     n.append(_bn(sd, "classifier.2", 4096, BN_EPS_CLASSIFIER, "bn8"))
-    n.append(fmt.simple("dropout", name="drop8"))
+    n.append(builders.simple("dropout", name="drop8"))
     n.append(
-        fmt.linear(
+        builders.linear(
             _expect(sd, "classifier.4.weight", (1000, 4096)),
             _expect(sd, "classifier.4.bias", (1000,)),
             name="fc8",
         )
     )
-    spec = fmt.InputSpec(
+    spec = InputSpec(
         3, 227, 227, "rgb", "shorter_crop", 256, 1.0, tuple(m * 255.0 for m in IMAGENET_MEAN), (1.0, 1.0, 1.0)
     )
-    return fmt.Model(spec, n, labels if labels is not None else imagenet_classes(), name)
+    return Graph(spec, n, labels if labels is not None else imagenet_classes(), name)
 
 
 def load_jiecaoyu_checkpoint(path: str | os.PathLike[str]) -> dict[str, Any]:
@@ -175,7 +178,7 @@ def import_jiecaoyu_alexnet(
     name: str = "alexnet-xnor-jiecaoyu",
     *,
     edges: Edges = DEFAULT_EDGES,
-) -> fmt.Model:
+) -> Graph:
     model = with_edges(jiecaoyu_alexnet_model(load_jiecaoyu_checkpoint(path), name=name), edges)
     fmt.write_model(model, out)
     return model

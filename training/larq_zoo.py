@@ -35,7 +35,10 @@ from typing import Any
 
 import numpy as np
 
+from engine import builders
 from engine import format as fmt
+from engine.graph import Graph, Node, infer_shapes
+from engine.input_spec import InputSpec
 from engine.int8 import DEFAULT_EDGES, Edges, add_edges_argument, with_edges
 
 DATA_DIR = Path(__file__).with_name("data")
@@ -498,7 +501,7 @@ def xnor_weight_scale(w_hwio: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return _signs_oihw(w), alpha
 
 
-def _bn_node(ws: list[np.ndarray], spec: LayerSpec, name: str, inputs: tuple[int, ...] = ()) -> fmt.Node:
+def _bn_node(ws: list[np.ndarray], spec: LayerSpec, name: str, inputs: tuple[int, ...] = ()) -> Node:
     n = ws[-1].shape[0]
     it = iter(ws)
     gamma = next(it) if spec.params["scale"] else np.ones(n, np.float32)
@@ -506,7 +509,7 @@ def _bn_node(ws: list[np.ndarray], spec: LayerSpec, name: str, inputs: tuple[int
     mean, var = next(it), next(it)
     if (var < 0).any():
         raise LarqImportError(f"{name}: negative moving variance")
-    return fmt.batchnorm(gamma, beta, mean, var, spec.params["eps"], name=name, inputs=inputs)
+    return builders.batchnorm(gamma, beta, mean, var, spec.params["eps"], name=name, inputs=inputs)
 
 
 def _hwc_to_chw_rows(w_in_out: np.ndarray, c: int, h: int, w: int) -> np.ndarray:
@@ -519,14 +522,14 @@ class _Graph:
     """Appends nodes and tracks value ids (0 = input, k = output of node k - 1) and shapes."""
 
     def __init__(self, c: int, h: int, w: int) -> None:
-        self.nodes: list[fmt.Node] = []
+        self.nodes: list[Node] = []
         self.shape: dict[int, tuple[int, ...]] = {0: (c, h, w)}
 
     @property
     def last(self) -> int:
         return len(self.nodes)
 
-    def add(self, node: fmt.Node, shape: tuple[int, ...]) -> int:
+    def add(self, node: Node, shape: tuple[int, ...]) -> int:
         self.nodes.append(node)
         self.shape[self.last] = shape
         return self.last
@@ -534,7 +537,7 @@ class _Graph:
 
 def build_nodes(
     arch: str, weights: list[list[np.ndarray]], cfg: ArchConfig = ArchConfig(), softmax: bool = True
-) -> list[fmt.Node]:
+) -> list[Node]:
     """The engine graph of `arch` from its weighted layers (file order, shapes already checked)."""
     arch = canonical_arch(arch)
     specs = layer_specs(arch, cfg)
@@ -573,7 +576,7 @@ def build_nodes(
             signs, alpha = _signs_oihw(ws[0]), np.ones(ws[0].shape[-1], np.float32)
         size = out
         g.add(
-            fmt.bconv2d(signs, alpha, stride=stride, padding=pads, mode=mode, name=name, inputs=inputs),
+            builders.bconv2d(signs, alpha, stride=stride, padding=pads, mode=mode, name=name, inputs=inputs),
             (signs.shape[0], out, out),
         )
 
@@ -584,7 +587,7 @@ def build_nodes(
             pads = (b, b, a, a)
         else:
             out, pads = _valid(size, 3, 2), (0, 0, 0, 0)
-        g.add(fmt.maxpool(3, 2, padding=pads, name=name), (g.shape[g.last][0], out, out))
+        g.add(builders.maxpool(3, 2, padding=pads, name=name), (g.shape[g.last][0], out, out))
         size = out
 
     def bn(name: str, inputs: tuple[int, ...] = ()) -> int:
@@ -596,13 +599,13 @@ def build_nodes(
         shape = g.shape[g.last]
         if op == "flatten":
             shape = (int(np.prod(shape)),)
-        g.add(fmt.simple(op, name=name), shape)
+        g.add(builders.simple(op, name=name), shape)
 
     if arch == "xnornet":
         ws, _ = take("conv")
         out, b, a = _same(size, 11, 4)
         g.add(
-            fmt.conv2d(_oihw(ws[0]), stride=4, padding=(b, b, a, a), name="conv1"),
+            builders.conv2d(_oihw(ws[0]), stride=4, padding=(b, b, a, a), name="conv1"),
             (ws[0].shape[-1], out, out),
         )
         size = out
@@ -622,7 +625,7 @@ def build_nodes(
         simple("relu", "relu7")
         simple("flatten", "flatten")  # a 1x1 map: (H, W, C) and (C, H, W) orders agree
         ws, _ = take("dense")
-        g.add(fmt.linear(np.ascontiguousarray(ws[0].T), name="fc8"), (ws[0].shape[1],))
+        g.add(builders.linear(np.ascontiguousarray(ws[0].T), name="fc8"), (ws[0].shape[1],))
     elif arch == "binary-alexnet":
         for i, pool in zip(range(1, 6), (True, True, False, False, True), strict=True):
             ws, _ = take("qconv")
@@ -639,7 +642,7 @@ def build_nodes(
             signs = _signs(ws[0].reshape(-1, ws[0].shape[-1]))  # (in, out), in = HWC order for i = 1
             rows = _hwc_to_chw_rows(signs, c, h, w) if i == 1 else np.ascontiguousarray(signs.T)
             g.add(
-                fmt.blinear(rows, np.ones(rows.shape[0], np.float32), mode="xnor", name=f"bfc{i}"),
+                builders.blinear(rows, np.ones(rows.shape[0], np.float32), mode="xnor", name=f"bfc{i}"),
                 (rows.shape[0],),
             )
             bn(f"bnfc{i}")
@@ -647,7 +650,8 @@ def build_nodes(
         ws, _ = take("conv")
         out, b, a = _same(size, 7, 2)
         g.add(
-            fmt.conv2d(_oihw(ws[0]), stride=2, padding=(b, b, a, a), name="stem"), (ws[0].shape[-1], out, out)
+            builders.conv2d(_oihw(ws[0]), stride=2, padding=(b, b, a, a), name="stem"),
+            (ws[0].shape[-1], out, out),
         )
         size = out
         bn("stem_bn")
@@ -667,31 +671,31 @@ def build_nodes(
                 if cin != f:
                     ws_short, _ = take("conv")
                     ph = _valid(hin, 2, 2)
-                    g.add(fmt.avgpool(2, 2, name=f"{tag}_sc_pool", inputs=(x,)), (cin, ph, ph))
-                    g.add(fmt.conv2d(_oihw(ws_short[0]), name=f"{tag}_sc_conv"), (f, ph, ph))
+                    g.add(builders.avgpool(2, 2, name=f"{tag}_sc_pool", inputs=(x,)), (cin, ph, ph))
+                    g.add(builders.conv2d(_oihw(ws_short[0]), name=f"{tag}_sc_conv"), (f, ph, ph))
                     short_conv = g.last
                     y = bn(f"{tag}_bn", inputs=(main_conv,))
                     s = bn(f"{tag}_sc_bn", inputs=(short_conv,))
                 else:
                     y = bn(f"{tag}_bn", inputs=(main_conv,))
                     s = x
-                x = g.add(fmt.simple("add", name=f"{tag}_add", inputs=(y, s)), g.shape[y])
+                x = g.add(builders.simple("add", name=f"{tag}_add", inputs=(y, s)), g.shape[y])
         simple("relu", "relu")
         c, h, w = g.shape[g.last]
-        g.add(fmt.avgpool((h, w), (h, w), name="global_pool"), (c, 1, 1))
+        g.add(builders.avgpool((h, w), (h, w), name="global_pool"), (c, 1, 1))
         simple("flatten", "flatten")
         ws, _ = take("dense")
-        g.add(fmt.linear(np.ascontiguousarray(ws[0].T), ws[1], name="fc"), (ws[0].shape[1],))
+        g.add(builders.linear(np.ascontiguousarray(ws[0].T), ws[1], name="fc"), (ws[0].shape[1],))
     if next(pos, None) is not None:  # pragma: no cover - spec/builder invariant
         raise AssertionError("unused weighted layers")
     if softmax:
-        g.add(fmt.simple("softmax", name="softmax"), g.shape[g.last])
+        g.add(builders.simple("softmax", name="softmax"), g.shape[g.last])
     return g.nodes
 
 
-def input_spec(cfg: ArchConfig = ArchConfig()) -> fmt.InputSpec:
+def input_spec(cfg: ArchConfig = ArchConfig()) -> InputSpec:
     """larq_zoo.preprocess_input as resize policy 2 (engine/FORMAT.md): crop 0.875, legacy bicubic."""
-    return fmt.InputSpec(3, cfg.size, cfg.size, "rgb", "central_crop_bicubic", 0, 1.0, LARQ_MEAN, LARQ_STD)
+    return InputSpec(3, cfg.size, cfg.size, "rgb", "central_crop_bicubic", 0, 1.0, LARQ_MEAN, LARQ_STD)
 
 
 def imagenet_labels(classes: int = 1000) -> tuple[list[str], str | None]:
@@ -716,14 +720,14 @@ def build_model(
     name: str | None = None,
     labels: list[str] | None = None,
     softmax: bool = True,
-) -> fmt.Model:
+) -> Graph:
     arch = canonical_arch(arch)
     nodes = build_nodes(arch, weights, cfg, softmax=softmax)
     if labels is None:
         labels, _ = imagenet_labels(cfg.classes)
-    model = fmt.Model(input_spec(cfg), nodes, labels, name or DEFAULT_NAMES[arch])
+    model = Graph(input_spec(cfg), nodes, labels, name or DEFAULT_NAMES[arch])
     try:
-        fmt.infer_shapes(model)
+        infer_shapes(model)
     except fmt.FormatError as exc:
         raise LarqImportError(f"{_DISPLAY[arch]} at input {cfg.size}x{cfg.size}: {exc}") from None
     return model
@@ -731,7 +735,7 @@ def build_model(
 
 @dataclass
 class ImportResult:
-    model: fmt.Model
+    model: Graph
     sha256: str
     release: dict[str, Any] | None
     warnings: list[str]

@@ -31,6 +31,8 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from engine import format as fmt
+from engine.graph import Graph
+from engine.input_spec import InputSpec
 from engine.layout import CARD_FILE, MODEL_FILE
 
 from . import catalog as cat
@@ -98,7 +100,7 @@ def installed_version(model_dir: Path, source_sha256: str) -> int | None:
 # The model card
 
 
-def _preprocessing(spec: fmt.InputSpec) -> str:
+def _preprocessing(spec: InputSpec) -> str:
     resize = {
         "central_crop_bicubic": "central crop of 87.5 % then bicubic resize (larq_zoo.preprocess_input)",
         "shorter_crop": f"resize the shorter side to {spec.resize_size}, then centre crop",
@@ -110,9 +112,7 @@ def _preprocessing(spec: fmt.InputSpec) -> str:
     )
 
 
-def model_card(
-    entry: cat.Entry, model: fmt.Model, converted_sha256: str, converted_bytes: int
-) -> dict[str, Any]:
+def model_card(entry: cat.Entry, model: Graph, converted_sha256: str, converted_bytes: int) -> dict[str, Any]:
     from engine import __version__
 
     accuracy = dict(entry.accuracy) if entry.accuracy else None

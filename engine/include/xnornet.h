@@ -105,7 +105,7 @@ typedef enum {
 /* Text of a status; never NULL; static storage. */
 const char *xnor_status_str(xnor_status s);
 
-/* Engine version string, e.g. "0.1.0". */
+/* Engine version string: the package version it was built as (pyproject.toml). */
 const char *xnor_version(void);
 
 /* Is this ISA usable on this CPU (and compiled in)? 1 yes, 0 no. XNOR_ISA_AUTO -> 1. */

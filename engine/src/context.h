@@ -24,6 +24,9 @@ typedef struct {
     int32_t rt_max;        /* XNOR: max rows (samples for blinear) per tile */
     int32_t pack_to;       /* packed epilogue: the step whose packed input this step writes, or -1 */
     int32_t prepacked;     /* XNOR: an earlier step wrote this step's packed input (no pack) */
+    int32_t bitpool;       /* max-pool over the packed bits in ws (node pack_from's packed
+                            * epilogue wrote them) into step pack_to's packed input */
+    int32_t pack_from;
 } xstep;
 
 struct xnor_context {

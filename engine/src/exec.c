@@ -461,7 +461,10 @@ static void packed_epilogue(const task *t, size_t n, int32_t y0, int32_t y1, int
     const xstep *cs = &t->c->steps[t->st->pack_to];
     const xnode *cn = &m->nodes[cs->node];
     const xnode *bn = nd->pk_bn >= 0 ? &m->nodes[nd->pk_bn] : NULL;
-    const size_t Wp = cn->in_shape.w + (size_t)cn->pl + (size_t)cn->pr, cw = (size_t)cn->cw;
+    /* Into the consumer's zero-halo buffer, or the pool step's unpadded one. */
+    const size_t pt = cs->bitpool ? 0 : (size_t)cn->pt, pl = cs->bitpool ? 0 : (size_t)cn->pl;
+    const size_t Wp = cs->bitpool ? nd->out_shape.w : cn->in_shape.w + (size_t)cn->pl + (size_t)cn->pr;
+    const size_t cw = ((size_t)nd->O + 31) / 32;
     const uint32_t *dst = (const uint32_t *)cs->ws + n * cs->ws_per_image;
     const int32_t kh = nd->kh, kw = nd->kw, ow = (int32_t)nd->out_shape.w;
     const int32_t ldp = nd->nb * 16, nbl = b1 - b0, o0 = b0 * 16, nch = 16 * nbl;
@@ -495,7 +498,7 @@ static void packed_epilogue(const task *t, size_t n, int32_t y0, int32_t y1, int
                 bit[o - o0] = (uint8_t)xnor_packed_bit(dot[o - o0], nd->alpha[o], nd->bias ? &nd->bias[o] : NULL, relu,
                                                        bn ? &bn->bn_scale[o] : NULL, bn ? &bn->bn_shift[o] : NULL);
             }
-            uint16_t *wp = (uint16_t *)(uintptr_t)(dst + (((size_t)y + (size_t)cn->pt) * Wp + (size_t)x + (size_t)cn->pl) * cw);
+            uint16_t *wp = (uint16_t *)(uintptr_t)(dst + (((size_t)y + pt) * Wp + (size_t)x + pl) * cw);
             for (int32_t k = 0; k < nbl; k++) {
                 /* bytes b_0..b_7 (each 0 or 1) -> bits 0..7: b_i * 2^(8i) * 2^(56 - 7i) lands on
                  * bit 56 + i, and no two products share a bit, so nothing carries. */
@@ -720,6 +723,46 @@ static void pool_item(void *arg, int64_t item, int tid) {
     }
 }
 
+/* Max-pool of packed bits (fold.c): per word, OR of the window for channels whose bit grows
+ * with the pooled value, AND for those whose bit falls (the producer's pk_and mask), into
+ * the consumer's zero-halo packed input. Rows [y0, y1) of image item / nrt. */
+static void bitpool_item(void *arg, int64_t item, int tid) {
+    (void)tid;
+    const task *t = arg;
+    const xnode *nd = t->nd;
+    const xnor_model_t *m = t->c->m;
+    const xnode *pr = &m->nodes[t->st->pack_from];
+    const xstep *cs = &t->c->steps[t->st->pack_to];
+    const xnode *cn = &m->nodes[cs->node];
+    const size_t cw = ((size_t)nd->in_shape.c + 31) / 32;
+    const int32_t H = (int32_t)nd->in_shape.h, W = (int32_t)nd->in_shape.w, ow = (int32_t)nd->out_shape.w;
+    const size_t Wp = cn->in_shape.w + (size_t)cn->pl + (size_t)cn->pr;
+    const size_t n = (size_t)(item / t->nrt);
+    const int32_t y0 = (int32_t)(item % t->nrt) * t->rt, y1 = min32((int32_t)nd->out_shape.h, y0 + t->rt);
+    const uint32_t *in = (const uint32_t *)t->st->ws + n * t->st->ws_per_image;
+    uint32_t *out = (uint32_t *)cs->ws + n * cs->ws_per_image;
+    const uint32_t *andm = pr->pk_and;
+    for (int32_t y = y0; y < y1; y++) {
+        const int32_t sy = y * nd->sh - nd->pt;
+        const int32_t ky0 = sy < 0 ? -sy : 0, ky1 = min32(nd->kh, H - sy);
+        for (int32_t x = 0; x < ow; x++) {
+            const int32_t sx = x * nd->sw - nd->pl;
+            const int32_t kx0 = sx < 0 ? -sx : 0, kx1 = min32(nd->kw, W - sx);
+            uint32_t *o = out + (((size_t)y + (size_t)cn->pt) * Wp + (size_t)x + (size_t)cn->pl) * cw;
+            for (size_t j = 0; j < cw; j++) {
+                uint32_t any = 0, all = ~0u;
+                for (int32_t ky = ky0; ky < ky1; ky++)
+                    for (int32_t kx = kx0; kx < kx1; kx++) {
+                        const uint32_t w = in[((size_t)(sy + ky) * (size_t)W + (size_t)(sx + kx)) * cw + j];
+                        any |= w;
+                        all &= w;
+                    }
+                o[j] = (any & ~andm[j]) | (all & andm[j]);
+            }
+        }
+    }
+}
+
 /* ================================================================ elementwise */
 
 static void bn_item(void *arg, int64_t item, int tid) {
@@ -866,6 +909,17 @@ void xnor_exec_step(xnor_context_t *c, const xstep *st, uint32_t N) {
     }
     case XNOR_OP_MAXPOOL:
     case XNOR_OP_AVGPOOL: {
+        if (st->bitpool) {
+            t.rows = (int32_t)nd->out_shape.h;
+            uint64_t work = (uint64_t)N * nd->out_shape.h * nd->out_shape.w * (uint64_t)(nd->kh * nd->kw) *
+                            ((nd->in_shape.c + 31) / 32);
+            int64_t want = want_items(c, work, GRAIN_PACK);
+            t.nrt = want / N > 1 ? min32((int32_t)(want / N), t.rows) : 1;
+            t.rt = ceil_div32(t.rows, t.nrt);
+            t.nrt = ceil_div32(t.rows, t.rt);
+            xnor_pool_run(pool_if(c, want), bitpool_item, &t, (int64_t)N * t.nrt);
+            break;
+        }
         t.rows = (int32_t)nd->out_shape.h;
         uint64_t work = (uint64_t)N * xshape_elems(&nd->out_shape) * (uint64_t)(nd->kh * nd->kw);
         int64_t want = want_items(c, work, GRAIN_ELEM);

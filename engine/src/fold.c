@@ -10,7 +10,13 @@
  * Where the 1s form one interval [lo, hi] (a monotone chain gives a half-line: scale > 0
  * increasing, scale < 0 decreasing, scale 0 constant) the epilogue compares integers;
  * otherwise, or where a parameter is not finite, that channel evaluates the chain at run
- * time. Layers whose evaluation would exceed EVAL_BUDGET steps keep the float path. */
+ * time. Layers whose evaluation would exceed EVAL_BUDGET steps keep the float path.
+ *
+ * A max-pool may sit after the relu: bit(bn(max v)) is the OR of the window's bits when the
+ * bit grows with v (batchnorm scale > 0, or no batchnorm), the AND when it falls (scale < 0)
+ * and either when it is constant (scale 0 with every interval full or empty); an empty
+ * window (all -inf) agrees too. A layer with a channel that needs the float chain keeps the
+ * float path there, since the pool needs the floats. */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -22,8 +28,9 @@
 static int xnor_conv(const xnode *nd) { return nd->op == XNOR_OP_BCONV2D && nd->mode == 0 && !nd->use_k; }
 
 /* The consumer C of A's chain, with the relu and batchnorm between; -1 if A does not qualify. */
-static int32_t find_chain(const xnor_model_t *m, const xnode *a, int32_t *relu, int32_t *bn) {
+static int32_t find_chain(const xnor_model_t *m, const xnode *a, int32_t *relu, int32_t *pool, int32_t *bn) {
     *relu = -1;
+    *pool = -1;
     *bn = -1;
     if (!xnor_conv(a) || a->n_consumers != 1) return -1;
     const xnode *nx = &m->nodes[a->consumer];
@@ -31,6 +38,12 @@ static int32_t find_chain(const xnor_model_t *m, const xnode *a, int32_t *relu, 
     if (nx->op == XNOR_OP_RELU && nx->fuse_kind == XFUSE_RELU_EPILOGUE) {
         if (nx->n_consumers != 1) return -1;
         *relu = k;
+        k = nx->consumer;
+        nx = &m->nodes[k];
+    }
+    if (nx->op == XNOR_OP_MAXPOOL) {
+        if (nx->n_consumers != 1) return -1;
+        *pool = k;
         k = nx->consumer;
         nx = &m->nodes[k];
     }
@@ -105,18 +118,68 @@ static xnor_status fold_one(xnor_model_t *m, xnode *a, int32_t relu, int32_t bn)
     return XNOR_OK;
 }
 
+/* For a pooled chain: the AND mask, or 0 (no fold) if some channel cannot pool bits. */
+static xnor_status pool_masks(xnode *a, const xnode *b, int *ok) {
+    const int32_t lanes = 16 * a->nb, cw = (a->O + 31) / 32, taps = a->kh * a->kw;
+    *ok = 0;
+    if (a->pk_nfloat) return XNOR_OK;
+    a->pk_and = calloc((size_t)cw, sizeof(uint32_t));
+    if (!a->pk_and) return XNOR_ERR_OUT_OF_MEMORY;
+    for (int32_t o = 0; o < a->O; o++) {
+        const float sc = b ? b->bn_scale[o] : 1.0f;
+        if (sc < 0.0f) {
+            a->pk_and[o / 32] |= 1u << (o % 32);
+        } else if (sc == 0.0f) { /* constant bit: every interval full, or every one empty */
+            int full = 0, empty = 0;
+            for (int32_t t = 0; t <= taps; t++) {
+                const int32_t kd = a->pk_kind[t];
+                if (kd < 0) continue;
+                const int32_t n = a->C * t, lo = a->pk_lo[(size_t)kd * lanes + o], hi = a->pk_hi[(size_t)kd * lanes + o];
+                full += lo <= -n && hi >= n;
+                empty += lo > hi;
+            }
+            if (full != a->pk_kinds && empty != a->pk_kinds) return XNOR_OK;
+        }
+    }
+    *ok = 1;
+    return XNOR_OK;
+}
+
+void xnor_free_packed(xnode *nd) {
+    free(nd->pk_kind);
+    xnor_free_aligned(nd->pk_lo);
+    xnor_free_aligned(nd->pk_hi);
+    free(nd->pk_float);
+    free(nd->pk_float_ch);
+    free(nd->pk_and);
+    nd->pk_kind = nd->pk_lo = nd->pk_hi = nd->pk_float_ch = NULL;
+    nd->pk_float = NULL;
+    nd->pk_and = NULL;
+    nd->pk_nfloat = nd->pk_kinds = 0;
+    nd->pack_into = nd->pk_relu = nd->pk_bn = nd->pk_pool = -1;
+}
+
 xnor_status xnor_fold_packed_epilogues(xnor_model_t *m) {
     for (uint32_t k = 0; k < m->n_nodes; k++) m->nodes[k].pack_into = -1;
     for (uint32_t k = 0; k < m->n_nodes; k++) {
         xnode *a = &m->nodes[k];
-        int32_t relu, bn;
-        const int32_t c = find_chain(m, a, &relu, &bn);
+        int32_t relu, pool, bn;
+        const int32_t c = find_chain(m, a, &relu, &pool, &bn);
         if (c < 0) continue;
         /* distinct tap counts <= kh * kw; each needs C * taps + 1 evaluations per channel */
         const int64_t evals = (int64_t)a->O * (int64_t)a->kh * a->kw * ((int64_t)a->C * a->kh * a->kw + 1);
         if (evals > EVAL_BUDGET) continue;
         xnor_status st = fold_one(m, a, relu, bn);
         if (st) return st;
+        a->pk_pool = pool;
+        if (pool >= 0) {
+            int ok;
+            if ((st = pool_masks(a, bn >= 0 ? &m->nodes[bn] : NULL, &ok))) return st;
+            if (!ok) {
+                xnor_free_packed(a);
+                continue;
+            }
+        }
         a->pack_into = c;
     }
     return XNOR_OK;

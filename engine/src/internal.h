@@ -19,7 +19,10 @@
 #error "xnornet reads its little-endian file format with plain loads: little-endian hosts only"
 #endif
 
-#define XNOR_VERSION_STRING "0.1.0"
+/* The package build (engine/_build.py) passes pyproject.toml's version. */
+#ifndef XNOR_VERSION_STRING
+#define XNOR_VERSION_STRING "unversioned"
+#endif
 
 /* File format constants (engine/FORMAT.md). */
 #define XF_HEADER_BYTES 256u
@@ -127,6 +130,9 @@ typedef struct {
     int32_t pack_into;  /* the consuming bconv2d's node index, or -1 */
     int32_t pk_relu;    /* relu between (folded into this node's epilogue) */
     int32_t pk_bn;      /* batchnorm node between (folded into the consumer's binarization), or -1 */
+    int32_t pk_pool;    /* max-pool between, or -1: it then pools bits, OR for channels whose bit
+                         * grows with the pooled value, AND for those whose bit falls */
+    uint32_t *pk_and;   /* with pk_pool: [cw] words, bit set = AND channel */
     int32_t pk_kinds;   /* distinct valid-tap counts over the output pixels */
     int32_t *pk_kind;   /* [kh*kw + 1]: valid-tap count -> row of pk_lo / pk_hi, -1 if none */
     int32_t *pk_lo;     /* [pk_kinds][16 nb] */
@@ -213,6 +219,7 @@ static inline int xnor_packed_bit(int32_t dot, float alpha, const float *bias, i
 /* fold.c: decide and prepare the packed epilogues (after xnor_prepare_node of every node).
  * Returns XNOR_OK or XNOR_ERR_OUT_OF_MEMORY. */
 xnor_status xnor_fold_packed_epilogues(xnor_model_t *m);
+void xnor_free_packed(xnode *nd); /* the packed-epilogue tables of a node (no fold) */
 
 /* threadpool.c: a persistent pool; the caller takes part as thread 0. */
 typedef struct xnor_pool xnor_pool;

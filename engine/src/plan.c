@@ -92,17 +92,27 @@ static xnor_status build_steps(xnor_context_t *c) {
             }
         }
     }
-    /* Packed epilogues (fold.c): the producer writes its consumer's packed input. */
+    /* Packed epilogues (fold.c): the producer writes its consumer's packed input, or, through
+     * a max-pool, the pool step's packed workspace, which the pool then pools into it. */
     if (!c->trace)
         for (uint32_t s = 0; s < c->n_steps; s++) {
-            const int32_t into = m->nodes[c->steps[s].node].pack_into;
-            if (into < 0) continue;
-            for (uint32_t s2 = s + 1; s2 < c->n_steps; s2++)
-                if (c->steps[s2].node == into) {
-                    c->steps[s].pack_to = (int32_t)s2;
-                    c->steps[s2].prepacked = 1;
-                    break;
-                }
+            const xnode *nd = &m->nodes[c->steps[s].node];
+            if (nd->pack_into < 0) continue;
+            int32_t sp = -1, sc = -1;
+            for (uint32_t s2 = s + 1; s2 < c->n_steps; s2++) {
+                if (c->steps[s2].node == nd->pk_pool) sp = (int32_t)s2;
+                if (c->steps[s2].node == nd->pack_into) sc = (int32_t)s2;
+            }
+            if (sc < 0 || (nd->pk_pool >= 0 && sp < 0)) continue;
+            c->steps[sc].prepacked = 1;
+            if (sp >= 0) {
+                c->steps[s].pack_to = sp;
+                c->steps[sp].bitpool = 1;
+                c->steps[sp].pack_from = c->steps[s].node;
+                c->steps[sp].pack_to = sc;
+            } else {
+                c->steps[s].pack_to = sc;
+            }
         }
     return XNOR_OK;
 }
@@ -190,7 +200,10 @@ static void size_workspaces(xnor_context_t *c) {
         st->ws_per_image = 0;
         int padded = nd->pt || nd->pl || nd->pb || nd->pr;
         uint64_t Hp = (uint64_t)in->h + nd->pt + nd->pb, Wp = (uint64_t)in->w + nd->pl + nd->pr;
-        if (nd->op == XNOR_OP_CONV2D || (nd->op == XNOR_OP_BCONV2D && nd->mode == XNOR_MODE_BWN)) {
+        if (st->bitpool) {
+            st->ws_kind = WS_PACKED; /* the producer's bits, [H][W][cw], no halo */
+            st->ws_per_image = (uint64_t)in->h * in->w * (((uint64_t)in->c + 31) / 32);
+        } else if (nd->op == XNOR_OP_CONV2D || (nd->op == XNOR_OP_BCONV2D && nd->mode == XNOR_MODE_BWN)) {
             if (padded) {
                 st->ws_kind = WS_PAD_F32;
                 st->ws_per_image = Hp * Wp * in->c;

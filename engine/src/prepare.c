@@ -304,15 +304,7 @@ void xnor_free_node(xnode *nd) {
     xnor_free_aligned(nd->bn_shift);
     free(nd->row_k);
     free(nd->col_k);
-    free(nd->pk_kind);
-    xnor_free_aligned(nd->pk_lo);
-    xnor_free_aligned(nd->pk_hi);
-    free(nd->pk_float);
-    free(nd->pk_float_ch);
-    nd->pk_kind = nd->pk_lo = nd->pk_hi = nd->pk_float_ch = NULL;
-    nd->pk_nfloat = 0;
-    nd->pk_float = NULL;
-    nd->pack_into = -1;
+    xnor_free_packed(nd);
     xnor_free_aligned(nd->wq);
     xnor_free_aligned(nd->qscale);
     xnor_free_aligned(nd->qwsum);

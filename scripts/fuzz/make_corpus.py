@@ -12,18 +12,16 @@ checksum) seed the early exits. It also writes a libFuzzer dictionary.
 
     python3 scripts/fuzz/make_corpus.py OUT_DIR [--dict FILE]
 
-Only numpy is needed: engine's numpy-side modules are loaded from their files, so the
-compiled engine does not have to be built first. Output is deterministic (seeded generators).
+Only numpy is needed: engine's numpy side (graph, builders, format) does not load the
+compiled engine, so it does not have to be built first. Output is deterministic (seeded generators).
 """
 
 from __future__ import annotations
 
 import argparse
-import importlib
 import pathlib
 import struct
 import sys
-import types
 import zlib
 
 import numpy as np
@@ -31,18 +29,15 @@ import numpy as np
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 
 
-def _load_engine_module(name: str) -> types.ModuleType:
-    """engine.<name> without engine/__init__.py (which loads the compiled engine): the
-    numpy-side modules import only each other and the header's enum text."""
-    if "xnornet_engine" not in sys.modules:
-        package = types.ModuleType("xnornet_engine")
-        package.__path__ = [str(ROOT / "engine")]
-        sys.modules["xnornet_engine"] = package
-    return importlib.import_module(f"xnornet_engine.{name}")
-
-
-fmt = _load_engine_module("format")
-int8 = _load_engine_module("int8")
+sys.path.insert(0, str(ROOT))
+from engine import (  # noqa: E402  (the numpy side: no compiled engine needed)
+    builders,
+    enums,
+    int8,
+)
+from engine import format as fmt  # noqa: E402
+from engine.graph import Graph, infer_shapes  # noqa: E402
+from engine.input_spec import InputSpec  # noqa: E402
 
 MAX_SEED_BYTES = 20 * 1024
 
@@ -51,7 +46,7 @@ MAX_SEED_BYTES = 20 * 1024
 
 
 def _bn(rng: np.random.Generator, c: int, name: str = "") -> object:
-    return fmt.batchnorm(
+    return builders.batchnorm(
         rng.uniform(0.5, 1.5, c),
         rng.normal(0, 0.2, c),
         rng.normal(0, 0.2, c),
@@ -63,8 +58,8 @@ def _bn(rng: np.random.Generator, c: int, name: str = "") -> object:
 
 def _bconv(rng, o, i, k, *, stride=1, pad=0, mode="xnor", use_k=False, bias=True, name=""):
     kh, kw = (k, k) if isinstance(k, int) else k
-    signs, alpha = fmt.binarize_weights(rng.standard_normal((o, i, kh, kw)))
-    return fmt.bconv2d(
+    signs, alpha = builders.binarize_weights(rng.standard_normal((o, i, kh, kw)))
+    return builders.bconv2d(
         signs,
         alpha,
         rng.normal(0, 0.1, o) if bias else None,
@@ -77,25 +72,25 @@ def _bconv(rng, o, i, k, *, stride=1, pad=0, mode="xnor", use_k=False, bias=True
 
 
 def _blinear(rng, o, i, *, mode="xnor", use_k=False, bias=True, name=""):
-    signs, alpha = fmt.binarize_weights(rng.standard_normal((o, i)))
+    signs, alpha = builders.binarize_weights(rng.standard_normal((o, i)))
     bias_v = rng.normal(0, 0.1, o) if bias else None
-    return fmt.blinear(signs, alpha, bias_v, mode=mode, use_k=use_k, name=name)
+    return builders.blinear(signs, alpha, bias_v, mode=mode, use_k=use_k, name=name)
 
 
 def _conv(rng, o, i, k, *, stride=1, pad=0, bias=True, name=""):
     kh, kw = (k, k) if isinstance(k, int) else k
     w = rng.standard_normal((o, i, kh, kw)).astype(np.float32)
-    return fmt.conv2d(w, rng.normal(0, 0.1, o) if bias else None, stride=stride, padding=pad, name=name)
+    return builders.conv2d(w, rng.normal(0, 0.1, o) if bias else None, stride=stride, padding=pad, name=name)
 
 
 def _linear(rng, o, i, *, bias=True, name=""):
-    return fmt.linear(
+    return builders.linear(
         rng.standard_normal((o, i)).astype(np.float32), rng.normal(0, 0.1, o) if bias else None, name=name
     )
 
 
 def _flat(spec, nodes) -> int:
-    return int(np.prod(fmt.infer_shapes(fmt.Model(spec, nodes))[-1]))
+    return int(np.prod(infer_shapes(Graph(spec, nodes))[-1]))
 
 
 def _spec(c, h, w, color=None, **kw):
@@ -104,7 +99,7 @@ def _spec(c, h, w, color=None, **kw):
     n = min(c, 4)
     kw.setdefault("mean", (0.1,) * n)
     kw.setdefault("std", (0.5,) * n)
-    return fmt.InputSpec(c, h, w, color, **kw)
+    return InputSpec(c, h, w, color, **kw)
 
 
 def fix_crc(b: bytes | bytearray) -> bytes:
@@ -129,58 +124,58 @@ def seeds() -> dict[str, bytes]:
     nodes = [
         _conv(rng, 5, 3, 3, pad=(1, 0, 1, 2), name="conv1"),
         _bn(rng, 5, "bn1"),
-        fmt.simple("relu"),
-        fmt.maxpool(3, 2, 1, ceil_mode=True),
+        builders.simple("relu"),
+        builders.maxpool(3, 2, 1, ceil_mode=True),
         _bn(rng, 5),
         _bconv(rng, 17, 5, 3, pad=1, name="b2"),
-        fmt.simple("relu"),
+        builders.simple("relu"),
         _bn(rng, 17),
         _bconv(rng, 7, 17, 2, stride=2, pad=(1, 0, 0, 1), bias=False),
-        fmt.avgpool(2, 1, 1, count_include_pad=True),
+        builders.avgpool(2, 1, 1, count_include_pad=True),
         _bn(rng, 7),
-        fmt.simple("flatten"),
+        builders.simple("flatten"),
     ]
     f = _flat(spec, nodes)
     nodes += [
         _blinear(rng, 9, f, name="fc1"),
-        fmt.simple("relu"),
+        builders.simple("relu"),
         _bn(rng, 9, "bn1d"),
-        fmt.simple("dropout"),
+        builders.simple("dropout"),
         _linear(rng, 4, 9, name="fc2"),
-        fmt.simple("softmax"),
+        builders.simple("softmax"),
     ]
     labels = ["cat", "dog", "koala", "\u00e9l\u00e8ve"]
-    add("chain_xnor_softmax", fmt.Model(spec, nodes, labels, name="chain"))
+    add("chain_xnor_softmax", Graph(spec, nodes, labels, name="chain"))
 
     # 2. Same graph in BWN mode, no labels, logits.
     rng = np.random.default_rng(2)
     nodes = [
         _conv(rng, 4, 3, 3, stride=2, pad=1, bias=False),
-        fmt.simple("relu"),
+        builders.simple("relu"),
         _bn(rng, 4),
         _bconv(rng, 6, 4, 3, pad=(0, 1, 2, 1), mode="bwn"),
-        fmt.maxpool(2, 1),
+        builders.maxpool(2, 1),
         _bconv(rng, 5, 6, 1, mode="bwn", bias=False),
-        fmt.simple("flatten"),
+        builders.simple("flatten"),
     ]
     spec = _spec(3, 7, 9, "bgr")
     f = _flat(spec, nodes)
     nodes += [_blinear(rng, 6, f, mode="bwn"), _blinear(rng, 3, 6, mode="bwn", bias=False)]
-    add("chain_bwn", fmt.Model(spec, nodes, name="bwn"))
+    add("chain_bwn", Graph(spec, nodes, name="bwn"))
 
     # 3. use_k (the paper's K scaling) in bconv2d and blinear, stride and asymmetric pad.
     rng = np.random.default_rng(3)
     nodes = [
         _bn(rng, 2),
         _bconv(rng, 18, 2, 3, stride=(2, 1), pad=(2, 0, 1, 2), use_k=True),
-        fmt.simple("relu"),
+        builders.simple("relu"),
         _bconv(rng, 3, 18, (1, 3), use_k=True, bias=False),
-        fmt.simple("flatten"),
+        builders.simple("flatten"),
     ]
     spec = _spec(2, 6, 5)
     f = _flat(spec, nodes)
     nodes += [_bn(rng, f), _blinear(rng, 5, f, use_k=True), _blinear(rng, 2, 5, use_k=True, bias=False)]
-    add("use_k", fmt.Model(spec, nodes, ["yes", "no"], name="usek"))
+    add("use_k", Graph(spec, nodes, ["yes", "no"], name="usek"))
 
     # 4. Residual DAG with add (two adds, one of them reading the model input).
     rng = np.random.default_rng(4)
@@ -188,41 +183,41 @@ def seeds() -> dict[str, bytes]:
     nodes = [
         _bn(rng, c, "bn0"),  # v1
         _bconv(rng, c, c, 3, pad=1, name="b1"),  # v2
-        fmt.simple("add", inputs=(2, 0)),  # v3 = v2 + input
+        builders.simple("add", inputs=(2, 0)),  # v3 = v2 + input
         _bn(rng, c, "bn1"),  # v4
         _bconv(rng, c, c, 3, pad=1, mode="bwn"),  # v5
-        fmt.simple("add", inputs=(5, 3)),  # v6 = v5 + v3
-        fmt.simple("relu"),  # v7
-        fmt.avgpool(5, 5, count_include_pad=False),  # global pool
-        fmt.simple("flatten"),  # flatten of a 1x1 map (an alias)
+        builders.simple("add", inputs=(5, 3)),  # v6 = v5 + v3
+        builders.simple("relu"),  # v7
+        builders.avgpool(5, 5, count_include_pad=False),  # global pool
+        builders.simple("flatten"),  # flatten of a 1x1 map (an alias)
         _linear(rng, 4, c),
     ]
-    add("residual_add", fmt.Model(_spec(3, 5, 5), nodes, name="res"))
+    add("residual_add", Graph(_spec(3, 5, 5), nodes, name="res"))
 
     # 5. Pool variants: ceil_mode with the PyTorch "last window" rule, padding, avg without pad.
     rng = np.random.default_rng(5)
     nodes = [
-        fmt.maxpool((3, 2), (2, 3), (1, 1, 2, 0), ceil_mode=True),
-        fmt.avgpool(3, 2, 1, ceil_mode=True, count_include_pad=False),
-        fmt.avgpool(2, 1, (0, 1, 1, 0), count_include_pad=True),
-        fmt.maxpool(1, 1),
-        fmt.simple("flatten"),
+        builders.maxpool((3, 2), (2, 3), (1, 1, 2, 0), ceil_mode=True),
+        builders.avgpool(3, 2, 1, ceil_mode=True, count_include_pad=False),
+        builders.avgpool(2, 1, (0, 1, 1, 0), count_include_pad=True),
+        builders.maxpool(1, 1),
+        builders.simple("flatten"),
     ]
-    add("pools", fmt.Model(_spec(4, 11, 10), nodes, name="pools"))
+    add("pools", Graph(_spec(4, 11, 10), nodes, name="pools"))
 
     # 6. Tensor-free graphs: relu only; dropout only; flatten + softmax with labels; gray input.
-    add("relu_only", fmt.Model(_spec(1, 3, 4), [fmt.simple("relu")], name="r"))
-    add("dropout_only", fmt.Model(_spec(3, 2, 2), [fmt.simple("dropout")], name=""))
-    if "central_crop_bicubic" in fmt.RESIZE:  # resize_policy 2
+    add("relu_only", Graph(_spec(1, 3, 4), [builders.simple("relu")], name="r"))
+    add("dropout_only", Graph(_spec(3, 2, 2), [builders.simple("dropout")], name=""))
+    if "central_crop_bicubic" in enums.RESIZE:  # resize_policy 2
         add(
             "relu_policy2",
-            fmt.Model(_spec(3, 2, 3, resize="central_crop_bicubic"), [fmt.simple("relu")], name="p2"),
+            Graph(_spec(3, 2, 3, resize="central_crop_bicubic"), [builders.simple("relu")], name="p2"),
         )
     add(
         "flatten_softmax",
-        fmt.Model(
+        Graph(
             _spec(1, 1, 3),
-            [fmt.simple("flatten"), fmt.simple("softmax")],
+            [builders.simple("flatten"), builders.simple("softmax")],
             ["a", "\u4e2d\u6587", "\U0001f600"],
             name="sm",
         ),
@@ -232,7 +227,7 @@ def seeds() -> dict[str, bytes]:
     rng = np.random.default_rng(7)
     add(
         "conv_only",
-        fmt.Model(
+        Graph(
             _spec(5, 4, 3),
             [_conv(rng, 33, 5, (2, 3), stride=(1, 2), pad=(1, 2, 0, 0), bias=False)],
             name="conv",
@@ -241,22 +236,22 @@ def seeds() -> dict[str, bytes]:
 
     # 8. bconv2d XNOR with C > 32 (two words per pixel) and O > 16, 1x1 input, kernel 1.
     rng = np.random.default_rng(8)
-    nodes = [_bconv(rng, 33, 40, 1), fmt.simple("flatten"), _bn(rng, 33), _linear(rng, 2, 33)]
-    add("bconv_wide", fmt.Model(_spec(40, 1, 1), nodes, name="wide"))
+    nodes = [_bconv(rng, 33, 40, 1), builders.simple("flatten"), _bn(rng, 33), _linear(rng, 2, 33)]
+    add("bconv_wide", Graph(_spec(40, 1, 1), nodes, name="wide"))
 
     # 9. linear / blinear on a flattened input, 2-D batchnorm, shorter-side resize policy.
     rng = np.random.default_rng(9)
     spec = _spec(3, 4, 4, resize="shorter_crop", resize_size=6, scale=1.0 / 255)
     nodes = [
-        fmt.simple("flatten"),
+        builders.simple("flatten"),
         _bn(rng, 48),
         _blinear(rng, 20, 48, bias=False),
-        fmt.simple("relu"),
-        fmt.simple("dropout"),
+        builders.simple("relu"),
+        builders.simple("dropout"),
         _linear(rng, 3, 20, bias=False),
-        fmt.simple("softmax"),
+        builders.simple("softmax"),
     ]
-    add("fc_only", fmt.Model(spec, nodes, ["x", "y", "z"], name="fc"))
+    add("fc_only", Graph(spec, nodes, ["x", "y", "z"], name="fc"))
 
     # 10. Kernel with maximal padding (k-1) on every side and stride > kernel.
     rng = np.random.default_rng(10)
@@ -265,41 +260,41 @@ def seeds() -> dict[str, bytes]:
         _bconv(rng, 2, 2, 2, pad=1, mode="bwn"),
         _conv(rng, 1, 2, 2, pad=(1, 1, 0, 0)),
     ]
-    add("max_pad", fmt.Model(_spec(1, 5, 6), nodes, name="pad"))
+    add("max_pad", Graph(_spec(1, 5, 6), nodes, name="pad"))
 
     # 11. in_c > 4 with "other" colour (mean/std only for the first four).
     rng = np.random.default_rng(11)
     nodes = [
         _bn(rng, 6),
         _bconv(rng, 16, 6, 2, use_k=True),
-        fmt.simple("relu"),
-        fmt.maxpool(2, 2, ceil_mode=True),
-        fmt.simple("flatten"),
+        builders.simple("relu"),
+        builders.maxpool(2, 2, ceil_mode=True),
+        builders.simple("flatten"),
     ]
     spec = _spec(6, 5, 5)
     f = _flat(spec, nodes)
     nodes += [_blinear(rng, 32, f), _bn(rng, 32), _blinear(rng, 1, 32, mode="bwn")]
-    add("wide_input", fmt.Model(spec, nodes, ["only"], name="w6"))
+    add("wide_input", Graph(spec, nodes, ["only"], name="w6"))
 
     # 12. Many small nodes (a deeper table).
     rng = np.random.default_rng(12)
     nodes = []
     for i in range(12):
         nodes += [_bn(rng, 3), _bconv(rng, 3, 3, 3, pad=1, mode="xnor" if i % 2 else "bwn", bias=bool(i % 3))]
-    nodes += [fmt.simple("flatten"), _linear(rng, 2, 3 * 4 * 4)]
-    add("deep", fmt.Model(_spec(3, 4, 4), nodes, name="deep"))
+    nodes += [builders.simple("flatten"), _linear(rng, 2, 3 * 4 * 4)]
+    add("deep", Graph(_spec(3, 4, 4), nodes, name="deep"))
 
     # 13. use_k with left/top padding and stride (K's window starts in the halo), BN folded.
     rng = np.random.default_rng(13)
     nodes = [
         _bn(rng, 3),
         _bconv(rng, 4, 3, 3, stride=2, pad=(2, 2, 1, 0), use_k=True),
-        fmt.simple("relu"),
+        builders.simple("relu"),
         _bn(rng, 4),
         _bconv(rng, 2, 4, (2, 3), pad=(1, 2, 0, 1), use_k=True, bias=False),
-        fmt.simple("flatten"),
+        builders.simple("flatten"),
     ]
-    add("use_k_halo", fmt.Model(_spec(3, 7, 6), nodes, name="usek-halo"))
+    add("use_k_halo", Graph(_spec(3, 7, 6), nodes, name="usek-halo"))
 
     # int8 edges: the classic chain's padded first conv as qconv2d (border taps) and its
     # linear as qlinear; a qlinear on signed activations with every geometry corner.
@@ -308,10 +303,10 @@ def seeds() -> dict[str, bytes]:
     nodes = [
         _conv(rng, 18, 1, (5, 3), stride=(2, 1), pad=(4, 0, 1, 2), name="q1"),
         _bn(rng, 18),
-        fmt.simple("flatten"),
+        builders.simple("flatten"),
     ]
     nodes.append(_linear(rng, 17, _flat(_spec(1, 6, 5), nodes), name="q2"))
-    add("int8_edges_gray", int8.with_edges(fmt.Model(_spec(1, 6, 5), nodes, name="int8-gray"), "int8"))
+    add("int8_edges_gray", int8.with_edges(Graph(_spec(1, 6, 5), nodes, name="int8-gray"), "int8"))
 
     for name, data in out.items():
         assert len(data) < MAX_SEED_BYTES, (name, len(data))

@@ -12,8 +12,8 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Body, Depends, Header, Request
 from pydantic import BaseModel, ConfigDict, Field
 
-from ..errors import ApiError, Forbidden, Unauthorized
-from ..repository import RepositoryError, check_name
+from ..errors import Forbidden, Unauthorized
+from ..repository import NotServed, check_name
 from .deps import RuntimeDep, tag_model
 from .responses import errors
 
@@ -44,10 +44,6 @@ class LoadRequest(BaseModel):
     version: int | None = Field(None, ge=0, lt=10**9, description="without it: the highest version on disk")
 
 
-def _repo_error(exc: RepositoryError) -> ApiError:
-    return ApiError(str(exc), status=exc.status, code=exc.code)
-
-
 @router.get("/models", summary="Models on disk and served, with sha256 and load time")
 async def list_models(rt: RuntimeDep) -> dict[str, Any]:
     return {"repository": str(rt.repo.root), "models": rt.repo.describe()}
@@ -58,22 +54,16 @@ async def load_model(
     name: str, request: Request, rt: RuntimeDep, body: Annotated[LoadRequest | None, Body()] = None
 ) -> dict[str, Any]:
     tag_model(request, name)
-    try:
-        check_name(name)
-        mv = await rt.admin_load(name, body.version if body else None)
-    except RepositoryError as exc:
-        raise _repo_error(exc) from None
+    check_name(name)
+    mv = await rt.admin_load(name, body.version if body else None)
     return {"name": name, "loaded": mv.describe()}
 
 
 @router.post("/models/{name}/unload", summary="Stop serving a model (in-flight requests finish)")
 async def unload_model(name: str, request: Request, rt: RuntimeDep) -> dict[str, Any]:
     tag_model(request, name)
-    try:
-        check_name(name)
-    except RepositoryError as exc:
-        raise _repo_error(exc) from None
+    check_name(name)
     old = await rt.admin_unload(name)
     if old is None:
-        raise ApiError(f"model {name!r} is not loaded", status=404, code="model_not_loaded")
+        raise NotServed(f"model {name!r} is not loaded")
     return {"name": name, "unloaded": old.version}

@@ -6,15 +6,16 @@ from __future__ import annotations
 import time
 from typing import Annotated, Any
 
-import numpy as np
 import orjson
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import Response
 from pydantic import BaseModel
 from starlette.datastructures import UploadFile
 
-from ..errors import ApiError, Unprocessable, UnsupportedMediaType
-from ..inference import Timing, lease_model, preprocess_image, probabilities, run_rows
+from ..errors import Unprocessable, UnsupportedMediaType
+from ..inference import Timing, preprocess_image, run_rows
+from ..postprocess import topk
+from ..routes import runs_inference
 from .deps import RuntimeDep, started, tag_model
 from .responses import INFERENCE, errors
 
@@ -78,7 +79,6 @@ async def read_image_bytes(request: Request, rt: RuntimeDep) -> bytes:
             return await upload.read()
     if mime in ("", "application/octet-stream") or mime.startswith("image/"):
         return await request.body()
-    rt.metrics.rejected.labels("unsupported_type").inc()
     raise UnsupportedMediaType(
         f"content type {mime!r}: send the image as image/*, application/octet-stream "
         "or multipart/form-data field 'file'"
@@ -89,7 +89,7 @@ async def classify_model(name: str, request: Request, rt: RuntimeDep, top_k: int
     tag_model(request, name)
     t_start = started(request)
     deadline = t_start + rt.settings.request_timeout_s
-    with lease_model(rt, name) as lease:
+    with rt.repo.acquire(name) as lease:
         mv = lease.version
         if top_k > mv.output_size:
             raise Unprocessable(f"top_k must be 1..{mv.output_size} for model {name!r}", code="invalid_top_k")
@@ -97,11 +97,7 @@ async def classify_model(name: str, request: Request, rt: RuntimeDep, top_k: int
         timing = Timing()
         x = await preprocess_image(rt, lease, data, timing)
         out = await run_rows(rt, lease, [x], deadline, request, timing)
-    row = out[0]
-    probs = probabilities(row, mv.output_kind)
-    if not np.all(np.isfinite(probs)):
-        raise ApiError("the model produced non-finite outputs", status=500, code="bad_output")
-    order = np.argsort(-probs, kind="stable")[:top_k]
+    best = topk(out[0], mv.output_kind, top_k)
     total = time.monotonic() - t_start
     ms = {
         "queue": timing.queue * 1e3,
@@ -114,9 +110,7 @@ async def classify_model(name: str, request: Request, rt: RuntimeDep, top_k: int
     # serializing it once with orjson spares the event loop a pydantic round trip per request.
     body = {
         "model": {"name": mv.name, "version": mv.version, "sha256": mv.sha256},
-        "predictions": [
-            {"index": int(i), "label": mv.labels[i], "probability": float(probs[i])} for i in order
-        ],
+        "predictions": [{"index": i, "label": mv.labels[i], "probability": p} for i, p in best],
         "timing_ms": {k: round(v, 3) for k, v in ms.items()},
     }
     headers = {
@@ -157,6 +151,7 @@ RESPONSES = errors(*INFERENCE)
     openapi_extra=IMAGE_BODY,
     summary="Classify an image with the default model",
 )
+@runs_inference
 async def classify(request: Request, rt: RuntimeDep, top_k: TopK = 5) -> Response:
     return await classify_model(rt.settings.default_model, request, rt, top_k)
 
@@ -168,6 +163,7 @@ async def classify(request: Request, rt: RuntimeDep, top_k: TopK = 5) -> Respons
     openapi_extra=IMAGE_BODY,
     summary="Classify an image with the named model",
 )
+@runs_inference
 async def classify_named(name: str, request: Request, rt: RuntimeDep, top_k: TopK = 5) -> Response:
     return await classify_model(name, request, rt, top_k)
 

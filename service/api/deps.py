@@ -3,17 +3,15 @@
 from __future__ import annotations
 
 import time
-from importlib import metadata
 from typing import Annotated, Any
 
 from fastapi import Depends, Request
 
+from engine.version import __version__
+
 from ..runtime import Runtime
 
-try:
-    VERSION = metadata.version("xnornet")
-except metadata.PackageNotFoundError:  # running from a source tree
-    VERSION = "0.1.0"
+VERSION = __version__
 
 
 async def get_runtime(request: Request) -> Runtime:

@@ -26,6 +26,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from .. import oip
 from ..errors import BadRequest
+from ..routes import runs_inference
 from .deps import VERSION, RuntimeDep, started, tag_model
 from .responses import INFERENCE, errors
 
@@ -406,6 +407,7 @@ async def _infer(rt: Any, name: str, version: str | None, request: Request) -> R
     openapi_extra=INFER_OPENAPI,
     summary="Inference",
 )
+@runs_inference
 async def infer(name: str, request: Request, rt: RuntimeDep) -> Response:
     return await _infer(rt, name, None, request)
 
@@ -418,5 +420,6 @@ async def infer(name: str, request: Request, rt: RuntimeDep) -> Response:
     openapi_extra=INFER_OPENAPI,
     summary="Inference with a model version",
 )
+@runs_inference
 async def infer_version(name: str, version: str, request: Request, rt: RuntimeDep) -> Response:
     return await _infer(rt, name, version, request)

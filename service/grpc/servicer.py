@@ -20,7 +20,7 @@ from google.protobuf import json_format
 
 from .. import oip
 from ..api.deps import VERSION
-from ..errors import ApiError, BadRequest
+from ..errors import ApiError, BadRequest, ClientGone, count
 from ..runtime import Runtime
 from . import messages as pb
 from .status import status_code
@@ -163,11 +163,12 @@ def instrumented(rt: Runtime, method: str, handler: Handler) -> Handler:
             return await handler(request, context)
         except ApiError as exc:
             code = status_code(exc)
+            count(m, exc)
             await context.abort(code, exc.message)
         except asyncio.CancelledError:  # the client cancelled or went away
             code = grpc.StatusCode.CANCELLED
             if method == "ModelInfer":
-                m.rejected.labels("disconnect").inc()
+                count(m, ClientGone("the client cancelled"))
             raise
         except Exception as exc:
             if isinstance(exc, grpc.aio.AbortError):

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from benchmarks import larq_speed as lb
-from engine import format as fmt
+from engine.graph import infer_shapes
 
 
 @pytest.mark.parametrize("arch", sorted(lb.BENCH_ARCHES))
@@ -15,7 +15,7 @@ def test_graph_and_twin_have_the_same_weights(arch: str) -> None:
     torch = pytest.importorskip("torch")
     width = 1.0 if arch == "resnet-e18" else 0.25  # the AlexNet-sized ones narrower, for speed
     graph = lb.build_graph(arch, seed=0, width=width)
-    shapes = fmt.infer_shapes(graph)
+    shapes = infer_shapes(graph)
     assert shapes[0] == lb.input_shape(arch) and shapes[-1] == (1000,)
     engine_weights = sorted(int(n.tensors["weight"].size) for n in graph.nodes if "weight" in n.tensors)
     net = lb.torch_float_twin(arch, width=width)

@@ -23,7 +23,7 @@ def test_engine_column() -> None:
     from service.settings import BUNDLED_MODELS
 
     model = engine.Model.load(str(BUNDLED_MODELS / "fashion-mnist-xnor" / "1" / "model.xnor"), threads=1)
-    target = preprocess_stages.Target(imaging.InputSpec.from_info(model.info), model)
+    target = preprocess_stages.Target(model.info.input, model)
     data = preprocess_stages.builtin_images()["jpeg640"]()
     med = preprocess_stages.time_stages(data, target, repeat=1, warmup=0)
     assert set(med) == set(preprocess_stages.STAGES) and med["engine"] > 0

@@ -58,32 +58,35 @@ def png_28x28() -> bytes:
 
 def write_repository(repo: Path, name: str = "fashion-mnist-xnor", version: int = 1) -> None:
     """A small Fashion-MNIST-shaped XNOR model (random weights), written with engine.format."""
+    from engine import builders
     from engine import format as fmt
+    from engine.graph import Graph
+    from engine.input_spec import InputSpec
     from training.data import FMNIST_LABELS
 
     rng = np.random.default_rng(6)
-    signs, alpha = fmt.binarize_weights(rng.standard_normal((16, 8, 3, 3)))
+    signs, alpha = builders.binarize_weights(rng.standard_normal((16, 8, 3, 3)))
     nodes = [
-        fmt.conv2d(
+        builders.conv2d(
             rng.standard_normal((8, 1, 3, 3)).astype(np.float32) * 0.5,
             rng.normal(0, 0.1, 8),
             stride=2,
             padding=1,
             name="conv1",
         ),
-        fmt.batchnorm(np.ones(8), rng.normal(0, 0.1, 8), rng.normal(0, 0.1, 8), np.ones(8), name="bn1"),
-        fmt.bconv2d(signs, alpha, stride=2, padding=1, mode="xnor", name="bconv2"),
-        fmt.simple("relu"),
-        fmt.simple("flatten"),
-        fmt.linear(
+        builders.batchnorm(np.ones(8), rng.normal(0, 0.1, 8), rng.normal(0, 0.1, 8), np.ones(8), name="bn1"),
+        builders.bconv2d(signs, alpha, stride=2, padding=1, mode="xnor", name="bconv2"),
+        builders.simple("relu"),
+        builders.simple("flatten"),
+        builders.linear(
             rng.standard_normal((10, 16 * 7 * 7)).astype(np.float32) * 0.05, rng.normal(0, 0.1, 10), name="fc"
         ),
     ]
     labels = list(FMNIST_LABELS)
-    spec = fmt.InputSpec(1, 28, 28, color="gray", scale=1 / 255, mean=(0.5,), std=(0.25,))
+    spec = InputSpec(1, 28, 28, color="gray", scale=1 / 255, mean=(0.5,), std=(0.25,))
     path = repo / name / str(version) / "model.xnor"
     path.parent.mkdir(parents=True)
-    fmt.write_model(fmt.Model(spec, nodes, labels, name), path)
+    fmt.write_model(Graph(spec, nodes, labels, name), path)
 
 
 def exercise(base: str, server: list[tuple[int, str, int]]) -> dict:

@@ -16,6 +16,7 @@ import pytest
 from engine import Model, reference
 from engine import format as fmt
 from engine.errors import InvalidArgumentError
+from engine.graph import Graph, infer_shapes
 from engine.model import isa_supported
 
 from .netgen import conv_net, integer_input, integer_net, residual_net
@@ -26,7 +27,7 @@ ISAS = [
 ]
 
 
-def assert_nodes_match(graph: fmt.Model, values: list[np.ndarray]) -> None:
+def assert_nodes_match(graph: Graph, values: list[np.ndarray]) -> None:
     for i, node in enumerate(graph.nodes):
         ins = [values[v] for v in graph.resolved_inputs(i)]
         want = reference.run_node(node, ins)
@@ -47,7 +48,7 @@ def assert_nodes_match(graph: fmt.Model, values: list[np.ndarray]) -> None:
             )
 
 
-def load(graph: fmt.Model, **kw: object) -> Model:
+def load(graph: Graph, **kw: object) -> Model:
     return Model.from_bytes(fmt.to_bytes(graph), **kw)  # type: ignore[arg-type]
 
 
@@ -156,7 +157,7 @@ def test_info_describes_the_graph() -> None:
     assert info.input_shape == (3, 19, 17)
     assert info.output_size == 7 and info.labels == tuple(f"c{i}" for i in range(7))
     assert [n.op for n in info.nodes] == [n.op for n in graph.nodes]
-    shapes = fmt.infer_shapes(graph)[1:]
+    shapes = infer_shapes(graph)[1:]
     assert [n.out_shape for n in info.nodes] == shapes
     assert (
         info.nodes[5].mode == "xnor" and info.nodes[5].macs == 70 * 19 * 3 * 3 * shapes[5][1] * shapes[5][2]

@@ -9,8 +9,10 @@ import zlib
 import numpy as np
 import pytest
 
-from engine import Model, reference
+from engine import Model, builders, reference
 from engine import format as fmt
+from engine.graph import Graph
+from engine.input_spec import InputSpec
 
 from .netgen import conv_net, residual_net
 
@@ -69,7 +71,7 @@ def test_sign_is_plus_one_at_zero() -> None:
 def test_reference_xnor_border_taps_contribute_zero() -> None:
     """At the border a padded tap is neither +1 nor -1: dot = sum over in-bounds taps only."""
     w = np.ones((1, 1, 3, 3), np.int8)
-    node = fmt.bconv2d(w, np.ones(1, np.float32), padding=1)
+    node = builders.bconv2d(w, np.ones(1, np.float32), padding=1)
     x = np.ones((1, 1, 4, 4), np.float32)
     dot = reference.binary_dot(x, node)[0, 0]
     assert dot[0, 0] == 4 and dot[0, 1] == 6 and dot[1, 1] == 9
@@ -77,8 +79,8 @@ def test_reference_xnor_border_taps_contribute_zero() -> None:
 
 def test_engine_agrees_with_padding_semantics() -> None:
     rng = np.random.default_rng(3)
-    node = fmt.bconv2d(rng.choice([-1, 1], (3, 2, 3, 3)), np.ones(3, np.float32), padding=(2, 0, 1, 2))
-    graph = fmt.Model(fmt.InputSpec(2, 5, 6, "other", mean=(0, 0), std=(1, 1)), [node])
+    node = builders.bconv2d(rng.choice([-1, 1], (3, 2, 3, 3)), np.ones(3, np.float32), padding=(2, 0, 1, 2))
+    graph = Graph(InputSpec(2, 5, 6, "other", mean=(0, 0), std=(1, 1)), [node])
     x = rng.standard_normal((2, 2, 5, 6)).astype(np.float32)
     want = reference.forward(graph, x)
     model = Model.from_bytes(fmt.to_bytes(graph))

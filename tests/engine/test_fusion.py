@@ -4,8 +4,10 @@ nodes fold, and that the optimized plan equals the unfused trace bit for bit on 
 import numpy as np
 import pytest
 
-from engine import Model
+from engine import Model, builders
 from engine import format as fmt
+from engine.graph import Graph
+from engine.input_spec import InputSpec
 from engine.model import isa_supported
 from tests.engine.netgen import _bconv, _bn
 from tests.engine.test_engine_reference import assert_nodes_match
@@ -14,7 +16,7 @@ ISAS = [i for i in ("scalar", "avx2", "avx512") if isa_supported(i)]
 
 
 def conv(rng, o, i, k, bias=True, name="c", pad=1):
-    return fmt.conv2d(
+    return builders.conv2d(
         rng.standard_normal((o, i, k, k)).astype(np.float32) / k,
         rng.normal(0, 0.1, o) if bias else None,
         stride=1,
@@ -25,26 +27,26 @@ def conv(rng, o, i, k, bias=True, name="c", pad=1):
 
 def graphs():
     rng = np.random.default_rng(0)
-    spec = fmt.InputSpec(3, 9, 10, "rgb", mean=(0.0,) * 3, std=(1.0,) * 3)
+    spec = InputSpec(3, 9, 10, "rgb", mean=(0.0,) * 3, std=(1.0,) * 3)
     g = {}
     # conv (no bias) -> bn -> relu -> flatten -> linear -> bn1d -> relu (output)
     n = [
         conv(rng, 21, 3, 3, bias=False, name="c1"),
         _bn(rng, 21, "bn1"),
-        fmt.simple("relu", name="relu"),
-        fmt.simple("flatten"),
+        builders.simple("relu", name="relu"),
+        builders.simple("flatten"),
     ]
     n += [
-        fmt.linear(
+        builders.linear(
             rng.standard_normal((37, 21 * 9 * 10)).astype(np.float32) / 40, rng.normal(0, 0.1, 37), name="fc"
         ),
         _bn(rng, 37, "bnf"),
-        fmt.simple("relu", name="rf"),
+        builders.simple("relu", name="rf"),
     ]
-    g["lin_bn_relu_out"] = (fmt.Model(spec, n), {"bn1", "relu", "bnf", "rf"})
+    g["lin_bn_relu_out"] = (Graph(spec, n), {"bn1", "relu", "bnf", "rf"})
     # conv -> bn (last node)
     n = [conv(rng, 17, 3, 3, name="c1"), _bn(rng, 17, "bnlast")]
-    g["bn_last"] = (fmt.Model(spec, n), {"bnlast"})
+    g["bn_last"] = (Graph(spec, n), {"bnlast"})
     # conv -> bn -> xnor bconv (binarize fold wins) ; bn -> relu with bn having 2 consumers
     n = [
         conv(rng, 33, 3, 3, name="c1"),
@@ -52,22 +54,26 @@ def graphs():
         _bconv(rng, 33, 33, 3, 1, 1, "xnor", False, "b1"),
         conv(rng, 33, 33, 3, name="c2"),
         _bn(rng, 33, "bn2"),
-        fmt.simple("relu", name="r2"),
-        fmt.simple("add", inputs=(6, 5), name="add"),
+        builders.simple("relu", name="r2"),
+        builders.simple("add", inputs=(6, 5), name="add"),
     ]
-    g["mixed"] = (fmt.Model(spec, n), {"bnx", "bn2"})
+    g["mixed"] = (Graph(spec, n), {"bnx", "bn2"})
     # conv with two consumers -> no epilogue fold
-    n = [conv(rng, 16, 3, 3, name="c1"), _bn(rng, 16, "bnn"), fmt.simple("add", inputs=(2, 1), name="add")]
-    g["two_consumers"] = (fmt.Model(spec, n), set())
+    n = [
+        conv(rng, 16, 3, 3, name="c1"),
+        _bn(rng, 16, "bnn"),
+        builders.simple("add", inputs=(2, 1), name="add"),
+    ]
+    g["two_consumers"] = (Graph(spec, n), set())
     # bwn conv -> bn -> relu: not folded (bwn), relu after bn not folded
     n = [
         conv(rng, 20, 3, 3, name="c1"),
         _bn(rng, 20, "bn1"),
         _bconv(rng, 24, 20, 3, 1, 1, "bwn", False, "bw"),
         _bn(rng, 24, "bnb"),
-        fmt.simple("relu", name="rb"),
+        builders.simple("relu", name="rb"),
     ]
-    g["bwn_bn"] = (fmt.Model(spec, n), {"bn1"})
+    g["bwn_bn"] = (Graph(spec, n), {"bn1"})
     return g
 
 

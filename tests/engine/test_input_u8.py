@@ -14,6 +14,8 @@ import pytest
 from engine import Model
 from engine import format as fmt
 from engine.errors import InvalidArgumentError
+from engine.graph import Graph
+from engine.input_spec import InputSpec
 from engine.model import isa_supported
 
 from .netgen import conv_net, residual_net
@@ -24,7 +26,7 @@ ISAS = [
 ]
 
 
-def normalize(pixels: np.ndarray, spec: fmt.InputSpec) -> np.ndarray:
+def normalize(pixels: np.ndarray, spec: InputSpec) -> np.ndarray:
     """uint8 NHWC -> float32 NCHW, one float32 rounding per operation."""
     c = pixels.shape[-1]
     mean = np.array([spec.mean[i] if i < 4 else 0.0 for i in range(c)], np.float32)
@@ -34,7 +36,7 @@ def normalize(pixels: np.ndarray, spec: fmt.InputSpec) -> np.ndarray:
     return np.ascontiguousarray(x.transpose(0, 3, 1, 2), dtype=np.float32)
 
 
-def with_preprocessing(graph: fmt.Model, in_c: int) -> fmt.Model:
+def with_preprocessing(graph: Graph, in_c: int) -> Graph:
     """The graph with an ImageNet-like input spec (distinct mean and std per channel)."""
     n = min(in_c, 4)
     mean = tuple(float(v) for v in (0.485, 0.456, 0.406, 0.3)[:n])

@@ -17,9 +17,11 @@ import zlib
 import numpy as np
 import pytest
 
-from engine import Model, reference
+from engine import Model, builders, reference
 from engine import format as fmt
 from engine.errors import ModelFormatError
+from engine.graph import Graph, Node, infer_shapes
+from engine.input_spec import InputSpec
 from engine.int8 import edges_of, qconv2d, qlinear, quantize_first_conv, with_edges
 from engine.model import isa_supported
 
@@ -35,10 +37,10 @@ IMAGENET_STD = (0.229, 0.224, 0.225)
 
 def first_conv_net(
     seed: int, in_c: int, hw: tuple[int, int], k: int, stride: int, pad: tuple[int, ...], out: int
-) -> fmt.Model:
+) -> Graph:
     """conv -> bn -> relu -> flatten -> linear, float; with_edges turns both ends int8."""
     rng = np.random.default_rng(seed)
-    spec = fmt.InputSpec(
+    spec = InputSpec(
         in_c,
         *hw,
         color="gray" if in_c == 1 else "rgb",
@@ -50,17 +52,17 @@ def first_conv_net(
     gamma, beta = rng.uniform(0.5, 1.5, out), rng.normal(0, 0.2, out)
     mean, var = rng.normal(0, 0.2, out), rng.uniform(0.5, 1.5, out)
     nodes = [
-        fmt.conv2d(w, rng.normal(0, 0.1, out), stride=stride, padding=pad),
-        fmt.batchnorm(gamma, beta, mean, var, 1e-5),
-        fmt.simple("relu"),
-        fmt.simple("flatten"),
+        builders.conv2d(w, rng.normal(0, 0.1, out), stride=stride, padding=pad),
+        builders.batchnorm(gamma, beta, mean, var, 1e-5),
+        builders.simple("relu"),
+        builders.simple("flatten"),
     ]
-    flat = fmt.infer_shapes(fmt.Model(spec, nodes))[-1][0]
-    nodes.append(fmt.linear(rng.standard_normal((13, flat)) / np.sqrt(flat), rng.normal(0, 0.1, 13)))
-    return fmt.Model(spec, nodes, name=f"q{seed}")
+    flat = infer_shapes(Graph(spec, nodes))[-1][0]
+    nodes.append(builders.linear(rng.standard_normal((13, flat)) / np.sqrt(flat), rng.normal(0, 0.1, 13)))
+    return Graph(spec, nodes, name=f"q{seed}")
 
 
-def assert_int8_nodes_exact(graph: fmt.Model, values: list[np.ndarray], pixels: np.ndarray) -> None:
+def assert_int8_nodes_exact(graph: Graph, values: list[np.ndarray], pixels: np.ndarray) -> None:
     for i, node in enumerate(graph.nodes):
         ins = [values[v] for v in graph.resolved_inputs(i)]
         if node.op == "qconv2d":
@@ -122,10 +124,10 @@ def test_qlinear_signed_zero_and_nonfinite_inputs(isa: str) -> None:
     """Activations with negatives use the zero point 128; all-zero rows give the bias; NaN
     counts as 0 and an infinity saturates, as the reference says."""
     rng = np.random.default_rng(5)
-    spec = fmt.InputSpec(70, 1, 1, color="other", mean=(0.0,) * 4, std=(1.0,) * 4)
+    spec = InputSpec(70, 1, 1, color="other", mean=(0.0,) * 4, std=(1.0,) * 4)
     w = rng.standard_normal((21, 70))
-    lin = fmt.linear(w, rng.normal(0, 0.1, 21))
-    graph = with_edges(fmt.Model(spec, [fmt.simple("flatten"), lin]), "int8")
+    lin = builders.linear(w, rng.normal(0, 0.1, 21))
+    graph = with_edges(Graph(spec, [builders.simple("flatten"), lin]), "int8")
     assert graph.nodes[1].op == "qlinear"
     model = Model.from_bytes(fmt.to_bytes(graph), isa=isa, threads=2)
     x = rng.standard_normal((6, 70, 1, 1)).astype(np.float32)
@@ -136,7 +138,7 @@ def test_qlinear_signed_zero_and_nonfinite_inputs(isa: str) -> None:
     x[5, :] = -0.0
     np.testing.assert_array_equal(model.infer(x), reference.forward(graph, x))
     # Quantization error against the float layer (rows 0 and 1: finite inputs).
-    want = reference.forward(fmt.Model(spec, [fmt.simple("flatten"), lin]), x[:2])
+    want = reference.forward(Graph(spec, [builders.simple("flatten"), lin]), x[:2])
     got = model.infer(x[:2])
     assert np.abs(got - want).max() <= 0.02 * np.abs(want).max()
 
@@ -144,8 +146,10 @@ def test_qlinear_signed_zero_and_nonfinite_inputs(isa: str) -> None:
 def test_int8_first_conv_is_close_to_the_float_conv() -> None:
     """The quantization bound on a layer like AlexNet's conv1 (ImageNet normalization)."""
     rng = np.random.default_rng(1)
-    spec = fmt.InputSpec(3, 35, 35, scale=1 / 255, mean=IMAGENET_MEAN, std=IMAGENET_STD)
-    conv = fmt.conv2d(rng.standard_normal((32, 3, 11, 11)) / 11, rng.normal(0, 0.1, 32), stride=4, padding=2)
+    spec = InputSpec(3, 35, 35, scale=1 / 255, mean=IMAGENET_MEAN, std=IMAGENET_STD)
+    conv = builders.conv2d(
+        rng.standard_normal((32, 3, 11, 11)) / 11, rng.normal(0, 0.1, 32), stride=4, padding=2
+    )
     q = quantize_first_conv(conv, spec)
     pixels = rng.integers(0, 256, (2, 35, 35, 3), dtype=np.uint8)
     x = reference.normalize(pixels, spec)
@@ -173,9 +177,7 @@ def test_with_edges_shrinks_the_file_and_names_the_edges() -> None:
     with pytest.raises(ValueError, match="already has int8 edges"):
         with_edges(q, "float32")
     # A raw-tensor input (color "other") keeps its float first conv.
-    raw = fmt.Model(
-        fmt.InputSpec(3, 19, 19, color="other", mean=(0.0,) * 3, std=(1.0,) * 3), graph.nodes, name="raw"
-    )
+    raw = Graph(InputSpec(3, 19, 19, color="other", mean=(0.0,) * 3, std=(1.0,) * 3), graph.nodes, name="raw")
     assert with_edges(raw, "int8").nodes[0].op == "conv2d"
 
 
@@ -235,27 +237,27 @@ def test_loader_rejects_corrupt_int8_layers() -> None:
 
 def test_loader_rejects_a_qconv2d_that_does_not_own_the_input() -> None:
     """qconv2d reads the pixels: it must read value 0, and nothing else may read value 0."""
-    spec = fmt.InputSpec(3, 8, 8)
+    spec = InputSpec(3, 8, 8)
 
-    def q() -> fmt.Node:
+    def q() -> Node:
         return qconv2d(np.ones((4, 3, 3, 3), np.int8), np.ones(4), np.zeros((4, 3, 3)), padding=1)
 
     later = q()
     later.inputs = (1,)
-    assert "model input" in _load(fmt.to_bytes(fmt.Model(spec, [fmt.simple("relu"), later])))
-    shared = fmt.Model(spec, [q(), q(), fmt.simple("add", inputs=(1, 2))])
+    assert "model input" in _load(fmt.to_bytes(Graph(spec, [builders.simple("relu"), later])))
+    shared = Graph(spec, [q(), q(), builders.simple("add", inputs=(1, 2))])
     assert "other node(s) read too" in _load(fmt.to_bytes(shared))
-    Model.from_bytes(fmt.to_bytes(fmt.Model(spec, [q()])))
+    Model.from_bytes(fmt.to_bytes(Graph(spec, [q()])))
 
 
 def test_loader_rejects_int8_reductions_past_the_int32_bound() -> None:
-    spec = fmt.InputSpec(1, 7, 9363, color="other", mean=(0.0,), std=(1.0,))  # 65541 features
+    spec = InputSpec(1, 7, 9363, color="other", mean=(0.0,), std=(1.0,))  # 65541 features
     lin = qlinear(np.ones((2, 65541), np.int8), np.ones(2, np.float32))
-    data = fmt.to_bytes(fmt.Model(spec, [fmt.simple("flatten"), lin]))
+    data = fmt.to_bytes(Graph(spec, [builders.simple("flatten"), lin]))
     assert "exceeds 65536" in _load(data)
-    spec = fmt.InputSpec(1, 4, 16384, color="other", mean=(0.0,), std=(1.0,))
+    spec = InputSpec(1, 4, 16384, color="other", mean=(0.0,), std=(1.0,))
     lin = qlinear(np.full((2, 65536), -127, np.int8), np.ones(2, np.float32))
-    model = Model.from_bytes(fmt.to_bytes(fmt.Model(spec, [fmt.simple("flatten"), lin])))
+    model = Model.from_bytes(fmt.to_bytes(Graph(spec, [builders.simple("flatten"), lin])))
     x = np.full((1, 1, 4, 16384), -1.0, np.float32)
     assert model.infer(x)[0, 0] == pytest.approx(65536 * 127, rel=1e-6)
 

@@ -19,7 +19,10 @@ import numpy as np
 import pytest
 from engine._xnornet import ffi, lib
 
+from engine import builders
 from engine import format as fmt
+from engine.graph import Graph, Node
+from engine.input_spec import InputSpec
 
 HDR = 256
 NODE = 160
@@ -68,38 +71,38 @@ N_OP, N_NIN, N_IN0, N_IN1, N_P, N_F, N_T, N_NAME = 0, 4, 8, 12, 16, 80, 96, 128
 S = lib  # statuses: S.XNOR_ERR_*
 
 
-def _model() -> fmt.Model:
+def _model() -> Graph:
     rng = np.random.default_rng(7)
 
     def r(*shape: int) -> np.ndarray:
         return rng.standard_normal(shape).astype(np.float32)
 
-    def bn(c: int) -> fmt.Node:
-        return fmt.batchnorm(r(c), r(c), r(c), np.abs(r(c)) + 0.5, 1e-5)
+    def bn(c: int) -> Node:
+        return builders.batchnorm(r(c), r(c), r(c), np.abs(r(c)) + 0.5, 1e-5)
 
     nodes = [
-        fmt.conv2d(r(6, 3, 3, 3), r(6), padding=1),  # -> [6,9,9]
-        fmt.simple("relu"),
-        fmt.maxpool(2, 2, ceil_mode=True),  # -> [6,5,5]
+        builders.conv2d(r(6, 3, 3, 3), r(6), padding=1),  # -> [6,9,9]
+        builders.simple("relu"),
+        builders.maxpool(2, 2, ceil_mode=True),  # -> [6,5,5]
         bn(6),
         # 6*3*3 = 54 bits per row: the last byte of each row has 2 padding bits
-        fmt.bconv2d(*fmt.binarize_weights(r(12, 6, 3, 3)), r(12), padding=1, use_k=True),
-        fmt.simple("relu"),  # value 6
-        fmt.bconv2d(*fmt.binarize_weights(r(12, 12, 3, 3)), None, padding=1, mode="bwn"),
-        fmt.simple("add", inputs=(7, 6)),
-        fmt.avgpool(2, 1, padding=(0, 0, 1, 1), count_include_pad=False),  # -> [12,5,5]
-        fmt.simple("dropout"),
-        fmt.simple("flatten"),  # -> [300]
+        builders.bconv2d(*builders.binarize_weights(r(12, 6, 3, 3)), r(12), padding=1, use_k=True),
+        builders.simple("relu"),  # value 6
+        builders.bconv2d(*builders.binarize_weights(r(12, 12, 3, 3)), None, padding=1, mode="bwn"),
+        builders.simple("add", inputs=(7, 6)),
+        builders.avgpool(2, 1, padding=(0, 0, 1, 1), count_include_pad=False),  # -> [12,5,5]
+        builders.simple("dropout"),
+        builders.simple("flatten"),  # -> [300]
         bn(300),
-        fmt.blinear(*fmt.binarize_weights(r(20, 300)), r(20), use_k=True),
-        fmt.simple("relu"),
-        fmt.blinear(*fmt.binarize_weights(r(16, 20)), None, mode="bwn"),  # 20 bits: 4 padding bits
-        fmt.linear(r(10, 16), r(10)),
-        fmt.simple("softmax"),
+        builders.blinear(*builders.binarize_weights(r(20, 300)), r(20), use_k=True),
+        builders.simple("relu"),
+        builders.blinear(*builders.binarize_weights(r(16, 20)), None, mode="bwn"),  # 20 bits: 4 padding bits
+        builders.linear(r(10, 16), r(10)),
+        builders.simple("softmax"),
     ]
-    spec = fmt.InputSpec(3, 9, 9, color="rgb", mean=(0.5, 0.4, 0.3), std=(0.2, 0.2, 0.2))
+    spec = InputSpec(3, 9, 9, color="rgb", mean=(0.5, 0.4, 0.3), std=(0.2, 0.2, 0.2))
     labels = ["zero", "one", "two", "three", "vier", "fünf", "六", "seven", "eight", "nine"]
-    return fmt.Model(spec, nodes, labels, name="corrupt-test")
+    return Graph(spec, nodes, labels, name="corrupt-test")
 
 
 GOOD = fmt.to_bytes(_model())

@@ -28,8 +28,10 @@ import pytest
 engine = pytest.importorskip("engine")
 from engine._xnornet import ffi, lib  # noqa: E402
 
-from engine import errors  # noqa: E402
+from engine import builders, enums, errors  # noqa: E402
 from engine import format as fmt  # noqa: E402
+from engine.graph import Graph  # noqa: E402
+from engine.input_spec import InputSpec  # noqa: E402
 
 HERE = pathlib.Path(__file__).resolve().parent
 CORPUS = HERE / "corpus"
@@ -144,7 +146,7 @@ def _replay(data: bytes) -> str:
     for k in range(info.n_nodes):
         ni = ffi.new("xnor_node_info *")
         assert lib.xnor_model_get_node(ptr, k, ni) == 0
-        assert 1 <= ni.op <= max(fmt.OPS.values()) and all(ni.inputs[j] <= k for j in range(ni.n_inputs))
+        assert 1 <= ni.op <= max(enums.OPS.values()) and all(ni.inputs[j] <= k for j in range(ni.n_inputs))
         nodes.append(ni)
     last = nodes[-1]
     assert last.out_c * last.out_h * last.out_w == info.out_size
@@ -206,12 +208,12 @@ def test_seed_files_of_every_op_load() -> None:
         for k in range(info.n_nodes):
             lib.xnor_model_get_node(ptr, k, ni)
             seen.add(int(ni.op))
-    missing = sorted(name for name, op in fmt.OPS.items() if op not in seen)
+    missing = sorted(name for name, op in enums.OPS.items() if op not in seen)
     assert not missing, f"no loading corpus file uses {missing}"
 
 
 def test_transform_matches_the_writer() -> None:
     """harness_transform of a valid file is the file itself (the CRC the writer computes)."""
-    spec = fmt.InputSpec(1, 2, 2, "gray", mean=(0.0,), std=(1.0,))
-    data = fmt.to_bytes(fmt.Model(spec, [fmt.simple("relu")]))
+    spec = InputSpec(1, 2, 2, "gray", mean=(0.0,), std=(1.0,))
+    data = fmt.to_bytes(Graph(spec, [builders.simple("relu")]))
     assert harness_transform(data) == data

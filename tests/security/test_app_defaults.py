@@ -95,7 +95,7 @@ def test_unexpected_exception_in_a_route_is_a_bare_500(
         raise FileNotFoundError(2, "No such file or directory", f"{SECRET_DIR}/labels.txt")
 
     with make(tmp_path) as client:
-        monkeypatch.setattr(classify, "probabilities", explode)  # a bug deep in the route
+        monkeypatch.setattr(classify, "topk", explode)  # a bug deep in the route
         for path in ("/v1/classify", f"/v1/models/{MODEL}/classify"):
             r = client.post(
                 path + "?top_k=2", content=png(16, 16, "L"), headers={"Content-Type": "image/png"}

@@ -10,17 +10,13 @@ from typing import Any
 
 import numpy as np
 
+from engine.input_spec import InputSpec
+
 
 def fake_info(size: int, labels: tuple[str, ...]) -> SimpleNamespace:
-    """engine.ModelInfo's preprocessing and output fields for a gray size x size model."""
+    """engine.ModelInfo's input spec and output fields for a gray size x size model."""
     return SimpleNamespace(
-        input_shape=(1, size, size),
-        color="gray",
-        resize="exact",
-        resize_size=0,
-        scale=1 / 255,
-        mean=(0.0,),
-        std=(1.0,),
+        input=InputSpec(1, size, size, "gray", "exact", 0, 1 / 255, (0.0,), (1.0,)),
         labels=labels,
         output_size=len(labels),
         output_kind="logits",

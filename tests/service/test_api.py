@@ -322,7 +322,7 @@ def test_queue_full_is_503_with_retry_after(make_client: Any, tmp_path: Path) ->
 
 
 def test_full_queue_is_refused_before_the_app(client: Any) -> None:
-    """service/admission.py: with the queue full, an inference request gets its 503 before the
+    """service/edge.py: with the queue full, an inference request gets its 503 before the
     app reads the body (a text/plain body still gets 503, not the app's 415), counted once."""
     rt = client.app.state.runtime
     cap = rt.settings.queue_capacity

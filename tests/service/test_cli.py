@@ -5,16 +5,19 @@ from __future__ import annotations
 import argparse
 import json
 from pathlib import Path
+from typing import Any
 
+import numpy as np
 import pytest
 from pydantic import SecretStr
 
 from service import cli
+from service.postprocess import BadOutput, topk
 from service.settings import BUNDLED_MODELS, DEFAULT_MODEL, Settings
 from xnornet.cli import main
 
 from .images import jpeg
-from .modelgen import FASHION_LABELS
+from .modelgen import FASHION_LABELS, tiny_model, write_version
 
 
 def test_predict_by_name_and_by_path(repo: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -31,6 +34,38 @@ def test_predict_by_name_and_by_path(repo: Path, tmp_path: Path, capsys: pytest.
     assert json.loads(capsys.readouterr().out)["predictions"] == by_name["predictions"]
     assert main(["predict", str(image), "--repository", str(repo)]) == 0
     assert "%" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("softmax", [False, True])
+def test_predict_and_classify_agree(
+    softmax: bool, tmp_path: Path, make_client: Any, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`xnornet predict` and /v1/classify turn outputs into the same top-k (service.postprocess)."""
+    write_version(tmp_path / "repo", "m", 1, tiny_model(3, softmax=softmax))
+    image = tmp_path / "x.jpg"
+    image.write_bytes(jpeg())
+    args = ["predict", str(image), "--repository", str(tmp_path / "repo"), "--model", "m"]
+    assert main([*args, "--json", "--top-k", "5", "--threads", "1"]) == 0
+    predicted = json.loads(capsys.readouterr().out)["predictions"]
+    with make_client(repository=tmp_path / "repo", default_model="m") as client:
+        r = client.post("/v1/models/m/classify?top_k=5", content=image.read_bytes())
+    assert r.status_code == 200, r.text
+    classified = r.json()["predictions"]
+    assert [(p["index"], p["label"]) for p in predicted] == [(p["index"], p["label"]) for p in classified]
+    for a, b in zip(predicted, classified, strict=True):
+        assert a["probability"] == pytest.approx(b["probability"], rel=1e-5, abs=1e-7)
+
+
+def test_topk_of_probabilities_clips_negatives_and_falls_back_to_softmax() -> None:
+    assert topk(np.array([-0.1, 0.3, 0.1], np.float32), "probabilities", 2) == [
+        (1, pytest.approx(0.75)),
+        (2, pytest.approx(0.25)),
+    ]
+    logits = np.array([-1.0, -2.0, 0.0], np.float32)
+    assert topk(logits, "probabilities", 3) == topk(logits, "logits", 3)
+    assert [i for i, _ in topk(logits, "logits", 3)] == [2, 0, 1]
+    with pytest.raises(BadOutput):
+        topk(np.array([np.nan, 1.0]), "logits", 1)
 
 
 def test_predict_errors(repo: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -432,7 +432,7 @@ def test_engine_sees_the_reference_input() -> None:
     from service.settings import BUNDLED_MODELS
 
     model = engine.Model.load(BUNDLED_MODELS / "fashion-mnist-xnor" / "1" / "model.xnor", threads=1)
-    spec = InputSpec.from_info(model.info)
+    spec = model.info.input
     names = ["photo_jpeg_q90", "photo_png_rgba", "jpeg_exif_6", "png_16bit_exif_2", "photo_webp"]
     pixels = np.stack([preprocess(equality_images()[n], spec, LIMIT) for n in names])
     floats = np.stack([_ref_normalize(_ref_model_pixels(equality_images()[n], spec), spec) for n in names])

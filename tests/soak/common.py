@@ -15,12 +15,14 @@ from typing import Any
 
 import numpy as np
 
-from engine import format as fmt
+from engine import builders
+from engine.graph import Graph, Node
+from engine.input_spec import InputSpec
 from tests.e2e.conftest import ROOT
 from tests.hostile.rawhttp import read_response
 
 
-def heavy_model(seed: int = 0, width: int = 256, blocks: int = 3) -> fmt.Model:
+def heavy_model(seed: int = 0, width: int = 256, blocks: int = 3) -> Graph:
     """Gray 28x28 -> conv -> `blocks` x (width x width binary conv + bn) -> pool -> linear.
 
     About 5 ms per image on one AVX-512 core (more on narrower ISAs), so that one engine thread,
@@ -28,8 +30,8 @@ def heavy_model(seed: int = 0, width: int = 256, blocks: int = 3) -> fmt.Model:
     """
     rng = np.random.default_rng(seed)
 
-    def bn(n: str) -> fmt.Node:
-        return fmt.batchnorm(
+    def bn(n: str) -> Node:
+        return builders.batchnorm(
             np.ones(width),
             rng.standard_normal(width) * 0.1,
             rng.standard_normal(width) * 0.1,
@@ -38,7 +40,7 @@ def heavy_model(seed: int = 0, width: int = 256, blocks: int = 3) -> fmt.Model:
         )
 
     nodes = [
-        fmt.conv2d(
+        builders.conv2d(
             rng.standard_normal((width, 1, 3, 3)).astype(np.float32) * 0.5,
             rng.standard_normal(width) * 0.1,
             stride=1,
@@ -48,23 +50,23 @@ def heavy_model(seed: int = 0, width: int = 256, blocks: int = 3) -> fmt.Model:
         bn("bn1"),
     ]
     for b in range(blocks):
-        signs, alpha = fmt.binarize_weights(rng.standard_normal((width, width, 3, 3)))
+        signs, alpha = builders.binarize_weights(rng.standard_normal((width, width, 3, 3)))
         nodes += [
-            fmt.bconv2d(signs, alpha, stride=1, padding=1, mode="xnor", name=f"bconv{b}"),
+            builders.bconv2d(signs, alpha, stride=1, padding=1, mode="xnor", name=f"bconv{b}"),
             bn(f"bn{b + 2}"),
         ]
     nodes += [
-        fmt.maxpool(4),
-        fmt.simple("relu"),
-        fmt.simple("flatten"),
-        fmt.linear(
+        builders.maxpool(4),
+        builders.simple("relu"),
+        builders.simple("flatten"),
+        builders.linear(
             rng.standard_normal((10, width * 7 * 7)).astype(np.float32) * 0.01,
             rng.standard_normal(10) * 0.1,
             name="fc",
         ),
     ]
-    spec = fmt.InputSpec(1, 28, 28, color="gray", resize="exact", scale=1 / 255, mean=(0.5,), std=(0.25,))
-    return fmt.Model(spec, nodes, [f"class {i}" for i in range(10)], "heavy")
+    spec = InputSpec(1, 28, 28, color="gray", resize="exact", scale=1 / 255, mean=(0.5,), std=(0.25,))
+    return Graph(spec, nodes, [f"class {i}" for i in range(10)], "heavy")
 
 
 def scrape(host: str, port: int) -> dict[str, float]:

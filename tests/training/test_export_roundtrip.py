@@ -15,6 +15,7 @@ import torch
 
 from benchmarks import architectures
 from engine import format as fmt
+from engine.graph import infer_shapes
 from training.export import ExportError, to_model
 from training.models import INPUTS, build
 
@@ -68,7 +69,7 @@ def test_alexnet_exports_the_engine_graph(mode: str, use_k: bool) -> None:
         assert {k: v.shape for k, v in a.tensors.items()} == {k: v.shape for k, v in b.tensors.items()}, (
             a.name
         )
-    assert fmt.infer_shapes(ours) == fmt.infer_shapes(theirs)
+    assert infer_shapes(ours) == infer_shapes(theirs)
 
 
 def test_exported_weights_are_signs_and_alpha() -> None:

@@ -8,8 +8,7 @@ import pytest
 pytest.importorskip("torch", reason="PyTorch is not installed (pip install 'xnornet[train]')")
 import torch
 
-from engine import format as fmt
-from engine import reference
+from engine import builders, reference
 from training.layers import BatchNorm1d, BatchNorm2d, BinActive, BinaryConv2d, BinaryLinear, bin_active
 
 
@@ -54,7 +53,7 @@ def test_binary_conv_equals_reference_op(mode: str, use_k: bool) -> None:
     conv = BinaryConv2d(5, 6, 3, stride=2, padding=1, mode=mode, use_k=use_k).eval()
     x = torch.randn(2, 5, 9, 9)
     signs = np.where(conv.weight.detach().numpy() >= 0, 1, -1)
-    node = fmt.bconv2d(
+    node = builders.bconv2d(
         signs,
         conv.alpha().detach().numpy(),
         conv.bias.detach().numpy() if conv.bias is not None else None,
@@ -78,7 +77,9 @@ def test_binary_linear_equals_reference_op(mode: str, use_k: bool) -> None:
     lin = BinaryLinear(20, 7, mode=mode, use_k=use_k).eval()
     x = torch.randn(3, 20)
     signs = np.where(lin.weight.detach().numpy() >= 0, 1, -1)
-    node = fmt.blinear(signs, lin.alpha().detach().numpy(), lin.bias.detach().numpy(), mode=mode, use_k=use_k)
+    node = builders.blinear(
+        signs, lin.alpha().detach().numpy(), lin.bias.detach().numpy(), mode=mode, use_k=use_k
+    )
     with torch.no_grad():
         ours = lin(x).numpy()
     np.testing.assert_allclose(ours, reference.blinear(x.numpy(), node), rtol=1e-5, atol=1e-5)
@@ -103,7 +104,7 @@ def test_eval_batchnorm_is_bit_exact_with_reference(cls: type, shape: tuple[int,
     bn.eval()
     x = torch.randn(*shape)
     g, b, m, v = (t.detach().numpy() for t in (bn.weight, bn.bias, bn.running_mean, bn.running_var))
-    node = fmt.batchnorm(g, b, m, v, eps=1e-4)
+    node = builders.batchnorm(g, b, m, v, eps=1e-4)
     with torch.no_grad():
         np.testing.assert_array_equal(bn(x).numpy(), reference.batchnorm(x.numpy(), node))
     bn.train()
