@@ -111,38 +111,45 @@ def _stem(
     return m.op("bn", "BatchNormalization", "batch_normalization", (x,), g.bn(c, bn_scale), eps=eps[1])
 
 
+def _qconv(
+    m: KModel,
+    g: _Gen,
+    src: int,
+    shape: tuple[int, int, int, int],
+    *,
+    stride: int = 1,
+    padding: str = "same",
+    input_q: str | None = "ste_sign",
+    kernel_q: str = "ste_sign",
+) -> int:
+    """A QuantConv2D of latent kernel `shape` (kh, kw, in, out) on value `src`."""
+    return m.op(
+        "conv",
+        "QuantConv2D",
+        "quant_conv2d",
+        (src,),
+        [("kernel", g.latent_kernel(shape))],
+        stride=stride,
+        padding=padding,
+        input_q=input_q,
+        kernel_q=kernel_q,
+    )
+
+
 def xnornet(seed: int = 0, width: float = 1.0, classes: int = 1000) -> KModel:
     g, m = _Gen(seed), KModel("xnornet", 224)
     ch = lambda n: max(1, round(n * width))  # noqa: E731
     x = _stem(m, g, 11, 4, ch(96), pool_padding="valid", bn_scale=False, eps=(1e-5, 1e-4))
     prev = ch(96)
     for n, k, pool in [(256, 5, True), (384, 3, False), (384, 3, False), (256, 3, True), (4096, 6, False)]:
-        x = m.op(
-            "conv",
-            "QuantConv2D",
-            "quant_conv2d",
-            (x,),
-            [("kernel", g.latent_kernel((k, k, prev, ch(n))))],
-            stride=1,
-            padding="valid" if k == 6 else "same",
-            input_q="ste_sign",
-            kernel_q="xnor_weight_scale",
+        x = _qconv(
+            m, g, x, (k, k, prev, ch(n)), padding="valid" if k == 6 else "same", kernel_q="xnor_weight_scale"
         )
         if pool:
             x = m.op("maxpool", "MaxPooling2D", "max_pooling2d", (x,), padding="valid")
         x = m.op("bn", "BatchNormalization", "batch_normalization", (x,), g.bn(ch(n), False), eps=1e-4)
         prev = ch(n)
-    x = m.op(
-        "conv",
-        "QuantConv2D",
-        "quant_conv2d",
-        (x,),
-        [("kernel", g.latent_kernel((1, 1, prev, ch(4096))))],
-        stride=1,
-        padding="valid",
-        input_q="ste_sign",
-        kernel_q="xnor_weight_scale",
-    )
+    x = _qconv(m, g, x, (1, 1, prev, ch(4096)), padding="valid", kernel_q="xnor_weight_scale")
     x = m.op("bn", "BatchNormalization", "batch_normalization", (x,), g.bn(ch(4096), False), eps=1e-3)
     x = m.op("relu", "Activation", "activation", (x,))
     x = m.op("flatten", "Flatten", "flatten", (x,))
@@ -162,16 +169,8 @@ def binary_alexnet(
     for i, (n, k, pool) in enumerate(
         [(64, 11, True), (192, 5, True), (384, 3, False), (384, 3, False), (256, 3, True)]
     ):
-        x = m.op(
-            "conv",
-            "QuantConv2D",
-            "quant_conv2d",
-            (x,),
-            [("kernel", g.latent_kernel((k, k, prev, ch(n))))],
-            stride=4 if i == 0 else 1,
-            padding="same",
-            input_q=None if i == 0 else "ste_sign",
-            kernel_q="ste_sign",
+        x = _qconv(
+            m, g, x, (k, k, prev, ch(n)), stride=4 if i == 0 else 1, input_q=None if i == 0 else "ste_sign"
         )
         if pool:
             x = m.op("maxpool", "MaxPooling2D", "max_pooling2d", (x,), padding="valid")
@@ -222,17 +221,7 @@ def resnet_e18(seed: int = 0, width: float = 1.0, classes: int = 1000, size: int
             if prev != f:
                 # Keras' model order here: avgpool; main binary conv, shortcut conv; main BN, shortcut BN.
                 p = m.op("avgpool", "AveragePooling2D", "average_pooling2d", (x,))
-                a = m.op(
-                    "conv",
-                    "QuantConv2D",
-                    "quant_conv2d",
-                    (x,),
-                    [("kernel", g.latent_kernel((3, 3, prev, f)))],
-                    stride=stride,
-                    padding="same",
-                    input_q="ste_sign",
-                    kernel_q="ste_sign",
-                )
+                a = _qconv(m, g, x, (3, 3, prev, f), stride=stride)
                 main_scale = g.scale
                 q = m.op(
                     "conv",
@@ -247,17 +236,7 @@ def resnet_e18(seed: int = 0, width: float = 1.0, classes: int = 1000, size: int
                 b = m.op("bn", "BatchNormalization", "batch_normalization", (a,), g.bn(f, True), eps=1e-5)
                 s = m.op("bn", "BatchNormalization", "batch_normalization", (q,), g.bn(f, True), eps=1e-5)
             else:
-                a = m.op(
-                    "conv",
-                    "QuantConv2D",
-                    "quant_conv2d",
-                    (x,),
-                    [("kernel", g.latent_kernel((3, 3, prev, f)))],
-                    stride=1,
-                    padding="same",
-                    input_q="ste_sign",
-                    kernel_q="ste_sign",
-                )
+                a = _qconv(m, g, x, (3, 3, prev, f))
                 b = m.op("bn", "BatchNormalization", "batch_normalization", (a,), g.bn(f, True), eps=1e-5)
                 s = x
             x = m.op("add", "Add", "add", (b, s))
