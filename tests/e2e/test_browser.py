@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import base64
+import contextlib
 import json
 import os
 import shutil
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -25,37 +27,18 @@ def test_upload_shows_top5_bars(tmp_path: Path) -> None:
     write_version(repo, MODEL, 1, seed=1)
     image = tmp_path / "shirt.jpg"
     image.write_bytes(jpeg(320, 240))
-    assert CHROMIUM is not None
-    with serve(repo) as srv:
-        browser = Browser(CHROMIUM)
-        try:
-            session = browser.open_page(srv.url + "/")
-            browser.wait_for(
-                session, "document.readyState === 'complete' && !!document.getElementById('file')"
-            )
-            doc = browser.call("DOM.getDocument", session=session)["root"]["nodeId"]
-            node = browser.call("DOM.querySelector", {"nodeId": doc, "selector": "#file"}, session=session)[
-                "nodeId"
-            ]
-            browser.call("DOM.setFileInputFiles", {"nodeId": node, "files": [str(image)]}, session=session)
-            state = browser.wait_for(
+    with _page(repo) as (browser, session):
+        _upload(browser, session, image)
+        rows = json.loads(
+            browser.evaluate(
                 session,
-                "['done', 'error'].includes(document.body.dataset.state) && document.body.dataset.state",
+                """JSON.stringify([...document.querySelectorAll('.row')]
+            .map(r => ({label: r.querySelector('.label').textContent,
+                        width: parseFloat(r.querySelector('.bar').style.width),
+                        shown: r.querySelector('.bar').getBoundingClientRect().width})))""",
             )
-            error = browser.evaluate(session, "document.getElementById('error').textContent")
-            assert state == "done", error
-            rows = json.loads(
-                browser.evaluate(
-                    session,
-                    """JSON.stringify([...document.querySelectorAll('.row')]
-                .map(r => ({label: r.querySelector('.label').textContent,
-                            width: parseFloat(r.querySelector('.bar').style.width),
-                            shown: r.querySelector('.bar').getBoundingClientRect().width})))""",
-                )
-            )
-            meta = browser.evaluate(session, "document.getElementById('meta').textContent")
-        finally:
-            browser.close()
+        )
+        meta = _text(browser, session, "meta")
     assert len(rows) == 5
     assert all(r["label"] in FASHION_LABELS for r in rows)
     widths = [r["width"] for r in rows]
@@ -84,6 +67,22 @@ def _screenshot(browser: Browser, session: str, name: str) -> Path:
     path.write_bytes(base64.b64decode(data))
     assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     return path
+
+
+@contextlib.contextmanager
+def _page(repo: Path) -> Iterator[tuple[Browser, str]]:
+    """(browser, session) on the page of a server for `repo`, loaded and ready for a file."""
+    assert CHROMIUM is not None
+    with serve(repo) as srv:
+        browser = Browser(CHROMIUM)
+        try:
+            session = browser.open_page(srv.url + "/")
+            browser.wait_for(
+                session, "document.readyState === 'complete' && !!document.getElementById('file')"
+            )
+            yield browser, session
+        finally:
+            browser.close()
 
 
 def _upload(browser: Browser, session: str, image: Path) -> str:
@@ -118,30 +117,23 @@ def test_page_names_the_clothing_model_and_hints_at_imagenet(tmp_path: Path) -> 
     shutil.copytree(BUNDLED_MODELS / "fashion-mnist-xnor", repo / "fashion-mnist-xnor")
     image = tmp_path / "photo.jpg"
     image.write_bytes(jpeg(320, 240))
-    assert CHROMIUM is not None
-    with serve(repo) as srv:
-        browser = Browser(CHROMIUM)
-        try:
-            session = browser.open_page(srv.url + "/")
-            browser.wait_for(session, "document.body.dataset.models === 'ready'")
-            assert _text(browser, session, "model-name") == "fashion-mnist-xnor"
-            assert _text(browser, session, "model-version") == "v1"
-            assert _text(browser, session, "task") == "Fashion-MNIST, 10 clothing classes"
-            assert not _visible(browser, session, "model")  # one model: no selector
-            assert _visible(browser, session, "hint")
-            hint = _text(browser, session, "hint")
-            assert "ImageNet" in hint and "xnornet pull resnet-e18" in hint
-            # one line
-            assert browser.evaluate(
-                session,
-                "(e => e.getClientRects().length === 1 && e.clientHeight < 40)"
-                "(document.getElementById('hint'))",
-            ), browser.evaluate(session, "document.getElementById('hint').clientHeight")
-            _upload(browser, session, image)
-            meta = _text(browser, session, "meta")
-            _screenshot(browser, session, "page-fashion-mnist")
-        finally:
-            browser.close()
+    with _page(repo) as (browser, session):
+        browser.wait_for(session, "document.body.dataset.models === 'ready'")
+        assert _text(browser, session, "model-name") == "fashion-mnist-xnor"
+        assert _text(browser, session, "model-version") == "v1"
+        assert _text(browser, session, "task") == "Fashion-MNIST, 10 clothing classes"
+        assert not _visible(browser, session, "model")  # one model: no selector
+        assert _visible(browser, session, "hint")
+        hint = _text(browser, session, "hint")
+        assert "ImageNet" in hint and "xnornet pull resnet-e18" in hint
+        # one line
+        assert browser.evaluate(
+            session,
+            "(e => e.getClientRects().length === 1 && e.clientHeight < 40)(document.getElementById('hint'))",
+        ), browser.evaluate(session, "document.getElementById('hint').clientHeight")
+        _upload(browser, session, image)
+        meta = _text(browser, session, "meta")
+        _screenshot(browser, session, "page-fashion-mnist")
     assert meta.startswith("fashion-mnist-xnor v1 · Fashion-MNIST, 10 clothing classes · ")
     assert " ms (preprocess " in meta and "inference " in meta
 
@@ -165,40 +157,34 @@ def test_page_selects_among_models_and_drops_the_hint_with_imagenet(tmp_path: Pa
     pull.pull("resnet-e18", repo, catalog=cata, cache_dir=tmp_path / "cache", from_file=h5, stream=None)
     image = tmp_path / "photo.jpg"
     image.write_bytes(jpeg(320, 240))
-    assert CHROMIUM is not None
-    with serve(repo) as srv:
-        browser = Browser(CHROMIUM)
-        try:
-            session = browser.open_page(srv.url + "/")
-            browser.wait_for(session, "document.body.dataset.models === 'ready'")
-            assert _visible(browser, session, "model") and not _visible(browser, session, "model-name")
-            options = json.loads(
-                browser.evaluate(
-                    session, "JSON.stringify([...document.getElementById('model').options].map(o => o.value))"
-                )
+    with _page(repo) as (browser, session):
+        browser.wait_for(session, "document.body.dataset.models === 'ready'")
+        assert _visible(browser, session, "model") and not _visible(browser, session, "model-name")
+        options = json.loads(
+            browser.evaluate(
+                session, "JSON.stringify([...document.getElementById('model').options].map(o => o.value))"
             )
-            assert options == ["fashion-mnist-xnor", "resnet-e18"]
-            # the default model is preselected; an ImageNet model is served, so no hint
-            assert browser.evaluate(session, "document.getElementById('model').value") == "fashion-mnist-xnor"
-            assert _text(browser, session, "task") == "Fashion-MNIST, 10 clothing classes"
-            assert not _visible(browser, session, "hint")
+        )
+        assert options == ["fashion-mnist-xnor", "resnet-e18"]
+        # the default model is preselected; an ImageNet model is served, so no hint
+        assert browser.evaluate(session, "document.getElementById('model').value") == "fashion-mnist-xnor"
+        assert _text(browser, session, "task") == "Fashion-MNIST, 10 clothing classes"
+        assert not _visible(browser, session, "hint")
+        browser.evaluate(
+            session,
+            "(s => { s.value = 'resnet-e18'; s.dispatchEvent(new Event('change')); })"
+            "(document.getElementById('model'))",
+        )
+        assert _text(browser, session, "task") == "ImageNet, 1000 classes"
+        assert _text(browser, session, "model-version") == "v1"
+        _upload(browser, session, image)
+        labels = json.loads(
             browser.evaluate(
                 session,
-                "(s => { s.value = 'resnet-e18'; s.dispatchEvent(new Event('change')); })"
-                "(document.getElementById('model'))",
+                "JSON.stringify([...document.querySelectorAll('.row .label')].map(e => e.textContent))",
             )
-            assert _text(browser, session, "task") == "ImageNet, 1000 classes"
-            assert _text(browser, session, "model-version") == "v1"
-            _upload(browser, session, image)
-            labels = json.loads(
-                browser.evaluate(
-                    session,
-                    "JSON.stringify([...document.querySelectorAll('.row .label')].map(e => e.textContent))",
-                )
-            )
-            meta = _text(browser, session, "meta")
-            _screenshot(browser, session, "page-selector-imagenet")
-        finally:
-            browser.close()
+        )
+        meta = _text(browser, session, "meta")
+        _screenshot(browser, session, "page-selector-imagenet")
     assert len(labels) == 5 and all(lab in IMAGENET for lab in labels)
     assert meta.startswith("resnet-e18 v1 · ImageNet, 1000 classes · ")
