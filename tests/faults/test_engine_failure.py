@@ -19,8 +19,8 @@ import numpy as np
 import pytest
 
 from engine.errors import InternalError
+from tests.service.concurrent import classify_concurrently
 from tests.service.fakes import SlowModel, slow_repo
-from tests.service.images import png
 
 MODEL = "fashion-mnist-xnor"
 SECRET = "/srv/secret/models/fashion-mnist-xnor/1/model.xnor"
@@ -65,27 +65,12 @@ def app_client(tmp_path: Path, model: FailOnce) -> Any:
     return TestClient(app, raise_server_exceptions=False), app
 
 
-def post_many(client: Any, n: int) -> list[Any]:
-    out: list[Any] = [None] * n
-    body = png(16, 16, "L")
-
-    def one(i: int) -> None:
-        out[i] = client.post("/v1/classify?top_k=2", content=body, headers={"Content-Type": "image/png"})
-
-    threads = [threading.Thread(target=one, args=(i,)) for i in range(n)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(20)
-    return out
-
-
 @pytest.mark.parametrize("how", ["raise", "rows", "memory"])
 def test_one_failed_batch_gets_clean_errors_and_the_next_succeeds(tmp_path: Path, how: str) -> None:
     model = FailOnce(how)
     client, app = app_client(tmp_path, model)
     with client:
-        first = post_many(client, 4)
+        first = classify_concurrently(client, 4)
         codes = [r.status_code for r in first]
         assert model.failed, "the failure was never triggered"
         assert codes.count(500) == model.failed[0], codes  # exactly the failed batch's requests
@@ -103,7 +88,7 @@ def test_one_failed_batch_gets_clean_errors_and_the_next_succeeds(tmp_path: Path
                     assert leak not in r.text
 
         # the next batch succeeds, on the same (live) batcher task and worker thread
-        again = post_many(client, 3)
+        again = classify_concurrently(client, 3)
         assert [r.status_code for r in again] == [200] * 3, [r.text for r in again]
         assert all(r.json()["predictions"][0]["label"] == "c" for r in again)
         batcher = app.state.runtime.batchers[MODEL]

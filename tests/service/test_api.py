@@ -4,13 +4,13 @@ health, admin, metrics."""
 from __future__ import annotations
 
 import re
-import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from .concurrent import classify_concurrently
 from .conftest import MODEL, TOKEN, auth
 from .fakes import SlowModel, slow_repo
 from .images import all_modes, jpeg, png
@@ -280,26 +280,10 @@ def slow_client(make_client: Any, tmp_path: Path, delay: float, **settings: Any)
     return TestClient(app, raise_server_exceptions=False), model
 
 
-def parallel(client: Any, n: int) -> list[Any]:
-    results: list[Any] = [None] * n
-
-    def one(i: int) -> None:
-        results[i] = client.post(
-            "/v1/classify?top_k=2", content=png(16, 16, "L"), headers={"Content-Type": "image/png"}
-        )
-
-    threads = [threading.Thread(target=one, args=(i,)) for i in range(n)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(30)
-    return results
-
-
 def test_concurrent_requests_are_batched(make_client: Any, tmp_path: Path) -> None:
     client, model = slow_client(make_client, tmp_path, 0.05, max_batch_size=8)
     with client:
-        results = parallel(client, 12)
+        results = classify_concurrently(client, 12)
     assert [r.status_code for r in results] == [200] * 12
     assert sum(model.batches) == 12 and max(model.batches) > 1
     assert all(r.json()["predictions"][0]["label"] == "c" for r in results)
@@ -310,7 +294,7 @@ def test_queue_full_is_503_with_retry_after(make_client: Any, tmp_path: Path) ->
         make_client, tmp_path, 0.3, max_batch_size=1, queue_capacity=1, max_batch_delay_ms=0.0
     )
     with client:
-        results = parallel(client, 5)
+        results = classify_concurrently(client, 5)
         codes = sorted(r.status_code for r in results)
         assert 200 in codes and 503 in codes and set(codes) <= {200, 503}
         for r in results:
@@ -355,7 +339,7 @@ def test_deadline_is_504_and_not_computed(make_client: Any, tmp_path: Path) -> N
         make_client, tmp_path, 0.5, max_batch_size=1, request_timeout_s=0.25, max_batch_delay_ms=0.0
     )
     with client:
-        results = parallel(client, 3)
+        results = classify_concurrently(client, 3)
         codes = sorted(r.status_code for r in results)
         assert codes.count(504) >= 1, codes
         for r in results:
