@@ -7,6 +7,7 @@ code performs exactly those float32 operations so the C engine can match it bit 
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Literal, overload
 
 import numpy as np
@@ -258,6 +259,23 @@ def softmax(x: np.ndarray) -> np.ndarray:
     return (e / e.sum(axis=1, keepdims=True)).astype(F32)
 
 
+# The ops of one input, by name (qconv2d and add, which need more, are run_node's own).
+_UNARY: dict[str, Callable[[np.ndarray, Node], np.ndarray]] = {
+    "qlinear": qlinear,
+    "conv2d": conv2d,
+    "bconv2d": bconv2d,
+    "linear": linear,
+    "blinear": blinear,
+    "batchnorm": batchnorm,
+    "relu": lambda x, node: np.maximum(x, F32(0)).astype(F32),
+    "maxpool": lambda x, node: _pool(x, node, "max"),
+    "avgpool": lambda x, node: _pool(x, node, "avg"),
+    "flatten": lambda x, node: x.reshape(x.shape[0], -1).astype(F32),
+    "dropout": lambda x, node: x,
+    "softmax": lambda x, node: softmax(x),
+}
+
+
 def run_node(node: Node, inputs: list[np.ndarray], spec: InputSpec | None = None) -> np.ndarray:
     """One op on its input values (batch first). qconv2d reads the model input: uint8 NCHW
     pixels, or the float32 input turned back into pixels with `spec` (to_pixels)."""
@@ -269,33 +287,11 @@ def run_node(node: Node, inputs: list[np.ndarray], spec: InputSpec | None = None
                 raise ValueError("qconv2d on a float input needs the model's input spec")
             x = to_pixels(x, spec)
         return qconv2d(x, node)
-    if op == "qlinear":
-        return qlinear(x, node)
-    if op == "conv2d":
-        return conv2d(x, node)
-    if op == "bconv2d":
-        return bconv2d(x, node)
-    if op == "linear":
-        return linear(x, node)
-    if op == "blinear":
-        return blinear(x, node)
-    if op == "batchnorm":
-        return batchnorm(x, node)
-    if op == "relu":
-        return np.maximum(x, F32(0)).astype(F32)
-    if op == "maxpool":
-        return _pool(x, node, "max")
-    if op == "avgpool":
-        return _pool(x, node, "avg")
-    if op == "flatten":
-        return x.reshape(x.shape[0], -1).astype(F32)
-    if op == "dropout":
-        return x
-    if op == "softmax":
-        return softmax(x)
     if op == "add":
         return (x + inputs[1]).astype(F32)
-    raise ValueError(f"unknown op {op}")
+    if op not in _UNARY:
+        raise ValueError(f"unknown op {op}")
+    return _UNARY[op](x, node)
 
 
 @overload
