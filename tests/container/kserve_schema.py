@@ -33,111 +33,114 @@ def k8s(definition: str) -> dict[str, str]:
     return {"$ref": f"{DEFINITIONS}#/$defs/io.k8s.api.core.v1.{definition}"}
 
 
-SERVING_RUNTIME: dict[str, Any] = {
-    "type": "object",
-    "required": ["apiVersion", "kind", "metadata", "spec"],
-    "additionalProperties": False,
-    "properties": {
-        "apiVersion": {"const": "serving.kserve.io/v1alpha1"},
-        "kind": {"enum": ["ServingRuntime", "ClusterServingRuntime"]},
-        "metadata": METADATA,
-        "spec": {
-            "type": "object",
-            "required": ["containers", "supportedModelFormats"],
-            "additionalProperties": False,
-            "properties": {
-                "supportedModelFormats": {
-                    "type": "array",
-                    "minItems": 1,
-                    "items": {
-                        "type": "object",
-                        "required": ["name"],
-                        "additionalProperties": False,
-                        "properties": {
-                            "name": {"type": "string"},
-                            "version": {"type": "string"},
-                            "autoSelect": {"type": "boolean"},
-                            "priority": {"type": "integer", "minimum": 1},
-                        },
-                    },
-                },
-                "protocolVersions": {
-                    "type": "array",
-                    "items": {"enum": ["v1", "v2", "grpc-v1", "grpc-v2"]},
-                },
-                "multiModel": {"type": "boolean"},
-                "disabled": {"type": "boolean"},
-                "grpcEndpoint": {"type": "string"},
-                "grpcDataEndpoint": {"type": "string"},
-                "httpDataEndpoint": {"type": "string"},
-                "replicas": {"type": "integer", "minimum": 0},
-                "annotations": STRING_MAP,
-                "labels": STRING_MAP,
-                "nodeSelector": STRING_MAP,
-                "containers": {"type": "array", "minItems": 1, "items": k8s("Container")},
-                "volumes": {"type": "array", "items": k8s("Volume")},
-                "imagePullSecrets": {"type": "array", "items": k8s("LocalObjectReference")},
-            },
+def resource(api_version: str, kind: dict[str, Any], spec: dict[str, Any]) -> dict[str, Any]:
+    """A Kubernetes object of `api_version` and `kind` (a schema) with `spec`, no other fields."""
+    return {
+        "type": "object",
+        "required": ["apiVersion", "kind", "metadata", "spec"],
+        "additionalProperties": False,
+        "properties": {
+            "apiVersion": {"const": api_version},
+            "kind": kind,
+            "metadata": METADATA,
+            "spec": spec,
         },
-    },
-}
+    }
 
-INFERENCE_SERVICE: dict[str, Any] = {
-    "type": "object",
-    "required": ["apiVersion", "kind", "metadata", "spec"],
-    "additionalProperties": False,
-    "properties": {
-        "apiVersion": {"const": "serving.kserve.io/v1beta1"},
-        "kind": {"const": "InferenceService"},
-        "metadata": METADATA,
-        "spec": {
-            "type": "object",
-            "required": ["predictor"],
-            "additionalProperties": False,
-            "properties": {
-                "predictor": {
+
+SERVING_RUNTIME = resource(
+    "serving.kserve.io/v1alpha1",
+    {"enum": ["ServingRuntime", "ClusterServingRuntime"]},
+    {
+        "type": "object",
+        "required": ["containers", "supportedModelFormats"],
+        "additionalProperties": False,
+        "properties": {
+            "supportedModelFormats": {
+                "type": "array",
+                "minItems": 1,
+                "items": {
                     "type": "object",
+                    "required": ["name"],
                     "additionalProperties": False,
                     "properties": {
-                        # ComponentExtensionSpec
-                        "minReplicas": {"type": "integer", "minimum": 0},
-                        "maxReplicas": {"type": "integer", "minimum": 0},
-                        "scaleTarget": {"type": "integer"},
-                        "scaleMetric": {"enum": ["cpu", "memory", "concurrency", "rps"]},
-                        "containerConcurrency": {"type": "integer", "minimum": 0},
-                        "timeout": {"type": "integer", "minimum": 0},
-                        "labels": STRING_MAP,
-                        "annotations": STRING_MAP,
-                        # the PodSpec fields used here
-                        "terminationGracePeriodSeconds": {"type": "integer", "minimum": 0},
-                        "serviceAccountName": {"type": "string"},
-                        "nodeSelector": STRING_MAP,
-                        "model": {
-                            "type": "object",
-                            "required": ["modelFormat"],
-                            "additionalProperties": False,
-                            "properties": {
-                                "modelFormat": {
-                                    "type": "object",
-                                    "required": ["name"],
-                                    "additionalProperties": False,
-                                    "properties": {"name": {"type": "string"}, "version": {"type": "string"}},
-                                },
-                                "runtime": {"type": "string"},
-                                "protocolVersion": {"enum": ["v1", "v2", "grpc-v1", "grpc-v2"]},
-                                "storageUri": {"type": "string", "pattern": r"^[a-z0-9+.-]+://"},
-                                "runtimeVersion": {"type": "string"},
-                                "args": {"type": "array", "items": {"type": "string"}},
-                                "env": {"type": "array", "items": k8s("EnvVar")},
-                                "resources": k8s("ResourceRequirements"),
+                        "name": {"type": "string"},
+                        "version": {"type": "string"},
+                        "autoSelect": {"type": "boolean"},
+                        "priority": {"type": "integer", "minimum": 1},
+                    },
+                },
+            },
+            "protocolVersions": {
+                "type": "array",
+                "items": {"enum": ["v1", "v2", "grpc-v1", "grpc-v2"]},
+            },
+            "multiModel": {"type": "boolean"},
+            "disabled": {"type": "boolean"},
+            "grpcEndpoint": {"type": "string"},
+            "grpcDataEndpoint": {"type": "string"},
+            "httpDataEndpoint": {"type": "string"},
+            "replicas": {"type": "integer", "minimum": 0},
+            "annotations": STRING_MAP,
+            "labels": STRING_MAP,
+            "nodeSelector": STRING_MAP,
+            "containers": {"type": "array", "minItems": 1, "items": k8s("Container")},
+            "volumes": {"type": "array", "items": k8s("Volume")},
+            "imagePullSecrets": {"type": "array", "items": k8s("LocalObjectReference")},
+        },
+    },
+)
+
+INFERENCE_SERVICE = resource(
+    "serving.kserve.io/v1beta1",
+    {"const": "InferenceService"},
+    {
+        "type": "object",
+        "required": ["predictor"],
+        "additionalProperties": False,
+        "properties": {
+            "predictor": {
+                "type": "object",
+                "additionalProperties": False,
+                "properties": {
+                    # ComponentExtensionSpec
+                    "minReplicas": {"type": "integer", "minimum": 0},
+                    "maxReplicas": {"type": "integer", "minimum": 0},
+                    "scaleTarget": {"type": "integer"},
+                    "scaleMetric": {"enum": ["cpu", "memory", "concurrency", "rps"]},
+                    "containerConcurrency": {"type": "integer", "minimum": 0},
+                    "timeout": {"type": "integer", "minimum": 0},
+                    "labels": STRING_MAP,
+                    "annotations": STRING_MAP,
+                    # the PodSpec fields used here
+                    "terminationGracePeriodSeconds": {"type": "integer", "minimum": 0},
+                    "serviceAccountName": {"type": "string"},
+                    "nodeSelector": STRING_MAP,
+                    "model": {
+                        "type": "object",
+                        "required": ["modelFormat"],
+                        "additionalProperties": False,
+                        "properties": {
+                            "modelFormat": {
+                                "type": "object",
+                                "required": ["name"],
+                                "additionalProperties": False,
+                                "properties": {"name": {"type": "string"}, "version": {"type": "string"}},
                             },
+                            "runtime": {"type": "string"},
+                            "protocolVersion": {"enum": ["v1", "v2", "grpc-v1", "grpc-v2"]},
+                            "storageUri": {"type": "string", "pattern": r"^[a-z0-9+.-]+://"},
+                            "runtimeVersion": {"type": "string"},
+                            "args": {"type": "array", "items": {"type": "string"}},
+                            "env": {"type": "array", "items": k8s("EnvVar")},
+                            "resources": k8s("ResourceRequirements"),
                         },
                     },
                 },
             },
         },
     },
-}
+)
 
 
 def validator(schema: dict[str, Any], k8s_schema_dir: Path) -> Any:
