@@ -28,23 +28,18 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import os
 import re
-import signal
 import statistics
-import subprocess
 import sys
-import threading
 import time
 from collections.abc import Awaitable, Callable
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from .child import ChildServer
 from .httpload import Conn, percentile, process_cpu_s
 
-ROOT = Path(__file__).resolve().parents[1]
 MODEL = "fashion-mnist-xnor"
 CONFIGS = ("http_json", "http_binary", "grpc")
 
@@ -188,49 +183,28 @@ def _grpc_call(channel: Any, request: Any) -> Callable[[], Awaitable[bool]]:
     return call
 
 
-class Server:
+class Server(ChildServer):
     """`xnornet serve --port 0 --grpc-port 0` as a child process; both ports read from its log."""
 
     def __init__(self, threads: int, batch_delay_ms: float, capacity: int) -> None:
-        env = {k: v for k, v in os.environ.items() if not k.startswith("XNORNET_")}
-        env["PYTHONPATH"] = str(ROOT) + os.pathsep + env.get("PYTHONPATH", "")
-        cmd = [
+        self.http: tuple[str, int] | None = None
+        self.grpc: str | None = None
+        super().__init__([
             sys.executable, "-m", "xnornet", "serve", "--port", "0", "--grpc-port", "0", "--model", MODEL,
             "--engine-threads", str(threads), "--max-batch-delay-ms", str(batch_delay_ms),
             "--queue-capacity", str(capacity), "--request-timeout-s", "600",
-        ]  # fmt: skip
-        self.proc = subprocess.Popen(
-            cmd, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
-        )
-        self.log: list[str] = []
-        self.http: tuple[str, int] | None = None
-        self.grpc: str | None = None
-        self._ready = threading.Event()
-        threading.Thread(target=self._read, daemon=True).start()
+        ])  # fmt: skip
 
-    def _read(self) -> None:
-        assert self.proc.stdout is not None
-        for line in self.proc.stdout:
-            self.log.append(line)
-            if m := re.search(r"gRPC server listening on (127\.0\.0\.1:\d+)", line):
-                self.grpc = m.group(1)
-            if m := re.search(r"Uvicorn running on http://(127\.0\.0\.1):(\d+)", line):
-                self.http = (m.group(1), int(m.group(2)))
-                self._ready.set()
-        self._ready.set()
+    def on_line(self, line: str) -> bool:
+        if m := re.search(r"gRPC server listening on (127\.0\.0\.1:\d+)", line):
+            self.grpc = m.group(1)
+        if m := re.search(r"Uvicorn running on http://(127\.0\.0\.1):(\d+)", line):
+            self.http = (m.group(1), int(m.group(2)))
+        return self.http is not None
 
     def wait(self, timeout: float = 120) -> None:
-        if not self._ready.wait(timeout) or self.http is None or self.grpc is None:
+        if not self.started(timeout) or self.http is None or self.grpc is None:
             raise RuntimeError("server did not start:\n" + "".join(self.log[-30:]))
-
-    def stop(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(15)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(5)
 
 
 async def measure(srv: Server, args: argparse.Namespace) -> dict[str, list[dict[str, Any]]]:
@@ -279,7 +253,7 @@ def main(argv: list[str] | None = None) -> int:
         )
         results = asyncio.run(measure(srv, args))
     finally:
-        srv.stop()
+        srv.stop(grace=15)
     med = {c: statistics.median(r["requests_per_s"] for r in results[c]) for c in CONFIGS}
     ratios = {
         f"grpc_vs_{c}": statistics.median(g["requests_per_s"] / max(h["requests_per_s"], 1e-9)

@@ -62,10 +62,8 @@ import os
 import re
 import signal
 import statistics
-import subprocess
 import sys
 import tempfile
-import threading
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -78,9 +76,9 @@ from engine.input_spec import InputSpec
 from service.settings import BUNDLED_MODELS, DEFAULT_MODEL
 
 from . import httpload
+from .child import ChildServer
 from .images import synthetic_jpeg
 
-ROOT = Path(__file__).resolve().parents[1]
 ALEXNET = "alexnet-xnor"
 FRAMEWORK = "framework"  # the service around a model and a preprocessing that cost nothing
 CONFIGS = (
@@ -268,59 +266,26 @@ def _child(argv: list[str]) -> int:
 
 
 # -- server processes ------------------------------------------------------------------------------
-def _die_with_parent() -> None:
-    """In the child before exec: the kernel sends SIGTERM if the benchmark process dies."""
-    with contextlib.suppress(Exception):
-        import ctypes
-
-        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
-
-
-class Server:
+class Server(ChildServer):
     def __init__(self, label: str, kind: str, settings: dict[str, Any]) -> None:
         self.label = label
-        env = {k: v for k, v in os.environ.items() if not k.startswith("XNORNET_")}
-        env["PYTHONPATH"] = str(ROOT) + os.pathsep + env.get("PYTHONPATH", "")
-        cmd = [sys.executable, "-m", "benchmarks.service_speed", "--child", kind, json.dumps(settings)]
-        self.proc = subprocess.Popen(
-            cmd,
-            cwd=ROOT,
-            env=env,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            text=True,
-            preexec_fn=_die_with_parent if sys.platform == "linux" else None,
-        )
-        self.log: list[str] = []
         self.url: str | None = None
-        self._found = threading.Event()
-        threading.Thread(target=self._read, daemon=True).start()
+        super().__init__(
+            [sys.executable, "-m", "benchmarks.service_speed", "--child", kind, json.dumps(settings)]
+        )
 
-    def _read(self) -> None:
-        assert self.proc.stdout is not None
-        for line in self.proc.stdout:
-            self.log.append(line)
-            m = re.search(r"Uvicorn running on (http://127\.0\.0\.1:\d+)", line)
-            if m and self.url is None:
-                self.url = m.group(1)
-                self._found.set()
-        self._found.set()
+    def on_line(self, line: str) -> bool:
+        m = re.search(r"Uvicorn running on (http://127\.0\.0\.1:\d+)", line)
+        if m and self.url is None:
+            self.url = m.group(1)
+        return self.url is not None
 
     def wait_ready(self, timeout: float) -> str:
-        if not self._found.wait(timeout) or self.url is None:
+        if not self.started(timeout) or self.url is None:
             raise RuntimeError(
                 f"server {self.label} did not start (exit {self.proc.poll()}):\n" + "".join(self.log[-30:])
             )
         return self.url
-
-    def stop(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(5)
 
 
 @contextlib.contextmanager
