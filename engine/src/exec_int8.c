@@ -270,6 +270,10 @@ static void qlinear_item(void *arg, int64_t item, int tid) {
         a.off0 = (int64_t)g * XQ_GROUP;
         a.w = nd->wq + (size_t)g * nd->nb * XQ_GROUP * 16;
         t->c->kt->qconv(&a);
+        if (g + 1 < ng) { /* the next group's weights arrive while this group's epilogue runs */
+            const int8_t *nx = a.w + (size_t)nd->nb * XQ_GROUP * 16 + (size_t)b0 * XQ_GROUP * 16;
+            for (size_t i = 0; i < (size_t)nbl * XQ_GROUP * 16; i += 64) __builtin_prefetch(nx + i);
+        }
         const float *sc = nd->qscale + (size_t)g * ldo;
         const int32_t *wsum = nd->qwsum + (size_t)g * ldo;
         for (int32_t s = s0; s < s1; s++) {
