@@ -4,8 +4,9 @@
 #   docker run --rm -p 8000:8000 --read-only --tmpfs /tmp xnornet
 #   curl --data-binary @shirt.png http://127.0.0.1:8000/v1/classify
 #
-# Two stages: `build` has gcc and the Python headers and compiles the engine (cffi) into a
-# virtualenv; the runtime stage gets only that virtualenv, Debian's python3 and the models.
+# Stages: `build` has gcc and the Python headers and compiles the engine (cffi) into a
+# virtualenv; `venv` prunes what the server never loads from it; the runtime stage gets only
+# that virtualenv, Debian's python3 and the models (`pull`, below, is explained there).
 # Behind a TLS-intercepting proxy, pip needs the proxy's CA: mount a bundle into the build and
 # name it with --build-arg PIP_CERT=/path (nothing is baked into the image); without Docker,
 # scripts/container/build.sh does this with buildah.
@@ -96,10 +97,46 @@ WORKDIR /tmp
 ENTRYPOINT ["/opt/venv/bin/xnornet", "pull"]
 CMD ["--list"]
 
+# ---------------------------------------------------------------- venv stage
+# The build stage's venv, less what the runtime never loads (the pull stage keeps it whole):
+#  - bytecode: all of it; the runtime stage compiles once exactly what the server imports
+#    (docker/startup_imports.py), so no module ships its bytecode twice or unused;
+#  - numpy: f2py, distutils, testing, typing, the PyInstaller hooks, the C headers and static
+#    library (for building against numpy) and the test-only extension modules (_simd,
+#    _*_tests); random, fft, ma and polynomial, which numpy 2 loads only on first attribute
+#    access and which neither the service, the engine nor their dependencies touch;
+#  - Pillow: the service decodes JPEG, PNG, WebP, GIF and BMP only (service/imaging.py), so the
+#    AVIF, FreeType (text), LittleCMS (colour profiles) and Tk modules go, with the libraries in
+#    pillow.libs that only they link (libavif; freetype, harfbuzz, brotli, libpng; lcms2); the
+#    libraries _imaging and _webp link stay;
+#  - uvloop's test helper; type stubs (*.pyi), Cython sources and C sources/headers of the
+#    third-party packages (xnornet's own packages keep theirs: the engine reads its header at
+#    run time);
+#  - symbol tables of the extension modules (--strip-unneeded keeps the dynamic symbols they
+#    are loaded by); the *.libs folders are left alone (patchelf'd by auditwheel).
+FROM build AS venv
+WORKDIR /opt/venv/lib/python3.11/site-packages
+RUN find /opt/venv -depth -name __pycache__ -type d -exec rm -rf {} + \
+ && rm -rf numpy/f2py numpy/distutils numpy/testing numpy/typing numpy/_pyinstaller \
+        numpy/random numpy/fft numpy/ma numpy/polynomial \
+        numpy/_core/include numpy/_core/lib numpy/_core/_simd.*.so numpy/_core/_*_tests.*.so \
+        PIL/_avif.*.so PIL/_imagingft.*.so PIL/_imagingcms.*.so PIL/_imagingtk.*.so \
+        pillow.libs/libavif-* pillow.libs/libfreetype-* pillow.libs/libharfbuzz-* \
+        pillow.libs/libbrotli* pillow.libs/libpng16-* pillow.libs/liblcms2-* \
+        uvloop/_testbase.py \
+ && find . \( -path ./engine -o -path ./service -o -path ./training -o -path ./xnornet \) -prune -o \
+        -type f \( -name '*.pyi' -o -name '*.pyx' -o -name '*.pxd' -o -name '*.pxi' -o -name '*.c' \
+        -o -name '*.h' \) -exec rm -f {} + \
+ && find . -name '*.so' ! -path '*.libs/*' -exec strip --strip-unneeded {} +
+
 # ---------------------------------------------------------------- runtime stage
 FROM ${BASE_IMAGE}
 # No documentation, manual pages or translations from this install (the copyright files stay),
 # whether or not the base image already tells dpkg so.
+# After the install, the parts of Python's standard library the service never imports go:
+# pydoc's topic index (help()), the regression-test package and the C-API test modules (removed
+# after the install, not excluded: python3.11's postinst byte-compiles every file it lists),
+# and all of its bytecode (compiled again below for what the server imports).
 # hadolint ignore=DL3008
 RUN printf '%s\n' 'path-exclude /usr/share/doc/*' 'path-include /usr/share/doc/*/copyright' \
         'path-exclude /usr/share/man/*' 'path-exclude /usr/share/locale/*' \
@@ -109,11 +146,20 @@ RUN printf '%s\n' 'path-exclude /usr/share/doc/*' 'path-include /usr/share/doc/*
  && apt-get clean \
  && rm -rf /var/lib/apt/lists/* /var/cache/apt/* /var/cache/debconf/*-old /var/lib/dpkg/*-old \
         /var/log/apt /var/log/dpkg.log \
+ && rm -rf /usr/lib/python3.11/pydoc_data /usr/lib/python3.11/test \
+        /usr/lib/python3.11/lib-dynload/_test* /usr/lib/python3.11/lib-dynload/_ctypes_test.* \
+        /usr/lib/python3.11/lib-dynload/_xxtestfuzz.* /usr/lib/python3.11/lib-dynload/xxlimited* \
+ && find /usr/lib/python3 /usr/lib/python3.11 -depth -name __pycache__ -type d -exec rm -rf {} + \
  && groupadd --system --gid 10001 xnornet \
  && useradd --system --uid 10001 --gid 10001 --no-create-home --home-dir /nonexistent \
         --shell /usr/sbin/nologin xnornet
 
-COPY --from=build /opt/venv /opt/venv
+COPY --from=venv /opt/venv /opt/venv
+# Bytecode, compiled once here for exactly the modules the server and the healthcheck import at
+# start (the standard library's and the venv's; both stages deleted all other bytecode); as a
+# check, this import fails the build if the pruning above removed something the server needs.
+RUN --mount=type=bind,source=docker/startup_imports.py,target=/run/startup_imports.py \
+    /opt/venv/bin/python -P /run/startup_imports.py
 # The bundled models (and any pulled with --build-arg XNORNET_PULL), as the default model
 # repository; mount your own over it (read-only is enough).
 COPY --from=pull /models /models

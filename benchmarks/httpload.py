@@ -95,13 +95,41 @@ def batch_totals(metrics_text: str) -> tuple[float, float]:
 
 
 def process_cpu_s(pid: int) -> float | None:
-    """utime + stime of a process, all its threads (Linux /proc; None elsewhere)."""
+    """utime + stime of a process and its live descendants, all their threads (Linux /proc;
+    None elsewhere): a `--workers N` supervisor's number includes its workers'."""
+    own = _cpu_s(pid)
+    if own is None:
+        return None
+    return own + sum(_cpu_s(child) or 0.0 for child in _descendants(pid))
+
+
+def _cpu_s(pid: int) -> float | None:
     try:
         with open(f"/proc/{pid}/stat") as f:
             fields = f.read().rsplit(")", 1)[1].split()
         return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
     except (OSError, ValueError, IndexError):
         return None
+
+
+def _descendants(pid: int) -> list[int]:
+    out: list[int] = []
+    todo = [pid]
+    while todo:
+        p = todo.pop()
+        try:
+            tasks = os.listdir(f"/proc/{p}/task")
+        except OSError:
+            continue
+        for tid in tasks:
+            try:
+                with open(f"/proc/{p}/task/{tid}/children") as f:
+                    kids = [int(k) for k in f.read().split()]
+            except (OSError, ValueError):
+                continue
+            out += kids
+            todo += kids
+    return out
 
 
 async def load(

@@ -8,16 +8,30 @@ One run measures, one configuration after the other, on this machine:
   batch32       `xnornet serve`'s app with the bundled model (fashion-mnist-xnor), max_batch_size=32
   batch1        the same with max_batch_size=1
   direct        decode + preprocess + engine in a loop in this process (no HTTP, batch 1)
-  alexnet_xnor  the same service serving a seeded XNOR AlexNet (benchmarks.architectures.alexnet)
+  workers2      batch32 as `xnornet serve --workers 2` (CPU: the supervisor and its workers)
+  framework     the same service around a model and a preprocessing that cost nothing: its CPU
+                per request is the service's own path (HTTP, routing, thread hops, batcher, JSON,
+                metrics)
+  alexnet_xnor  the same service serving a seeded XNOR AlexNet (benchmarks.architectures.alexnet),
+                max_batch_size=16 (--alexnet-batch)
+  alexnet_xnor_b1    the same with max_batch_size=1
   alexnet_torch the same service, the same file, but a loader that runs the PyTorch float32 twin
                 (benchmarks.engine_speed.torch_alexnet) instead of the C engine: only the engine differs
+  alexnet_xnor_12mp  alexnet_xnor sent a 4032x3024 (12 MP, phone-size) JPEG
+  alexnet_xnor_png   alexnet_xnor sent the 640x480 photo as PNG
 
-and reports requests/s, p50/p90/p99 latency, errors, mean batch size and CPU time per request
-(server and load generator), then the ratios with targets:
+each at every `--concurrency` level (default 16 and 32), and reports requests/s, p50/p90/p99
+latency, errors, mean batch size and CPU time per request (server and load generator), then the
+ratios with targets (at the highest concurrency level, medians over rounds):
 
-  batching_speedup   batch32 / batch1                 target >= 2
-  service_vs_direct  batch32 / direct                 target >= 0.8
-  xnor_vs_torch      alexnet_xnor / alexnet_torch     target >= 5
+  service_vs_direct  batch32 / direct                 target >= 0.85
+  workers_speedup    workers2 / batch32               target >= 1.3
+  xnor_vs_torch      alexnet_xnor / alexnet_torch     target >= 6
+  alexnet_batching   alexnet_xnor / alexnet_xnor_b1   target >= 1.2
+  batching_speedup   batch32 / batch1                 (no target: the bundled model's 0.1 ms
+                                                       inference leaves batching little to win)
+
+and the server CPU per request of `framework` (target <= 1.0 ms) and `alexnet_xnor` (<= 4.5 ms).
 
 `--breakdown` adds two diagnostic configurations, batch32_predecoded and batch1_predecoded: the
 same servers, but each distinct image is decoded once and its tensor reused (the thread-pool hop
@@ -42,6 +56,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import io
 import json
 import os
 import re
@@ -67,11 +82,30 @@ from .images import synthetic_jpeg
 
 ROOT = Path(__file__).resolve().parents[1]
 ALEXNET = "alexnet-xnor"
-CONFIGS = ("batch32", "batch1", "direct", "alexnet_xnor", "alexnet_torch")
+FRAMEWORK = "framework"  # the service around a model and a preprocessing that cost nothing
+CONFIGS = (
+    "batch32",
+    "batch1",
+    "direct",
+    "workers2",
+    FRAMEWORK,
+    "alexnet_xnor",
+    "alexnet_xnor_b1",
+    "alexnet_torch",
+    "alexnet_xnor_12mp",
+    "alexnet_xnor_png",
+)
 DIAGNOSTIC = ("batch32_predecoded", "batch1_predecoded")  # --breakdown
-FRAMEWORK = "framework"  # --framework: the service around a model and a preprocessing that cost nothing
 NULL_MODEL = "null"
-TARGETS = {"batching_speedup": 2.0, "service_vs_direct": 0.8, "xnor_vs_torch": 5.0}
+# ratio -> (numerator, denominator, the least it should be)
+TARGETS = {
+    "service_vs_direct": 0.85,  # batch32 / direct
+    "workers_speedup": 1.3,  # workers2 / batch32 (the same server with --workers 1)
+    "xnor_vs_torch": 6.0,  # alexnet_xnor / alexnet_torch
+    "alexnet_batching": 1.2,  # alexnet_xnor (max_batch_size 16) / alexnet_xnor_b1, at concurrency 32
+}
+# configuration -> the most server CPU per request it should take (ms)
+CPU_TARGETS = {FRAMEWORK: 1.0, "alexnet_xnor": 4.5}
 
 
 def progress(msg: str) -> None:
@@ -190,12 +224,19 @@ def null_preprocess(data: bytes, spec: Any, max_pixels: int) -> np.ndarray:
     return np.zeros((spec.channels, spec.height, spec.width), np.float32)
 
 
+def null_repo(root: Path) -> None:
+    path = root / NULL_MODEL / "1" / "model.xnor"
+    path.parent.mkdir(parents=True)
+    path.write_bytes(b"no model: NullModel")
+
+
 def _child(argv: list[str]) -> int:
     """`python -m benchmarks.service_speed --child {engine,engine-predecoded,torch,null} SETTINGS_JSON`:
     one server."""
     import logging
 
     from engine import default_threads
+    from service.cli import plan_threads
     from service.imaging import preprocess
     from service.server import make_server
     from service.settings import Settings
@@ -203,8 +244,12 @@ def _child(argv: list[str]) -> int:
     kind, options = argv[0], json.loads(argv[1])
     wrapped = predecoded(preprocess) if kind == "engine-predecoded" else None
     loop, http = options.pop("_uvicorn_loop", "auto"), options.pop("_uvicorn_http", "auto")
-    settings = Settings(**options)
     logging.basicConfig(level="INFO", format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    settings = plan_threads(Settings(**options))  # as `xnornet serve` does
+    if settings.workers > 1:
+        from service.workers import run as run_workers
+
+        return run_workers(settings)
     loader: Callable[[bytes, str], Any] | None = None
     if kind == NULL_MODEL:
         wrapped = null_preprocess
@@ -308,8 +353,11 @@ def _alexnet_repo(root: Path, width: float) -> None:
     fmt.write_model(architectures.alexnet(seed=0, width=width), path)
 
 
-def _settings(repository: Path, model: str, batch: int, args: argparse.Namespace) -> dict[str, Any]:
+def _settings(
+    repository: Path, model: str, batch: int, args: argparse.Namespace, workers: int = 1
+) -> dict[str, Any]:
     return {
+        "workers": workers,
         "host": "127.0.0.1",
         "port": 0,
         "repository": str(repository),
@@ -318,9 +366,10 @@ def _settings(repository: Path, model: str, batch: int, args: argparse.Namespace
         "max_batch_size": batch,
         "max_batch_delay_ms": args.max_batch_delay_ms,
         "engine_threads": args.threads,
+        "preprocess_threads": args.preprocess_threads,
         # A batch of 32 AlexNets in float32 takes seconds on two loaded cores: not a deadline test.
         "request_timeout_s": 600.0,
-        "queue_capacity": max(256, 4 * args.concurrency),
+        "queue_capacity": max(256, 4 * max(args.concurrency)),
         "log_level": "info",  # uvicorn announces its port at info level (access log is off)
         "grace_s": 10.0,
         "_uvicorn_loop": args.loop,
@@ -343,77 +392,109 @@ def _ratio(a: dict[str, Any] | None, b: dict[str, Any] | None) -> float | None:
     return round(a["requests_per_s"] / b["requests_per_s"], 3)
 
 
+def _images(args: argparse.Namespace) -> dict[str, bytes]:
+    """The bodies the configurations send: the 640x480 photo as JPEG and PNG, and a 12 MP JPEG."""
+    from PIL import Image
+
+    jpeg = Path(args.image).read_bytes() if args.image else synthetic_jpeg()
+    buf = io.BytesIO()
+    Image.open(io.BytesIO(jpeg)).convert("RGB").save(buf, "PNG")
+    return {"jpeg": jpeg, "png": buf.getvalue(), "jpeg12mp": synthetic_jpeg(4032, 3024)}
+
+
 def run_benchmark(args: argparse.Namespace) -> dict[str, Any]:
-    image = Path(args.image).read_bytes() if args.image else synthetic_jpeg()
     use_torch = args.torch == "yes" or (args.torch == "auto" and _torch_available())
     if args.torch == "yes" and not _torch_available():
         raise SystemExit("service_speed: --torch yes but torch is not installed (pip install torch==2.13.0)")
-    configs = [c for c in (*CONFIGS, FRAMEWORK) if c in args.only] if args.only else list(CONFIGS)
+    configs = [c for c in CONFIGS if c in args.only] if args.only else list(CONFIGS)
     if args.breakdown:
         configs += DIAGNOSTIC
     if not use_torch and "alexnet_torch" in configs:
         progress("torch is not installed: alexnet_torch skipped (pip install torch==2.13.0)")
         configs.remove("alexnet_torch")
+    images = _images(args)
     from engine import default_threads
 
     bundled = Path(args.repository) if args.repository else BUNDLED_MODELS
+    levels = sorted(set(args.concurrency))
     with tempfile.TemporaryDirectory(prefix="xnornet-bench-") as tmp:
-        alex_root = Path(tmp)
-        if {"alexnet_xnor", "alexnet_torch"} & set(configs):
+        root = Path(tmp)
+        if any(c.startswith("alexnet") for c in configs):
             progress(f"writing the seeded XNOR AlexNet (width {args.alexnet_width})")
-            _alexnet_repo(alex_root, args.alexnet_width)
-        specs: dict[str, tuple[str, dict[str, Any]]] = {}
-        model = args.model
-        if "batch32" in configs:
-            specs["batch32"] = ("engine", _settings(bundled, model, args.max_batch_size, args))
-        if "batch1" in configs:
-            specs["batch1"] = ("engine", _settings(bundled, model, 1, args))
-        for label, batch in (("batch32_predecoded", args.max_batch_size), ("batch1_predecoded", 1)):
-            if label in configs:
-                specs[label] = ("engine-predecoded", _settings(bundled, model, batch, args))
+            _alexnet_repo(root, args.alexnet_width)
         if FRAMEWORK in configs:
-            (alex_root / NULL_MODEL / "1").mkdir(parents=True)
-            (alex_root / NULL_MODEL / "1" / "model.xnor").write_bytes(b"no model: NullModel")
-            specs[FRAMEWORK] = (NULL_MODEL, _settings(alex_root, NULL_MODEL, args.max_batch_size, args))
-        if "alexnet_xnor" in configs:
-            specs["alexnet_xnor"] = ("engine", _settings(alex_root, ALEXNET, args.max_batch_size, args))
-        if "alexnet_torch" in configs:
-            specs["alexnet_torch"] = ("torch", _settings(alex_root, ALEXNET, args.max_batch_size, args))
+            null_repo(root)
+        model, alex = args.model, args.alexnet_batch
+        plan: dict[str, tuple[str, dict[str, Any], str]] = {  # config -> (child kind, settings, image)
+            "batch32": ("engine", _settings(bundled, model, args.max_batch_size, args), "jpeg"),
+            "batch1": ("engine", _settings(bundled, model, 1, args), "jpeg"),
+            "batch32_predecoded": (
+                "engine-predecoded",
+                _settings(bundled, model, args.max_batch_size, args),
+                "jpeg",
+            ),
+            "batch1_predecoded": ("engine-predecoded", _settings(bundled, model, 1, args), "jpeg"),
+            "workers2": ("engine", _settings(bundled, model, args.max_batch_size, args, workers=2), "jpeg"),
+            FRAMEWORK: (NULL_MODEL, _settings(root, NULL_MODEL, args.max_batch_size, args), "jpeg"),
+            "alexnet_xnor": ("engine", _settings(root, ALEXNET, alex, args), "jpeg"),
+            "alexnet_xnor_b1": ("engine", _settings(root, ALEXNET, 1, args), "jpeg"),
+            "alexnet_torch": ("torch", _settings(root, ALEXNET, alex, args), "jpeg"),
+            "alexnet_xnor_12mp": ("engine", _settings(root, ALEXNET, alex, args), "jpeg12mp"),
+            "alexnet_xnor_png": ("engine", _settings(root, ALEXNET, alex, args), "png"),
+        }
+        specs = {c: plan[c][:2] for c in configs if c != "direct"}
         progress(f"starting {len(specs)} servers: {', '.join(specs)}")
-        rounds: list[dict[str, dict[str, Any]]] = []
+        rounds: dict[int, list[dict[str, dict[str, Any]]]] = {c: [] for c in levels}
         with servers(specs, args.startup_timeout, args.verbose) as running:
             for r in range(args.rounds):
-                results: dict[str, dict[str, Any]] = {}
+                results: dict[int, dict[str, dict[str, Any]]] = {c: {} for c in levels}
                 for config in configs:
                     tag = f"round {r + 1}/{args.rounds}: {config}"
                     if config == "direct":
                         progress(f"{tag}: in-process loop for {args.duration:g} s")
                         model_file = bundled / model / str(_highest(bundled / model)) / "model.xnor"
-                        res = httpload.direct(model_file, image, args.duration, args.threads)
-                    else:
-                        srv = running[config]
+                        res = httpload.direct(model_file, images["jpeg"], args.duration, args.threads)
+                        progress(f"{tag}: {res['requests_per_s']} req/s")
+                        for level in levels:
+                            results[level][config] = res
+                        continue
+                    kind, settings, image = plan[config]
+                    srv = running[config]
+                    assert srv.url is not None
+                    for level in levels:
                         progress(
-                            f"{tag}: concurrency {args.concurrency}, {args.warmup:g} s warm-up + "
-                            f"{args.duration:g} s"
+                            f"{tag}: concurrency {level}, {args.warmup:g} s warm-up + {args.duration:g} s"
                         )
-                        assert srv.url is not None
                         res = asyncio.run(
                             httpload.load(
                                 srv.url,
                                 "/v1/classify",
-                                image,
-                                args.concurrency,
+                                images[image],
+                                level,
                                 args.duration,
                                 args.warmup,
                                 server_pid=srv.proc.pid,
                             )
                         )
-                        res["max_batch_size"] = specs[config][1]["max_batch_size"]
-                        res["engine"] = specs[config][0]
-                    progress(f"{tag}: {res['requests_per_s']} req/s, {res['errors']} errors")
-                    results[config] = res
-                rounds.append(results)
-    return _report(args, image, configs, rounds, default_threads())
+                        res["max_batch_size"] = settings["max_batch_size"]
+                        res["engine"] = kind
+                        res["image"] = image
+                        res["workers"] = settings.get("workers", 1)
+                        rps, p99 = res["requests_per_s"], res["p99_ms"]
+                        progress(f"{tag}: concurrency {level}: {rps} req/s, p99 {p99} ms")
+                        results[level][config] = res
+                for level in levels:
+                    rounds[level].append(results[level])
+    report = _report(args, images["jpeg"], configs, rounds[levels[-1]], default_threads())
+    report["by_concurrency"] = {
+        str(level): {
+            "results": {c: _median_result([r[c] for r in rounds[level]]) for c in configs},
+            "ratios": _median_ratios(rounds[level]),
+        }
+        for level in levels
+    }
+    report["images"] = {k: len(v) for k, v in images.items()}
+    return report
 
 
 def _resolved(choice: str, fast: str, default: str) -> str:
@@ -437,14 +518,25 @@ def _median_result(runs: list[dict[str, Any]]) -> dict[str, Any]:
 
 def _ratios(results: dict[str, dict[str, Any]]) -> dict[str, float | None]:
     ratios = {
-        "batching_speedup": _ratio(results.get("batch32"), results.get("batch1")),
         "service_vs_direct": _ratio(results.get("batch32"), results.get("direct")),
+        "workers_speedup": _ratio(results.get("workers2"), results.get("batch32")),
         "xnor_vs_torch": _ratio(results.get("alexnet_xnor"), results.get("alexnet_torch")),
+        "alexnet_batching": _ratio(results.get("alexnet_xnor"), results.get("alexnet_xnor_b1")),
+        "batching_speedup": _ratio(results.get("batch32"), results.get("batch1")),
     }
     if "batch32_predecoded" in results:
         ratios["batching_speedup_predecoded"] = _ratio(
             results.get("batch32_predecoded"), results.get("batch1_predecoded")
         )
+    return ratios
+
+
+def _median_ratios(rounds: list[dict[str, dict[str, Any]]]) -> dict[str, float | None]:
+    per_round = [_ratios(r) for r in rounds]
+    ratios: dict[str, float | None] = {}
+    for key in per_round[0] if per_round else TARGETS:
+        values = [v for pr in per_round if (v := pr[key]) is not None]
+        ratios[key] = round(statistics.median(values), 3) if values else None
     return ratios
 
 
@@ -457,10 +549,11 @@ def _report(
 ) -> dict[str, Any]:
     results = {c: _median_result([r[c] for r in rounds]) for c in configs}
     per_round = [_ratios(r) for r in rounds]
-    ratios: dict[str, float | None] = {}
-    for key in per_round[0] if per_round else TARGETS:
-        values = [v for pr in per_round if (v := pr[key]) is not None]
-        ratios[key] = round(statistics.median(values), 3) if values else None
+    ratios = _median_ratios(rounds)
+    cpu_targets = {}
+    for config, most in CPU_TARGETS.items():
+        cpu = results.get(config, {}).get("server_cpu_ms_per_request")
+        cpu_targets[config] = {"at_most_ms": most, "value": cpu, "met": None if cpu is None else cpu <= most}
     return {
         "machine": {
             "cpus": cpus,
@@ -476,6 +569,7 @@ def _report(
             "max_batch_size": args.max_batch_size,
             "max_batch_delay_ms": args.max_batch_delay_ms,
             "engine_threads": args.threads,
+            "preprocess_threads": args.preprocess_threads,
             "alexnet_width": args.alexnet_width,
         },
         "server": {
@@ -490,17 +584,28 @@ def _report(
             for key, t in TARGETS.items()
             for v in [ratios[key]]
         },
+        "cpu_targets": cpu_targets,
         "errors": sum(int(r.get("errors", 0)) for rr in rounds for r in rr.values()),
     }
 
 
 def format_table(report: dict[str, Any]) -> str:
-    cols = [
-        ("config", 18, lambda c, r: c),
-        ("req/s", 8, lambda c, r: r["requests_per_s"]),
+    """One row per configuration: requests/s and p99 at every concurrency level, then the mean
+    batch size and CPU per request at the highest level (the one the ratios are taken at)."""
+    levels = list(report.get("by_concurrency", {}))
+    by = {lv: report["by_concurrency"][lv]["results"] for lv in levels}
+
+    def at(level: str, key: str) -> Callable[[str, dict[str, Any]], Any]:
+        return lambda c, r: by[level].get(c, {}).get(key)
+
+    cols: list[tuple[str, int, Callable[[str, dict[str, Any]], Any]]] = [("config", 18, lambda c, r: c)]
+    if levels:
+        for lv in levels:
+            cols += [(f"req/s@{lv}", 10, at(lv, "requests_per_s")), (f"p99@{lv} ms", 11, at(lv, "p99_ms"))]
+    else:
+        cols += [("req/s", 8, lambda c, r: r["requests_per_s"]), ("p99 ms", 8, lambda c, r: r.get("p99_ms"))]
+    cols += [
         ("p50 ms", 8, lambda c, r: r.get("p50_ms")),
-        ("p90 ms", 8, lambda c, r: r.get("p90_ms")),
-        ("p99 ms", 8, lambda c, r: r.get("p99_ms")),
         ("errors", 6, lambda c, r: r.get("errors")),
         ("batch", 6, lambda c, r: r.get("mean_batch_size", "-")),
         ("srv cpu ms/req", 14, lambda c, r: r.get("server_cpu_ms_per_request", r.get("cpu_ms_per_request"))),
@@ -514,6 +619,12 @@ def format_table(report: dict[str, Any]) -> str:
         verdict = "n/a" if t["met"] is None else "MET" if t["met"] else "NOT MET"
         value = "-" if t["value"] is None else f"{t['value']:.2f}"
         lines.append(f"{key:>18}: {value:>6}  (target >= {t['target']:g})  {verdict}")
+    for config, t in report.get("cpu_targets", {}).items():
+        verdict = "n/a" if t["met"] is None else "MET" if t["met"] else "NOT MET"
+        value = "-" if t["value"] is None else f"{t['value']:.2f}"
+        lines.append(f"{config + ' cpu':>18}: {value:>6}  (target <= {t['at_most_ms']:g} ms/req)  {verdict}")
+    if (v := report["ratios"].get("batching_speedup")) is not None:
+        lines.append(f"{'batching_speedup':>18}: {v:>6.2f}  batch32 / batch1 (no target)")
     if (v := report["ratios"].get("batching_speedup_predecoded")) is not None:
         lines.append(f"{'batching_speedup':>18}: {v:>6.2f}  with each image decoded once (diagnostic)")
     m = report["machine"]
@@ -530,7 +641,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--duration", type=float, default=15.0, help="seconds measured per configuration")
     p.add_argument("--warmup", type=float, default=2.0, help="seconds of load before each measurement")
-    p.add_argument("--concurrency", type=int, default=32, help="requests in flight")
+    p.add_argument("--concurrency", type=int, nargs="+", default=[16, 32], help="requests in flight (levels)")
     p.add_argument("--rounds", type=int, default=1, help="repeat the sequence; report medians")
     p.add_argument("--image", default=None, help="the JPEG to send (default: a synthetic 640x480 photo)")
     p.add_argument(
@@ -539,15 +650,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--model", default=DEFAULT_MODEL, help=f"the bundled model (default {DEFAULT_MODEL})")
     p.add_argument("--max-batch-size", type=int, default=32, help="the batching servers' max_batch_size")
     p.add_argument("--max-batch-delay-ms", type=float, default=2.0)
-    p.add_argument("--threads", type=int, default=0, help="engine (and torch) threads, 0 = all CPUs")
-    p.add_argument("--alexnet-width", type=float, default=1.0, help="<1 shrinks the XNOR AlexNet (tests)")
-    p.add_argument("--torch", choices=("auto", "yes", "no"), default="auto", help="run alexnet_torch")
     p.add_argument(
-        "--only",
-        action="append",
-        choices=(*CONFIGS, FRAMEWORK),
-        help=f"run only these configurations ({FRAMEWORK}: the service around a model that costs nothing)",
+        "--threads", type=int, default=0, help="engine (and torch) threads, 0 = `xnornet serve`'s default"
     )
+    p.add_argument(
+        "--preprocess-threads", type=int, default=0, help="decode threads, 0 = `xnornet serve`'s default"
+    )
+    p.add_argument("--alexnet-width", type=float, default=1.0, help="<1 shrinks the XNOR AlexNet (tests)")
+    p.add_argument("--alexnet-batch", type=int, default=16, help="the AlexNet servers' max_batch_size")
+    p.add_argument("--torch", choices=("auto", "yes", "no"), default="auto", help="run alexnet_torch")
+    p.add_argument("--only", action="append", choices=CONFIGS, help="run only these configurations")
     p.add_argument(
         "--breakdown",
         action="store_true",

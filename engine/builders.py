@@ -38,6 +38,35 @@ def binarize_weights(w: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return signs, alpha
 
 
+def _tensors(
+    weight: np.ndarray, bias: np.ndarray | None, alpha: np.ndarray | None = None
+) -> dict[str, np.ndarray]:
+    """A weighted op's tensors: weight, then alpha (binary ops) and bias where given."""
+    tensors = {"weight": weight}
+    if alpha is not None:
+        tensors["alpha"] = np.asarray(alpha, np.float32)
+    if bias is not None:
+        tensors["bias"] = np.asarray(bias, np.float32)
+    return tensors
+
+
+def _conv_params(
+    weight: np.ndarray, bias: np.ndarray | None, stride: int | Sequence[int], padding: int | Sequence[int]
+) -> dict[str, int]:
+    """The geometry parameters of a convolution with weights [O][I][kh][kw]."""
+    kh, kw = weight.shape[2:]
+    sh, sw = _pair(stride)
+    return {
+        "out": weight.shape[0],
+        "kh": kh,
+        "kw": kw,
+        "sh": sh,
+        "sw": sw,
+        **_pads(padding),
+        "has_bias": int(bias is not None),
+    }
+
+
 def conv2d(
     weight: np.ndarray,
     bias: np.ndarray | None = None,
@@ -48,20 +77,8 @@ def conv2d(
     inputs: tuple[int, ...] = (),
 ) -> Node:
     weight = np.asarray(weight, np.float32)
-    kh, kw = weight.shape[2:]
-    sh, sw = _pair(stride)
-    params = {
-        "out": weight.shape[0],
-        "kh": kh,
-        "kw": kw,
-        "sh": sh,
-        "sw": sw,
-        **_pads(padding),
-        "has_bias": int(bias is not None),
-    }
-    tensors = {"weight": weight}
-    if bias is not None:
-        tensors["bias"] = np.asarray(bias, np.float32)
+    params = _conv_params(weight, bias, stride, padding)
+    tensors = _tensors(weight, bias)
     return Node("conv2d", name, inputs, params, tensors)
 
 
@@ -79,22 +96,8 @@ def bconv2d(
 ) -> Node:
     """signs: [O][I][kh][kw] of +1/-1 (or any real: x >= 0 counts as +1)."""
     signs = np.where(np.asarray(signs) >= 0, np.int8(1), np.int8(-1))
-    kh, kw = signs.shape[2:]
-    sh, sw = _pair(stride)
-    params = {
-        "out": signs.shape[0],
-        "kh": kh,
-        "kw": kw,
-        "sh": sh,
-        "sw": sw,
-        **_pads(padding),
-        "has_bias": int(bias is not None),
-        "mode": MODES[mode],
-        "use_k": int(use_k),
-    }
-    tensors = {"weight": signs, "alpha": np.asarray(alpha, np.float32)}
-    if bias is not None:
-        tensors["bias"] = np.asarray(bias, np.float32)
+    params = {**_conv_params(signs, bias, stride, padding), "mode": MODES[mode], "use_k": int(use_k)}
+    tensors = _tensors(signs, bias, alpha)
     return Node("bconv2d", name, inputs, params, tensors)
 
 
@@ -102,9 +105,7 @@ def linear(
     weight: np.ndarray, bias: np.ndarray | None = None, *, name: str = "", inputs: tuple[int, ...] = ()
 ) -> Node:
     weight = np.asarray(weight, np.float32)
-    tensors = {"weight": weight}
-    if bias is not None:
-        tensors["bias"] = np.asarray(bias, np.float32)
+    tensors = _tensors(weight, bias)
     return Node("linear", name, inputs, {"out": weight.shape[0], "has_bias": int(bias is not None)}, tensors)
 
 
@@ -119,9 +120,7 @@ def blinear(
     inputs: tuple[int, ...] = (),
 ) -> Node:
     signs = np.where(np.asarray(signs) >= 0, np.int8(1), np.int8(-1))
-    tensors = {"weight": signs, "alpha": np.asarray(alpha, np.float32)}
-    if bias is not None:
-        tensors["bias"] = np.asarray(bias, np.float32)
+    tensors = _tensors(signs, bias, alpha)
     params = {
         "out": signs.shape[0],
         "has_bias": int(bias is not None),

@@ -211,10 +211,10 @@ class Batcher:
         started = self._clock()
         for it in batch:
             it.started = started
-        # Issue 5 (faults): everything that can fail for this batch stays inside the try. Before,
-        # np.stack, a model answering with the wrong number of rows (zip(strict=True)) or the
-        # on_batch metrics hook raised out of _loop, killed the batcher task, and every request
-        # queued then or later hung until its deadline (504) while /healthz still said 200.
+        # Everything that can fail for this batch stays inside the try: np.stack, a model
+        # answering with the wrong number of rows (zip(strict=True)) or the on_batch metrics
+        # hook raising out of _loop would kill the batcher task, and every request queued then
+        # or later would hang until its deadline (504) while /healthz still said 200.
         try:
             x = np.stack([it.tensor for it in batch])
             out = await loop.run_in_executor(self._worker, self._run, batch[0].version, x)

@@ -116,6 +116,11 @@ def serve(args: argparse.Namespace) -> int:
     logging.basicConfig(
         level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
+    if settings.workers > 1 and settings.grpc_port == 0:
+        print(
+            "xnornet serve: --workers needs a fixed --grpc-port (0 would differ per worker)", file=sys.stderr
+        )
+        return 2
     settings = plan_threads(settings)
     if settings.workers > 1:
         from .workers import run as run_workers

@@ -1,7 +1,7 @@
-"""uvicorn's httptools protocol with a bound on the request head (issue 5, security defaults).
+"""uvicorn's httptools protocol with a bound on the request head (a security default).
 
 uvicorn's C parser (httptools, with uvloop) takes ~0.4 ms of Python per request off the event
-loop, the service's serial bottleneck (issue 4). But uvicorn bounds the request head only in
+loop, the service's serial bottleneck. But uvicorn bounds the request head only in
 its pure-Python h11 protocol (`h11_max_incomplete_event_size`); with httptools a client could
 stream headers without limit. This subclass counts the bytes fed to the parser while a head is
 being read and answers 431 (in the service's error shape) and closes the connection as soon

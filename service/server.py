@@ -83,7 +83,7 @@ def make_server(
         access_log=False,
         lifespan="on",
         server_header=False,
-        # Issue 5 (security defaults): the transport limits, set explicitly rather than inherited.
+        # Security defaults: the transport limits, set explicitly rather than inherited.
         # The request line plus headers may take at most 16 KiB: a longer head is refused (431)
         # before any of the app runs, by service/http_protocol.py with httptools, by h11's own
         # setting without it. Bodies are limited by the app (service/limits.py).

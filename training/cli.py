@@ -71,7 +71,7 @@ def add_arguments(name: str, parser: argparse.ArgumentParser) -> None:
         parser.add_argument("--name", default=None, help="model name (default: the config's)")
         add_edges_argument(parser)
     elif name == "import":
-        # One subparser per checkpoint layout (args.format names it); larq-zoo: issue 7.
+        # One subparser per checkpoint layout (args.format names it).
         sub = parser.add_subparsers(dest="format", required=True, metavar="FORMAT")
         jp = sub.add_parser("jiecaoyu-alexnet", help="XNOR-Net-PyTorch's ImageNet AlexNet (.pth.tar)")
         jp.add_argument("checkpoint", help="e.g. alexnet.pth.tar (read with torch.load(weights_only=True))")
@@ -134,7 +134,7 @@ def run(name: str, args: argparse.Namespace) -> int:
                 f"{args.edges} edges"
             )
             return 0
-        if name == "import" and args.format == "larq-zoo":  # issue 7 (training/larq_zoo.py)
+        if name == "import" and args.format == "larq-zoo":  # training/larq_zoo.py
             from .larq_zoo import run_cli
 
             return run_cli(args)

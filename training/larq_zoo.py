@@ -2,17 +2,10 @@
 
 Larq Zoo (github.com/larq/zoo, Apache-2.0) publishes Keras 2 HDF5 weight files of XNORNet,
 BinaryAlexNet and BinaryResNetE18 (the model catalogue, training/catalog.json, lists them). This
-module reads such a file with h5py only (no TensorFlow), pairs its weighted layers with the
-architecture by position and shape, as Keras' `load_weights` does, checks every shape, applies
+module reads such a file (training/keras_hdf5.py: h5py only, no TensorFlow), pairs its weighted
+layers with the architecture by position and shape, as Keras' `load_weights` does, checks every shape, applies
 larq's quantizers to the stored latent weights and writes the engine graph with
 `engine.format`. Nothing here imports the C engine or PyTorch.
-
-The HDF5 layout (Keras `save_weights`, and `save` which nests it under `model_weights`):
-root attribute `layer_names` (every layer in model order, weightless ones included; a long
-list is split into `layer_names0`, `layer_names1`, ...), one group per layer with attribute
-`weight_names` (same chunking; empty for weightless layers), datasets at
-`f[layer][weight_name]`. Strings are fixed-length bytes (old h5py) or variable-length str.
-Newer Keras also writes an empty `top_level_model_weights` group.
 
 Quantizers (larq): `ste_sign` is sign with sign(0) = +1; `xnor_weight_scale` clips W to
 [-1, 1], alpha = mean |W| over (kh, kw, in) per output channel, kernel = alpha * sign(W).
@@ -25,7 +18,6 @@ engine's (C, H, W) order.
 from __future__ import annotations
 
 import argparse
-import hashlib
 import os
 import sys
 from collections.abc import Callable, Sequence
@@ -41,6 +33,9 @@ from engine.graph import Graph, Node, infer_shapes
 from engine.input_spec import InputSpec
 from engine.int8 import DEFAULT_EDGES, Edges, add_edges_argument, with_edges
 
+from .fetch import sha256_file
+from .keras_hdf5 import FileLayer, LarqImportError, read_keras_weights
+
 DATA_DIR = Path(__file__).with_name("data")
 CLASSES_FILE = DATA_DIR / "imagenet_classes.txt"
 
@@ -48,7 +43,6 @@ CLASSES_FILE = DATA_DIR / "imagenet_classes.txt"
 LARQ_MEAN = (123.675, 116.28, 103.53)
 LARQ_STD = (58.395, 57.12, 57.375)
 
-MAX_WEIGHT_ELEMENTS = 1 << 28  # the largest real tensor (XNORNet's 6x6x256x4096 conv) has 37.7M
 
 ARCHES = ("xnornet", "binary-alexnet", "resnet-e18")
 _DISPLAY = {"xnornet": "XNORNet", "binary-alexnet": "BinaryAlexNet", "resnet-e18": "BinaryResNetE18"}
@@ -65,10 +59,6 @@ DEFAULT_NAMES = {
     "binary-alexnet": "binary-alexnet-larq",
     "resnet-e18": "binary-resnet-e18-larq",
 }
-
-
-class LarqImportError(ValueError):
-    """The file cannot be imported as the named Larq Zoo model (the message says why)."""
 
 
 def canonical_arch(name: str) -> str:
@@ -150,14 +140,6 @@ def release_table() -> str:
     )
 
 
-def sha256_file(path: str | os.PathLike[str]) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
-
-
 def check_release(digest: str, arch: str) -> tuple[dict[str, Any] | None, str | None]:
     """(the matching release of `arch`, a warning or None). A file that is another model's
     release, or a no-top file, is refused: it can never import as `arch`."""
@@ -182,132 +164,6 @@ def check_release(digest: str, arch: str) -> tuple[dict[str, Any] | None, str | 
         "(retrained weights of the same architecture are fine, but the published accuracy "
         "does not apply)"
     )
-
-
-# ---------------------------------------------------------------------------------------
-# Reading the HDF5 file (h5py only)
-
-
-@dataclass
-class FileLayer:
-    name: str
-    weight_names: list[str]
-    weights: list[np.ndarray]
-
-    @property
-    def shapes(self) -> list[tuple[int, ...]]:
-        return [tuple(int(d) for d in w.shape) for w in self.weights]
-
-
-def _strings(value: Any) -> list[str]:
-    """An attribute of names: fixed-length bytes or variable-length str, array or scalar."""
-    if isinstance(value, bytes | str):
-        value = [value]
-    arr = np.asarray(value)
-    if arr.size == 0:
-        return []
-    if arr.dtype.kind not in ("S", "U", "O"):
-        raise LarqImportError(f"expected strings, found an array of {arr.dtype}")
-    out = []
-    for v in arr.reshape(-1).tolist():
-        if isinstance(v, bytes):
-            v = v.decode("utf-8")
-        if not isinstance(v, str):
-            raise LarqImportError(f"expected a string, found {type(v).__name__}")
-        out.append(v)
-    return out
-
-
-def _chunked_attr(attrs: Any, name: str) -> list[str] | None:
-    """Keras' load_attributes_from_hdf5_group: `name`, or `name0`, `name1`, ... concatenated."""
-    if name in attrs:
-        return _strings(attrs[name])
-    if f"{name}0" not in attrs:
-        return None
-    out: list[str] = []
-    k = 0
-    while f"{name}{k}" in attrs:
-        out.extend(_strings(attrs[f"{name}{k}"]))
-        k += 1
-    return out
-
-
-def _attr_text(attrs: Any, name: str) -> str | None:
-    if name not in attrs:
-        return None
-    v = attrs[name]
-    if isinstance(v, np.ndarray) and v.size == 1:
-        v = v.reshape(-1)[0]
-    return v.decode("utf-8", "replace") if isinstance(v, bytes) else str(v)
-
-
-def read_keras_weights(path: str | os.PathLike[str]) -> tuple[list[FileLayer], dict[str, Any]]:
-    """The layers that carry weights, in the file's model order, and the root metadata.
-
-    Raises LarqImportError for anything that is not a readable Keras weights file."""
-    try:
-        import h5py
-    except ModuleNotFoundError as exc:  # pragma: no cover - depends on the install
-        raise LarqImportError("reading Larq Zoo files needs h5py: pip install 'xnornet[import]'") from exc
-
-    path = os.fspath(path)
-    if not os.path.isfile(path):
-        raise FileNotFoundError(f"{path}: no such file")
-    try:
-        fh = h5py.File(path, "r")
-    except OSError as exc:
-        raise LarqImportError(f"{path}: not a readable HDF5 file (truncated or not HDF5): {exc}") from None
-    try:
-        with fh:
-            root: Any = fh
-            names = _chunked_attr(root.attrs, "layer_names")
-            if names is None and "model_weights" in root:  # a full-model save (model.save)
-                root = root["model_weights"]
-                names = _chunked_attr(root.attrs, "layer_names")
-            if names is None:
-                raise LarqImportError(f"{path}: no 'layer_names' attribute: not a Keras weights file")
-            meta = {
-                "keras_version": _attr_text(root.attrs, "keras_version")
-                or _attr_text(fh.attrs, "keras_version"),
-                "backend": _attr_text(root.attrs, "backend") or _attr_text(fh.attrs, "backend"),
-                "nested": root is not fh,
-            }
-            if meta["backend"] not in (None, "tensorflow"):
-                raise LarqImportError(
-                    f"{path}: saved with the {meta['backend']!r} backend; only TensorFlow "
-                    "(Larq) files are supported"
-                )
-            if "top_level_model_weights" in root:
-                tl = _chunked_attr(root["top_level_model_weights"].attrs, "weight_names") or []
-                if tl:
-                    raise LarqImportError(f"{path}: unexpected top-level model weights {tl[:3]}")
-            layers: list[FileLayer] = []
-            for name in names:
-                if name not in root:
-                    raise LarqImportError(f"{path}: layer {name!r} is listed in layer_names but missing")
-                group = root[name]
-                wnames = _chunked_attr(group.attrs, "weight_names") or []
-                if not wnames:
-                    continue
-                arrays = []
-                for wn in wnames:
-                    if wn not in group:
-                        raise LarqImportError(f"{path}: layer {name!r} lacks its weight {wn!r}")
-                    ds = group[wn]
-                    if not isinstance(ds, h5py.Dataset) or ds.dtype.kind != "f":
-                        raise LarqImportError(f"{path}: {name}/{wn} is not a float array")
-                    if ds.size > MAX_WEIGHT_ELEMENTS:  # checked before reading: never allocate for a bad file
-                        raise LarqImportError(f"{path}: {name}/{wn} has {ds.size} elements, too many")
-                    arr = np.asarray(ds[()], dtype=np.float32)
-                    if not np.isfinite(arr).all():
-                        raise LarqImportError(f"{path}: {name}/{wn} holds NaN or infinite values")
-                    arrays.append(arr)
-                layers.append(FileLayer(name, wnames, arrays))
-    except LarqImportError:
-        raise
-    except (OSError, KeyError, ValueError, TypeError, RuntimeError) as exc:
-        raise LarqImportError(f"{path}: cannot read the HDF5 file (truncated or corrupt?): {exc}") from None
-    return layers, meta
 
 
 # ---------------------------------------------------------------------------------------

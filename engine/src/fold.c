@@ -1,8 +1,8 @@
 /* fold.c -- packed epilogues: XNOR layers that emit the next XNOR layer's input bits.
  *
- * Chain: bconv2d A (XNOR, no K) -> [relu] -> [batchnorm] -> bconv2d C (XNOR, no K), each
- * value read only by the next node, so the loader has already folded the relu into A's
- * epilogue and the batchnorm into C's binarization. The bit C packs for channel o is then
+ * Chain: bconv2d A (XNOR, no K) -> [relu] -> [maxpool] -> [batchnorm] -> bconv2d C (XNOR,
+ * no K), each value read only by the next node, so the loader has already folded the relu
+ * into A's epilogue and the batchnorm into C's binarization. The bit C packs for channel o is then
  * f(dot), dot = A's integer dot product at that pixel, through float32 steps that do not
  * depend on the pixel (xnor_packed_bit). For each count n of valid taps (border pixels see
  * fewer) dot takes the values -C*n, -C*n + 2, ..., C*n; f is evaluated at every one of them,
@@ -27,7 +27,8 @@
 
 static int xnor_conv(const xnode *nd) { return nd->op == XNOR_OP_BCONV2D && nd->mode == 0 && !nd->use_k; }
 
-/* The consumer C of A's chain, with the relu and batchnorm between; -1 if A does not qualify. */
+/* The consumer C of A's chain, with the relu, max-pool and batchnorm between; -1 if A does not
+ * qualify. */
 static int32_t find_chain(const xnor_model_t *m, const xnode *a, int32_t *relu, int32_t *pool, int32_t *bn) {
     *relu = -1;
     *pool = -1;

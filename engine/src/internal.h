@@ -129,8 +129,8 @@ typedef struct {
     int32_t *col_k;    /* [2 ow] */
 
     /* Packed epilogue (fold.c): an XNOR bconv2d whose output reaches another XNOR bconv2d's
-     * binarization through nothing but a relu and/or a batchnorm emits that layer's input
-     * bits from its popcounts in the optimized plan. The bit of channel o is a function of
+     * binarization through nothing but a relu, a max-pool and a batchnorm (each optional)
+     * emits that layer's input bits from its popcounts in the optimized plan. The bit of channel o is a function of
      * the integer dot product alone, found at load by evaluating the float chain
      * (xnor_packed_bit) for every possible dot: on each valid-tap count it is 1 on one
      * interval [lo, hi] of dots, or the channel evaluates the chain at run time (pk_float). */

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Dependency audit (issue 5): pip-audit over xnornet's *locked* runtime dependencies.
+# Dependency audit: pip-audit over xnornet's *locked* runtime dependencies.
 #
 #   scripts/audit/run.sh                      # audits requirements/runtime.lock
 #   LOCK=path/to/other.lock scripts/audit/run.sh

@@ -43,7 +43,9 @@ class GrpcServer:
             options=[
                 ("grpc.max_receive_message_length", limit),
                 ("grpc.max_send_message_length", max(limit, 64 << 20)),
-                ("grpc.so_reuseport", 0),
+                # The workers of `--workers N` share the port (the kernel balances connections);
+                # a single server must not share it with anyone.
+                ("grpc.so_reuseport", 1 if self.rt.cluster is not None else 0),
             ],
             maximum_concurrent_rpcs=connection_limit(s),
         )

@@ -47,23 +47,26 @@ def test_compare_command_tiny_run(tmp_path: Path) -> None:
         "--warmup",
         "0.2",
         "--concurrency",
+        "2",
         "4",
         "--max-batch-size",
         "4",
         "--alexnet-width",
         "0.1",
+        "--alexnet-batch",
+        "4",
         "--torch",
         "yes" if HAVE_TORCH else "no",
         "--breakdown",
     ]
     env = {k: v for k, v in os.environ.items() if not k.startswith("XNORNET_")}
     env["PYTHONPATH"] = str(ROOT) + os.pathsep + env.get("PYTHONPATH", "")
-    proc = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
+    proc = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert "server batch32 ready" in proc.stderr  # progress goes to stderr, the JSON alone to stdout
     report = json.loads(proc.stdout)
 
-    expected = {"batch32", "batch1", "direct", "alexnet_xnor"} | ({"alexnet_torch"} if HAVE_TORCH else set())
+    expected = set(service_speed.CONFIGS) - (set() if HAVE_TORCH else {"alexnet_torch"})
     expected |= set(service_speed.DIAGNOSTIC)
     results = report["results"]
     assert set(results) == expected
@@ -72,6 +75,17 @@ def test_compare_command_tiny_run(tmp_path: Path) -> None:
         assert r["requests_per_s"] > 0 and r["errors"] == 0, (name, r)
     assert results["batch32"]["max_batch_size"] == 4 and results["batch1"]["max_batch_size"] == 1
     assert results["batch1"]["mean_batch_size"] == 1.0
+    assert results["alexnet_xnor_b1"]["mean_batch_size"] == 1.0
+    assert results["alexnet_xnor"]["max_batch_size"] == 4
+    assert results["workers2"]["workers"] == 2 and results["batch32"]["workers"] == 1
+    assert (
+        results["alexnet_xnor_12mp"]["image"] == "jpeg12mp" and results["alexnet_xnor_png"]["image"] == "png"
+    )
+    assert report["images"]["jpeg12mp"] > report["images"]["jpeg"]
+    # every level measured; the headline results are the highest level's
+    assert set(report["by_concurrency"]) == {"2", "4"}
+    assert report["by_concurrency"]["4"]["results"] == results
+    assert report["by_concurrency"]["2"]["results"]["batch32"]["concurrency"] == 2
     assert results["batch1_predecoded"]["mean_batch_size"] == 1.0
     assert results["batch32_predecoded"]["max_batch_size"] == 4
     assert {results[c]["engine"] for c in service_speed.DIAGNOSTIC} == {"engine-predecoded"}
@@ -83,6 +97,8 @@ def test_compare_command_tiny_run(tmp_path: Path) -> None:
     rps = {k: v["requests_per_s"] for k, v in results.items()}
     assert ratios["batching_speedup"] == pytest.approx(rps["batch32"] / rps["batch1"], abs=1e-3)
     assert ratios["service_vs_direct"] == pytest.approx(rps["batch32"] / rps["direct"], abs=1e-3)
+    assert ratios["workers_speedup"] == pytest.approx(rps["workers2"] / rps["batch32"], abs=1e-3)
+    assert ratios["alexnet_batching"] == pytest.approx(rps["alexnet_xnor"] / rps["alexnet_xnor_b1"], abs=1e-3)
     assert ratios["batching_speedup_predecoded"] == pytest.approx(
         rps["batch32_predecoded"] / rps["batch1_predecoded"], abs=1e-3
     )
@@ -91,12 +107,18 @@ def test_compare_command_tiny_run(tmp_path: Path) -> None:
         assert ratios["xnor_vs_torch"] == pytest.approx(rps["alexnet_xnor"] / rps["alexnet_torch"], abs=1e-3)
     else:
         assert ratios["xnor_vs_torch"] is None
-    for key, target in (("batching_speedup", 2.0), ("service_vs_direct", 0.8), ("xnor_vs_torch", 5.0)):
+    targets = (("service_vs_direct", 0.85), ("workers_speedup", 1.3), ("xnor_vs_torch", 6.0))
+    for key, target in (*targets, ("alexnet_batching", 1.2)):
         t = report["targets"][key]
         assert t["target"] == target and t["value"] == ratios[key]
         assert t["met"] == (None if ratios[key] is None else ratios[key] >= target)
+    assert "batching_speedup" not in report["targets"]  # reported, without a target
+    for config, most in (("framework", 1.0), ("alexnet_xnor", 4.5)):
+        t = report["cpu_targets"][config]
+        cpu = results[config]["server_cpu_ms_per_request"]
+        assert t == {"at_most_ms": most, "value": cpu, "met": cpu <= most}
     assert report["errors"] == 0
-    assert report["settings"]["concurrency"] == 4 and report["image"]["bytes"] > 10_000
+    assert report["settings"]["concurrency"] == [2, 4] and report["image"]["bytes"] > 10_000
     assert report["server"]["uvicorn_loop"] in ("asyncio", "uvloop")
 
 
@@ -113,13 +135,19 @@ def test_report_ratios_are_medians_over_rounds() -> None:
     ]
     report = service_speed._report(args, b"x" * 20, ["batch32", "batch1", "direct"], rounds, 2)
     # per round: batching 3.0, 2.0, 2.5 -> median 2.5; service/direct 0.75, 1.0, 1.0 -> 1.0
-    assert report["ratios"] == {"batching_speedup": 2.5, "service_vs_direct": 1.0, "xnor_vs_torch": None}
+    assert report["ratios"] == {
+        "batching_speedup": 2.5,
+        "service_vs_direct": 1.0,
+        "workers_speedup": None,
+        "xnor_vs_torch": None,
+        "alexnet_batching": None,
+    }
     assert [r["batching_speedup"] for r in report["ratios_per_round"]] == [3.0, 2.0, 2.5]
     assert report["results"]["batch32"]["requests_per_s"] == 300  # the median run, whole
-    assert report["targets"]["batching_speedup"]["met"] is True
+    assert report["targets"]["service_vs_direct"]["met"] is True
     assert report["targets"]["xnor_vs_torch"]["met"] is None
     table = service_speed.format_table(report)
-    assert "batching_speedup" in table and "NOT MET" not in table and "n/a" in table
+    assert "service_vs_direct" in table and "NOT MET" not in table and "n/a" in table
 
 
 def test_report_adds_the_predecoded_ratio_when_measured() -> None:

@@ -172,7 +172,7 @@ def test_grafana_dashboard_uses_the_service_metrics() -> None:
     }
     assert used, "no xnornet metric in the dashboard"
     assert used <= exposed, f"dashboard metrics the service does not expose: {sorted(used - exposed)}"
-    # The key metrics: request rate, latency quantiles, batch size, queue depth, rejects,
+    # The key metrics: request rate, latency quantiles, batch size, queue depth, rejects,
     # model version.
     for name in (
         "xnornet_requests",

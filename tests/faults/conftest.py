@@ -1,4 +1,4 @@
-"""Fault tests (issue 5): SIGTERM under load, clients that leave, an engine that fails a batch.
+"""Fault tests: SIGTERM under load, clients that leave, an engine that fails a batch.
 
 End-to-end ones run a real `xnornet serve` on loopback through tests/e2e's `serve` helper
 (free port, every process terminated in its `finally`); the engine-failure ones run the app

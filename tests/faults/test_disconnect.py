@@ -1,4 +1,4 @@
-"""Clients that leave cost no compute (issue 5, faults), against a real server process.
+"""Clients that leave cost no compute, against a real server process.
 
 - mid-upload (raw body and multipart): the body never completes, so nothing is decoded or run;
   the request is counted as xnornet_rejected_total{reason="disconnect"} and status 499, not

@@ -1,12 +1,12 @@
-"""The engine failing one batch (issue 5, faults), in process: create_app with a fake model
+"""The engine failing one batch, in process: create_app with a fake model
 (tests/service/fakes.py's SlowModel) that fails exactly one batch, since the C engine cannot be
 told to fail on demand.
 
 Each request of the failed batch gets a clean 500 in the service's JSON error shape (code
 engine_error: a server fault, retryable; no stack trace, no exception text, no file path); the
 next batch succeeds; the batcher's task and its worker thread survive; /healthz stays 200.
-A model answering with the wrong number of rows used to kill the batcher task (every later
-request then hung until its deadline); fixed in service/batcher.py for this issue.
+A model answering with the wrong number of rows fails its batch like any engine error
+(service/batcher.py); the batcher task survives, so later requests do not hang.
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""SIGTERM under load (issue 5, faults): 32 clients stream requests over keep-alive connections;
+"""SIGTERM under load: 32 clients stream requests over keep-alive connections;
 SIGTERM arrives mid-stream. The server must drain and exit 0 within its grace period, and
 every request it accepted must be answered 200.
 

@@ -1,7 +1,7 @@
-"""Hostile and awkward uploads against a real server process (issue 5).
+"""Hostile and awkward uploads against a real server process.
 
-Every case is one row of CASES: what is sent, the documented status (issue 4's "Errors and
-limits") and the error code of the JSON body. For every case: never a 5xx, an answer within
+Every case is one row of CASES: what is sent, the status the service documents for it and
+the error code of the JSON body. For every case: never a 5xx, an answer within
 the request timeout, the one JSON error shape, and /healthz 200 right after. Over the whole
 table the server's resident memory stays under a stated bound (RSS_BOUND_MIB above what it
 used after warm-up), measured from /proc/<pid>/status.

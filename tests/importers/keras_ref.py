@@ -1,6 +1,6 @@
 """An independent description of the three Larq Zoo models for the importer tests.
 
-Written from issue 7's text, not from training/larq_zoo.py nor engine/reference.py: each
+Written from Larq Zoo's published architectures, not from training/larq_zoo.py nor engine/reference.py: each
 architecture is a small "Keras model" (named layers with seeded weights in Keras' file
 order, and a program of ops over value ids), a numpy forward pass in NHWC with TF 'same'
 padding and larq's quantizers, and a writer of Keras 2 `save_weights` HDF5 files in the
@@ -54,7 +54,7 @@ class KModel:
 
 
 # ---------------------------------------------------------------------------------------
-# The three architectures (issue 7), seeded
+# The three architectures, seeded
 
 
 class _Gen:

@@ -1,4 +1,4 @@
-"""`xnornet import larq-zoo` (issue 7): synthetic Keras HDF5 files of every layout variant are
+"""`xnornet import larq-zoo`: synthetic Keras HDF5 files of every layout variant are
 imported and the C engine's logits are compared with an independent numpy forward pass."""
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Security defaults (issue 5): static checks of the source, the app in process with a fake
+"""Security defaults: static checks of the source, the app in process with a fake
 model, and path confinement over the wire against a real `xnornet serve` on loopback."""
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Through the service (issue 5): each corrupt file offered as a new version is rejected, and
+"""Through the service: each corrupt file offered as a new version is rejected, and
 the old version keeps answering with byte-identical predictions."""
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Overload (issue 5): offered load far past capacity gets fast 503s with Retry-After from the
+"""Overload: offered load far past capacity gets fast 503s with Retry-After from the
 bounded queue, /healthz stays under 50 ms at p99, accepted throughput does not collapse, and
 once the load stops the queue drains and latency returns to normal.
 
@@ -21,12 +21,12 @@ from tests.service.modelgen import write_version
 from .common import Prober, heavy_model, loadgen, scrape
 
 QUEUE = 32
-HEALTHZ_P99_S = 0.050  # the issue's target
+HEALTHZ_P99_S = 0.050  # the service's target
 REJECT_P99_S = 0.100
 # Tail latencies measured from the client on a 2-core machine that also runs the load generator
 # are a benchmark, not a unit-test property (timings on shared machines drift): by default the
 # test holds them to sanity bounds and reports the figures; XNORNET_STRICT_TIMING=1 holds them to
-# the issue's targets (run it on a quiet machine, as a measurement).
+# the service's targets (run it on a quiet machine, as a measurement).
 BUSY_HEALTHZ_P99_S = 0.250
 BUSY_REJECT_P99_S = 0.400
 

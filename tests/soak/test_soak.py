@@ -1,4 +1,4 @@
-"""Soak (issue 5): concurrency 64 for a fixed time, mixing good images, hostile inputs and a hot
+"""Soak: concurrency 64 for a fixed time, mixing good images, hostile inputs and a hot
 reload every few seconds that alternates good and corrupt versions.
 
 Checked: zero failed good requests (every one 200, naming a good version), every hostile

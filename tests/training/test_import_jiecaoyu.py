@@ -116,8 +116,10 @@ def test_import_matches_pytorch_reimplementation(checkpoint: tuple[str, OrderedD
 
     path, sd = checkpoint
     out = tmp_path / "alexnet.xnor"
-    assert cli.main(["import", "jiecaoyu-alexnet", path, "-o", str(out)]) == 0
+    # float32 edges: every float layer is exact, so the logits match the PyTorch twin
+    assert cli.main(["import", "jiecaoyu-alexnet", path, "-o", str(out), "--edges", "float32"]) == 0
     model = engine.Model.load(out, threads=1)
+    assert model.info.edges == "float32"
     assert model.input_shape == (3, 227, 227)
     assert model.labels == tuple(imagenet_classes())
     info = fmt.read_model(str(out)).input
@@ -129,6 +131,17 @@ def test_import_matches_pytorch_reimplementation(checkpoint: tuple[str, OrderedD
     with torch.no_grad():
         ref = reimplementation(sd, x).numpy()
     assert_logits_match(model.infer(x.numpy()), ref)
+
+
+def test_import_default_edges_are_int8(checkpoint: tuple[str, OrderedDict], tmp_path) -> None:
+    import engine
+
+    path, _ = checkpoint
+    out = tmp_path / "alexnet-int8.xnor"
+    assert cli.main(["import", "jiecaoyu-alexnet", path, "-o", str(out)]) == 0
+    model = engine.Model.load(out, threads=1)
+    assert model.info.edges == "int8"
+    assert model.info.nodes[0].op == "qconv2d"
 
 
 def test_imagenet_classes_file() -> None:
