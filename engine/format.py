@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 
 from .enums import COLOR_NAMES, COLORS, OP_NAMES, OPS, RESIZE, RESIZE_NAMES
-from .graph import BINARY_OPS, BN_KEYS, INT8_OPS, FormatError, Graph, Node, infer_shapes
+from .graph import BINARY_OPS, BN_KEYS, INT8_OPS, QLINEAR_GROUP, FormatError, Graph, Node, infer_shapes
 from .input_spec import InputSpec
 
 MAGIC = b"XNORNET\x00"
@@ -108,8 +108,11 @@ def _validate_tensors(i: int, node: Node) -> None:
         raise FormatError(f"node {i} ({node.op}) needs tensors {sorted(need)}, has {sorted(node.tensors)}")
     out = node.p("out")
     for key in ("bias", "alpha", "scale"):
-        if key in node.tensors and node.tensors[key].shape != (out,):
-            raise FormatError(f"node {i}: {key} shape {node.tensors[key].shape} != ({out},)")
+        want: tuple[int, ...] = (out,)
+        if key == "scale" and node.op == "qlinear":  # one scale per output and feature group
+            want = (out, -(-int(node.tensors["weight"].shape[1]) // QLINEAR_GROUP))
+        if key in node.tensors and node.tensors[key].shape != want:
+            raise FormatError(f"node {i}: {key} shape {node.tensors[key].shape} != {want}")
 
 
 def to_bytes(model: Graph) -> bytes:

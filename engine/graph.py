@@ -18,6 +18,9 @@ from .input_spec import InputSpec
 BN_KEYS = ("gamma", "beta", "mean", "var")
 BINARY_OPS = ("bconv2d", "blinear")
 INT8_OPS = ("qconv2d", "qlinear")
+# qlinear: features per scale group (one weight scale per output and group, one activation
+# scale per sample and group; FORMAT.md qlinear).
+QLINEAR_GROUP = 32
 
 
 class FormatError(ValueError):

@@ -8,8 +8,9 @@ linear layers (fc8). With int8 edges (FORMAT.md, ops qconv2d and qlinear):
   quantized to int8 per output channel) and into a float32 offset per tap
   (-sum_c w * mean[c] / std[c]) that the engine adds for the in-bounds taps only, so the
   border means what zero padding means in the float model;
-- every float linear layer keeps int8 weights per output row; the engine quantizes its
-  input activations per sample at run time (uint8 when none is negative, as after a ReLU).
+- every float linear layer keeps int8 weights with a scale per output row and group of 32
+  features; the engine quantizes its input activations per sample and group at run time
+  (uint8 when none is negative, as after a ReLU) and adds the groups' scaled int32 sums.
 
 `with_edges(model, "int8")` converts a float model; `edges_of(model)` names what a graph has.
 """
@@ -24,7 +25,7 @@ import numpy as np
 
 from . import builders
 from . import format as fmt
-from .graph import Graph, Node
+from .graph import QLINEAR_GROUP, Graph, Node
 from .input_spec import InputSpec
 
 EDGES = ("float32", "int8")
@@ -102,7 +103,8 @@ def qconv2d(
 
 
 def qlinear(weight: np.ndarray, scale: np.ndarray, bias: np.ndarray | None = None, *, name: str = "") -> Node:
-    """An int8 linear layer: weight int8 [O][I], scale float32 [O], optional bias [O]."""
+    """An int8 linear layer: weight int8 [O][I], scale float32 [O][ceil(I / 32)] (one per
+    output and group of 32 features), optional bias [O]."""
     weight = np.asarray(weight)
     if weight.dtype != np.int8:
         raise fmt.FormatError("qlinear weights must be int8")
@@ -145,8 +147,19 @@ def quantize_first_conv(node: Node, spec: InputSpec) -> Node:
     )
 
 
+def _group_scales(w: np.ndarray, group: int) -> tuple[np.ndarray, np.ndarray]:
+    """qlinear's weights: int8 with one float32 scale per output row and group of `group`
+    features (max |w| / 127 of the group), rounded keeping each group's sum."""
+    o, f = w.shape
+    ng = -(-f // group)
+    padded = np.zeros((o, ng * group), np.float64)
+    padded[:, :f] = w
+    q, s = _row_scales(padded.reshape(o * ng, group))
+    return q.reshape(o, ng * group)[:, :f], s.reshape(o, ng)
+
+
 def quantize_linear(node: Node) -> Node:
-    q, s = _row_scales(node.tensors["weight"])
+    q, s = _group_scales(node.tensors["weight"].astype(np.float64), QLINEAR_GROUP)
     out = qlinear(q, s, node.tensors.get("bias"), name=node.name)
     out.inputs = node.inputs
     return out

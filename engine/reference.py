@@ -12,7 +12,7 @@ from typing import Literal, overload
 
 import numpy as np
 
-from .graph import Graph, Node, pool_out
+from .graph import QLINEAR_GROUP, Graph, Node, pool_out
 from .input_spec import InputSpec
 
 F32 = np.float32
@@ -171,43 +171,56 @@ def qconv2d(pixels: np.ndarray, node: Node) -> np.ndarray:
 
 
 def quantize_activations(x: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """qlinear's per-sample quantization of [N, F] float32: (u uint8 [N, F], sx float32 [N],
-    z int64 [N]). No negative value: u = rint(x * (255 / amax)), sx = amax / 255, z = 0; else
-    u = rint(x * (127 / amax)) + 128 clamped to 1..255, sx = amax / 127, z = 128; amax = max |x|
-    ignoring NaN; amax == 0: u = z, sx = 0; NaN -> 0 before the zero point."""
+    """qlinear's per-sample quantization of [N, F] float32 in groups of QLINEAR_GROUP
+    features: (u uint8 [N, F], sx float32 [N, groups], z int64 [N]). z = 0 when the sample
+    has no negative value, else 128. Per group, amax = max |x| ignoring NaN; z = 0:
+    u = rint(x * (255 / amax)), sx = amax / 255; z = 128: u = rint(x * (127 / amax)) + 128
+    clamped to 1..255, sx = amax / 127; amax == 0: u = z, sx = 0; NaN -> 0 before the zero
+    point."""
     n, f = x.shape
+    ng = -(-f // QLINEAR_GROUP)
     x = x.astype(F32)
     u = np.zeros((n, f), np.uint8)
-    sx = np.zeros(n, F32)
+    sx = np.zeros((n, ng), F32)
     z = np.zeros(n, np.int64)
     with np.errstate(invalid="ignore", over="ignore", divide="ignore"):
         for i in range(n):
-            a = np.abs(x[i])
-            amax = F32(np.max(np.where(np.isnan(a), F32(0), a))) if f else F32(0)
             neg = bool((x[i] < 0).any())
             z[i] = 128 if neg else 0
-            if not amax > 0:
-                u[i] = z[i]
-                continue
             top = F32(127) if neg else F32(255)
-            v = (x[i] * (top / amax)).astype(F32)
-            v = np.where(np.isnan(v), F32(0), v)
-            v = np.clip(v, -top if neg else F32(0), top)
-            u[i] = (np.rint(v).astype(np.int64) + z[i]).astype(np.uint8)
-            sx[i] = amax / top
+            for g in range(ng):
+                sl = slice(g * QLINEAR_GROUP, min(f, (g + 1) * QLINEAR_GROUP))
+                a = np.abs(x[i, sl])
+                amax = F32(np.max(np.where(np.isnan(a), F32(0), a)))
+                if not amax > 0:
+                    u[i, sl] = z[i]
+                    continue
+                v = (x[i, sl] * (top / amax)).astype(F32)
+                v = np.where(np.isnan(v), F32(0), v)
+                v = np.clip(v, -top if neg else F32(0), top)
+                u[i, sl] = (np.rint(v).astype(np.int64) + z[i]).astype(np.uint8)
+                sx[i, g] = amax / top
     return u, sx, z
 
 
 def qlinear(x: np.ndarray, node: Node) -> np.ndarray:
-    """int8 linear: acc = sum_f (u_f - z) q_of (int32); out = float32(acc) * scale[o] * sx (+ bias)."""
+    """int8 linear in feature groups g: acc_g = sum_{f in g} (u_f - z) q_of (int32);
+    term_g = float32(acc_g) * scale[o, g] * sx[g]; out = term_0 + term_1 + ... in group
+    order (+ bias), each step rounded to float32."""
     q = node.tensors["weight"].astype(np.int64)
+    scale = node.tensors["scale"]
     u, sx, z = quantize_activations(x)
-    acc = u.astype(np.int64) @ q.T - z[:, None] * q.sum(axis=1)[None, :]
+    n, f = u.shape
+    y = np.zeros((n, q.shape[0]), F32)
     with np.errstate(invalid="ignore", over="ignore"):  # a non-finite input: as the engine
-        y = (acc.astype(F32) * node.tensors["scale"][None, :]).astype(F32)
-        y = (y * sx[:, None]).astype(F32)
-    if node.p("has_bias"):
-        y = (y + node.tensors["bias"][None, :]).astype(F32)
+        for g in range(sx.shape[1]):
+            sl = slice(g * QLINEAR_GROUP, min(f, (g + 1) * QLINEAR_GROUP))
+            acc = u[:, sl].astype(np.int64) @ q[:, sl].T - z[:, None] * q[:, sl].sum(axis=1)[None, :]
+            t = (acc.astype(F32) * scale[None, :, g]).astype(F32)
+            t = (t * sx[:, g, None]).astype(F32)
+            y = t if g == 0 else (y + t).astype(F32)
+        if node.p("has_bias"):
+            y = (y + node.tensors["bias"][None, :]).astype(F32)
     return y
 
 

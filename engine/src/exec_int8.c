@@ -173,43 +173,48 @@ static void qconv_item(void *arg, int64_t item, int tid) {
 
 /* ================================================================ qlinear */
 
-/* Per sample: F activations -> uint8 u (FORMAT.md qlinear), then the dequantization scale
- * sx and zero point z, at ws + [qg * 4] bytes. */
-static void quantize_sample(const float *restrict x, int32_t F, uint8_t *restrict u, int32_t qg) {
-    float amax = 0.0f;
+/* Per sample: F activations -> uint8 u (FORMAT.md qlinear, one scale per group of
+ * XQ_GROUP features), then the groups' dequantization scales sx[ng] and the zero point z,
+ * at u + [ng * XQ_GROUP] bytes. */
+static void quantize_sample(const float *restrict x, int32_t F, uint8_t *restrict u, int32_t ng) {
     int neg = 0;
-    for (int32_t f = 0; f < F; f++) {
-        const float a = fabsf(x[f]);
-        amax = a > amax ? a : amax; /* NaN never wins */
-        neg |= x[f] < 0.0f;
-    }
-    float sx = 0.0f;
-    int32_t z = neg ? 128 : 0;
-    if (!(amax > 0.0f)) {
-        memset(u, (int)z, (size_t)F);
-    } else if (!neg) {
-        const float r = 255.0f / amax;
-        sx = amax / 255.0f;
-        for (int32_t f = 0; f < F; f++) {
-            float v = x[f] * r;
-            v = v > 0.0f ? v : 0.0f; /* NaN -> 0 */
-            v = v < 255.0f ? v : 255.0f;
-            u[f] = (uint8_t)nearbyintf(v);
+    for (int32_t f = 0; f < F; f++) neg |= x[f] < 0.0f;
+    const int32_t z = neg ? 128 : 0;
+    uint8_t *sxp = u + (size_t)ng * XQ_GROUP;
+    for (int32_t g = 0; g < ng; g++) {
+        const int32_t f0 = g * XQ_GROUP, f1 = min32(F, f0 + XQ_GROUP);
+        float amax = 0.0f;
+        for (int32_t f = f0; f < f1; f++) {
+            const float a = fabsf(x[f]);
+            amax = a > amax ? a : amax; /* NaN never wins */
         }
-    } else {
-        const float r = 127.0f / amax;
-        sx = amax / 127.0f;
-        for (int32_t f = 0; f < F; f++) {
-            float v = x[f] * r;
-            v = v == v ? v : 0.0f;
-            v = v > -127.0f ? v : -127.0f;
-            v = v < 127.0f ? v : 127.0f;
-            u[f] = (uint8_t)((int32_t)nearbyintf(v) + 128);
+        float sx = 0.0f;
+        if (!(amax > 0.0f)) {
+            memset(u + f0, (int)z, (size_t)(f1 - f0));
+        } else if (!neg) {
+            const float r = 255.0f / amax;
+            sx = amax / 255.0f;
+            for (int32_t f = f0; f < f1; f++) {
+                float v = x[f] * r;
+                v = v > 0.0f ? v : 0.0f; /* NaN -> 0 */
+                v = v < 255.0f ? v : 255.0f;
+                u[f] = (uint8_t)nearbyintf(v);
+            }
+        } else {
+            const float r = 127.0f / amax;
+            sx = amax / 127.0f;
+            for (int32_t f = f0; f < f1; f++) {
+                float v = x[f] * r;
+                v = v == v ? v : 0.0f;
+                v = v > -127.0f ? v : -127.0f;
+                v = v < 127.0f ? v : 127.0f;
+                u[f] = (uint8_t)((int32_t)nearbyintf(v) + 128);
+            }
         }
+        memcpy(sxp + (size_t)g * 4, &sx, 4);
     }
-    memset(u + F, 0, (size_t)qg * 4 - (size_t)F);
-    memcpy(u + (size_t)qg * 4, &sx, 4);
-    memcpy(u + (size_t)qg * 4 + 4, &z, 4);
+    memset(u + F, 0, (size_t)ng * XQ_GROUP - (size_t)F);
+    memcpy(sxp + (size_t)ng * 4, &z, 4);
 }
 
 typedef struct {
@@ -223,12 +228,15 @@ static void qlinear_quant_item(void *arg, int64_t item, int tid) {
     const ql_task *t = arg;
     const xnode *nd = t->q.nd;
     const int32_t F = (int32_t)nd->in_shape.c;
-    const size_t per = ((size_t)nd->qg + 2) * 4;
+    const size_t per = ((size_t)nd->qg + (size_t)nd->qng + 1) * 4;
     const int64_t s1 = (item + 1) * t->chunk < t->q.N ? (item + 1) * t->chunk : t->q.N;
     for (int64_t s = item * t->chunk; s < s1; s++)
-        quantize_sample(t->in + (size_t)s * (size_t)F, F, (uint8_t *)t->q.st->ws + (size_t)s * per, nd->qg);
+        quantize_sample(t->in + (size_t)s * (size_t)F, F, (uint8_t *)t->q.st->ws + (size_t)s * per, nd->qng);
 }
 
+/* One tile (samples s0..s1, blocks b0..b1): per feature group, the kernel's int32 sums
+ * (the group's weights are a kh = 1 qconv of their own), scaled and added into the outputs
+ * in group order; then bias, a folded batchnorm and ReLU. */
 static void qlinear_item(void *arg, int64_t item, int tid) {
     const ql_task *lt = arg;
     const q_task *t = &lt->q;
@@ -236,18 +244,17 @@ static void qlinear_item(void *arg, int64_t item, int tid) {
     const int32_t bti = (int32_t)(item % t->nbt), sti = (int32_t)(item / t->nbt);
     const int32_t b0 = bti * t->bt, b1 = min32(t->nb, b0 + t->bt), nbl = b1 - b0;
     const int32_t s0 = sti * t->rt, s1 = min32(t->rows, s0 + t->rt);
-    const int32_t stride = 16 * nbl;
-    const size_t per = ((size_t)nd->qg + 2) * 4;
+    const int32_t stride = 16 * nbl, ng = nd->qng, ldo = nd->nb * 16;
+    const size_t per = ((size_t)nd->qg + (size_t)ng + 1) * 4;
     const uint8_t *ws = (const uint8_t *)t->st->ws;
     int32_t *pop = (int32_t *)t->c->scratch[tid];
+    const int32_t o0 = b0 * 16, o1 = min32(nd->O, b1 * 16);
     xnor_qconv_args a;
     a.in = ws;
-    a.off0 = 0;
     a.row_stride = 0;
     a.px_stride = (int64_t)per;
-    a.w = nd->wq;
     a.kh = 1;
-    a.qg = nd->qg;
+    a.qg = XQ_GROUP / 4;
     a.sh = 0;
     a.y0 = 0;
     a.y1 = 1;
@@ -258,19 +265,35 @@ static void qlinear_item(void *arg, int64_t item, int tid) {
     a.out = pop;
     a.out_row = 0;
     a.out_stride = stride;
-    t->c->kt->qconv(&a);
-    const int32_t o0 = b0 * 16, o1 = min32(nd->O, b1 * 16);
+    for (int32_t g = 0; g < ng; g++) {
+        a.off0 = (int64_t)g * XQ_GROUP;
+        a.w = nd->wq + (size_t)g * nd->nb * XQ_GROUP * 16;
+        t->c->kt->qconv(&a);
+        if (g + 1 < ng) { /* the next group's weights arrive while this group's epilogue runs */
+            const int8_t *nx = a.w + (size_t)nd->nb * XQ_GROUP * 16 + (size_t)b0 * XQ_GROUP * 16;
+            for (size_t i = 0; i < (size_t)nbl * XQ_GROUP * 16; i += 64) __builtin_prefetch(nx + i);
+        }
+        const float *sc = nd->qscale + (size_t)g * ldo;
+        const int32_t *wsum = nd->qwsum + (size_t)g * ldo;
+        for (int32_t s = s0; s < s1; s++) {
+            float sx;
+            int32_t z;
+            memcpy(&sx, ws + (size_t)s * per + (size_t)ng * XQ_GROUP + (size_t)g * 4, 4);
+            memcpy(&z, ws + (size_t)s * per + (size_t)ng * XQ_GROUP + (size_t)ng * 4, 4);
+            const int32_t *acc = pop + (size_t)(s - s0) * (size_t)stride;
+            float *y = t->out + (size_t)s * (size_t)nd->O;
+            for (int32_t o = o0; o < o1; o++) {
+                float v = (float)(acc[o - o0] - z * wsum[o]) * sc[o];
+                v = v * sx;
+                y[o] = g ? y[o] + v : v;
+            }
+        }
+    }
     const float *bs = t->bn ? t->bn->bn_scale : NULL, *bf = t->bn ? t->bn->bn_shift : NULL;
     for (int32_t s = s0; s < s1; s++) {
-        float sx;
-        int32_t z;
-        memcpy(&sx, ws + (size_t)s * per + (size_t)nd->qg * 4, 4);
-        memcpy(&z, ws + (size_t)s * per + (size_t)nd->qg * 4 + 4, 4);
-        const int32_t *acc = pop + (size_t)(s - s0) * (size_t)stride;
         float *y = t->out + (size_t)s * (size_t)nd->O;
         for (int32_t o = o0; o < o1; o++) {
-            float v = (float)(acc[o - o0] - z * nd->qwsum[o]) * nd->qscale[o];
-            v = v * sx;
+            float v = y[o];
             if (nd->bias) v = v + nd->bias[o];
             if (bs) {
                 v = v * bs[o];

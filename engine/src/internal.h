@@ -53,6 +53,9 @@ enum {
 /* int8 layers accumulate u8 x s8 products in int32: |sum| <= 255 * 128 * R < 2^31 needs a
  * reduction length R <= 65536. */
 #define XQ_MAX_REDUCTION 65536u
+/* qlinear: features per scale group (FORMAT.md qlinear): one weight scale per output and
+ * group, one activation scale per sample and group. */
+#define XQ_GROUP 32
 
 /* Shape of a value, per image. A 2-D value [F] has c = F, h = w = 1, is4d = 0. */
 typedef struct {
@@ -105,13 +108,17 @@ typedef struct {
                         * ky < a, kx < b of popcount(weights of o at tap (ky, kx)) */
     float *bn_scale;   /* batchnorm: [16 ceil(C/16)] (zero past C: the fconv epilogue */
     float *bn_shift;   /* loads whole 16-channel blocks when the batchnorm is folded into it) */
-    /* int8 layers (qconv2d, qlinear): weights [nb][kh][qg][16][4] int8, qg = ceil(kw * C / 4)
-     * groups of 4 bytes over one window row's (kx, c) (qlinear: kh = 1, kw * C = features),
-     * zero past the row's real bytes and past O; per-output scale [16 nb]. */
+    /* int8 layers: qconv2d weights [nb][kh][qg][16][4] int8, qg = ceil(kw * C / 4) groups
+     * of 4 bytes over one window row's (kx, c), zero past the row's real bytes and past O;
+     * per-output scale [16 nb]. qlinear: qng groups of XQ_GROUP features, weights
+     * [qng][nb][XQ_GROUP / 4][16][4] (group-major, so each group is a kh = 1 qconv of its
+     * own), qg = qng * XQ_GROUP / 4, scales and weight sums [qng][16 nb]; zero past the
+     * features and past O. */
     int8_t *wq;
     int32_t qg;
+    int32_t qng;
     float *qscale;
-    int32_t *qwsum;    /* qlinear: [16 nb] sum over features of the int8 weights */
+    int32_t *qwsum;    /* qlinear: [qng][16 nb] sum over each group's int8 weights */
     /* qconv2d: bias + the in-bounds taps' offsets, per output-row class and column class:
      * qcorr[(cy * ncx + cx) * 16 nb + o]; qcls_y[y], qcls_x[x] give the classes. */
     float *qcorr;

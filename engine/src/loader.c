@@ -587,7 +587,12 @@ static xnor_status check_node(lctx *L, uint32_t k) {
         st = use_tensor(L, k, nd, 0, is_bin ? XDT_BITS : is_q ? XDT_I8 : XDT_F32, is_conv ? 4 : 2, wd);
         if (st) return st;
         if (nd->has_bias && (st = use_tensor(L, k, nd, 1, XDT_F32, 1, od))) return st;
-        if ((is_bin || is_q) && (st = use_tensor(L, k, nd, 2, XDT_F32, 1, od))) return st;
+        if (nd->op == XNOR_OP_QLINEAR) {
+            uint32_t sd[2] = {(uint32_t)nd->O, (in->c + XQ_GROUP - 1) / XQ_GROUP};
+            if ((st = use_tensor(L, k, nd, 2, XDT_F32, 2, sd))) return st;
+        } else if ((is_bin || is_q) && (st = use_tensor(L, k, nd, 2, XDT_F32, 1, od))) {
+            return st;
+        }
         if (nd->op == XNOR_OP_QCONV2D) {
             uint32_t td[3] = {(uint32_t)nd->O, (uint32_t)nd->kh, (uint32_t)nd->kw};
             if ((st = use_tensor(L, k, nd, 3, XDT_F32, 3, td))) return st;

@@ -238,8 +238,8 @@ static void size_workspaces(xnor_context_t *c) {
             uint64_t need = rt * row_bytes + (uint64_t)nd->kh * (uint64_t)nd->qg * 4;
             if (need > c->scratch_bytes) c->scratch_bytes = (size_t)need;
         } else if (nd->op == XNOR_OP_QLINEAR) {
-            st->ws_kind = WS_PACKED; /* per sample: qg words of uint8 activations, sx, z */
-            st->ws_per_image = (uint64_t)nd->qg + 2;
+            st->ws_kind = WS_PACKED; /* per sample: qg words of uint8 activations, qng sx, z */
+            st->ws_per_image = (uint64_t)nd->qg + (uint64_t)nd->qng + 1;
             int32_t bt = nd->nb < XNOR_BT_MAX ? nd->nb : XNOR_BT_MAX;
             uint64_t row_bytes = 16 * (uint64_t)bt * 4;
             uint64_t rt = XNOR_TILE_BYTES / row_bytes;

@@ -68,7 +68,37 @@ static int32_t range_classes(const int32_t *k, int32_t n, int32_t *cls) {
  * [nb][kh][qg][16][4] (byte j = kx * C + c of a window row), per-output scales, and
  * qconv2d's bias + tap-offset table per pair of row / column tap-range classes, each entry
  * summed in float32 in FORMAT.md's order: bias, then the in-bounds taps row by row. */
+/* qlinear: weights group-major [qng][nb][XQ_GROUP / 4][16][4], the file's scales
+ * [O][qng] transposed to [qng][16 nb], and each group's weight sum. */
+static xnor_status prepare_ql(xnor_model_t *m, xnode *nd, const xtensor_desc *tens, const uint8_t *data) {
+    const int32_t O = nd->O, F = nd->C, nb = nd->nb, ldo = nb * 16;
+    const int32_t ng = (F + XQ_GROUP - 1) / XQ_GROUP, gq = XQ_GROUP / 4;
+    const int8_t *src = (const int8_t *)(data + tens[nd->t[0]].offset);
+    const uint8_t *sc = data + tens[nd->t[2]].offset;
+    nd->qng = ng;
+    nd->qg = ng * gq;
+    const size_t nw = (size_t)ng * nb * XQ_GROUP * 16;
+    nd->wq = xnor_calloc_aligned(nw);
+    nd->qscale = alloc_f(m, (size_t)ng * ldo, 1);
+    nd->qwsum = xnor_calloc_aligned((size_t)ng * ldo * sizeof(int32_t));
+    if (!nd->wq || !nd->qscale || !nd->qwsum) return XNOR_ERR_OUT_OF_MEMORY;
+    m->memory_bytes += ((nw + 63) & ~(size_t)63) + (size_t)ng * ldo * sizeof(int32_t);
+    for (int32_t o = 0; o < O; o++) {
+        const int32_t ob = o / 16, lane = o % 16;
+        for (int32_t f = 0; f < F; f++) {
+            const int32_t g = f / XQ_GROUP, j = f % XQ_GROUP;
+            const int8_t v = src[(size_t)o * F + f];
+            nd->wq[((((size_t)g * nb + ob) * gq + j / 4) * 16 + lane) * 4 + j % 4] = v;
+            nd->qwsum[(size_t)g * ldo + o] += v; /* |sum| <= 128 * XQ_GROUP */
+        }
+        for (int32_t g = 0; g < ng; g++) memcpy(&nd->qscale[(size_t)g * ldo + o], sc + ((size_t)o * ng + g) * 4, 4);
+    }
+    if (nd->has_bias && !(nd->bias = pad_vec(m, &tens[nd->t[1]], data, O, nb))) return XNOR_ERR_OUT_OF_MEMORY;
+    return XNOR_OK;
+}
+
 static xnor_status prepare_q(xnor_model_t *m, xnode *nd, const xtensor_desc *tens, const uint8_t *data) {
+    if (nd->op == XNOR_OP_QLINEAR) return prepare_ql(m, nd, tens, data);
     const int32_t O = nd->O, C = nd->C, kh = nd->kh, kw = nd->kw, nb = nd->nb;
     const int32_t rowb = kw * C, qg = (rowb + 3) / 4, ldo = nb * 16;
     const int8_t *src = (const int8_t *)(data + tens[nd->t[0]].offset);
@@ -88,18 +118,6 @@ static xnor_status prepare_q(xnor_model_t *m, xnode *nd, const xtensor_desc *ten
                     nd->wq[((((size_t)ob * kh + ky) * qg + j / 4) * 16 + lane) * 4 + j % 4] =
                         src[(((size_t)o * C + c) * kh + ky) * kw + kx];
                 }
-    }
-    if (nd->op == XNOR_OP_QLINEAR) {
-        nd->qwsum = xnor_calloc_aligned((size_t)ldo * sizeof(int32_t));
-        if (!nd->qwsum) return XNOR_ERR_OUT_OF_MEMORY;
-        m->memory_bytes += (size_t)ldo * sizeof(int32_t);
-        for (int32_t o = 0; o < O; o++) {
-            int32_t sum = 0; /* |sum| <= 128 * 65536: no overflow */
-            for (int32_t c = 0; c < C; c++) sum += src[(size_t)o * C + c];
-            nd->qwsum[o] = sum;
-        }
-        if (nd->has_bias && !(nd->bias = pad_vec(m, &tens[nd->t[1]], data, O, nb))) return XNOR_ERR_OUT_OF_MEMORY;
-        return XNOR_OK;
     }
     xnor_status st = tap_ranges(m, nd);
     if (st) return st;

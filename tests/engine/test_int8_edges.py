@@ -136,6 +136,7 @@ def test_qlinear_signed_zero_and_nonfinite_inputs(isa: str) -> None:
     x[3, 5] = np.nan
     x[4, 7] = np.inf
     x[5, :] = -0.0
+    x[0, 32:64] = 0.0  # a group of zeros among signed groups: its u is the zero point
     np.testing.assert_array_equal(model.infer(x), reference.forward(graph, x))
     # Quantization error against the float layer (rows 0 and 1: finite inputs).
     want = reference.forward(Graph(spec, [builders.simple("flatten"), lin]), x[:2])
@@ -233,6 +234,15 @@ def test_loader_rejects_corrupt_int8_layers() -> None:
     # qlinear with an offset slot it does not use, or a param it does not read
     assert "t3" in _load(_patch(good, _node_off(qlin) + 96 + 12, "<i", 0))
     assert "p10" in _load(_patch(good, _node_off(qlin) + 16 + 40, "<i", 1))
+    # qlinear's scales are [O][groups of 32 features]: the same floats declared 1-D or with
+    # the axes swapped are rejected
+    lin_scale = _tensor_off(good, struct.unpack_from("<8i", good, _node_off(qlin) + 96)[2])
+    o, groups = struct.unpack_from("<2I", good, lin_scale + 8)
+    assert (o, groups) == (13, -(-20 * 13 * 13 // 32))
+    flat = _patch(_patch(good, lin_scale + 4, "<I", 1), lin_scale + 8, "<Q", o * groups)
+    assert f"dims [{o * groups}] expected [{o},{groups}]" in _load(flat)
+    swapped = _patch(good, lin_scale + 8, "<Q", groups | (o << 32))
+    assert f"dims [{groups},{o}] expected [{o},{groups}]" in _load(swapped)
 
 
 def test_loader_rejects_a_qconv2d_that_does_not_own_the_input() -> None:
@@ -252,11 +262,11 @@ def test_loader_rejects_a_qconv2d_that_does_not_own_the_input() -> None:
 
 def test_loader_rejects_int8_reductions_past_the_int32_bound() -> None:
     spec = InputSpec(1, 7, 9363, color="other", mean=(0.0,), std=(1.0,))  # 65541 features
-    lin = qlinear(np.ones((2, 65541), np.int8), np.ones(2, np.float32))
+    lin = qlinear(np.ones((2, 65541), np.int8), np.ones((2, 2049), np.float32))
     data = fmt.to_bytes(Graph(spec, [builders.simple("flatten"), lin]))
     assert "exceeds 65536" in _load(data)
     spec = InputSpec(1, 4, 16384, color="other", mean=(0.0,), std=(1.0,))
-    lin = qlinear(np.full((2, 65536), -127, np.int8), np.ones(2, np.float32))
+    lin = qlinear(np.full((2, 65536), -127, np.int8), np.ones((2, 2048), np.float32))
     model = Model.from_bytes(fmt.to_bytes(Graph(spec, [builders.simple("flatten"), lin])))
     x = np.full((1, 1, 4, 16384), -1.0, np.float32)
     assert model.infer(x)[0, 0] == pytest.approx(65536 * 127, rel=1e-6)
