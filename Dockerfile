@@ -99,8 +99,10 @@ CMD ["--list"]
 
 # ---------------------------------------------------------------- venv stage
 # The build stage's venv, less what the runtime never loads (the pull stage keeps it whole):
-#  - bytecode: all of it; the runtime stage compiles once exactly what the server imports
-#    (docker/startup_imports.py), so no module ships its bytecode twice or unused;
+#  - bytecode: all of it, then docker/startup_imports.py compiles exactly what the server
+#    imports at start (and lists the standard-library files among them for the runtime stage);
+#    docker/sourceless.py replaces the sources of those third-party modules with their bytecode
+#    (tracebacks through them show no source lines), so no module ships both, twice or unused;
 #  - numpy: f2py, distutils, testing, typing, the PyInstaller hooks, the C headers and static
 #    library (for building against numpy) and the test-only extension modules (_simd,
 #    _*_tests); random, fft, ma and polynomial, which numpy 2 loads only on first attribute
@@ -116,7 +118,9 @@ CMD ["--list"]
 #    are loaded by); the *.libs folders are left alone (patchelf'd by auditwheel).
 FROM build AS venv
 WORKDIR /opt/venv/lib/python3.11/site-packages
-RUN find /opt/venv -depth -name __pycache__ -type d -exec rm -rf {} + \
+RUN --mount=type=bind,source=docker/startup_imports.py,target=/run/startup_imports.py \
+    --mount=type=bind,source=docker/sourceless.py,target=/run/sourceless.py \
+    find /opt/venv -depth -name __pycache__ -type d -exec rm -rf {} + \
  && rm -rf numpy/f2py numpy/distutils numpy/testing numpy/typing numpy/_pyinstaller \
         numpy/random numpy/fft numpy/ma numpy/polynomial \
         numpy/_core/include numpy/_core/lib numpy/_core/_simd.*.so numpy/_core/_*_tests.*.so \
@@ -127,7 +131,9 @@ RUN find /opt/venv -depth -name __pycache__ -type d -exec rm -rf {} + \
  && find . \( -path ./engine -o -path ./service -o -path ./training -o -path ./xnornet \) -prune -o \
         -type f \( -name '*.pyi' -o -name '*.pyx' -o -name '*.pxd' -o -name '*.pxi' -o -name '*.c' \
         -o -name '*.h' \) -exec rm -f {} + \
- && find . -name '*.so' ! -path '*.libs/*' -exec strip --strip-unneeded {} +
+ && find . -name '*.so' ! -path '*.libs/*' -exec strip --strip-unneeded {} + \
+ && /opt/venv/bin/python -P /run/startup_imports.py /startup-stdlib.txt \
+ && /opt/venv/bin/python -P /run/sourceless.py
 
 # ---------------------------------------------------------------- runtime stage
 FROM ${BASE_IMAGE}
@@ -136,9 +142,14 @@ FROM ${BASE_IMAGE}
 # After the install, the parts of Python's standard library the service never imports go:
 # pydoc's topic index (help()), the regression-test package and the C-API test modules (removed
 # after the install, not excluded: python3.11's postinst byte-compiles every file it lists),
-# and all of its bytecode (compiled again below for what the server imports).
+# and all of its bytecode. docker/zip_stdlib.py then moves the pure-Python standard library into
+# /usr/lib/python311.zip (first on sys.path), deflated, with bytecode inside for the files the
+# server imports at start (listed by the venv stage); all in this one step, so no lower layer
+# keeps the loose files.
 # hadolint ignore=DL3008
-RUN printf '%s\n' 'path-exclude /usr/share/doc/*' 'path-include /usr/share/doc/*/copyright' \
+RUN --mount=type=bind,from=venv,source=/startup-stdlib.txt,target=/run/startup-stdlib.txt \
+    --mount=type=bind,source=docker/zip_stdlib.py,target=/run/zip_stdlib.py \
+    printf '%s\n' 'path-exclude /usr/share/doc/*' 'path-include /usr/share/doc/*/copyright' \
         'path-exclude /usr/share/man/*' 'path-exclude /usr/share/locale/*' \
         > /etc/dpkg/dpkg.cfg.d/xnornet-nodoc \
  && apt-get update \
@@ -150,14 +161,15 @@ RUN printf '%s\n' 'path-exclude /usr/share/doc/*' 'path-include /usr/share/doc/*
         /usr/lib/python3.11/lib-dynload/_test* /usr/lib/python3.11/lib-dynload/_ctypes_test.* \
         /usr/lib/python3.11/lib-dynload/_xxtestfuzz.* /usr/lib/python3.11/lib-dynload/xxlimited* \
  && find /usr/lib/python3 /usr/lib/python3.11 -depth -name __pycache__ -type d -exec rm -rf {} + \
+ && python3 -P /run/zip_stdlib.py /run/startup-stdlib.txt \
  && groupadd --system --gid 10001 xnornet \
  && useradd --system --uid 10001 --gid 10001 --no-create-home --home-dir /nonexistent \
         --shell /usr/sbin/nologin xnornet
 
 COPY --from=venv /opt/venv /opt/venv
-# Bytecode, compiled once here for exactly the modules the server and the healthcheck import at
-# start (the standard library's and the venv's; both stages deleted all other bytecode); as a
-# check, this import fails the build if the pruning above removed something the server needs.
+# Bytecode of xnornet's own packages, compiled here for the modules the server and the
+# healthcheck import at start (the rest already has its bytecode, see above); as a check, this
+# import fails the build if the pruning above removed something the server needs.
 RUN --mount=type=bind,source=docker/startup_imports.py,target=/run/startup_imports.py \
     /opt/venv/bin/python -P /run/startup_imports.py
 # The bundled models (and any pulled with --build-arg XNORNET_PULL), as the default model
