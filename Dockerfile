@@ -161,7 +161,7 @@ RUN --mount=type=bind,from=venv,source=/startup-stdlib.txt,target=/run/startup-s
         /usr/lib/python3.11/lib-dynload/_test* /usr/lib/python3.11/lib-dynload/_ctypes_test.* \
         /usr/lib/python3.11/lib-dynload/_xxtestfuzz.* /usr/lib/python3.11/lib-dynload/xxlimited* \
  && find /usr/lib/python3 /usr/lib/python3.11 -depth -name __pycache__ -type d -exec rm -rf {} + \
- && python3 -P /run/zip_stdlib.py /run/startup-stdlib.txt \
+ && python3 -B -P /run/zip_stdlib.py /run/startup-stdlib.txt \
  && groupadd --system --gid 10001 xnornet \
  && useradd --system --uid 10001 --gid 10001 --no-create-home --home-dir /nonexistent \
         --shell /usr/sbin/nologin xnornet

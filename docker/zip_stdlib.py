@@ -1,4 +1,5 @@
-"""Move the pure-Python standard library into python311.zip (run by the image build, as root).
+"""Move the pure-Python standard library into python311.zip (run by the image build, as root,
+with python -B: bytecode this script's own imports wrote would keep their packages on disk).
 
 CPython puts <prefix>/lib/python311.zip first on sys.path (for the venv's interpreter too), so
 the modules import from the archive unchanged; deflated, the sources take about a quarter of
