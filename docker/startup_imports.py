@@ -6,7 +6,8 @@ bytecode, so that exactly these modules ship compiled and none twice; anything i
 (an error path, a rarely used codec) is compiled in memory from its source. With an argument, it
 also writes the standard-library files it imported (paths relative to the standard library, one
 a line), which docker/zip_stdlib.py compiles into the zipped standard library. In the runtime
-stage it runs again to prove that the pruned image still imports everything the server needs.
+stage it runs again, compiling xnornet's own packages and proving that the pruned image still
+imports everything the server needs.
 """
 
 import importlib
@@ -50,6 +51,6 @@ Image.init()
 if len(sys.argv) > 1:
     stdlib = pathlib.Path(sysconfig.get_paths()["stdlib"])
     files = {pathlib.Path(f) for m in list(sys.modules.values()) if (f := getattr(m, "__file__", None))}
-    ours = [f for f in files if f.suffix == ".py" and f.is_relative_to(stdlib)]
-    imported = sorted(str(f.relative_to(stdlib)) for f in ours)
+    stdlib_files = [f for f in files if f.suffix == ".py" and f.is_relative_to(stdlib)]
+    imported = sorted(str(f.relative_to(stdlib)) for f in stdlib_files)
     pathlib.Path(sys.argv[1]).write_text("".join(f"{name}\n" for name in imported))
