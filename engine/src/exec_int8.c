@@ -9,7 +9,8 @@
  * term of exactly the in-bounds taps is in the prepared qcorr table). qlinear quantizes
  * each sample's activations (FORMAT.md) into the step's workspace first.
  *
- * The integer sums are exact on every ISA, and the epilogues below are shared, so every
+ * The integer sums are exact on every ISA, the epilogues below are shared, and the fused
+ * qlinear_g32 kernels do their per-group float steps in one order on every ISA, so every
  * ISA gives the scalar result bit for bit.
  */
 #include <math.h>
