@@ -9,7 +9,8 @@
  * term of exactly the in-bounds taps is in the prepared qcorr table). qlinear quantizes
  * each sample's activations (FORMAT.md) into the step's workspace first.
  *
- * The integer sums are exact on every ISA, and the epilogues below are shared, so every
+ * The integer sums are exact on every ISA, the epilogues below are shared, and the fused
+ * qlinear_g32 kernels do their per-group float steps in one order on every ISA, so every
  * ISA gives the scalar result bit for bit.
  */
 #include <math.h>
@@ -234,61 +235,36 @@ static void qlinear_quant_item(void *arg, int64_t item, int tid) {
         quantize_sample(t->in + (size_t)s * (size_t)F, F, (uint8_t *)t->q.st->ws + (size_t)s * per, nd->qng);
 }
 
-/* One tile (samples s0..s1, blocks b0..b1): per feature group, the kernel's int32 sums
- * (the group's weights are a kh = 1 qconv of their own), scaled and added into the outputs
- * in group order; then bias, a folded batchnorm and ReLU. */
+/* The qlinear_g32 kernel's groups are XQ_GROUP features wide. */
+_Static_assert(XQ_GROUP == 32, "qlinear_g32 sums groups of 32 features");
+
+/* One tile (samples s0..s1, blocks b0..b1): the fused kernel sums each feature group in
+ * int32 and adds its scaled value into the outputs in group order; then bias, a folded
+ * batchnorm and ReLU. */
 static void qlinear_item(void *arg, int64_t item, int tid) {
+    (void)tid;
     const ql_task *lt = arg;
     const q_task *t = &lt->q;
     const xnode *nd = t->nd;
     const int32_t bti = (int32_t)(item % t->nbt), sti = (int32_t)(item / t->nbt);
-    const int32_t b0 = bti * t->bt, b1 = min32(t->nb, b0 + t->bt), nbl = b1 - b0;
+    const int32_t b0 = bti * t->bt, b1 = min32(t->nb, b0 + t->bt);
     const int32_t s0 = sti * t->rt, s1 = min32(t->rows, s0 + t->rt);
-    const int32_t stride = 16 * nbl, ng = nd->qng, ldo = nd->nb * 16;
-    const size_t per = ((size_t)nd->qg + (size_t)ng + 1) * 4;
-    const uint8_t *ws = (const uint8_t *)t->st->ws;
-    int32_t *pop = (int32_t *)t->c->scratch[tid];
     const int32_t o0 = b0 * 16, o1 = min32(nd->O, b1 * 16);
-    xnor_qconv_args a;
-    a.in = ws;
-    a.row_stride = 0;
-    a.px_stride = (int64_t)per;
-    a.kh = 1;
-    a.qg = XQ_GROUP / 4;
-    a.sh = 0;
-    a.y0 = 0;
-    a.y1 = 1;
-    a.x0 = s0;
-    a.x1 = s1;
+    xnor_qlinear_args a;
+    a.in = (const uint8_t *)t->st->ws;
+    a.in_stride = (int64_t)(((size_t)nd->qg + (size_t)nd->qng + 1) * 4);
+    a.w = nd->wq;
+    a.scale = nd->qscale;
+    a.wsum = nd->qwsum;
+    a.ng = nd->qng;
+    a.O = nd->O;
+    a.s0 = s0;
+    a.s1 = s1;
     a.b0 = b0;
     a.b1 = b1;
-    a.out = pop;
-    a.out_row = 0;
-    a.out_stride = stride;
-    for (int32_t g = 0; g < ng; g++) {
-        a.off0 = (int64_t)g * XQ_GROUP;
-        a.w = nd->wq + (size_t)g * nd->nb * XQ_GROUP * 16;
-        t->c->kt->qconv(&a);
-        if (g + 1 < ng) { /* the next group's weights arrive while this group's epilogue runs */
-            const int8_t *nx = a.w + (size_t)nd->nb * XQ_GROUP * 16 + (size_t)b0 * XQ_GROUP * 16;
-            for (size_t i = 0; i < (size_t)nbl * XQ_GROUP * 16; i += 64) __builtin_prefetch(nx + i);
-        }
-        const float *sc = nd->qscale + (size_t)g * ldo;
-        const int32_t *wsum = nd->qwsum + (size_t)g * ldo;
-        for (int32_t s = s0; s < s1; s++) {
-            float sx;
-            int32_t z;
-            memcpy(&sx, ws + (size_t)s * per + (size_t)ng * XQ_GROUP + (size_t)g * 4, 4);
-            memcpy(&z, ws + (size_t)s * per + (size_t)ng * XQ_GROUP + (size_t)ng * 4, 4);
-            const int32_t *acc = pop + (size_t)(s - s0) * (size_t)stride;
-            float *y = t->out + (size_t)s * (size_t)nd->O;
-            for (int32_t o = o0; o < o1; o++) {
-                float v = (float)(acc[o - o0] - z * wsum[o]) * sc[o];
-                v = v * sx;
-                y[o] = g ? y[o] + v : v;
-            }
-        }
-    }
+    a.out = t->out;
+    a.out_stride = nd->O;
+    t->c->kt->qlinear_g32(&a);
     const float *bs = t->bn ? t->bn->bn_scale : NULL, *bf = t->bn ? t->bn->bn_shift : NULL;
     for (int32_t s = s0; s < s1; s++) {
         float *y = t->out + (size_t)s * (size_t)nd->O;

@@ -111,8 +111,8 @@ typedef struct {
     /* int8 layers: qconv2d weights [nb][kh][qg][16][4] int8, qg = ceil(kw * C / 4) groups
      * of 4 bytes over one window row's (kx, c), zero past the row's real bytes and past O;
      * per-output scale [16 nb]. qlinear: qng groups of XQ_GROUP features, weights
-     * [qng][nb][XQ_GROUP / 4][16][4] (group-major, so each group is a kh = 1 qconv of its
-     * own), qg = qng * XQ_GROUP / 4, scales and weight sums [qng][16 nb]; zero past the
+     * [nb][qng][XQ_GROUP / 4][16][4] (block-major, as the qlinear_g32 kernel reads them),
+     * qg = qng * XQ_GROUP / 4, scales and weight sums [nb][qng][16]; zero past the
      * features and past O. */
     int8_t *wq;
     int32_t qg;

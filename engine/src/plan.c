@@ -240,13 +240,14 @@ static void size_workspaces(xnor_context_t *c) {
         } else if (nd->op == XNOR_OP_QLINEAR) {
             st->ws_kind = WS_PACKED; /* per sample: qg words of uint8 activations, qng sx, z */
             st->ws_per_image = (uint64_t)nd->qg + (uint64_t)nd->qng + 1;
+            /* Tiles sized as blinear's; the fused kernel keeps its sums in registers and
+             * writes the outputs directly, so it needs no scratch. */
             int32_t bt = nd->nb < XNOR_BT_MAX ? nd->nb : XNOR_BT_MAX;
             uint64_t row_bytes = 16 * (uint64_t)bt * 4;
             uint64_t rt = XNOR_TILE_BYTES / row_bytes;
             if (rt > 256) rt = 256;
             st->bt_max = bt;
             st->rt_max = (int32_t)rt;
-            if (rt * row_bytes > c->scratch_bytes) c->scratch_bytes = (size_t)(rt * row_bytes);
         } else if (nd->op == XNOR_OP_BLINEAR && nd->mode == XNOR_MODE_XNOR) {
             st->ws_kind = WS_PACKED;
             st->ws_per_image = (uint64_t)nd->cw;

@@ -68,8 +68,9 @@ static int32_t range_classes(const int32_t *k, int32_t n, int32_t *cls) {
  * [nb][kh][qg][16][4] (byte j = kx * C + c of a window row), per-output scales, and
  * qconv2d's bias + tap-offset table per pair of row / column tap-range classes, each entry
  * summed in float32 in FORMAT.md's order: bias, then the in-bounds taps row by row. */
-/* qlinear: weights group-major [qng][nb][XQ_GROUP / 4][16][4], the file's scales
- * [O][qng] transposed to [qng][16 nb], and each group's weight sum. */
+/* qlinear: weights block-major [nb][qng][XQ_GROUP / 4][16][4] (the fused kernel streams
+ * one block's groups in order), the file's scales [O][qng] as [nb][qng][16], and each
+ * group's weight sum likewise. */
 static xnor_status prepare_ql(xnor_model_t *m, xnode *nd, const xtensor_desc *tens, const uint8_t *data) {
     const int32_t O = nd->O, F = nd->C, nb = nd->nb, ldo = nb * 16;
     const int32_t ng = (F + XQ_GROUP - 1) / XQ_GROUP, gq = XQ_GROUP / 4;
@@ -88,10 +89,11 @@ static xnor_status prepare_ql(xnor_model_t *m, xnode *nd, const xtensor_desc *te
         for (int32_t f = 0; f < F; f++) {
             const int32_t g = f / XQ_GROUP, j = f % XQ_GROUP;
             const int8_t v = src[(size_t)o * F + f];
-            nd->wq[((((size_t)g * nb + ob) * gq + j / 4) * 16 + lane) * 4 + j % 4] = v;
-            nd->qwsum[(size_t)g * ldo + o] += v; /* |sum| <= 128 * XQ_GROUP */
+            nd->wq[((((size_t)ob * ng + g) * gq + j / 4) * 16 + lane) * 4 + j % 4] = v;
+            nd->qwsum[((size_t)ob * ng + g) * 16 + lane] += v; /* |sum| <= 128 * XQ_GROUP */
         }
-        for (int32_t g = 0; g < ng; g++) memcpy(&nd->qscale[(size_t)g * ldo + o], sc + ((size_t)o * ng + g) * 4, 4);
+        for (int32_t g = 0; g < ng; g++)
+            memcpy(&nd->qscale[((size_t)ob * ng + g) * 16 + lane], sc + ((size_t)o * ng + g) * 4, 4);
     }
     if (nd->has_bias && !(nd->bias = pad_vec(m, &tens[nd->t[1]], data, O, nb))) return XNOR_ERR_OUT_OF_MEMORY;
     return XNOR_OK;

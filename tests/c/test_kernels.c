@@ -663,6 +663,81 @@ static void test_pack_alexnet(void)
         run_pack_case(&shapes[i], "alexnet");
 }
 
+/* ------------------------------------------------------------------ qlinear_g32 */
+
+/* One random fused int8 linear: ng groups of 32 bytes per sample, then sx[ng] and z;
+ * rows O (the last block possibly partial); samples [s0, s1) of N and blocks [b0, b1).
+ * Every ISA must write the scalar result bit for bit and nothing outside its range. */
+static void run_qlinear_case(int N, int ng, int O, const char *tag)
+{
+    const int nb = (O + 15) / 16;
+    int s0, s1, b0, b1;
+    random_range(N, &s0, &s1);
+    random_range(nb, &b0, &b1);
+    const int64_t in_stride = (int64_t)ng * 36 + 4 + rint_in(0, 1) * 3; /* odd: unaligned sx, z */
+    uint8_t *in = xmalloc((size_t)(N * in_stride));
+    for (int s = 0; s < N; s++) {
+        uint8_t *u = in + (int64_t)s * in_stride;
+        for (int64_t i = 0; i < in_stride; i++) u[i] = (uint8_t)rnd();
+        const int kind = rint_in(0, 3); /* extremes: all 255 or all 0 bytes */
+        if (kind == 0) memset(u, 255, (size_t)ng * 32);
+        if (kind == 1) memset(u, 0, (size_t)ng * 32);
+        for (int g = 0; g < ng; g++) {
+            const float sx = rfloat() * 3.0f;
+            memcpy(u + (int64_t)ng * 32 + g * 4, &sx, 4);
+        }
+        const int32_t z = rint_in(0, 1) * 128;
+        memcpy(u + (int64_t)ng * 36, &z, 4);
+    }
+    const size_t nk = (size_t)nb * ng * 16;
+    int8_t *w = xmalloc(nk * 32);
+    float *scale = xmalloc(nk * sizeof(float));
+    int32_t *wsum = xmalloc(nk * sizeof(int32_t));
+    for (size_t i = 0; i < nk * 32; i++) w[i] = rnd() % 5 == 0 ? (int8_t)(rnd() % 2 ? 127 : -128) : (int8_t)rnd();
+    for (size_t k = 0; k < nk; k++) {
+        scale[k] = rfloat();
+        wsum[k] = (int32_t)(rnd() % 8193) - 4096;
+    }
+    const int64_t out_stride = O + rint_in(0, 5);
+    float *want = xmalloc((size_t)(N * out_stride) * sizeof(float));
+    float *got = xmalloc((size_t)(N * out_stride) * sizeof(float));
+    for (int i = 0; i < g_nisa; i++) {
+        float *o = i ? got : want;
+        for (int64_t k = 0; k < N * out_stride; k++) o[k] = CANARY_F;
+        xnor_qlinear_args a = {in, in_stride, w, scale, wsum, ng, O, s0, s1, b0, b1, o, out_stride};
+        g_isas[i]->qlinear_g32(&a);
+        g_checks++;
+        if (i == 0) {
+            for (int s = 0; s < N; s++)
+                for (int64_t k = 0; k < out_stride; k++) {
+                    const int inside = s >= s0 && s < s1 && k >= b0 * 16 && k < b1 * 16 && k < O;
+                    if (!inside && memcmp(&o[s * out_stride + k], &CANARY_F, 4) != 0)
+                        FAIL("qlinear_g32 %s scalar wrote outside its range at s %d o %ld", tag, s, (long)k);
+                }
+        } else if (memcmp(got, want, (size_t)(N * out_stride) * sizeof(float)) != 0) {
+            FAIL("qlinear_g32 %s %s differs from scalar (N %d ng %d O %d s %d..%d b %d..%d)", tag, g_isas[i]->name,
+                 N, ng, O, s0, s1, b0, b1);
+        }
+    }
+    free(in);
+    free(w);
+    free(scale);
+    free(wsum);
+    free(want);
+    free(got);
+}
+
+static void test_qlinear_random(int iters)
+{
+    for (int it = 0; it < iters; it++) run_qlinear_case(rint_in(1, 11), rint_in(1, 9), rint_in(1, 90), "random");
+}
+
+static void test_qlinear_alexnet(void)
+{
+    run_qlinear_case(1, 128, 1000, "alexnet fc8");
+    run_qlinear_case(5, 128, 1000, "alexnet fc8 batch 5");
+}
+
 /* ------------------------------------------------------------------ main */
 
 int main(int argc, char **argv)
@@ -679,7 +754,7 @@ int main(int argc, char **argv)
             printf("SKIP %s: not available on this CPU\n", names[i]);
             continue;
         }
-        if (t->isa != all[i] || !t->bconv || !t->fconv || !t->pack || !t->bwnconv) {
+        if (t->isa != all[i] || !t->bconv || !t->fconv || !t->pack || !t->bwnconv || !t->qlinear_g32) {
             FAIL("table for %s is inconsistent", names[i]);
             continue;
         }
@@ -700,6 +775,8 @@ int main(int argc, char **argv)
     test_bwnconv_alexnet();
     test_pack_random(400 * scale);
     test_pack_alexnet();
+    test_qlinear_random(200 * scale);
+    test_qlinear_alexnet();
 
     printf("%ld checks, %d failures\n", g_checks, g_fail);
     if (g_fail) {

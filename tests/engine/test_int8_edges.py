@@ -36,7 +36,14 @@ IMAGENET_STD = (0.229, 0.224, 0.225)
 
 
 def first_conv_net(
-    seed: int, in_c: int, hw: tuple[int, int], k: int, stride: int, pad: tuple[int, ...], out: int
+    seed: int,
+    in_c: int,
+    hw: tuple[int, int],
+    k: int,
+    stride: int,
+    pad: tuple[int, ...],
+    out: int,
+    classes: int = 13,
 ) -> Graph:
     """conv -> bn -> relu -> flatten -> linear, float; with_edges turns both ends int8."""
     rng = np.random.default_rng(seed)
@@ -58,7 +65,8 @@ def first_conv_net(
         builders.simple("flatten"),
     ]
     flat = infer_shapes(Graph(spec, nodes))[-1][0]
-    nodes.append(builders.linear(rng.standard_normal((13, flat)) / np.sqrt(flat), rng.normal(0, 0.1, 13)))
+    w_fc = rng.standard_normal((classes, flat)) / np.sqrt(flat)
+    nodes.append(builders.linear(w_fc, rng.normal(0, 0.1, classes)))
     return Graph(spec, nodes, name=f"q{seed}")
 
 
@@ -104,6 +112,19 @@ def test_every_isa_equals_scalar_end_to_end(isa: str) -> None:
         pixels = np.random.default_rng(0).integers(0, 256, (3, h, w, c), dtype=np.uint8)
         want = Model.from_bytes(data, isa="scalar").infer(pixels)
         np.testing.assert_array_equal(Model.from_bytes(data, isa=isa, threads=3).infer(pixels), want)
+
+
+@pytest.mark.parametrize("isa", ISAS)
+@pytest.mark.parametrize("threads", [1, 2])
+def test_qlinear_tiles_and_tails_match_reference_bit_for_bit(isa: str, threads: int) -> None:
+    # 70 classes: five 16-row blocks, the last one partial; 7 samples: full 4- and 2-sample
+    # tiles and single-sample remainders; 16 * 19 * 23 features: a partial last group.
+    graph = with_edges(first_conv_net(5, 3, (19, 23), 5, 1, (2, 2, 2, 2), 16, classes=70), "int8")
+    assert graph.nodes[-1].op == "qlinear"
+    model = Model.from_bytes(fmt.to_bytes(graph), isa=isa, threads=threads)
+    pixels = np.random.default_rng(7).integers(0, 256, (7, 19, 23, 3), dtype=np.uint8)
+    assert_int8_nodes_exact(graph, model.trace(pixels), pixels)
+    np.testing.assert_array_equal(model.infer(pixels), reference.forward(graph, pixels))
 
 
 def test_float_input_is_read_as_the_pixels_it_came_from() -> None:

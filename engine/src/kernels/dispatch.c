@@ -83,7 +83,7 @@ int xnor_cpu_has_avx512vnni(void)
 static const xnor_kernel_table k_scalar = {
     XNOR_ISA_SCALAR, "scalar",
     xnor_bconv_16c__scalar, xnor_fconv_16c__scalar, xnor_pack__scalar, xnor_bwnconv_16c__scalar,
-    xnor_qconv_16c__scalar,
+    xnor_qconv_16c__scalar, xnor_qlinear_g32__scalar,
     xnor_ceil_fma__scalar, xnor_ceil_popcount__scalar,
     xnor_resize_h_u8__scalar, xnor_resize_v_u8__scalar,
 };
@@ -92,7 +92,7 @@ static const xnor_kernel_table k_scalar = {
 static const xnor_kernel_table k_avx2 = {
     XNOR_ISA_AVX2, "avx2",
     xnor_bconv_16c__avx2, xnor_fconv_16c__avx2, xnor_pack__avx2, xnor_bwnconv_16c__avx2,
-    xnor_qconv_16c__avx2,
+    xnor_qconv_16c__avx2, xnor_qlinear_g32__avx2,
     xnor_ceil_fma__avx2, xnor_ceil_popcount__avx2,
     xnor_resize_h_u8__avx2, xnor_resize_v_u8__avx2,
 };
@@ -100,7 +100,7 @@ static const xnor_kernel_table k_avx2 = {
 static const xnor_kernel_table k_avx512 = {
     XNOR_ISA_AVX512, "avx512",
     xnor_bconv_16c__avx512vpopcnt, xnor_fconv_16c__avx512f, xnor_pack__avx512, xnor_bwnconv_16c__avx512,
-    xnor_qconv_16c__avx512vnni,
+    xnor_qconv_16c__avx512vnni, xnor_qlinear_g32__avx512vnni,
     xnor_ceil_fma__avx512, xnor_ceil_popcount__avx512,
     /* resampling has no AVX-512 twin: this table uses the AVX2 kernels */
     xnor_resize_h_u8__avx2, xnor_resize_v_u8__avx2,
@@ -110,7 +110,7 @@ static const xnor_kernel_table k_avx512 = {
 static const xnor_kernel_table k_avx512_novnni = {
     XNOR_ISA_AVX512, "avx512",
     xnor_bconv_16c__avx512vpopcnt, xnor_fconv_16c__avx512f, xnor_pack__avx512, xnor_bwnconv_16c__avx512,
-    xnor_qconv_16c__avx2,
+    xnor_qconv_16c__avx2, xnor_qlinear_g32__avx2,
     xnor_ceil_fma__avx512, xnor_ceil_popcount__avx512,
     xnor_resize_h_u8__avx2, xnor_resize_v_u8__avx2,
 };

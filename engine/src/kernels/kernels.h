@@ -122,6 +122,27 @@ typedef struct {
     int32_t *out;
     int32_t out_row, out_stride;
 } xnor_qconv_args;
+/* int8 linear with one float scale per output row and group of 32 inputs, fused:
+ *   for s in [s0, s1), o = 16 ob + lane, ob in [b0, b1), o < O:
+ *     acc_g = sum_{k < 32} in[s * in_stride + 32 g + k] * w[((ob * ng + g) * 8 + k / 4) * 64 + lane * 4 + k % 4]
+ *     t_g   = float(acc_g - z_s * wsum[(ob * ng + g) * 16 + lane]) * scale[(ob * ng + g) * 16 + lane]
+ *     t_g   = t_g * sx_s[g]
+ *     out[s * out_stride + o] = t_0 + t_1 + ... + t_{ng-1}   (left to right, each step float32)
+ * where sx_s = the ng floats and z_s the int32 stored after sample s's 32 ng bytes
+ * (in + s * in_stride + 32 ng, unaligned). Integer sums are exact and the float steps are
+ * done in this order on every ISA, so every ISA gives the scalar result bit for bit. */
+typedef struct {
+    const uint8_t *in;
+    int64_t in_stride;
+    const int8_t *w;
+    const float *scale;
+    const int32_t *wsum;
+    int32_t ng, O;
+    int32_t s0, s1, b0, b1;
+    float *out;
+    int64_t out_stride;
+} xnor_qlinear_args;
+
 /* Image resampling in two separable passes (preprocess.c computes the filters).
  * A filter gives each output sample `taps` consecutive input samples from first[i] (all
  * inside the input: first[i] + taps <= input size) and int32 weights k[i * taps + t], fixed
@@ -170,6 +191,7 @@ typedef void (*xnor_resize_v_fn)(const xnor_resize_v_args *a);
 
 typedef void (*xnor_bconv_fn)(const xnor_bconv_args *a);
 typedef void (*xnor_qconv_fn)(const xnor_qconv_args *a);
+typedef void (*xnor_qlinear_fn)(const xnor_qlinear_args *a);
 typedef void (*xnor_fconv_fn)(const xnor_conv_args *a);
 typedef void (*xnor_pack_fn)(const xnor_pack_args *a);
 typedef void (*xnor_bwnconv_fn)(const xnor_conv_args *a);
@@ -188,6 +210,7 @@ typedef struct {
     xnor_pack_fn pack;
     xnor_bwnconv_fn bwnconv;
     xnor_qconv_fn qconv;
+    xnor_qlinear_fn qlinear_g32;
     xnor_ceil_fn ceil_fma;
     xnor_ceil_fn ceil_popcount;
     xnor_resize_h_fn resize_h;
@@ -209,6 +232,7 @@ void xnor_fconv_16c__scalar(const xnor_conv_args *a);
 void xnor_pack__scalar(const xnor_pack_args *a);
 void xnor_bwnconv_16c__scalar(const xnor_conv_args *a);
 void xnor_qconv_16c__scalar(const xnor_qconv_args *a);
+void xnor_qlinear_g32__scalar(const xnor_qlinear_args *a);
 double xnor_ceil_fma__scalar(int64_t iters, uint32_t seed, uint32_t *sink);
 double xnor_ceil_popcount__scalar(int64_t iters, uint32_t seed, uint32_t *sink);
 void xnor_resize_h_u8__scalar(const xnor_resize_h_args *a);
@@ -226,6 +250,8 @@ void xnor_bwnconv_16c__avx2(const xnor_conv_args *a);
 void xnor_bwnconv_16c__avx512(const xnor_conv_args *a);
 void xnor_qconv_16c__avx2(const xnor_qconv_args *a);
 void xnor_qconv_16c__avx512vnni(const xnor_qconv_args *a);
+void xnor_qlinear_g32__avx2(const xnor_qlinear_args *a);
+void xnor_qlinear_g32__avx512vnni(const xnor_qlinear_args *a);
 double xnor_ceil_fma__avx2(int64_t iters, uint32_t seed, uint32_t *sink);
 double xnor_ceil_popcount__avx2(int64_t iters, uint32_t seed, uint32_t *sink);
 double xnor_ceil_fma__avx512(int64_t iters, uint32_t seed, uint32_t *sink);
