@@ -117,6 +117,10 @@ CMD ["--list"]
 #  - symbol tables of the extension modules (--strip-unneeded keeps the dynamic symbols they
 #    are loaded by); the *.libs folders are left alone (patchelf'd by auditwheel).
 FROM build AS venv
+# The scripts under docker/ are bind-mounted into RUN steps, which a layer cache keys by the
+# instruction alone; scripts/container/build.sh passes their sha256 here so that editing one
+# rebuilds the steps that run it.
+ARG DOCKER_SCRIPTS_SHA=""
 WORKDIR /opt/venv/lib/python3.11/site-packages
 RUN --mount=type=bind,source=docker/startup_imports.py,target=/run/startup_imports.py \
     --mount=type=bind,source=docker/sourceless.py,target=/run/sourceless.py \
@@ -137,6 +141,10 @@ RUN --mount=type=bind,source=docker/startup_imports.py,target=/run/startup_impor
 
 # ---------------------------------------------------------------- runtime stage
 FROM ${BASE_IMAGE}
+# The scripts under docker/ are bind-mounted into RUN steps, which a layer cache keys by the
+# instruction alone; scripts/container/build.sh passes their sha256 here so that editing one
+# rebuilds the steps that run it.
+ARG DOCKER_SCRIPTS_SHA=""
 # No documentation, manual pages or translations from this install (the copyright files stay),
 # whether or not the base image already tells dpkg so.
 # After the install, the parts of Python's standard library the service never imports go:

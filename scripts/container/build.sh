@@ -42,8 +42,10 @@ fi
 start=$SECONDS
 log=$(mktemp)
 trap 'rm -f "$log"' EXIT
+scripts_sha=$(cat docker/*.py | sha256sum | cut -c1-64)
 buildah bud --format docker --isolation chroot --pull=never --layers --force-rm \
-    --build-arg BASE_IMAGE="$base" "${ca_args[@]}" -t "$image" "$@" . 2>&1 | tee "$log"
+    --build-arg BASE_IMAGE="$base" --build-arg DOCKER_SCRIPTS_SHA="$scripts_sha" \
+    "${ca_args[@]}" -t "$image" "$@" . 2>&1 | tee "$log"
 echo "built $image in $((SECONDS - start)) s"
 if [[ $prune == 1 ]]; then
     # The build stage's last image is the "--> ID" printed just before stage 2 starts.
