@@ -646,6 +646,15 @@ static void run_xnor(task *t) {
 
 /* ================================================================ pooling */
 
+/* A pooling window along one axis: output o starts at input s = o * stride - pad; its taps
+ * [k0, k1) are the ones inside [0, size). */
+static inline void window_taps(int32_t o, int32_t stride, int32_t pad, int32_t k, int32_t size, int32_t *s,
+                               int32_t *k0, int32_t *k1) {
+    *s = o * stride - pad;
+    *k0 = *s < 0 ? -*s : 0;
+    *k1 = min32(k, size - *s);
+}
+
 static void pool_item(void *arg, int64_t item, int tid) {
     (void)tid;
     const task *t = arg;
@@ -660,11 +669,11 @@ static void pool_item(void *arg, int64_t item, int tid) {
     const int is_max = nd->op == XNOR_OP_MAXPOOL;
     const int cip = nd->p[XP_CIP];
     for (int32_t y = y0; y < y1; y++) {
-        const int32_t sy = y * nd->sh - nd->pt;
-        const int32_t ky0 = sy < 0 ? -sy : 0, ky1 = min32(nd->kh, H - sy);
+        int32_t sy, ky0, ky1;
+        window_taps(y, nd->sh, nd->pt, nd->kh, H, &sy, &ky0, &ky1);
         for (int32_t x = 0; x < ow; x++) {
-            const int32_t sx = x * nd->sw - nd->pl;
-            const int32_t kx0 = sx < 0 ? -sx : 0, kx1 = min32(nd->kw, W - sx);
+            int32_t sx, kx0, kx1;
+            window_taps(x, nd->sw, nd->pl, nd->kw, W, &sx, &kx0, &kx1);
             float *o = out + ((size_t)y * (size_t)ow + (size_t)x) * C;
             if (is_max) {
                 for (size_t ch = 0; ch < C; ch++) o[ch] = -INFINITY;
@@ -715,11 +724,11 @@ static void bitpool_item(void *arg, int64_t item, int tid) {
     uint32_t *out = (uint32_t *)cs->ws + n * cs->ws_per_image;
     const uint32_t *andm = pr->pk_and;
     for (int32_t y = y0; y < y1; y++) {
-        const int32_t sy = y * nd->sh - nd->pt;
-        const int32_t ky0 = sy < 0 ? -sy : 0, ky1 = min32(nd->kh, H - sy);
+        int32_t sy, ky0, ky1;
+        window_taps(y, nd->sh, nd->pt, nd->kh, H, &sy, &ky0, &ky1);
         for (int32_t x = 0; x < ow; x++) {
-            const int32_t sx = x * nd->sw - nd->pl;
-            const int32_t kx0 = sx < 0 ? -sx : 0, kx1 = min32(nd->kw, W - sx);
+            int32_t sx, kx0, kx1;
+            window_taps(x, nd->sw, nd->pl, nd->kw, W, &sx, &kx0, &kx1);
             uint32_t *o = out + (((size_t)y + (size_t)cn->pt) * Wp + (size_t)x + (size_t)cn->pl) * cw;
             for (size_t j = 0; j < cw; j++) {
                 uint32_t any = 0, all = ~0u;
