@@ -6,6 +6,8 @@
  *    whole output buffer (so writes outside [y0,y1) x [b0,b1) show up as a changed
  *    canary), fconv within 1e-4 of the sum of |terms|, canaries exact; fconv's folded
  *    batchnorm epilogue bit-identical to the separate batchnorm op.
+ * 3. Every int8 kernel variant the CPU can run (qconv, qlinear_g32) against scalar, exact,
+ *    and the scalar qconv against its formula.
  * Inputs are malloc'ed to their exact size so AddressSanitizer catches over-reads.
  *
  * Build (from the repository root; KERNELS = every .c file in engine/src/kernels):
@@ -85,6 +87,17 @@ static void check_isas_bit_exact(op_run run, const void *args, const void *ref, 
         }
     }
 }
+
+/* The int8 kernels have more variants than tables have ISAs (AVX2 with or without
+ * AVX-VNNI, AVX-512 with or without VNNI): each one this CPU can run is tested against
+ * the scalar kernel directly, whichever table picks it. Entry 0 is scalar. */
+typedef struct {
+    const char *name;
+    xnor_qconv_fn qconv;
+    xnor_qlinear_fn qlinear_g32;
+} int8_variant;
+static int8_variant g_int8[4];
+static int g_nint8;
 
 /* ------------------------------------------------------------------ bconv */
 
@@ -694,11 +707,11 @@ static void run_qlinear_case(int N, int ng, int O, const char *tag)
     const int64_t out_stride = O + rint_in(0, 5);
     float *want = xmalloc((size_t)(N * out_stride) * sizeof(float));
     float *got = xmalloc((size_t)(N * out_stride) * sizeof(float));
-    for (int i = 0; i < g_nisa; i++) {
+    for (int i = 0; i < g_nint8; i++) {
         float *o = i ? got : want;
         for (int64_t k = 0; k < N * out_stride; k++) o[k] = CANARY_F;
         xnor_qlinear_args a = {in, in_stride, w, scale, wsum, ng, O, s0, s1, b0, b1, o, out_stride};
-        g_isas[i]->qlinear_g32(&a);
+        g_int8[i].qlinear_g32(&a);
         g_checks++;
         if (i == 0) {
             for (int s = 0; s < N; s++)
@@ -708,7 +721,7 @@ static void run_qlinear_case(int N, int ng, int O, const char *tag)
                         FAIL("qlinear_g32 %s scalar wrote outside its range at s %d o %ld", tag, s, (long)k);
                 }
         } else if (memcmp(got, want, (size_t)(N * out_stride) * sizeof(float)) != 0) {
-            FAIL("qlinear_g32 %s %s differs from scalar (N %d ng %d O %d s %d..%d b %d..%d)", tag, g_isas[i]->name,
+            FAIL("qlinear_g32 %s %s differs from scalar (N %d ng %d O %d s %d..%d b %d..%d)", tag, g_int8[i].name,
                  N, ng, O, s0, s1, b0, b1);
         }
     }
@@ -731,6 +744,102 @@ static void test_qlinear_alexnet(void)
     run_qlinear_case(5, 128, 1000, "alexnet fc8 batch 5");
 }
 
+/* ------------------------------------------------------------------ qconv */
+
+typedef struct {
+    int kh, qg, sh, px_stride, off0, row_pad;
+    int oh, ow, nb;  /* output rows, columns and 16-channel blocks of the whole layer */
+} qshape;
+
+/* One int8 convolution over rows [y0, y1), columns [x0, x1), blocks [b0, b1) of a layer
+ * of `s` (geometry as kernels.h's xnor_qconv_args). The scalar kernel is checked against
+ * the formula, then every variant must write the scalar buffer exactly (canaries included). */
+static void run_qconv_case(const qshape *s, const char *tag)
+{
+    int y0, y1, x0, x1, b0, b1;
+    random_range(s->oh, &y0, &y1);
+    random_range(s->ow, &x0, &x1);
+    random_range(s->nb, &b0, &b1);
+    const int64_t row_stride = (int64_t)s->ow * s->px_stride + 4 * s->qg + s->row_pad;
+    /* exactly the bytes the last window of the layer reads */
+    const int64_t in_len = s->off0 + ((int64_t)(s->oh - 1) * s->sh + s->kh - 1) * row_stride
+        + (int64_t)(s->ow - 1) * s->px_stride + 4 * s->qg;
+    uint8_t *in = xmalloc((size_t)in_len);
+    const int kind = rint_in(0, 3);
+    for (int64_t i = 0; i < in_len; i++) in[i] = kind == 0 ? 255 : kind == 1 ? (uint8_t)(rnd() % 2 * 255) : (uint8_t)rnd();
+    const size_t wlen = (size_t)s->nb * s->kh * s->qg * 64;
+    int8_t *w = xmalloc(wlen);
+    for (size_t i = 0; i < wlen; i++) w[i] = rnd() % 4 == 0 ? (int8_t)(rnd() % 2 ? 127 : -128) : (int8_t)rnd();
+    const int out_row = (x1 - x0) + rint_in(0, 2);
+    const int out_stride = 16 * ((b1 - b0) + rint_in(0, 1));
+    const size_t olen = (size_t)(y1 - y0 + 1) * out_row * (out_stride ? out_stride : 16);
+    int32_t *want = xmalloc(olen * sizeof(int32_t));
+    int32_t *got = xmalloc(olen * sizeof(int32_t));
+    for (int i = 0; i < g_nint8; i++) {
+        int32_t *o = i ? got : want;
+        for (size_t k = 0; k < olen; k++) o[k] = CANARY_I;
+        xnor_qconv_args a = {in, s->off0, row_stride, s->px_stride, w, s->kh, s->qg, s->sh,
+                             y0, y1, x0, x1, b0, b1, o, out_row, out_stride};
+        g_int8[i].qconv(&a);
+        g_checks++;
+        if (i == 0) {
+            for (size_t k = 0; k < olen; k++) {
+                const int64_t lane = (int64_t)(k % (size_t)(out_stride ? out_stride : 16));
+                const int64_t pos = (int64_t)(k / (size_t)(out_stride ? out_stride : 16));
+                const int64_t y = y0 + pos / out_row, x = x0 + pos % out_row;
+                const int inside = out_stride && y < y1 && x < x1 && lane < 16 * (b1 - b0);
+                int32_t expect = CANARY_I;
+                if (inside) {
+                    const int64_t ob = b0 + lane / 16, l = lane % 16;
+                    int64_t acc = 0;
+                    for (int ky = 0; ky < s->kh; ky++)
+                        for (int g = 0; g < s->qg; g++)
+                            for (int b = 0; b < 4; b++)
+                                acc += (int64_t)in[s->off0 + (y * s->sh + ky) * row_stride + x * s->px_stride + 4 * g + b]
+                                    * w[(((ob * s->kh + ky) * s->qg + g) * 16 + l) * 4 + b];
+                    expect = (int32_t)acc;
+                }
+                if (o[k] != expect) {
+                    FAIL("qconv %s scalar: %d at y %ld x %ld lane %ld, want %d", tag, o[k], (long)y, (long)x,
+                         (long)lane, expect);
+                    break;
+                }
+            }
+        } else if (memcmp(got, want, olen * sizeof(int32_t)) != 0) {
+            FAIL("qconv %s %s differs from scalar (kh %d qg %d sh %d px %d y %d..%d x %d..%d b %d..%d)", tag,
+                 g_int8[i].name, s->kh, s->qg, s->sh, s->px_stride, y0, y1, x0, x1, b0, b1);
+        }
+    }
+    free(in);
+    free(w);
+    free(want);
+    free(got);
+}
+
+static void test_qconv_random(int iters)
+{
+    for (int it = 0; it < iters; it++) {
+        qshape s;
+        s.kh = rint_in(1, 11), s.qg = rint_in(1, 10), s.sh = rint_in(0, 4), s.px_stride = rint_in(0, 13);
+        s.off0 = rint_in(0, 5), s.row_pad = rint_in(0, 7);
+        s.oh = rint_in(1, 4), s.ow = rint_in(1, 15), s.nb = rint_in(1, 7);
+        run_qconv_case(&s, "random");
+    }
+}
+
+static void test_qconv_alexnet(void)
+{
+    /* conv1: 11x11 stride 4 over 3 channels: a window row is 33 bytes in 9 groups */
+    const qshape conv1 = {11, 9, 4, 12, 0, 0, 3, 55, 6};
+    for (int i = 0; i < 4; i++) run_qconv_case(&conv1, "alexnet conv1");
+}
+
+static void add_int8_variant(const char *name, xnor_qconv_fn qconv, xnor_qlinear_fn qlinear)
+{
+    printf("testing int8 %s\n", name);
+    g_int8[g_nint8++] = (int8_variant){name, qconv, qlinear};
+}
+
 /* ------------------------------------------------------------------ main */
 
 int main(int argc, char **argv)
@@ -747,12 +856,30 @@ int main(int argc, char **argv)
             printf("SKIP %s: not available on this CPU\n", names[i]);
             continue;
         }
-        if (t->isa != all[i] || !t->bconv || !t->fconv || !t->pack || !t->bwnconv || !t->qlinear_g32) {
+        if (t->isa != all[i] || !t->bconv || !t->fconv || !t->pack || !t->bwnconv || !t->qconv || !t->qlinear_g32) {
             FAIL("table for %s is inconsistent", names[i]);
             continue;
         }
         printf("testing %s\n", t->name);
         g_isas[g_nisa++] = t;
+    }
+    add_int8_variant("scalar", xnor_qconv_16c__scalar, xnor_qlinear_g32__scalar);
+#if defined(XNOR_HAVE_X86)
+    if (xnor_cpu_has_avx2())
+        add_int8_variant("avx2", xnor_qconv_16c__avx2, xnor_qlinear_g32__avx2);
+    if (xnor_cpu_has_avxvnni())
+        add_int8_variant("avxvnni", xnor_qconv_16c__avxvnni, xnor_qlinear_g32__avxvnni);
+    else
+        printf("SKIP int8 avxvnni: not available on this CPU\n");
+    if (xnor_cpu_has_avx512vnni())
+        add_int8_variant("avx512vnni", xnor_qconv_16c__avx512vnni, xnor_qlinear_g32__avx512vnni);
+#endif
+    for (int i = 0; i < g_nisa; i++) {
+        int found = 0;
+        for (int k = 0; k < g_nint8; k++)
+            found |= g_isas[i]->qconv == g_int8[k].qconv && g_isas[i]->qlinear_g32 == g_int8[k].qlinear_g32;
+        if (!found)
+            FAIL("the %s table's int8 kernels are not among the tested variants", g_isas[i]->name);
     }
     const xnor_kernel_table *best = xnor_kernels_for(XNOR_ISA_AUTO);
     if (!best || best != g_isas[g_nisa - 1])
@@ -769,6 +896,8 @@ int main(int argc, char **argv)
     test_pack_alexnet();
     test_qlinear_random(200 * scale);
     test_qlinear_alexnet();
+    test_qconv_random(200 * scale);
+    test_qconv_alexnet();
 
     printf("%ld checks, %d failures\n", g_checks, g_fail);
     if (g_fail) {
