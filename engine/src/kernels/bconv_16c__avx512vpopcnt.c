@@ -17,7 +17,7 @@
  * flat run of T = kw*cw words per kernel row, whatever kw, cw and the strides are. */
 #include <immintrin.h>
 
-#include "tile16__avx512.h"
+#include "kernels.h"
 
 #define PMAX 8 /* largest pixel tile instantiated */
 #define BMAX 4 /* largest block tile instantiated */
@@ -80,18 +80,36 @@ tile(const ctx_t *c, int64_t q0, int32_t bs, const int P, const int B)
             _mm512_storeu_si512(op[p] + b * XNOR_LANES, acc[p][b]);
 }
 
-TILE16_DEF_P(1) TILE16_DEF_P(2) TILE16_DEF_P(3) TILE16_DEF_P(4)
-TILE16_DEF_P(6) TILE16_DEF(8, 1) TILE16_DEF(8, 2) TILE16_DEF(8, 3)
+typedef void (*tile_fn)(const ctx_t *, int64_t, int32_t);
+
+#define DEF_TILE(P, B)                                                            \
+    static XNOR_TARGET_AVX512 void tile_##P##_##B(const ctx_t *c, int64_t q0, int32_t bs) \
+    {                                                                             \
+        tile(c, q0, bs, P, B);                                                    \
+    }
+#define DEF_TILES_P(P) DEF_TILE(P, 1) DEF_TILE(P, 2) DEF_TILE(P, 3) DEF_TILE(P, 4)
+DEF_TILES_P(1) DEF_TILES_P(2) DEF_TILES_P(3) DEF_TILES_P(4)
+DEF_TILES_P(6) DEF_TILE(8, 1) DEF_TILE(8, 2) DEF_TILE(8, 3)
 
 /* [P][B-1]; NULL where P*B would overflow the 32 zmm registers. */
-static const tile16_table k_tiles = {{
+static const tile_fn k_tiles[PMAX + 1][BMAX] = {
     [1] = {tile_1_1, tile_1_2, tile_1_3, tile_1_4},
     [2] = {tile_2_1, tile_2_2, tile_2_3, tile_2_4},
     [3] = {tile_3_1, tile_3_2, tile_3_3, tile_3_4},
     [4] = {tile_4_1, tile_4_2, tile_4_3, tile_4_4},
     [6] = {tile_6_1, tile_6_2, tile_6_3, tile_6_4},
     [8] = {tile_8_1, tile_8_2, tile_8_3, NULL},
-}};
+};
+
+/* Largest instantiated pixel tile <= limit that fits with B blocks. */
+static int pick_p(int64_t limit, int B)
+{
+    static const int cand[] = {8, 6, 4, 3, 2, 1};
+    for (unsigned i = 0; i < sizeof cand / sizeof cand[0]; i++)
+        if (cand[i] <= limit && k_tiles[cand[i]][B - 1])
+            return cand[i];
+    return 1;
+}
 
 XNOR_TARGET_AVX512 void xnor_bconv_16c__avx512vpopcnt(const xnor_bconv_args *a)
 {
@@ -101,7 +119,17 @@ XNOR_TARGET_AVX512 void xnor_bconv_16c__avx512vpopcnt(const xnor_bconv_args *a)
         goto degenerate;
     ctx_t c = {a, (int64_t)a->Wp * a->cw, (int64_t)a->kh * a->kw * a->cw * XNOR_LANES,
                a->kw * a->cw};
-    tile16_sweep(&k_tiles, &c, q_begin, q_end, a->b0, nb, BMAX);
+    /* Split the blocks into near-equal chunks of <= BMAX so no chunk is a thin tail. */
+    const int32_t nchunks = (nb + BMAX - 1) / BMAX;
+    int32_t bs = a->b0;
+    for (int32_t k = 0; k < nchunks; k++) {
+        const int B = nb / nchunks + (k < nb % nchunks);
+        const int P = pick_p(q_end - q_begin, B);
+        const tile_fn fn = k_tiles[P][B - 1];
+        for (int64_t q = q_begin; q < q_end; q += P)
+            fn(&c, q + P <= q_end ? q : q_end - P, bs);
+        bs += B;
+    }
     return;
 
 degenerate:
