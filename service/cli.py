@@ -38,6 +38,12 @@ _SERVE_FLAGS: list[tuple[str, str, Any, str]] = [
     ("--queue-capacity", "queue_capacity", int, "queued images per model before 503 (default 256)"),
     ("--request-timeout-s", "request_timeout_s", float, "deadline of one request (default 10)"),
     ("--engine-threads", "engine_threads", int, "engine threads per call, 0 = all CPUs (default 0)"),
+    (
+        "--engine-spin",
+        "engine_spin",
+        int,
+        "polling rounds of the engine's threads before they sleep (default 0: the cores are shared)",
+    ),
     ("--isa", "isa", str, "auto, scalar, avx2 or avx512 (default auto)"),
     ("--preprocess-threads", "preprocess_threads", int, "decode/preprocess threads, 0 = CPUs"),
     (
@@ -143,10 +149,12 @@ def plan_threads(settings: Settings) -> Settings:
     engine = settings.engine_threads or share
     pre = settings.preprocess_threads or share
     log.info(
-        "%d CPUs: %d worker process(es), each with %d engine thread(s) and %d preprocessing thread(s)%s",
+        "%d CPUs: %d worker process(es), each with %d engine thread(s) (polling %d rounds before they "
+        "sleep) and %d preprocessing thread(s)%s",
         cpus,
         settings.workers,
         engine,
+        settings.engine_spin,
         pre,
         "" if settings.engine_threads and settings.preprocess_threads else " (0 = CPUs / workers)",
     )
