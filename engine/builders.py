@@ -50,6 +50,14 @@ def _tensors(
     return tensors
 
 
+def _binary(
+    signs: np.ndarray, alpha: np.ndarray, bias: np.ndarray | None, mode: str, use_k: bool
+) -> tuple[np.ndarray, dict[str, int], dict[str, np.ndarray]]:
+    """A binary op's weights as int8 +1/-1 (x >= 0 counts as +1), its mode parameters and its tensors."""
+    signs = np.where(np.asarray(signs) >= 0, np.int8(1), np.int8(-1))
+    return signs, {"mode": MODES[mode], "use_k": int(use_k)}, _tensors(signs, bias, alpha)
+
+
 def _conv_params(
     weight: np.ndarray, bias: np.ndarray | None, stride: int | Sequence[int], padding: int | Sequence[int]
 ) -> dict[str, int]:
@@ -95,10 +103,8 @@ def bconv2d(
     inputs: tuple[int, ...] = (),
 ) -> Node:
     """signs: [O][I][kh][kw] of +1/-1 (or any real: x >= 0 counts as +1)."""
-    signs = np.where(np.asarray(signs) >= 0, np.int8(1), np.int8(-1))
-    params = {**_conv_params(signs, bias, stride, padding), "mode": MODES[mode], "use_k": int(use_k)}
-    tensors = _tensors(signs, bias, alpha)
-    return Node("bconv2d", name, inputs, params, tensors)
+    signs, binary, tensors = _binary(signs, alpha, bias, mode, use_k)
+    return Node("bconv2d", name, inputs, {**_conv_params(signs, bias, stride, padding), **binary}, tensors)
 
 
 def linear(
@@ -119,14 +125,9 @@ def blinear(
     name: str = "",
     inputs: tuple[int, ...] = (),
 ) -> Node:
-    signs = np.where(np.asarray(signs) >= 0, np.int8(1), np.int8(-1))
-    tensors = _tensors(signs, bias, alpha)
-    params = {
-        "out": signs.shape[0],
-        "has_bias": int(bias is not None),
-        "mode": MODES[mode],
-        "use_k": int(use_k),
-    }
+    """signs: [O][I] of +1/-1 (or any real: x >= 0 counts as +1)."""
+    signs, binary, tensors = _binary(signs, alpha, bias, mode, use_k)
+    params = {"out": signs.shape[0], "has_bias": int(bias is not None), **binary}
     return Node("blinear", name, inputs, params, tensors)
 
 

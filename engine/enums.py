@@ -22,7 +22,13 @@ def _constants(text: str) -> dict[str, int]:
     return {m[1]: int(m[2]) for m in re.finditer(r"\b(XNOR_[A-Z0-9_]+)\s*=\s*(\d+)", code)}
 
 
+def _comments(text: str) -> dict[str, str]:
+    """The one-line comment after each `XNOR_NAME = value` enum member that has one."""
+    return {m[1]: m[2] for m in re.finditer(r"\b(XNOR_[A-Z0-9_]+)\s*=\s*\d+,?[ \t]*/\*\s*(.*?)\s*\*/", text)}
+
+
 CONSTANTS = _constants(HEADER.read_text())
+COMMENTS = _comments(HEADER.read_text())
 
 
 def members(prefix: str) -> dict[str, int]:

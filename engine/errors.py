@@ -3,11 +3,16 @@
 Every exception carries the C status code and the engine's message. The format errors
 share the base ModelFormatError so a caller can tell "this file is bad" from other
 failures with one except clause.
+
+The header is the one place a status is described: each class below is made from its
+member, XNOR_ERR_BAD_MAGIC giving BadMagicError with code "bad_magic", the status read
+from the compiled library and the member's comment as the docstring.
 """
 
 from __future__ import annotations
 
 from ._xnornet import lib
+from .enums import COMMENTS
 
 
 class XnorError(Exception):
@@ -22,97 +27,47 @@ class XnorError(Exception):
         self.message = message or self.code
 
 
-class InvalidArgumentError(XnorError, ValueError):
-    status, code = lib.XNOR_ERR_INVALID_ARGUMENT, "invalid_argument"
-
-
-class OutOfMemoryError(XnorError, MemoryError):
-    status, code = lib.XNOR_ERR_OUT_OF_MEMORY, "out_of_memory"
-
-
-class ModelIOError(XnorError, OSError):
-    status, code = lib.XNOR_ERR_IO, "io_error"
-
-
 class ModelFormatError(XnorError, ValueError):
     """The model file is not a valid xnornet model (any of the statuses below)."""
 
     status, code = lib.XNOR_ERR_BAD_HEADER, "bad_model"
 
 
-class BadMagicError(ModelFormatError):
-    status, code = lib.XNOR_ERR_BAD_MAGIC, "bad_magic"
+_BY_STATUS: dict[int, type[XnorError]] = {}
 
 
-class BadVersionError(ModelFormatError):
-    status, code = lib.XNOR_ERR_BAD_VERSION, "bad_version"
+def _error(member: str, base: type[Exception], *, name: str = "", code: str = "") -> type[XnorError]:
+    """The exception class of status XNOR_ERR_<member>, registered for error_for."""
+    name = name or "".join(word.capitalize() for word in member.split("_")) + "Error"
+    bases = (base,) if issubclass(base, XnorError) else (XnorError, base)
+    attrs = {
+        "__doc__": COMMENTS[f"XNOR_ERR_{member}"].capitalize() + ".",
+        "__module__": __name__,
+        "__qualname__": name,
+        "status": int(getattr(lib, f"XNOR_ERR_{member}")),
+        "code": code or member.lower(),
+    }
+    cls: type[XnorError] = type(name, bases, attrs)
+    _BY_STATUS[cls.status] = cls
+    return cls
 
 
-class TruncatedError(ModelFormatError):
-    status, code = lib.XNOR_ERR_TRUNCATED, "truncated"
-
-
-class TrailingDataError(ModelFormatError):
-    status, code = lib.XNOR_ERR_TRAILING_DATA, "trailing_data"
-
-
-class ChecksumError(ModelFormatError):
-    status, code = lib.XNOR_ERR_CHECKSUM, "checksum"
-
-
-class BadHeaderError(ModelFormatError):
-    status, code = lib.XNOR_ERR_BAD_HEADER, "bad_header"
-
-
-class BadTensorError(ModelFormatError):
-    status, code = lib.XNOR_ERR_BAD_TENSOR, "bad_tensor"
-
-
-class BadNodeError(ModelFormatError):
-    status, code = lib.XNOR_ERR_BAD_NODE, "bad_node"
-
-
-class ShapeMismatchError(ModelFormatError):
-    status, code = lib.XNOR_ERR_SHAPE_MISMATCH, "shape_mismatch"
-
-
-class BadLabelsError(ModelFormatError):
-    status, code = lib.XNOR_ERR_BAD_LABELS, "bad_labels"
-
-
-class UnsupportedISAError(XnorError, RuntimeError):
-    status, code = lib.XNOR_ERR_UNSUPPORTED_ISA, "unsupported_isa"
-
-
-class ThreadError(XnorError, RuntimeError):
-    status, code = lib.XNOR_ERR_THREAD, "thread_error"
-
-
-class InternalError(XnorError, RuntimeError):
-    status, code = lib.XNOR_ERR_INTERNAL, "internal"
-
-
-_BY_STATUS: dict[int, type[XnorError]] = {
-    cls.status: cls
-    for cls in (
-        InvalidArgumentError,
-        OutOfMemoryError,
-        ModelIOError,
-        BadMagicError,
-        BadVersionError,
-        TruncatedError,
-        TrailingDataError,
-        ChecksumError,
-        BadHeaderError,
-        BadTensorError,
-        BadNodeError,
-        ShapeMismatchError,
-        BadLabelsError,
-        UnsupportedISAError,
-        ThreadError,
-        InternalError,
-    )
-}
+InvalidArgumentError = _error("INVALID_ARGUMENT", ValueError)
+OutOfMemoryError = _error("OUT_OF_MEMORY", MemoryError)
+ModelIOError = _error("IO", OSError, name="ModelIOError", code="io_error")
+BadMagicError = _error("BAD_MAGIC", ModelFormatError)
+BadVersionError = _error("BAD_VERSION", ModelFormatError)
+TruncatedError = _error("TRUNCATED", ModelFormatError)
+TrailingDataError = _error("TRAILING_DATA", ModelFormatError)
+ChecksumError = _error("CHECKSUM", ModelFormatError)
+BadHeaderError = _error("BAD_HEADER", ModelFormatError)
+BadTensorError = _error("BAD_TENSOR", ModelFormatError)
+BadNodeError = _error("BAD_NODE", ModelFormatError)
+ShapeMismatchError = _error("SHAPE_MISMATCH", ModelFormatError)
+BadLabelsError = _error("BAD_LABELS", ModelFormatError)
+UnsupportedISAError = _error("UNSUPPORTED_ISA", RuntimeError, name="UnsupportedISAError")
+ThreadError = _error("THREAD", RuntimeError, code="thread_error")
+InternalError = _error("INTERNAL", RuntimeError)
 
 
 def error_for(status: int, message: str) -> XnorError:

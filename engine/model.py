@@ -24,7 +24,7 @@ from .errors import InvalidArgumentError, XnorError, error_for
 from .input_spec import InputSpec
 
 _ERRBUF = 512
-# InputSpec fields that ModelInfo.as_dict() lists after input_shape.
+# InputSpec fields that ModelInfo.as_dict() lists after input_shape, and ModelInfo has as attributes.
 _SPEC_KEYS = ("color", "resize", "resize_size", "scale", "mean", "std")
 
 
@@ -99,34 +99,15 @@ class ModelInfo:
     memory_bytes: int
     crc32: int
 
-    # The input spec's fields, by the names `xnornet info --json` has always used.
     @property
     def input_shape(self) -> tuple[int, int, int]:
         return self.input.shape
 
-    @property
-    def color(self) -> str:
-        return self.input.color
-
-    @property
-    def resize(self) -> str:
-        return self.input.resize
-
-    @property
-    def resize_size(self) -> int:
-        return self.input.resize_size
-
-    @property
-    def scale(self) -> float:
-        return self.input.scale
-
-    @property
-    def mean(self) -> tuple[float, ...]:
-        return self.input.mean
-
-    @property
-    def std(self) -> tuple[float, ...]:
-        return self.input.std
+    def __getattr__(self, name: str) -> Any:
+        """The input spec's fields (_SPEC_KEYS), by the names `xnornet info --json` has always used."""
+        if name in _SPEC_KEYS:
+            return getattr(self.input, name)
+        raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
 
     @property
     def edges(self) -> str:

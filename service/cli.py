@@ -13,7 +13,7 @@ import logging
 import sys
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, get_args
 
 from pydantic import ValidationError
 
@@ -21,56 +21,43 @@ from .settings import DEFAULT_MODEL, Settings
 
 log = logging.getLogger("xnornet.service")
 
-# flag -> (settings field, type, help)
-_SERVE_FLAGS: list[tuple[str, str, Any, str]] = [
-    ("--host", "host", str, "interface to listen on (default 127.0.0.1)"),
-    ("--port", "port", int, "TCP port (default 8000; 0 picks a free one)"),
-    ("--grpc-port", "grpc_port", int, "serve the OIP v2 gRPC service on this port too (default: off)"),
-    (
-        "--repository",
-        "repository",
-        str,
-        "model repository <dir>/<name>/<version>/model.xnor (default: the models bundled in the package)",
-    ),
-    ("--default-model", "default_model", str, f"model behind /v1/classify (default {DEFAULT_MODEL})"),
-    ("--max-batch-size", "max_batch_size", int, "images per engine call at most (default 32)"),
-    ("--max-batch-delay-ms", "max_batch_delay_ms", float, "how long a batch waits to fill (default 2)"),
-    ("--queue-capacity", "queue_capacity", int, "queued images per model before 503 (default 256)"),
-    ("--request-timeout-s", "request_timeout_s", float, "deadline of one request (default 10)"),
-    ("--engine-threads", "engine_threads", int, "engine threads per call, 0 = all CPUs (default 0)"),
-    (
-        "--engine-spin",
-        "engine_spin",
-        int,
-        "polling rounds of the engine's threads before they sleep (default 0: the cores are shared)",
-    ),
-    ("--isa", "isa", str, "auto, scalar, avx2 or avx512 (default auto)"),
-    ("--preprocess-threads", "preprocess_threads", int, "decode/preprocess threads, 0 = CPUs"),
-    (
-        "--workers",
-        "workers",
-        int,
-        "server processes sharing the port (default 1); threads 0 = CPUs divided among them",
-    ),
-    ("--max-body-bytes", "max_body_bytes", int, "request body limit (default 8 MiB)"),
-    ("--max-image-pixels", "max_image_pixels", int, "decoded image pixel limit (default 40M)"),
-    (
-        "--max-activation-mib",
-        "max_activation_mib",
-        int,
-        "refuse models whose activations for a full batch need more (default 4096)",
-    ),
-    ("--poll-seconds", "poll_seconds", float, "look for new versions every N s (0 = off)"),
-    ("--drain-delay-s", "drain_delay_s", float, "after SIGTERM, keep serving with /readyz 503 this long"),
-    ("--grace-s", "grace_s", float, "after SIGTERM, time for in-flight requests (default 30)"),
-    ("--log-level", "log_level", str, "debug, info, warning, error"),
-]
+# Settings field -> help of its flag: --field-name, converted to the field's type.
+_SERVE_FLAGS: dict[str, str] = {
+    "host": "interface to listen on (default 127.0.0.1)",
+    "port": "TCP port (default 8000; 0 picks a free one)",
+    "grpc_port": "serve the OIP v2 gRPC service on this port too (default: off)",
+    "repository": "model repository <dir>/<name>/<version>/model.xnor (default: the bundled models)",
+    "default_model": f"model behind /v1/classify (default {DEFAULT_MODEL})",
+    "max_batch_size": "images per engine call at most (default 32)",
+    "max_batch_delay_ms": "how long a batch waits to fill (default 2)",
+    "queue_capacity": "queued images per model before 503 (default 256)",
+    "request_timeout_s": "deadline of one request (default 10)",
+    "engine_threads": "engine threads per call, 0 = all CPUs (default 0)",
+    "engine_spin": "polling rounds of the engine's threads before they sleep (default 0: cores shared)",
+    "isa": "auto, scalar, avx2 or avx512 (default auto)",
+    "preprocess_threads": "decode/preprocess threads, 0 = CPUs",
+    "workers": "server processes sharing the port (default 1); threads 0 = CPUs divided among them",
+    "max_body_bytes": "request body limit (default 8 MiB)",
+    "max_image_pixels": "decoded image pixel limit (default 40M)",
+    "max_activation_mib": "refuse models whose activations for a full batch need more (default 4096)",
+    "poll_seconds": "look for new versions every N s (0 = off)",
+    "drain_delay_s": "after SIGTERM, keep serving with /readyz 503 this long",
+    "grace_s": "after SIGTERM, time for in-flight requests (default 30)",
+    "log_level": "debug, info, warning, error",
+}
+
+
+def _flag_type(field: str) -> Any:
+    """What argparse converts a Settings field's flag to: the field's type (without None)."""
+    annotation = Settings.model_fields[field].annotation
+    return next((t for t in get_args(annotation) if t is not type(None)), annotation)
 
 
 def add_arguments(name: str, parser: argparse.ArgumentParser) -> None:
     if name == "serve":
-        for flag, dest, typ, text in _SERVE_FLAGS:
-            parser.add_argument(flag, dest=dest, type=typ, default=None, help=text)
+        for field, text in _SERVE_FLAGS.items():
+            flag = "--" + field.replace("_", "-")
+            parser.add_argument(flag, dest=field, type=_flag_type(field), default=None, help=text)
         parser.add_argument(
             "--model",
             dest="models",
@@ -104,7 +91,7 @@ def run(name: str, args: argparse.Namespace) -> int:
 # -- serve -----------------------------------------------------------------------------------
 def _settings_from(args: argparse.Namespace) -> Settings:
     given: dict[str, Any] = {
-        dest: getattr(args, dest) for _, dest, _, _ in _SERVE_FLAGS if getattr(args, dest, None) is not None
+        field: getattr(args, field) for field in _SERVE_FLAGS if getattr(args, field, None) is not None
     }
     if args.models:
         given["models"] = args.models

@@ -28,75 +28,80 @@ from starlette.types import Send
 log = logging.getLogger("xnornet.service")
 
 
+# The code of each HTTP error status the service answers without a more specific one: Starlette's
+# own errors (no route, wrong method) and the ApiError classes below that name only a status.
+_HTTP_CODES = {
+    400: "bad_request",
+    401: "unauthorized",
+    403: "forbidden",
+    404: "not_found",
+    405: "method_not_allowed",
+    413: "too_large",
+    415: "unsupported_type",
+    422: "invalid_request",
+}
+
+
 class ApiError(Exception):
     """An expected failure: HTTP status, stable machine-readable code, message, extra headers,
-    and `reason`, the xnornet_rejected_total label when the request counts as refused."""
+    and `reason`, the xnornet_rejected_total label when the request counts as refused.
+
+    A subclass names its answer as class attributes or as class keywords:
+    `class NotFound(ApiError, status=404)` (code from _HTTP_CODES unless given)."""
 
     status = 500
     code = "internal"
     reason: str | None = None
     default_headers: ClassVar[Mapping[str, str]] = {}
 
+    def __init_subclass__(
+        cls, *, status: int | None = None, code: str | None = None, reason: str | None = None
+    ) -> None:
+        super().__init_subclass__()
+        if status is not None:
+            cls.status, cls.code = status, code or _HTTP_CODES[status]
+        if reason is not None:
+            cls.reason = reason
+
     def __init__(
-        self,
-        message: str,
-        *,
-        status: int | None = None,
-        code: str | None = None,
-        reason: str | None = None,
-        headers: Mapping[str, str] | None = None,
+        self, message: str, *, code: str | None = None, headers: Mapping[str, str] | None = None
     ) -> None:
         super().__init__(message)
         self.message = message
-        if status is not None:
-            self.status = status
         if code is not None:
             self.code = code
-        if reason is not None:
-            self.reason = reason
         self.headers = dict(self.default_headers if headers is None else headers)
 
 
-class BadRequest(ApiError):
-    status, code = 400, "bad_request"
+class BadRequest(ApiError, status=400): ...
 
 
-class Unauthorized(ApiError):
-    status, code = 401, "unauthorized"
+class Unauthorized(ApiError, status=401): ...
 
 
-class Forbidden(ApiError):
-    status, code = 403, "forbidden"
+class Forbidden(ApiError, status=403): ...
 
 
-class NotFound(ApiError):
-    status, code = 404, "not_found"
+class NotFound(ApiError, status=404): ...
 
 
-class PayloadTooLarge(ApiError):
-    status, code, reason = 413, "too_large", "too_large"
+class PayloadTooLarge(ApiError, status=413, reason="too_large"): ...
 
 
-class UnsupportedMediaType(ApiError):
-    status, code, reason = 415, "unsupported_type", "unsupported_type"
+class UnsupportedMediaType(ApiError, status=415, reason="unsupported_type"): ...
 
 
-class Unprocessable(ApiError):
-    status, code = 422, "invalid_request"
+class Unprocessable(ApiError, status=422): ...
 
 
-class ServiceUnavailable(ApiError):
-    status, code = 503, "unavailable"
+class ServiceUnavailable(ApiError, status=503, code="unavailable"): ...
 
 
-class Timeout(ApiError):
-    status, code = 504, "deadline_exceeded"
+class Timeout(ApiError, status=504, code="deadline_exceeded"): ...
 
 
-class ClientGone(ApiError):
+class ClientGone(ApiError, status=499, code="client_closed_request", reason="disconnect"):
     """The client disconnected; nobody reads this answer (499 in logs and metrics)."""
-
-    status, code, reason = 499, "client_closed_request", "disconnect"
 
 
 def count(metrics: Any, exc: ApiError) -> None:
@@ -141,18 +146,6 @@ def error_response(
     request: Request, status: int, code: str, message: str, headers: dict[str, str] | None = None
 ) -> JSONResponse:
     return JSONResponse(error_body(request.url.path, code, message), status_code=status, headers=headers)
-
-
-_HTTP_CODES = {
-    400: "bad_request",
-    401: "unauthorized",
-    403: "forbidden",
-    404: "not_found",
-    405: "method_not_allowed",
-    413: "too_large",
-    415: "unsupported_type",
-    422: "invalid_request",
-}
 
 
 def _validation_message(exc: RequestValidationError) -> str:

@@ -30,7 +30,7 @@ extern "C" {
 typedef enum {
     XNOR_OK = 0,
     XNOR_ERR_INVALID_ARGUMENT = 1,  /* a caller passed a bad pointer, size or option */
-    XNOR_ERR_OUT_OF_MEMORY = 2,
+    XNOR_ERR_OUT_OF_MEMORY = 2,     /* an allocation failed */
     XNOR_ERR_IO = 3,                /* the file could not be opened or read */
     XNOR_ERR_BAD_MAGIC = 4,         /* not an xnornet model file */
     XNOR_ERR_BAD_VERSION = 5,       /* a format version this engine does not read */
@@ -44,7 +44,7 @@ typedef enum {
     XNOR_ERR_BAD_LABELS = 13,       /* label section malformed or count mismatch */
     XNOR_ERR_UNSUPPORTED_ISA = 14,  /* the requested instruction set is not available */
     XNOR_ERR_THREAD = 15,           /* a worker thread could not be started */
-    XNOR_ERR_INTERNAL = 16
+    XNOR_ERR_INTERNAL = 16          /* a state the engine's own checks should have made impossible */
 } xnor_status;
 
 typedef enum {

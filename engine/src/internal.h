@@ -195,6 +195,12 @@ void *xnor_alloc_aligned(size_t bytes);
 void *xnor_calloc_aligned(size_t bytes);
 void xnor_free_aligned(void *p);
 
+/* release(p) for each of n pointers (NULL allowed): the owned buffers of a struct in one call,
+ * via XNOR_FREE_EACH(free or xnor_free_aligned, a->x, a->y, ...). */
+void xnor_free_each(void (*release)(void *), void *const *ptrs, size_t n);
+#define XNOR_FREE_EACH(release, ...) \
+    xnor_free_each(release, (void *const[]){__VA_ARGS__}, sizeof((void *const[]){__VA_ARGS__}) / sizeof(void *))
+
 /* Overflow-safe size arithmetic: return 0 and leave *out unspecified on overflow. */
 static inline int xnor_mul_u64(uint64_t a, uint64_t b, uint64_t *out) {
     return !__builtin_mul_overflow(a, b, out);

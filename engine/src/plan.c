@@ -334,13 +334,7 @@ void xnor_context_free(xnor_context_t *c) {
         for (int32_t i = 0; i < c->n_threads; i++) xnor_free_aligned(c->scratch[i]);
         free(c->scratch);
     }
-    free(c->steps);
-    free(c->storage);
-    free(c->slot_of);
-    free(c->slot_elems);
-    free(c->slot_buf);
-    free(c->timings);
-    free(c);
+    XNOR_FREE_EACH(free, c->steps, c->storage, c->slot_of, c->slot_elems, c->slot_buf, c->timings, c);
 }
 
 xnor_status xnor_context_new(const xnor_model_t *m, const xnor_context_params *params, xnor_context_t **out,

@@ -6,6 +6,8 @@
  *    whole output buffer (so writes outside [y0,y1) x [b0,b1) show up as a changed
  *    canary), fconv within 1e-4 of the sum of |terms|, canaries exact; fconv's folded
  *    batchnorm epilogue bit-identical to the separate batchnorm op.
+ * 3. Every int8 kernel variant the CPU can run (qconv, qlinear_g32) against scalar, exact,
+ *    and the scalar qconv against its formula.
  * Inputs are malloc'ed to their exact size so AddressSanitizer catches over-reads.
  *
  * Build (from the repository root; KERNELS = every .c file in engine/src/kernels):
@@ -56,6 +58,47 @@ static void *xmalloc(size_t n)
 static const xnor_kernel_table *g_isas[4];
 static int g_nisa;
 
+/* One op of an ISA's kernel table run on its args. */
+typedef void (*op_run)(const xnor_kernel_table *isa, const void *args);
+
+/* Every ISA but scalar runs the op on `args`, whose output is `got`: n 4-byte words, first set
+ * to `canary`, that must equal the words of `ref` (the scalar result) bit for bit, canaries
+ * included. `what` names the op and the case in a failure. */
+static void check_isas_bit_exact(op_run run, const void *args, const void *ref, void *got, size_t n,
+                                 uint32_t canary, const char *what)
+{
+    const uint32_t *want = ref;
+    uint32_t *have = got;
+    for (int k = 0; k < g_nisa; k++) {
+        if (g_isas[k]->isa == XNOR_ISA_SCALAR)
+            continue;
+        for (size_t i = 0; i < n; i++)
+            have[i] = canary;
+        run(g_isas[k], args);
+        g_checks++;
+        size_t i = 0;
+        while (i < n && have[i] == want[i])
+            i++;
+        if (i < n) {
+            float hf, wf;
+            memcpy(&hf, &have[i], 4), memcpy(&wf, &want[i], 4);
+            FAIL("%s %s first diff at %zu: %08x vs %08x (as float %.9g vs %.9g)", g_isas[k]->name, what, i,
+                 have[i], want[i], hf, wf);
+        }
+    }
+}
+
+/* The int8 kernels have more variants than tables have ISAs (AVX2 with or without
+ * AVX-VNNI, AVX-512 with or without VNNI): each one this CPU can run is tested against
+ * the scalar kernel directly, whichever table picks it. Entry 0 is scalar. */
+typedef struct {
+    const char *name;
+    xnor_qconv_fn qconv;
+    xnor_qlinear_fn qlinear_g32;
+} int8_variant;
+static int8_variant g_int8[4];
+static int g_nint8;
+
 /* ------------------------------------------------------------------ bconv */
 
 typedef struct {
@@ -80,6 +123,8 @@ static uint32_t bword(int fill, int is_w)
     }
     return (uint32_t)rnd();
 }
+
+static void run_bconv(const xnor_kernel_table *isa, const void *args) { isa->bconv(args); }
 
 static void run_bconv_case_fill(const bshape *s, const char *tag, int fill)
 {
@@ -124,24 +169,12 @@ static void run_bconv_case_fill(const bshape *s, const char *tag, int fill)
         }
     }
 
-    for (int k = 0; k < g_nisa; k++) {
-        if (g_isas[k]->isa == XNOR_ISA_SCALAR)
-            continue;
-        for (size_t i = 0; i < nout; i++)
-            got[i] = CANARY_I;
-        a.out = got;
-        g_isas[k]->bconv(&a);
-        g_checks++;
-        if (memcmp(ref, got, nout * 4) != 0) {
-            size_t i = 0;
-            while (ref[i] == got[i])
-                i++;
-            FAIL("bconv %s %s: Hp=%d Wp=%d cw=%d k=%dx%d s=%dx%d o=%dx%d nb=%d y=[%d,%d) b=[%d,%d) "
-                 "first diff at %zu: %d vs %d",
-                 g_isas[k]->name, tag, s->Hp, s->Wp, s->cw, s->kh, s->kw, s->sh, s->sw, s->oh,
-                 s->ow, s->nb, s->y0, s->y1, s->b0, s->b1, i, got[i], ref[i]);
-        }
-    }
+    char what[256];
+    snprintf(what, sizeof what, "bconv %s: Hp=%d Wp=%d cw=%d k=%dx%d s=%dx%d o=%dx%d nb=%d y=[%d,%d) b=[%d,%d)",
+             tag, s->Hp, s->Wp, s->cw, s->kh, s->kw, s->sh, s->sw, s->oh, s->ow, s->nb, s->y0, s->y1,
+             s->b0, s->b1);
+    a.out = got;
+    check_isas_bit_exact(run_bconv, &a, ref, got, nout, CANARY_I, what);
     free(in), free(w), free(ref), free(got);
 }
 
@@ -207,15 +240,76 @@ static void test_bconv_alexnet(void)
 
 /* ------------------------------------------------------------------ fconv */
 
+/* A float-input convolution case of fconv or bwnconv. */
 typedef struct {
     int Hp, Wp, C, kh, kw, sh, sw, oh, ow, O, ldo_extra, has_bias, relu;
     int y0, y1, b0, b1;
-    int has_scale; /* folded batchnorm epilogue (scale/shift) */
-} fshape;
+    int has_scale; /* folded batchnorm epilogue (scale/shift); fconv only */
+} cshape;
+
+/* A random case; with linear_too one in four is a linear layer (a 1 x batch image), with
+ * scale_too one in three has the folded batchnorm epilogue. */
+static void random_cshape(cshape *s, int linear_too, int scale_too)
+{
+    s->C = rnd() % 3 == 0 ? rint_in(1, 70) : rint_in(1, 8);
+    s->kh = rint_in(1, 11), s->kw = rint_in(1, 11);
+    if (rnd() % 2)
+        s->kh = rint_in(1, 3), s->kw = rint_in(1, 3);
+    s->sh = rint_in(1, 4), s->sw = rint_in(1, 4);
+    s->oh = rint_in(1, 7), s->ow = rint_in(1, 15);
+    if (linear_too && rnd() % 4 == 0)
+        s->kh = s->kw = s->sh = s->sw = 1, s->oh = 1, s->ow = rint_in(1, 20), s->C = rint_in(1, 600);
+    s->Hp = (s->oh - 1) * s->sh + s->kh + rint_in(0, 2);
+    s->Wp = (s->ow - 1) * s->sw + s->kw + rint_in(0, 2);
+    s->O = rint_in(1, 100);
+    s->ldo_extra = rint_in(0, 3) == 0 ? rint_in(1, 20) : 0;
+    s->has_bias = rint_in(0, 1), s->relu = rint_in(0, 1);
+    s->has_scale = scale_too && rint_in(0, 2) == 0;
+    random_range(s->oh, &s->y0, &s->y1);
+    random_range((s->O + 15) / 16, &s->b0, &s->b1);
+}
+
+/* One kernel's check of one case. */
+typedef void (*cshape_check)(const cshape *s, const char *tag);
+
+/* `iters` random cases (random_cshape's linear_too, scale_too), then the n AlexNet shapes. */
+static void test_cshapes(cshape_check check, int iters, int linear_too, int scale_too,
+                         const cshape *alexnet, size_t n)
+{
+    for (int it = 0; it < iters; it++) {
+        cshape s;
+        random_cshape(&s, linear_too, scale_too);
+        check(&s, "random");
+    }
+    for (size_t i = 0; i < n; i++)
+        check(&alexnet[i], "alexnet");
+}
 
 static const float CANARY_F = -12345.678f;
 
-static void run_fconv_case(const fshape *s, const char *tag)
+/* Whether word i of a case's oh x ow x ldo output is one the kernel computes. */
+static int cshape_inside(const cshape *s, int ldo, size_t i)
+{
+    const int q = (int)(i / ldo), o = (int)(i % ldo), y = q / s->ow, ob = o / 16;
+    return y >= s->y0 && y < s->y1 && ob >= s->b0 && ob < s->b1 && o < s->O;
+}
+
+/* The scalar kernel left every word outside the case's range at CANARY_F. */
+static void check_scalar_canaries(const cshape *s, int ldo, const float *ref, size_t nout, const char *op,
+                                  const char *tag)
+{
+    for (size_t i = 0; i < nout; i++) {
+        if (cshape_inside(s, ldo, i))
+            continue;
+        g_checks++;
+        if (memcmp(&ref[i], &CANARY_F, 4) != 0) {
+            FAIL("%s scalar %s wrote outside its range at %zu", op, tag, i);
+            break;
+        }
+    }
+}
+
+static void run_fconv_case(const cshape *s, const char *tag)
 {
     const int nb = (s->O + 15) / 16;
     const size_t nin = (size_t)s->Hp * s->Wp * s->C;
@@ -255,7 +349,7 @@ static void run_fconv_case(const fshape *s, const char *tag)
     for (size_t i = 0; i < nout; i++) {
         const int q = (int)(i / ldo), o = (int)(i % ldo);
         const int y = q / s->ow, x = q % s->ow, ob = o / 16, lane = o % 16;
-        inside[i] = y >= s->y0 && y < s->y1 && ob >= s->b0 && ob < s->b1 && o < s->O;
+        inside[i] = (char)cshape_inside(s, ldo, i);
         want[i] = mag[i] = 0;
         if (!inside[i] || i % step)
             continue;
@@ -277,15 +371,9 @@ static void run_fconv_case(const fshape *s, const char *tag)
             acc = 0;
         want[i] = acc, mag[i] = m;
     }
-    for (size_t i = 0; i < nout; i += 1) {
-        if (!inside[i]) {
-            if (memcmp(&ref[i], &CANARY_F, 4) != 0) {
-                FAIL("fconv scalar %s wrote outside its range at %zu", tag, i);
-                break;
-            }
-            continue;
-        }
-        if (i % step)
+    check_scalar_canaries(s, ldo, ref, nout, "fconv", tag);
+    for (size_t i = 0; i < nout; i += step) {
+        if (!inside[i])
             continue;
         g_checks++;
         if (!(fabs(ref[i] - want[i]) <= 1e-4 * mag[i] + 1e-6)) {
@@ -366,54 +454,25 @@ static void run_fconv_case(const fshape *s, const char *tag)
         free(inside);
 }
 
-static void test_fconv_random(int iters)
-{
-    for (int it = 0; it < iters; it++) {
-        fshape s;
-        s.C = rnd() % 3 == 0 ? rint_in(1, 70) : rint_in(1, 8);
-        s.kh = rint_in(1, 11), s.kw = rint_in(1, 11);
-        if (rnd() % 2)
-            s.kh = rint_in(1, 3), s.kw = rint_in(1, 3);
-        s.sh = rint_in(1, 4), s.sw = rint_in(1, 4);
-        s.oh = rint_in(1, 7), s.ow = rint_in(1, 15);
-        s.Hp = (s.oh - 1) * s.sh + s.kh + rint_in(0, 2);
-        s.Wp = (s.ow - 1) * s.sw + s.kw + rint_in(0, 2);
-        s.O = rint_in(1, 100);
-        s.ldo_extra = rint_in(0, 3) == 0 ? rint_in(1, 20) : 0;
-        s.has_bias = rint_in(0, 1), s.relu = rint_in(0, 1);
-        s.has_scale = rint_in(0, 2) == 0;
-        random_range(s.oh, &s.y0, &s.y1);
-        random_range((s.O + 15) / 16, &s.b0, &s.b1);
-        run_fconv_case(&s, "random");
-    }
-}
-
-static void test_fconv_alexnet(void)
-{
-    const fshape shapes[] = {
-        {227, 227, 3, 11, 11, 4, 4, 55, 55, 96, 0, 1, 1, 0, 55, 0, 6, 0},  /* conv1 */
-        {227, 227, 3, 11, 11, 4, 4, 55, 55, 96, 0, 1, 0, 13, 29, 1, 5, 0}, /* conv1 slice */
-        {1, 1, 4096, 1, 1, 1, 1, 1, 1, 1000, 0, 1, 0, 0, 1, 0, 63, 0},     /* fc8 batch 1 */
-        {1, 16, 4096, 1, 1, 1, 1, 1, 16, 1000, 0, 1, 0, 0, 1, 0, 63, 0},   /* fc8 batch 16 */
-        {1, 16, 4096, 1, 1, 1, 1, 1, 16, 1000, 0, 0, 1, 0, 1, 30, 63, 0},  /* fc8 tail slice */
-        {227, 227, 3, 11, 11, 4, 4, 55, 55, 96, 0, 1, 1, 20, 31, 0, 6, 1}, /* conv1 + bn1 + relu1 */
-        {1, 5, 4096, 1, 1, 1, 1, 1, 5, 1000, 0, 1, 0, 0, 1, 2, 63, 1},     /* linear + bn1d */
-    };
-    for (unsigned i = 0; i < sizeof shapes / sizeof shapes[0]; i++)
-        run_fconv_case(&shapes[i], "alexnet");
-}
+/* AlexNet's fconv layers, whole and as thread slices. */
+static const cshape FCONV_ALEXNET[] = {
+    {227, 227, 3, 11, 11, 4, 4, 55, 55, 96, 0, 1, 1, 0, 55, 0, 6, 0},  /* conv1 */
+    {227, 227, 3, 11, 11, 4, 4, 55, 55, 96, 0, 1, 0, 13, 29, 1, 5, 0}, /* conv1 slice */
+    {1, 1, 4096, 1, 1, 1, 1, 1, 1, 1000, 0, 1, 0, 0, 1, 0, 63, 0},     /* fc8 batch 1 */
+    {1, 16, 4096, 1, 1, 1, 1, 1, 16, 1000, 0, 1, 0, 0, 1, 0, 63, 0},   /* fc8 batch 16 */
+    {1, 16, 4096, 1, 1, 1, 1, 1, 16, 1000, 0, 0, 1, 0, 1, 30, 63, 0},  /* fc8 tail slice */
+    {227, 227, 3, 11, 11, 4, 4, 55, 55, 96, 0, 1, 1, 20, 31, 0, 6, 1}, /* conv1 + bn1 + relu1 */
+    {1, 5, 4096, 1, 1, 1, 1, 1, 5, 1000, 0, 1, 0, 0, 1, 2, 63, 1},     /* linear + bn1d */
+};
 
 /* ------------------------------------------------------------------ bwnconv */
 
-typedef struct {
-    int Hp, Wp, C, kh, kw, sh, sw, oh, ow, O, ldo_extra, has_bias, relu;
-    int y0, y1, b0, b1;
-} wshape;
+static void run_bwnconv(const xnor_kernel_table *isa, const void *args) { isa->bwnconv(args); }
 
 /* Scalar against a naive double sum of +-x (within float rounding of the magnitudes);
  * every other ISA against scalar bit for bit over the whole output (the kernels add the
  * same exact terms in the same order), canaries included. */
-static void run_bwnconv_case(const wshape *s, const char *tag)
+static void run_bwnconv_case(const cshape *s, const char *tag)
 {
     const int nb = (s->O + 15) / 16;
     const size_t nin = (size_t)s->Hp * s->Wp * s->C;
@@ -447,20 +506,12 @@ static void run_bwnconv_case(const wshape *s, const char *tag)
     xnor_bwnconv_16c__scalar(&a);
 
     const size_t step = nout > 20000 ? nout / 20000 + 1 : 1;
-    for (size_t i = 0; i < nout; i++) {
+    check_scalar_canaries(s, ldo, ref, nout, "bwnconv", tag);
+    for (size_t i = 0; i < nout; i += step) {
+        if (!cshape_inside(s, ldo, i))
+            continue;
         const int q = (int)(i / ldo), o = (int)(i % ldo);
         const int y = q / s->ow, x = q % s->ow, ob = o / 16, lane = o % 16;
-        const int inside = y >= s->y0 && y < s->y1 && ob >= s->b0 && ob < s->b1 && o < s->O;
-        if (!inside) {
-            g_checks++;
-            if (memcmp(&ref[i], &CANARY_F, 4) != 0) {
-                FAIL("bwnconv scalar %s wrote outside its range at %zu", tag, i);
-                break;
-            }
-            continue;
-        }
-        if (i % step)
-            continue;
         double acc = 0, m = 0;
         for (int ky = 0; ky < s->kh; ky++)
             for (int kx = 0; kx < s->kw; kx++)
@@ -483,65 +534,30 @@ static void run_bwnconv_case(const wshape *s, const char *tag)
         }
     }
 
-    for (int k = 0; k < g_nisa; k++) {
-        if (g_isas[k]->isa == XNOR_ISA_SCALAR)
-            continue;
-        for (size_t i = 0; i < nout; i++)
-            got[i] = CANARY_F;
-        a.out = got;
-        g_isas[k]->bwnconv(&a);
-        g_checks++;
-        if (memcmp(ref, got, nout * 4) != 0) {
-            size_t i = 0;
-            while (!memcmp(&ref[i], &got[i], 4))
-                i++;
-            FAIL("bwnconv %s %s: Hp=%d Wp=%d C=%d k=%dx%d s=%dx%d o=%dx%d O=%d ldo=%d bias=%d relu=%d "
-                 "y=[%d,%d) b=[%d,%d) first diff at %zu: %.9g vs %.9g",
-                 g_isas[k]->name, tag, s->Hp, s->Wp, s->C, s->kh, s->kw, s->sh, s->sw, s->oh, s->ow, s->O,
-                 ldo, s->has_bias, s->relu, s->y0, s->y1, s->b0, s->b1, i, got[i], ref[i]);
-        }
-    }
+    char what[256];
+    snprintf(what, sizeof what,
+             "bwnconv %s: Hp=%d Wp=%d C=%d k=%dx%d s=%dx%d o=%dx%d O=%d ldo=%d bias=%d relu=%d y=[%d,%d) "
+             "b=[%d,%d)",
+             tag, s->Hp, s->Wp, s->C, s->kh, s->kw, s->sh, s->sw, s->oh, s->ow, s->O, ldo, s->has_bias,
+             s->relu, s->y0, s->y1, s->b0, s->b1);
+    uint32_t canary;
+    memcpy(&canary, &CANARY_F, 4);
+    a.out = got;
+    check_isas_bit_exact(run_bwnconv, &a, ref, got, nout, canary, what);
     free(in), free(alpha), free(bias), free(w), free(ref), free(got);
 }
 
-static void test_bwnconv_random(int iters)
-{
-    for (int it = 0; it < iters; it++) {
-        wshape s;
-        s.C = rnd() % 3 == 0 ? rint_in(1, 70) : rint_in(1, 8);
-        s.kh = rint_in(1, 11), s.kw = rint_in(1, 11);
-        if (rnd() % 2)
-            s.kh = rint_in(1, 3), s.kw = rint_in(1, 3);
-        s.sh = rint_in(1, 4), s.sw = rint_in(1, 4);
-        s.oh = rint_in(1, 7), s.ow = rint_in(1, 15);
-        if (rnd() % 4 == 0) /* linear: a 1 x batch image */
-            s.kh = s.kw = s.sh = s.sw = 1, s.oh = 1, s.ow = rint_in(1, 20), s.C = rint_in(1, 600);
-        s.Hp = (s.oh - 1) * s.sh + s.kh + rint_in(0, 2);
-        s.Wp = (s.ow - 1) * s.sw + s.kw + rint_in(0, 2);
-        s.O = rint_in(1, 100);
-        s.ldo_extra = rint_in(0, 3) == 0 ? rint_in(1, 20) : 0;
-        s.has_bias = rint_in(0, 1), s.relu = rint_in(0, 1);
-        random_range(s.oh, &s.y0, &s.y1);
-        random_range((s.O + 15) / 16, &s.b0, &s.b1);
-        run_bwnconv_case(&s, "random");
-    }
-}
-
-static void test_bwnconv_alexnet(void)
-{
-    const wshape shapes[] = {
-        {31, 31, 96, 5, 5, 1, 1, 27, 27, 256, 0, 1, 1, 0, 27, 0, 16},   /* conv2 */
-        {31, 31, 96, 5, 5, 1, 1, 27, 27, 256, 0, 1, 1, 5, 12, 3, 14},   /* conv2, thread slice */
-        {15, 15, 256, 3, 3, 1, 1, 13, 13, 384, 0, 1, 1, 0, 13, 0, 24},  /* conv3 */
-        {15, 15, 384, 3, 3, 1, 1, 13, 13, 256, 0, 0, 0, 4, 9, 1, 15},   /* conv5 slice, no bias */
-        {1, 1, 9216, 1, 1, 1, 1, 1, 1, 4096, 0, 1, 1, 0, 1, 0, 40},     /* fc6 batch 1, 40 blocks */
-        {1, 16, 9216, 1, 1, 1, 1, 1, 16, 1024, 0, 1, 1, 0, 1, 3, 64},   /* fc6 batch 16 (streams) */
-        {1, 5, 4096, 1, 1, 1, 1, 1, 5, 4096, 0, 1, 0, 0, 1, 250, 256},  /* fc7 batch 5, tail */
-        {1, 3, 4096, 1, 1, 1, 1, 1, 3, 1000, 3, 1, 0, 0, 1, 0, 63},     /* odd O, ldo > O */
-    };
-    for (unsigned i = 0; i < sizeof shapes / sizeof shapes[0]; i++)
-        run_bwnconv_case(&shapes[i], "alexnet");
-}
+/* AlexNet's BWN layers, whole and as thread slices. */
+static const cshape BWNCONV_ALEXNET[] = {
+    {31, 31, 96, 5, 5, 1, 1, 27, 27, 256, 0, 1, 1, 0, 27, 0, 16, 0},   /* conv2 */
+    {31, 31, 96, 5, 5, 1, 1, 27, 27, 256, 0, 1, 1, 5, 12, 3, 14, 0},   /* conv2, thread slice */
+    {15, 15, 256, 3, 3, 1, 1, 13, 13, 384, 0, 1, 1, 0, 13, 0, 24, 0},  /* conv3 */
+    {15, 15, 384, 3, 3, 1, 1, 13, 13, 256, 0, 0, 0, 4, 9, 1, 15, 0},   /* conv5 slice, no bias */
+    {1, 1, 9216, 1, 1, 1, 1, 1, 1, 4096, 0, 1, 1, 0, 1, 0, 40, 0},     /* fc6 batch 1, 40 blocks */
+    {1, 16, 9216, 1, 1, 1, 1, 1, 16, 1024, 0, 1, 1, 0, 1, 3, 64, 0},   /* fc6 batch 16 (streams) */
+    {1, 5, 4096, 1, 1, 1, 1, 1, 5, 4096, 0, 1, 0, 0, 1, 250, 256, 0},  /* fc7 batch 5, tail */
+    {1, 3, 4096, 1, 1, 1, 1, 1, 3, 1000, 3, 1, 0, 0, 1, 0, 63, 0},     /* odd O, ldo > O */
+};
 
 /* ------------------------------------------------------------------ pack */
 
@@ -562,6 +578,8 @@ static float tricky(void)
     default: return rfloat();
     }
 }
+
+static void run_pack(const xnor_kernel_table *isa, const void *args) { isa->pack(args); }
 
 static void run_pack_case(const pshape *s, const char *tag)
 {
@@ -617,23 +635,11 @@ static void run_pack_case(const pshape *s, const char *tag)
                 }
             }
 done:
-    for (int k = 0; k < g_nisa; k++) {
-        if (g_isas[k]->isa == XNOR_ISA_SCALAR)
-            continue;
-        for (size_t i = 0; i < nout; i++)
-            got[i] = 0xDEADBEEFu;
-        a.out = got;
-        g_isas[k]->pack(&a);
-        g_checks++;
-        if (memcmp(ref, got, nout * 4) != 0) {
-            size_t i = 0;
-            while (ref[i] == got[i])
-                i++;
-            FAIL("pack %s %s: H=%d W=%d C=%d pad=%d,%d,%d,%d scale=%d y=[%d,%d) first diff at %zu: %08x vs %08x",
-                 g_isas[k]->name, tag, s->H, s->W, s->C, s->pt, s->pl, s->pb, s->pr, s->has_scale,
-                 s->y0, s->y1, i, got[i], ref[i]);
-        }
-    }
+    char what[256];
+    snprintf(what, sizeof what, "pack %s: H=%d W=%d C=%d pad=%d,%d,%d,%d scale=%d y=[%d,%d)", tag, s->H,
+             s->W, s->C, s->pt, s->pl, s->pb, s->pr, s->has_scale, s->y0, s->y1);
+    a.out = got;
+    check_isas_bit_exact(run_pack, &a, ref, got, nout, 0xDEADBEEFu, what);
     free(in), free(scale), free(shift), free(ref), free(got);
 }
 
@@ -701,11 +707,11 @@ static void run_qlinear_case(int N, int ng, int O, const char *tag)
     const int64_t out_stride = O + rint_in(0, 5);
     float *want = xmalloc((size_t)(N * out_stride) * sizeof(float));
     float *got = xmalloc((size_t)(N * out_stride) * sizeof(float));
-    for (int i = 0; i < g_nisa; i++) {
+    for (int i = 0; i < g_nint8; i++) {
         float *o = i ? got : want;
         for (int64_t k = 0; k < N * out_stride; k++) o[k] = CANARY_F;
         xnor_qlinear_args a = {in, in_stride, w, scale, wsum, ng, O, s0, s1, b0, b1, o, out_stride};
-        g_isas[i]->qlinear_g32(&a);
+        g_int8[i].qlinear_g32(&a);
         g_checks++;
         if (i == 0) {
             for (int s = 0; s < N; s++)
@@ -715,7 +721,7 @@ static void run_qlinear_case(int N, int ng, int O, const char *tag)
                         FAIL("qlinear_g32 %s scalar wrote outside its range at s %d o %ld", tag, s, (long)k);
                 }
         } else if (memcmp(got, want, (size_t)(N * out_stride) * sizeof(float)) != 0) {
-            FAIL("qlinear_g32 %s %s differs from scalar (N %d ng %d O %d s %d..%d b %d..%d)", tag, g_isas[i]->name,
+            FAIL("qlinear_g32 %s %s differs from scalar (N %d ng %d O %d s %d..%d b %d..%d)", tag, g_int8[i].name,
                  N, ng, O, s0, s1, b0, b1);
         }
     }
@@ -738,6 +744,102 @@ static void test_qlinear_alexnet(void)
     run_qlinear_case(5, 128, 1000, "alexnet fc8 batch 5");
 }
 
+/* ------------------------------------------------------------------ qconv */
+
+typedef struct {
+    int kh, qg, sh, px_stride, off0, row_pad;
+    int oh, ow, nb;  /* output rows, columns and 16-channel blocks of the whole layer */
+} qshape;
+
+/* One int8 convolution over rows [y0, y1), columns [x0, x1), blocks [b0, b1) of a layer
+ * of `s` (geometry as kernels.h's xnor_qconv_args). The scalar kernel is checked against
+ * the formula, then every variant must write the scalar buffer exactly (canaries included). */
+static void run_qconv_case(const qshape *s, const char *tag)
+{
+    int y0, y1, x0, x1, b0, b1;
+    random_range(s->oh, &y0, &y1);
+    random_range(s->ow, &x0, &x1);
+    random_range(s->nb, &b0, &b1);
+    const int64_t row_stride = (int64_t)s->ow * s->px_stride + 4 * s->qg + s->row_pad;
+    /* exactly the bytes the last window of the layer reads */
+    const int64_t in_len = s->off0 + ((int64_t)(s->oh - 1) * s->sh + s->kh - 1) * row_stride
+        + (int64_t)(s->ow - 1) * s->px_stride + 4 * s->qg;
+    uint8_t *in = xmalloc((size_t)in_len);
+    const int kind = rint_in(0, 3);
+    for (int64_t i = 0; i < in_len; i++) in[i] = kind == 0 ? 255 : kind == 1 ? (uint8_t)(rnd() % 2 * 255) : (uint8_t)rnd();
+    const size_t wlen = (size_t)s->nb * s->kh * s->qg * 64;
+    int8_t *w = xmalloc(wlen);
+    for (size_t i = 0; i < wlen; i++) w[i] = rnd() % 4 == 0 ? (int8_t)(rnd() % 2 ? 127 : -128) : (int8_t)rnd();
+    const int out_row = (x1 - x0) + rint_in(0, 2);
+    const int out_stride = 16 * ((b1 - b0) + rint_in(0, 1));
+    const size_t olen = (size_t)(y1 - y0 + 1) * out_row * (out_stride ? out_stride : 16);
+    int32_t *want = xmalloc(olen * sizeof(int32_t));
+    int32_t *got = xmalloc(olen * sizeof(int32_t));
+    for (int i = 0; i < g_nint8; i++) {
+        int32_t *o = i ? got : want;
+        for (size_t k = 0; k < olen; k++) o[k] = CANARY_I;
+        xnor_qconv_args a = {in, s->off0, row_stride, s->px_stride, w, s->kh, s->qg, s->sh,
+                             y0, y1, x0, x1, b0, b1, o, out_row, out_stride};
+        g_int8[i].qconv(&a);
+        g_checks++;
+        if (i == 0) {
+            for (size_t k = 0; k < olen; k++) {
+                const int64_t lane = (int64_t)(k % (size_t)(out_stride ? out_stride : 16));
+                const int64_t pos = (int64_t)(k / (size_t)(out_stride ? out_stride : 16));
+                const int64_t y = y0 + pos / out_row, x = x0 + pos % out_row;
+                const int inside = out_stride && y < y1 && x < x1 && lane < 16 * (b1 - b0);
+                int32_t expect = CANARY_I;
+                if (inside) {
+                    const int64_t ob = b0 + lane / 16, l = lane % 16;
+                    int64_t acc = 0;
+                    for (int ky = 0; ky < s->kh; ky++)
+                        for (int g = 0; g < s->qg; g++)
+                            for (int b = 0; b < 4; b++)
+                                acc += (int64_t)in[s->off0 + (y * s->sh + ky) * row_stride + x * s->px_stride + 4 * g + b]
+                                    * w[(((ob * s->kh + ky) * s->qg + g) * 16 + l) * 4 + b];
+                    expect = (int32_t)acc;
+                }
+                if (o[k] != expect) {
+                    FAIL("qconv %s scalar: %d at y %ld x %ld lane %ld, want %d", tag, o[k], (long)y, (long)x,
+                         (long)lane, expect);
+                    break;
+                }
+            }
+        } else if (memcmp(got, want, olen * sizeof(int32_t)) != 0) {
+            FAIL("qconv %s %s differs from scalar (kh %d qg %d sh %d px %d y %d..%d x %d..%d b %d..%d)", tag,
+                 g_int8[i].name, s->kh, s->qg, s->sh, s->px_stride, y0, y1, x0, x1, b0, b1);
+        }
+    }
+    free(in);
+    free(w);
+    free(want);
+    free(got);
+}
+
+static void test_qconv_random(int iters)
+{
+    for (int it = 0; it < iters; it++) {
+        qshape s;
+        s.kh = rint_in(1, 11), s.qg = rint_in(1, 10), s.sh = rint_in(0, 4), s.px_stride = rint_in(0, 13);
+        s.off0 = rint_in(0, 5), s.row_pad = rint_in(0, 7);
+        s.oh = rint_in(1, 4), s.ow = rint_in(1, 15), s.nb = rint_in(1, 7);
+        run_qconv_case(&s, "random");
+    }
+}
+
+static void test_qconv_alexnet(void)
+{
+    /* conv1: 11x11 stride 4 over 3 channels: a window row is 33 bytes in 9 groups */
+    const qshape conv1 = {11, 9, 4, 12, 0, 0, 3, 55, 6};
+    for (int i = 0; i < 4; i++) run_qconv_case(&conv1, "alexnet conv1");
+}
+
+static void add_int8_variant(const char *name, xnor_qconv_fn qconv, xnor_qlinear_fn qlinear)
+{
+    printf("testing int8 %s\n", name);
+    g_int8[g_nint8++] = (int8_variant){name, qconv, qlinear};
+}
+
 /* ------------------------------------------------------------------ main */
 
 int main(int argc, char **argv)
@@ -754,12 +856,30 @@ int main(int argc, char **argv)
             printf("SKIP %s: not available on this CPU\n", names[i]);
             continue;
         }
-        if (t->isa != all[i] || !t->bconv || !t->fconv || !t->pack || !t->bwnconv || !t->qlinear_g32) {
+        if (t->isa != all[i] || !t->bconv || !t->fconv || !t->pack || !t->bwnconv || !t->qconv || !t->qlinear_g32) {
             FAIL("table for %s is inconsistent", names[i]);
             continue;
         }
         printf("testing %s\n", t->name);
         g_isas[g_nisa++] = t;
+    }
+    add_int8_variant("scalar", xnor_qconv_16c__scalar, xnor_qlinear_g32__scalar);
+#if defined(XNOR_HAVE_X86)
+    if (xnor_cpu_has_avx2())
+        add_int8_variant("avx2", xnor_qconv_16c__avx2, xnor_qlinear_g32__avx2);
+    if (xnor_cpu_has_avxvnni())
+        add_int8_variant("avxvnni", xnor_qconv_16c__avxvnni, xnor_qlinear_g32__avxvnni);
+    else
+        printf("SKIP int8 avxvnni: not available on this CPU\n");
+    if (xnor_cpu_has_avx512vnni())
+        add_int8_variant("avx512vnni", xnor_qconv_16c__avx512vnni, xnor_qlinear_g32__avx512vnni);
+#endif
+    for (int i = 0; i < g_nisa; i++) {
+        int found = 0;
+        for (int k = 0; k < g_nint8; k++)
+            found |= g_isas[i]->qconv == g_int8[k].qconv && g_isas[i]->qlinear_g32 == g_int8[k].qlinear_g32;
+        if (!found)
+            FAIL("the %s table's int8 kernels are not among the tested variants", g_isas[i]->name);
     }
     const xnor_kernel_table *best = xnor_kernels_for(XNOR_ISA_AUTO);
     if (!best || best != g_isas[g_nisa - 1])
@@ -769,14 +889,15 @@ int main(int argc, char **argv)
 
     test_bconv_random(400 * scale);
     test_bconv_alexnet();
-    test_fconv_random(300 * scale);
-    test_fconv_alexnet();
-    test_bwnconv_random(300 * scale);
-    test_bwnconv_alexnet();
+    test_cshapes(run_fconv_case, 300 * scale, 0, 1, FCONV_ALEXNET, sizeof FCONV_ALEXNET / sizeof *FCONV_ALEXNET);
+    test_cshapes(run_bwnconv_case, 300 * scale, 1, 0, BWNCONV_ALEXNET,
+                 sizeof BWNCONV_ALEXNET / sizeof *BWNCONV_ALEXNET);
     test_pack_random(400 * scale);
     test_pack_alexnet();
     test_qlinear_random(200 * scale);
     test_qlinear_alexnet();
+    test_qconv_random(200 * scale);
+    test_qconv_alexnet();
 
     printf("%ld checks, %d failures\n", g_checks, g_fail);
     if (g_fail) {

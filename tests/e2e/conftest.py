@@ -13,6 +13,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import pytest
 
@@ -39,6 +40,13 @@ class Server:
         return "".join(self.log)
 
     @property
+    def address(self) -> tuple[str, int]:
+        """(host, port) the HTTP server listens on."""
+        u = urlsplit(self.url)
+        assert u.hostname and u.port, self.url
+        return u.hostname, u.port
+
+    @property
     def grpc_address(self) -> str:
         """host:port of the gRPC service (started with --grpc-port; logged before HTTP's line)."""
         m = re.search(r"gRPC server listening on (127\.0\.0\.1:\d+)", self.output())
@@ -47,6 +55,11 @@ class Server:
 
     def signal(self, sig: int) -> None:
         self.proc.send_signal(sig)
+
+
+def flags(**settings: object) -> list[str]:
+    """The `xnornet serve` flags of these Settings fields: max_body_bytes=N gives --max-body-bytes N."""
+    return [part for key, value in settings.items() for part in ("--" + key.replace("_", "-"), str(value))]
 
 
 @contextmanager

@@ -52,3 +52,18 @@ def test_one_exception_per_status() -> None:
         assert exc.status == status, name
         assert isinstance(exc, errors.XnorError) and exc.message == "m"
     assert len({type(errors.error_for(s, "")) for s in statuses.values()}) == len(statuses)
+
+
+def test_exceptions_are_named_and_described_by_the_header() -> None:
+    assert (
+        errors.BadMagicError.__name__ == "BadMagicError"
+        and errors.BadMagicError.__module__ == "engine.errors"
+    )
+    assert errors.BadMagicError.__doc__ == "Not an xnornet model file."
+    assert (errors.ModelIOError.code, errors.ThreadError.code) == ("io_error", "thread_error")
+    assert issubclass(errors.TruncatedError, errors.ModelFormatError) and issubclass(
+        errors.ModelIOError, OSError
+    )
+    for status in range(lib.XNOR_ERR_INVALID_ARGUMENT, lib.XNOR_ERR_INTERNAL + 1):
+        cls = type(errors.error_for(status, ""))
+        assert getattr(errors, cls.__name__) is cls and cls.__doc__, status

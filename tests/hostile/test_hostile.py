@@ -33,11 +33,10 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import urlsplit
 
 import pytest
 
-from tests.e2e.conftest import MODEL, serve
+from tests.e2e.conftest import MODEL, flags, serve
 from tests.service.images import all_modes, encode, gradient, jpeg, png
 from tests.service.modelgen import tiny_model, write_version
 
@@ -290,86 +289,26 @@ def cases() -> list[Case]:
     for name, data in sorted(all_modes().items()):
         add(Case(f"mode_{name}", data, OCT))
         add(Case(f"mode_{name}_rgb", data, OCT, path=f"/v1/models/{RGB_MODEL}/classify"))
-    # -- query -----------------------------------------------------------------------------
-    add(Case("top_k_0", good, "image/png", 422, "invalid_request", path="/v1/classify?top_k=0"))
-    add(Case("top_k_negative", good, "image/png", 422, "invalid_request", path="/v1/classify?top_k=-1"))
-    add(Case("top_k_abc", good, "image/png", 422, "invalid_request", path="/v1/classify?top_k=abc"))
-    add(
-        Case(
-            "top_k_huge",
-            good,
-            "image/png",
-            422,
-            "invalid_request",
-            path="/v1/classify?top_k=1000000000000000000000",
-        )
-    )
-    add(Case("top_k_above_classes", good, "image/png", 422, "invalid_top_k", path="/v1/classify?top_k=11"))
+    # -- query and model names: the good PNG at an odd URL --------------------------------
+
+    def at(id: str, path: str, status: int, code: str) -> None:
+        add(Case(id, good, "image/png", status, code, path=path))
+
+    at("top_k_0", "/v1/classify?top_k=0", 422, "invalid_request")
+    at("top_k_negative", "/v1/classify?top_k=-1", 422, "invalid_request")
+    at("top_k_abc", "/v1/classify?top_k=abc", 422, "invalid_request")
+    at("top_k_huge", "/v1/classify?top_k=1000000000000000000000", 422, "invalid_request")
+    at("top_k_above_classes", "/v1/classify?top_k=11", 422, "invalid_top_k")
     add(Case("top_k_all_classes", good, "image/png", path="/v1/classify?top_k=10", top_k=10))
-    # -- model names -----------------------------------------------------------------------
-    add(Case("unknown_model", good, "image/png", 404, "model_not_found", path="/v1/models/nope/classify"))
-    add(Case("model_dotdot", good, "image/png", 404, "model_not_found", path="/v1/models/../classify"))
-    add(
-        Case(
-            "model_dotdot_encoded",
-            good,
-            "image/png",
-            404,
-            "model_not_found",
-            path="/v1/models/%2e%2e/classify",
-        )
-    )
-    add(
-        Case(
-            "model_traversal_encoded_slashes",
-            good,
-            "image/png",
-            404,
-            "not_found",
-            path="/v1/models/..%2f..%2fetc%2fpasswd/classify",
-        )
-    )
-    add(
-        Case(
-            "model_absolute_path",
-            good,
-            "image/png",
-            404,
-            "not_found",
-            path="/v1/models/%2fetc%2fpasswd/classify",
-        )
-    )
-    add(Case("model_dot_hidden", good, "image/png", 404, "model_not_found", path="/v1/models/.git/classify"))
-    add(
-        Case(
-            "model_nul_byte",
-            good,
-            "image/png",
-            404,
-            "model_not_found",
-            path=f"/v1/models/{MODEL}%00/classify",
-        )
-    )
-    add(
-        Case(
-            "model_unicode",
-            good,
-            "image/png",
-            404,
-            "model_not_found",
-            path="/v1/models/%C3%A9t%C3%A9/classify",
-        )
-    )
-    add(
-        Case(
-            "model_name_4000_chars",
-            good,
-            "image/png",
-            404,
-            "model_not_found",
-            path=f"/v1/models/{'a' * 4000}/classify",
-        )
-    )
+    at("unknown_model", "/v1/models/nope/classify", 404, "model_not_found")
+    at("model_dotdot", "/v1/models/../classify", 404, "model_not_found")
+    at("model_dotdot_encoded", "/v1/models/%2e%2e/classify", 404, "model_not_found")
+    at("model_traversal_encoded_slashes", "/v1/models/..%2f..%2fetc%2fpasswd/classify", 404, "not_found")
+    at("model_absolute_path", "/v1/models/%2fetc%2fpasswd/classify", 404, "not_found")
+    at("model_dot_hidden", "/v1/models/.git/classify", 404, "model_not_found")
+    at("model_nul_byte", f"/v1/models/{MODEL}%00/classify", 404, "model_not_found")
+    at("model_unicode", "/v1/models/%C3%A9t%C3%A9/classify", 404, "model_not_found")
+    at("model_name_4000_chars", f"/v1/models/{'a' * 4000}/classify", 404, "model_not_found")
     # -- methods and v2 --------------------------------------------------------------------
     add(Case("get_classify", b"", None, 405, "method_not_allowed", method="GET"))
     add(Case("put_classify", good, "image/png", 405, "method_not_allowed", method="PUT"))
@@ -444,21 +383,9 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, int,
     write_version(
         repo, RGB_MODEL, 1, tiny_model(2, color="rgb", size=32, resize="shorter_crop", resize_size=36)
     )
-    args = [
-        "--max-body-bytes",
-        str(MAX_BODY),
-        "--max-image-pixels",
-        str(MAX_PIXELS),
-        "--request-timeout-s",
-        str(REQUEST_TIMEOUT_S),
-        "--preprocess-threads",
-        "2",
-        "--max-batch-delay-ms",
-        "1",
-    ]
-    with serve(repo, *args) as srv:
-        u = urlsplit(srv.url)
-        host, port = u.hostname or "127.0.0.1", int(u.port or 0)
+    limits = flags(max_body_bytes=MAX_BODY, max_image_pixels=MAX_PIXELS, request_timeout_s=REQUEST_TIMEOUT_S)
+    with serve(repo, *limits, *flags(preprocess_threads=2, max_batch_delay_ms=1)) as srv:
+        host, port = srv.address
         # warm-up: every model, every decoder once, so the baseline is the steady state
         for _ in range(3):
             for name, data in all_modes().items():

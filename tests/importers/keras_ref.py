@@ -177,30 +177,13 @@ def binary_alexnet(
         x = m.op("bn", "BatchNormalization", "batch_normalization", (x,), g.bn(ch(n), False), eps=1e-3)
         prev = ch(n)
     fin = prev * 6 * 6
-    x = m.op(
-        "flatten", "Reshape" if dense_as_conv else "Flatten", "reshape" if dense_as_conv else "flatten", (x,)
-    )
+    # The dense layers: 1x1 QuantConv2D after a Reshape, or QuantDense after a Flatten.
+    flatten, dense = ("Reshape", "QuantConv2D") if dense_as_conv else ("Flatten", "QuantDense")
+    x = m.op("flatten", flatten, flatten.lower(), (x,))
     for n in (ch(4096), ch(4096), classes):
-        if dense_as_conv:
-            x = m.op(
-                "dense",
-                "QuantConv2D",
-                "quant_conv2d",
-                (x,),
-                [("kernel", g.latent_kernel((1, 1, fin, n)))],
-                input_q="ste_sign",
-                kernel_q="ste_sign",
-            )
-        else:
-            x = m.op(
-                "dense",
-                "QuantDense",
-                "quant_dense",
-                (x,),
-                [("kernel", g.latent_kernel((fin, n)))],
-                input_q="ste_sign",
-                kernel_q="ste_sign",
-            )
+        kernel = g.latent_kernel((1, 1, fin, n) if dense_as_conv else (fin, n))
+        layer = "quant_conv2d" if dense_as_conv else "quant_dense"
+        x = m.op("dense", dense, layer, (x,), [("kernel", kernel)], input_q="ste_sign", kernel_q="ste_sign")
         x = m.op("bn", "BatchNormalization", "batch_normalization", (x,), g.bn(n, False), eps=1e-3)
         fin = n
     if dense_as_conv:

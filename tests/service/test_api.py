@@ -280,6 +280,19 @@ def slow_client(make_client: Any, tmp_path: Path, delay: float, **settings: Any)
     return TestClient(app, raise_server_exceptions=False), model
 
 
+def classify_refused(
+    client: Any, n: int, status: int, code: str, headers: dict[str, str] | None = None
+) -> list[int]:
+    """The sorted statuses of `n` simultaneous classifications; every `status` answer among them
+    has the one error shape with `code` and the given headers."""
+    results = classify_concurrently(client, n)
+    for r in results:
+        if r.status_code == status:
+            check_error(r, status, code)
+            assert {k: r.headers.get(k) for k in headers or {}} == (headers or {}), r.headers
+    return sorted(r.status_code for r in results)
+
+
 def test_concurrent_requests_are_batched(make_client: Any, tmp_path: Path) -> None:
     client, model = slow_client(make_client, tmp_path, 0.05, max_batch_size=8)
     with client:
@@ -294,15 +307,9 @@ def test_queue_full_is_503_with_retry_after(make_client: Any, tmp_path: Path) ->
         make_client, tmp_path, 0.3, max_batch_size=1, queue_capacity=1, max_batch_delay_ms=0.0
     )
     with client:
-        results = classify_concurrently(client, 5)
-        codes = sorted(r.status_code for r in results)
+        codes = classify_refused(client, 5, 503, "queue_full", {"Retry-After": "1"})
         assert 200 in codes and 503 in codes and set(codes) <= {200, 503}
-        for r in results:
-            if r.status_code == 503:
-                check_error(r, 503, "queue_full")
-                assert r.headers["Retry-After"] == "1"
-        n503 = codes.count(503)
-        assert scrape(client)['xnornet_rejected_total{reason="queue_full"}'] == n503
+        assert scrape(client)['xnornet_rejected_total{reason="queue_full"}'] == codes.count(503)
 
 
 def test_full_queue_is_refused_before_the_app(client: Any) -> None:
@@ -339,12 +346,8 @@ def test_deadline_is_504_and_not_computed(make_client: Any, tmp_path: Path) -> N
         make_client, tmp_path, 0.5, max_batch_size=1, request_timeout_s=0.25, max_batch_delay_ms=0.0
     )
     with client:
-        results = classify_concurrently(client, 3)
-        codes = sorted(r.status_code for r in results)
+        codes = classify_refused(client, 3, 504, "deadline_exceeded")
         assert codes.count(504) >= 1, codes
-        for r in results:
-            if r.status_code == 504:
-                check_error(r, 504, "deadline_exceeded")
         assert scrape(client)['xnornet_rejected_total{reason="deadline"}'] == codes.count(504)
     # Only the request that was already running reached the engine; the expired ones never did.
     assert model.batches == [1]

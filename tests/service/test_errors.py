@@ -42,6 +42,17 @@ def test_only_errors_py_counts_refusals() -> None:
         (NotServed("s"), 404, "model_not_loaded", None, {}),
         (ModelNotFound("m"), 404, "model_not_found", None, {}),
         (errors.ClientGone("g"), 499, "client_closed_request", "disconnect", {}),
+        (errors.NotFound("f"), 404, "not_found", None, {}),
+        (errors.PayloadTooLarge("p"), 413, "too_large", "too_large", {}),
+        (errors.ServiceUnavailable("s"), 503, "unavailable", None, {}),
+        (
+            errors.Unauthorized("u", headers={"WWW-Authenticate": "Bearer"}),
+            401,
+            "unauthorized",
+            None,
+            {"WWW-Authenticate": "Bearer"},
+        ),
+        (errors.Unprocessable("x", code="missing_file"), 422, "missing_file", None, {}),
     ],
 )
 def test_domain_errors_carry_their_answer(

@@ -11,9 +11,8 @@ from __future__ import annotations
 import os
 import time
 from pathlib import Path
-from urllib.parse import urlsplit
 
-from tests.e2e.conftest import MODEL, serve
+from tests.e2e.conftest import MODEL, flags, serve
 from tests.hostile.rawhttp import request
 from tests.service.images import png
 from tests.service.modelgen import write_version
@@ -49,23 +48,9 @@ def test_overload_sheds_fast_and_recovers(tmp_path: Path) -> None:
     write_version(repo, MODEL, 1, heavy_model())
     image = tmp_path / "img.png"
     image.write_bytes(png(64, 48))
-    args = [
-        "--engine-threads",
-        "1",
-        "--max-batch-size",
-        "8",
-        "--max-batch-delay-ms",
-        "2",
-        "--queue-capacity",
-        str(QUEUE),
-        "--preprocess-threads",
-        "2",
-        "--request-timeout-s",
-        "10",
-    ]
-    with serve(repo, *args) as srv:
-        u = urlsplit(srv.url)
-        host, port = u.hostname or "127.0.0.1", int(u.port or 0)
+    batching = flags(max_batch_size=8, max_batch_delay_ms=2, queue_capacity=QUEUE)
+    with serve(repo, *batching, *flags(engine_threads=1, preprocess_threads=2, request_timeout_s=10)) as srv:
+        host, port = srv.address
         for _ in range(5):
             assert request(host, port, "POST", "/v1/classify", {}, image.read_bytes()).status == 200
 

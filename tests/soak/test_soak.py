@@ -16,9 +16,8 @@ import os
 import time
 from collections import Counter
 from pathlib import Path
-from urllib.parse import urlsplit
 
-from tests.e2e.conftest import MODEL, TOKEN, serve
+from tests.e2e.conftest import MODEL, TOKEN, flags, serve
 from tests.hostile import payloads as p
 from tests.hostile.procfs import MiB, fd_count, rss_bytes
 from tests.service.images import jpeg, png
@@ -99,10 +98,9 @@ def kinds() -> list[lg.Kind]:
 def test_soak(tmp_path: Path) -> None:
     repo = tmp_path / "repo"
     write_version(repo, MODEL, 1, seed=1)
-    args = ["--max-body-bytes", str(MAX_BODY), "--engine-threads", "1", "--preprocess-threads", "2"]
-    with serve(repo, *args, env={"XNORNET_ADMIN_TOKEN": TOKEN}) as srv:
-        u = urlsplit(srv.url)
-        host, port = u.hostname or "127.0.0.1", int(u.port or 0)
+    limits = flags(max_body_bytes=MAX_BODY, engine_threads=1, preprocess_threads=2)
+    with serve(repo, *limits, env={"XNORNET_ADMIN_TOKEN": TOKEN}) as srv:
+        host, port = srv.address
         pid = srv.proc.pid
         mix = kinds()
         # a short warm-up burst of the same mix, then the idle baselines

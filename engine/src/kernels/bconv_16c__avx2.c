@@ -1,24 +1,28 @@
 /* bconv_16c__avx2.c -- binary convolution with AVX2.
  *
- * AVX2 has no vector popcount, so each XOR result is counted with the nibble table:
- * vpshufb looks up the bit count of the low and the high nibble of every byte. The byte
- * counts are summed in byte accumulators, which hold at most 8 per word, so they are
- * widened into the 32-bit lane sums (vpmaddubsw with 1s, then vpmaddwd with 1s: the four
- * bytes of a u32 lane stay in that lane) every FLUSH <= 31 words, before 31 * 8 = 248
- * could overflow a byte.
+ * AVX2 has no vector popcount. Each XOR result is counted with the nibble table (vpshufb
+ * looks up the bit count of the low and the high nibble of every byte), and most of those
+ * counts are avoided with a Harley-Seal carry-save adder over the reduction: per 8-channel
+ * lane group, `ones` and `twos` hold the low two bits of the running count of every bit
+ * position; four XOR words go in through three CSAs (5 bitwise ops each) and only the
+ * carry out of `twos`, of weight 4, is counted. That is ~6.5 ALU ops per word instead of
+ * 8 with the nibble count alone. At the end
+ *   count = popcount(ones) + 2 popcount(twos) + 4 (sum of the weight-4 counts)
+ *           + (the words that did not fill a group of four, counted directly).
+ * Byte counts are summed in byte accumulators (<= 8 per byte per step) and widened into
+ * the 32-bit lane sums (vpmaddubsw, then vpmaddwd with 1s: the four bytes of a u32 lane
+ * stay in that lane) before 31 steps could overflow a byte.
  *
- * Output channels are in lanes: a 16-channel block is two ymm of weight words; the input
- * word of a pixel is broadcast. A tile is P pixels x 1 block: each weight pair is reused
- * by P pixels. The counting is ALU-bound (8 ops per ymm-word), so wider tiles would only
- * add register spills. Pixels are numbered row-major over [y0, y1) x [0, ow) and tiled
- * across row ends; the last tile is shifted back to overlap (same values rewritten).
+ * Output channels are in lanes, 8 per ymm: a tile is P pixels x one half of a 16-channel
+ * block (its 8 weight words per input word are a memory operand of the XOR; the input
+ * word of a pixel is broadcast). Pixels are numbered row-major over [y0, y1) x [0, ow) and
+ * tiled across row ends; the last tile is shifted back to overlap (same values rewritten).
  * For a fixed ky, the kw taps x cw words are contiguous in input and weights (T words). */
 #include <immintrin.h>
 
 #include "kernels.h"
 
-#define PMAX 4
-#define FLUSH 31
+#define FLUSH 31 /* byte-accumulator steps of <= 8 before widening: 31 * 8 = 248 */
 
 typedef struct {
     const xnor_bconv_args *a;
@@ -35,82 +39,109 @@ popcnt_bytes(__m256i x, __m256i lut, __m256i m0f)
     return _mm256_add_epi8(_mm256_shuffle_epi8(lut, lo), _mm256_shuffle_epi8(lut, hi));
 }
 
+/* The byte counts of acc8, summed per 32-bit lane. */
 static inline __attribute__((always_inline)) XNOR_TARGET_AVX2 __m256i
-widen(__m256i acc32, __m256i acc8)
+widen(__m256i acc8)
 {
     const __m256i w16 = _mm256_maddubs_epi16(acc8, _mm256_set1_epi8(1));
-    return _mm256_add_epi32(acc32, _mm256_madd_epi16(w16, _mm256_set1_epi16(1)));
+    return _mm256_madd_epi16(w16, _mm256_set1_epi16(1));
 }
 
+/* Carry-save adder: a + b + c = sum + 2 carry, bitwise. */
+#define CSA(carry, sum, a, b, c)                        \
+    do {                                                \
+        const __m256i u_ = _mm256_xor_si256((a), (b));  \
+        (carry) = _mm256_or_si256(_mm256_and_si256((a), (b)), _mm256_and_si256(u_, (c))); \
+        (sum) = _mm256_xor_si256(u_, (c));              \
+    } while (0)
+
+static inline __attribute__((always_inline)) XNOR_TARGET_AVX2 __m256i
+xw(const uint32_t *ip, const uint32_t *wp)
+{
+    return _mm256_xor_si256(_mm256_set1_epi32((int)*ip), _mm256_loadu_si256((const __m256i *)wp));
+}
+
+/* Pixel q, block ob; the two halves of the block share each broadcast input word. Per
+ * kernel row, groups of four words go through the adders and the last T % 4 words are
+ * counted directly into a1. */
 static inline __attribute__((always_inline)) XNOR_TARGET_AVX2 void
-tile(const ctx_t *c, int64_t q0, int32_t ob, const int P)
+tile(const ctx_t *c, int64_t q, int32_t ob)
 {
     const xnor_bconv_args *a = c->a;
-    const uint32_t *ip[PMAX];
-#pragma GCC unroll 8
-    for (int p = 0; p < P; p++) {
-        const int64_t q = q0 + p;
-        const int32_t y = (int32_t)(q / a->ow), x = (int32_t)(q % a->ow);
-        ip[p] = a->in + ((int64_t)y * a->sh * a->Wp + (int64_t)x * a->sw) * a->cw;
-    }
+    const int32_t y = (int32_t)(q / a->ow), x = (int32_t)(q % a->ow);
+    const uint32_t *ip = a->in + ((int64_t)y * a->sh * a->Wp + (int64_t)x * a->sw) * a->cw;
     const uint32_t *wb = a->w + (int64_t)ob * c->blk_words;
-    const int32_t T = c->T;
+    const int32_t T = c->T, T4 = T & ~3;
     const __m256i lut = _mm256_setr_epi8(0, 1, 1, 2, 1, 2, 2, 3, 1, 2, 2, 3, 2, 3, 3, 4,
                                          0, 1, 1, 2, 1, 2, 2, 3, 1, 2, 2, 3, 2, 3, 3, 4);
     const __m256i m0f = _mm256_set1_epi8(0x0f);
 
-    __m256i acc[PMAX][2];
-#pragma GCC unroll 8
-    for (int p = 0; p < P; p++)
-        acc[p][0] = acc[p][1] = _mm256_setzero_si256();
+    /* [h]: output channels ob*16 + 8h + [0, 8) */
+    __m256i ones[2], twos[2], a4[2], a1[2], acc[2];
+#pragma GCC unroll 2
+    for (int h = 0; h < 2; h++) ones[h] = twos[h] = a4[h] = a1[h] = acc[h] = _mm256_setzero_si256();
+    int n4 = 0, n1 = 0; /* steps in a4, a1 since they were widened */
 
     for (int32_t ky = 0; ky < a->kh; ky++) {
         const uint32_t *wk = wb + (int64_t)ky * T * XNOR_LANES;
-        const uint32_t *ik[PMAX];
-#pragma GCC unroll 8
-        for (int p = 0; p < P; p++)
-            ik[p] = ip[p] + ky * c->row_words;
-        for (int32_t t0 = 0; t0 < T; t0 += FLUSH) {
-            const int32_t t1 = T - t0 > FLUSH ? t0 + FLUSH : T;
-            __m256i a8[PMAX][2];
-#pragma GCC unroll 8
-            for (int p = 0; p < P; p++)
-                a8[p][0] = a8[p][1] = _mm256_setzero_si256();
-            for (int32_t t = t0; t < t1; t++) {
-                const __m256i w0 = _mm256_loadu_si256((const __m256i *)(wk + t * XNOR_LANES));
-                const __m256i w1 = _mm256_loadu_si256((const __m256i *)(wk + t * XNOR_LANES + 8));
-#pragma GCC unroll 8
-                for (int p = 0; p < P; p++) {
-                    const __m256i x = _mm256_set1_epi32((int)ik[p][t]);
-                    a8[p][0] = _mm256_add_epi8(a8[p][0], popcnt_bytes(_mm256_xor_si256(x, w0), lut, m0f));
-                    a8[p][1] = _mm256_add_epi8(a8[p][1], popcnt_bytes(_mm256_xor_si256(x, w1), lut, m0f));
-                }
+        const uint32_t *ik = ip + ky * c->row_words;
+        for (int32_t t = 0; t < T4; t += 4) {
+            const uint32_t *w = wk + (int64_t)t * XNOR_LANES;
+            __m256i xv[4];
+#pragma GCC unroll 4
+            for (int k = 0; k < 4; k++) xv[k] = _mm256_set1_epi32((int)ik[t + k]);
+#pragma GCC unroll 2
+            for (int h = 0; h < 2; h++) {
+                __m256i v[4], ta, tb, f;
+#pragma GCC unroll 4
+                for (int k = 0; k < 4; k++)
+                    v[k] = _mm256_xor_si256(xv[k], _mm256_loadu_si256((const __m256i *)(w + k * XNOR_LANES + 8 * h)));
+                CSA(ta, ones[h], ones[h], v[0], v[1]);
+                CSA(tb, ones[h], ones[h], v[2], v[3]);
+                CSA(f, twos[h], twos[h], ta, tb);
+                a4[h] = _mm256_add_epi8(a4[h], popcnt_bytes(f, lut, m0f));
             }
-#pragma GCC unroll 8
-            for (int p = 0; p < P; p++) {
-                acc[p][0] = widen(acc[p][0], a8[p][0]);
-                acc[p][1] = widen(acc[p][1], a8[p][1]);
+            if (++n4 == FLUSH) {
+#pragma GCC unroll 2
+                for (int h = 0; h < 2; h++) {
+                    acc[h] = _mm256_add_epi32(acc[h], _mm256_slli_epi32(widen(a4[h]), 2));
+                    a4[h] = _mm256_setzero_si256();
+                }
+                n4 = 0;
+            }
+        }
+        if (T4 < T) {
+            if (n1 + (T - T4) > FLUSH) {
+#pragma GCC unroll 2
+                for (int h = 0; h < 2; h++) {
+                    acc[h] = _mm256_add_epi32(acc[h], widen(a1[h]));
+                    a1[h] = _mm256_setzero_si256();
+                }
+                n1 = 0;
+            }
+            n1 += T - T4;
+            for (int32_t t = T4; t < T; t++) {
+                const __m256i xv = _mm256_set1_epi32((int)ik[t]);
+#pragma GCC unroll 2
+                for (int h = 0; h < 2; h++) {
+                    const __m256i wv = _mm256_loadu_si256((const __m256i *)(wk + (int64_t)t * XNOR_LANES + 8 * h));
+                    a1[h] = _mm256_add_epi8(a1[h], popcnt_bytes(_mm256_xor_si256(xv, wv), lut, m0f));
+                }
             }
         }
     }
-#pragma GCC unroll 8
-    for (int p = 0; p < P; p++) {
-        int32_t *o = a->out + (q0 + p) * a->out_stride + (int64_t)ob * XNOR_LANES;
-        _mm256_storeu_si256((__m256i *)o, acc[p][0]);
-        _mm256_storeu_si256((__m256i *)(o + 8), acc[p][1]);
+    int32_t *o = a->out + q * a->out_stride + (int64_t)ob * XNOR_LANES;
+#pragma GCC unroll 2
+    for (int h = 0; h < 2; h++) {
+        /* ones + 2 twos <= 24 per byte; a1 <= 248 is widened on its own */
+        __m256i b = popcnt_bytes(twos[h], lut, m0f);
+        b = _mm256_add_epi8(_mm256_add_epi8(b, b), popcnt_bytes(ones[h], lut, m0f));
+        __m256i s = _mm256_add_epi32(acc[h], _mm256_slli_epi32(widen(a4[h]), 2));
+        s = _mm256_add_epi32(s, widen(a1[h]));
+        s = _mm256_add_epi32(s, widen(b));
+        _mm256_storeu_si256((__m256i *)(o + 8 * h), s);
     }
 }
-
-typedef void (*tile_fn)(const ctx_t *, int64_t, int32_t);
-
-#define DEF_TILE(P)                                                                    \
-    static XNOR_TARGET_AVX2 void tile_##P(const ctx_t *c, int64_t q0, int32_t ob) \
-    {                                                                                  \
-        tile(c, q0, ob, P);                                                            \
-    }
-DEF_TILE(1) DEF_TILE(2) DEF_TILE(3) DEF_TILE(4)
-
-static const tile_fn k_tiles[PMAX + 1] = {NULL, tile_1, tile_2, tile_3, tile_4};
 
 XNOR_TARGET_AVX2 void xnor_bconv_16c__avx2(const xnor_bconv_args *a)
 {
@@ -120,9 +151,7 @@ XNOR_TARGET_AVX2 void xnor_bconv_16c__avx2(const xnor_bconv_args *a)
     /* kh, kw or cw of 0: the loops below run no reduction and store zeros. */
     ctx_t c = {a, (int64_t)a->Wp * a->cw, (int64_t)a->kh * a->kw * a->cw * XNOR_LANES,
                a->kw * a->cw};
-    const int P = q_end - q_begin < PMAX ? (int)(q_end - q_begin) : PMAX;
-    const tile_fn fn = k_tiles[P];
     for (int32_t ob = a->b0; ob < a->b1; ob++)
-        for (int64_t q = q_begin; q < q_end; q += P)
-            fn(&c, q + P <= q_end ? q : q_end - P, ob);
+        for (int64_t q = q_begin; q < q_end; q++)
+            tile(&c, q, ob);
 }

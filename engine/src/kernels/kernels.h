@@ -225,6 +225,7 @@ const xnor_kernel_table *xnor_kernels_for(xnor_isa isa);
 int xnor_cpu_has_avx2(void);    /* AVX2 + FMA + POPCNT, OS saves YMM */
 int xnor_cpu_has_avx512(void);  /* AVX-512 F/BW/VL/VPOPCNTDQ, OS saves ZMM */
 int xnor_cpu_has_avx512vnni(void); /* the above + AVX512_VNNI (vpdpbusd) */
+int xnor_cpu_has_avxvnni(void);    /* AVX2 (as above) + AVX-VNNI (VEX vpdpbusd on ymm) */
 
 /* Scalar kernels: portable C, always present. */
 void xnor_bconv_16c__scalar(const xnor_bconv_args *a);
@@ -250,8 +251,10 @@ void xnor_bwnconv_16c__avx2(const xnor_conv_args *a);
 void xnor_bwnconv_16c__avx512(const xnor_conv_args *a);
 void xnor_qconv_16c__avx2(const xnor_qconv_args *a);
 void xnor_qconv_16c__avx512vnni(const xnor_qconv_args *a);
+void xnor_qconv_16c__avxvnni(const xnor_qconv_args *a);
 void xnor_qlinear_g32__avx2(const xnor_qlinear_args *a);
 void xnor_qlinear_g32__avx512vnni(const xnor_qlinear_args *a);
+void xnor_qlinear_g32__avxvnni(const xnor_qlinear_args *a);
 double xnor_ceil_fma__avx2(int64_t iters, uint32_t seed, uint32_t *sink);
 double xnor_ceil_popcount__avx2(int64_t iters, uint32_t seed, uint32_t *sink);
 double xnor_ceil_fma__avx512(int64_t iters, uint32_t seed, uint32_t *sink);
@@ -264,6 +267,7 @@ void xnor_resize_v_u8__avx2(const xnor_resize_v_args *a);
 /* Target attributes: each ISA's kernels are compiled for that ISA alone, in its own
  * file, and picked at run time; the rest of the library stays baseline x86-64. */
 #define XNOR_TARGET_AVX2 __attribute__((target("avx2,fma,popcnt,bmi,bmi2")))
+#define XNOR_TARGET_AVXVNNI __attribute__((target("avx2,fma,avxvnni")))
 #define XNOR_TARGET_AVX512VNNI __attribute__((target("avx512f,avx512bw,avx512vl,avx512vnni,avx2,fma")))
 #define XNOR_TARGET_AVX512 __attribute__((target("avx512f,avx512bw,avx512vl,avx512dq,avx512vpopcntdq,avx2,fma,popcnt,bmi,bmi2")))
 
