@@ -338,6 +338,7 @@ def _settings(
         "max_batch_delay_ms": args.max_batch_delay_ms,
         "engine_threads": args.threads,
         "preprocess_threads": args.preprocess_threads,
+        **({} if args.engine_spin is None else {"engine_spin": args.engine_spin}),
         # A batch of 32 AlexNets in float32 takes seconds on two loaded cores: not a deadline test.
         "request_timeout_s": 600.0,
         "queue_capacity": max(256, 4 * max(args.concurrency)),
@@ -556,6 +557,7 @@ def _report(
             "max_batch_delay_ms": args.max_batch_delay_ms,
             "engine_threads": args.threads,
             "preprocess_threads": args.preprocess_threads,
+            "engine_spin": args.engine_spin,
             "alexnet_width": args.alexnet_width,
             "alexnet_edges": args.alexnet_edges,
         },
@@ -639,6 +641,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--max-batch-delay-ms", type=float, default=2.0)
     p.add_argument(
         "--threads", type=int, default=0, help="engine (and torch) threads, 0 = `xnornet serve`'s default"
+    )
+    p.add_argument(
+        "--engine-spin",
+        type=int,
+        default=None,
+        help="the servers' engine polling rounds (default: `xnornet serve`'s)",
     )
     p.add_argument(
         "--preprocess-threads", type=int, default=0, help="decode threads, 0 = `xnornet serve`'s default"

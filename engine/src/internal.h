@@ -237,7 +237,7 @@ void xnor_free_packed(xnode *nd); /* the packed-epilogue tables of a node (no fo
 /* threadpool.c: a persistent pool; the caller takes part as thread 0. */
 typedef struct xnor_pool xnor_pool;
 typedef void (*xnor_task_fn)(void *arg, int64_t item, int tid);
-xnor_status xnor_pool_new(int n_threads, xnor_pool **out);
+xnor_status xnor_pool_new(int n_threads, int32_t spin, xnor_pool **out); /* spin: xnor_context_params */
 void xnor_pool_free(xnor_pool *p);
 int xnor_pool_threads(const xnor_pool *p);
 /* Runs fn(arg, i, tid) for every i in [0, n_items), spread over the pool's threads,

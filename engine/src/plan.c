@@ -36,6 +36,7 @@ xnor_context_params xnor_context_default_params(void) {
     p.n_threads = 0;
     p.isa = XNOR_ISA_AUTO;
     p.trace = 0;
+    p.spin = -1;
     return p;
 }
 
@@ -430,7 +431,7 @@ xnor_status xnor_context_new(const xnor_model_t *m, const xnor_context_params *p
         xnor_set_err(errbuf, errbuf_len, "%s", c->last_error);
         goto fail;
     }
-    if ((st = xnor_pool_new(nt, &c->pool))) {
+    if ((st = xnor_pool_new(nt, p.spin, &c->pool))) {
         xnor_set_err(errbuf, errbuf_len, st == XNOR_ERR_THREAD ? "could not start %d worker threads"
                                                                : "out of memory starting %d threads", nt - 1);
         goto fail;
