@@ -27,10 +27,16 @@ typedef struct {
     int64_t row_words;   /* Wp * cw: input step per kernel row */
     int64_t blk_words;   /* kh * kw * cw * 16: weight step per block */
     int32_t T;           /* kw * cw: contiguous words per kernel row */
+    int32_t ry0, rx0, rw; /* pixel q of a tile is (ry0 + q / rw, rx0 + q % rw) */
 } ctx_t;
 
+/* The taps a tile sums: kernel rows [ky0, ky1), words [tb, te) of each. */
+typedef struct {
+    int32_t ky0, ky1, tb, te;
+} taps_t;
+
 static inline __attribute__((always_inline)) XNOR_TARGET_AVX512 void
-tile(const ctx_t *c, int64_t q0, int32_t bs, const int P, const int B)
+tile(const ctx_t *c, int64_t q0, int32_t bs, taps_t k, const int P, const int B)
 {
     const xnor_bconv_args *a = c->a;
     const uint32_t *ip[PMAX];
@@ -38,9 +44,9 @@ tile(const ctx_t *c, int64_t q0, int32_t bs, const int P, const int B)
     #pragma GCC unroll 16
     for (int p = 0; p < P; p++) {
         const int64_t q = q0 + p;
-        const int32_t y = (int32_t)(q / a->ow), x = (int32_t)(q % a->ow);
+        const int32_t y = c->ry0 + (int32_t)(q / c->rw), x = c->rx0 + (int32_t)(q % c->rw);
         ip[p] = a->in + ((int64_t)y * a->sh * a->Wp + (int64_t)x * a->sw) * a->cw;
-        op[p] = a->out + q * a->out_stride + (int64_t)bs * XNOR_LANES;
+        op[p] = a->out + ((int64_t)y * a->ow + x) * a->out_stride + (int64_t)bs * XNOR_LANES;
     }
     const uint32_t *wb = a->w + (int64_t)bs * c->blk_words;
     const int32_t T = c->T;
@@ -52,13 +58,13 @@ tile(const ctx_t *c, int64_t q0, int32_t bs, const int P, const int B)
         for (int b = 0; b < B; b++)
             acc[p][b] = _mm512_setzero_si512();
 
-    for (int32_t ky = 0; ky < a->kh; ky++) {
+    for (int32_t ky = k.ky0; ky < k.ky1; ky++) {
         const uint32_t *wk = wb + (int64_t)ky * T * XNOR_LANES;
         const uint32_t *ik[PMAX];
         #pragma GCC unroll 16
         for (int p = 0; p < P; p++)
             ik[p] = ip[p] + ky * c->row_words;
-        for (int32_t t = 0; t < T; t++) {
+        for (int32_t t = k.tb; t < k.te; t++) {
             __m512i w[BMAX];
             #pragma GCC unroll 16
             for (int b = 0; b < B; b++)
@@ -80,12 +86,12 @@ tile(const ctx_t *c, int64_t q0, int32_t bs, const int P, const int B)
             _mm512_storeu_si512(op[p] + b * XNOR_LANES, acc[p][b]);
 }
 
-typedef void (*tile_fn)(const ctx_t *, int64_t, int32_t);
+typedef void (*tile_fn)(const ctx_t *, int64_t, int32_t, taps_t);
 
-#define DEF_TILE(P, B)                                                            \
-    static XNOR_TARGET_AVX512 void tile_##P##_##B(const ctx_t *c, int64_t q0, int32_t bs) \
-    {                                                                             \
-        tile(c, q0, bs, P, B);                                                    \
+#define DEF_TILE(P, B)                                                                        \
+    static XNOR_TARGET_AVX512 void tile_##P##_##B(const ctx_t *c, int64_t q0, int32_t bs, taps_t k) \
+    {                                                                                         \
+        tile(c, q0, bs, k, P, B);                                                             \
     }
 #define DEF_TILES_P(P) DEF_TILE(P, 1) DEF_TILE(P, 2) DEF_TILE(P, 3) DEF_TILE(P, 4)
 DEF_TILES_P(1) DEF_TILES_P(2) DEF_TILES_P(3) DEF_TILES_P(4)
@@ -111,6 +117,27 @@ static int pick_p(int64_t limit, int B)
     return 1;
 }
 
+/* Pixels [q_begin, q_end) of the rectangle in c, every block, taps k. */
+static void run_rect(const ctx_t *c, int64_t q_begin, int64_t q_end, taps_t k)
+{
+    const xnor_bconv_args *a = c->a;
+    const int32_t nb = a->b1 - a->b0;
+    /* Split the blocks into near-equal chunks of <= BMAX so no chunk is a thin tail. */
+    const int32_t nchunks = (nb + BMAX - 1) / BMAX;
+    int32_t bs = a->b0;
+    for (int32_t j = 0; j < nchunks; j++) {
+        const int B = nb / nchunks + (j < nb % nchunks);
+        const int P = pick_p(q_end - q_begin, B);
+        const tile_fn fn = k_tiles[P][B - 1];
+        for (int64_t q = q_begin; q < q_end; q += P)
+            fn(c, q + P <= q_end ? q : q_end - P, bs, k);
+        bs += B;
+    }
+}
+
+/* Whole windows (kernels.h, row_k / col_k both set) run in pixel tiles over the rectangle
+ * of outputs whose windows lie inside the input; each border pixel runs alone over its
+ * own taps. */
 XNOR_TARGET_AVX512 void xnor_bconv_16c__avx512vpopcnt(const xnor_bconv_args *a)
 {
     const int64_t q_begin = (int64_t)a->y0 * a->ow, q_end = (int64_t)a->y1 * a->ow;
@@ -118,18 +145,33 @@ XNOR_TARGET_AVX512 void xnor_bconv_16c__avx512vpopcnt(const xnor_bconv_args *a)
     if (q_end <= q_begin || nb <= 0 || a->kh <= 0 || a->kw <= 0 || a->cw <= 0)
         goto degenerate;
     ctx_t c = {a, (int64_t)a->Wp * a->cw, (int64_t)a->kh * a->kw * a->cw * XNOR_LANES,
-               a->kw * a->cw};
-    /* Split the blocks into near-equal chunks of <= BMAX so no chunk is a thin tail. */
-    const int32_t nchunks = (nb + BMAX - 1) / BMAX;
-    int32_t bs = a->b0;
-    for (int32_t k = 0; k < nchunks; k++) {
-        const int B = nb / nchunks + (k < nb % nchunks);
-        const int P = pick_p(q_end - q_begin, B);
-        const tile_fn fn = k_tiles[P][B - 1];
-        for (int64_t q = q_begin; q < q_end; q += P)
-            fn(&c, q + P <= q_end ? q : q_end - P, bs);
-        bs += B;
+               a->kw * a->cw, 0, 0, a->ow};
+    const taps_t all = {0, a->kh, 0, c.T};
+    if (!a->row_k) {
+        run_rect(&c, q_begin, q_end, all);
+        return;
     }
+    /* The rows and columns with whole windows are contiguous runs (kernels.h). */
+    int32_t iy0 = a->y0, iy1, ix0 = 0, ix1;
+    while (iy0 < a->y1 && !(a->row_k[2 * iy0] == 0 && a->row_k[2 * iy0 + 1] == a->kh)) iy0++;
+    for (iy1 = iy0; iy1 < a->y1 && a->row_k[2 * iy1] == 0 && a->row_k[2 * iy1 + 1] == a->kh;) iy1++;
+    while (ix0 < a->ow && !(a->col_k[2 * ix0] == 0 && a->col_k[2 * ix0 + 1] == a->kw)) ix0++;
+    for (ix1 = ix0; ix1 < a->ow && a->col_k[2 * ix1] == 0 && a->col_k[2 * ix1 + 1] == a->kw;) ix1++;
+    if (iy1 > iy0 && ix1 > ix0) {
+        ctx_t r = c;
+        r.ry0 = iy0, r.rx0 = ix0, r.rw = ix1 - ix0;
+        run_rect(&r, 0, (int64_t)(iy1 - iy0) * r.rw, all);
+    }
+    for (int32_t y = a->y0; y < a->y1; y++)
+        for (int32_t x = 0; x < a->ow; x++) {
+            if (y >= iy0 && y < iy1 && x >= ix0 && x < ix1)
+                continue;
+            ctx_t r = c;
+            r.ry0 = y, r.rx0 = x, r.rw = 1;
+            const taps_t k = {a->row_k[2 * y], a->row_k[2 * y + 1], a->col_k[2 * x] * a->cw,
+                              a->col_k[2 * x + 1] * a->cw};
+            run_rect(&r, 0, 1, k);
+        }
     return;
 
 degenerate:
