@@ -13,11 +13,10 @@
  * the 32-bit lane sums (vpmaddubsw, then vpmaddwd with 1s: the four bytes of a u32 lane
  * stay in that lane) before 31 steps could overflow a byte.
  *
- * Output channels are in lanes, 8 per ymm: a tile is P pixels x one half of a 16-channel
- * block (its 8 weight words per input word are a memory operand of the XOR; the input
- * word of a pixel is broadcast). Pixels are numbered row-major over [y0, y1) x [0, ow) and
- * tiled across row ends; the last tile is shifted back to overlap (same values rewritten).
- * For a fixed ky, the kw taps x cw words are contiguous in input and weights (T words). */
+ * Output channels are in lanes, 8 per ymm: a tile is one pixel x one 16-channel block (two
+ * ymm of weight words per input word, a memory operand of the XOR; the input word is
+ * broadcast once for both). For a fixed ky, the kw taps x cw words are contiguous in input
+ * and weights (T words); a border pixel walks the sub-run of its taps inside the input. */
 #include <immintrin.h>
 
 #include "kernels.h"

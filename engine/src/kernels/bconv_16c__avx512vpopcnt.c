@@ -7,14 +7,16 @@
  * The register tile is P output pixels x B blocks of accumulators (P*B <= 24). Each weight
  * zmm is reused by the P pixels and each broadcast by the B blocks, so loads stay well
  * under the two/three per cycle the load ports give. Output pixels are numbered
- * row-major over [y0, y1) x [0, ow) and tiled across row ends, which keeps the tile full
- * for small maps (13x13 -> 169 pixels). The last pixel tile is shifted back to overlap
- * the one before it instead of needing a narrower variant: it recomputes a few pixels and
- * writes the same values again, which is harmless.
+ * row-major over a rectangle of outputs with the same taps and tiled across row ends,
+ * which keeps the tile full for small maps (13x13 -> an 11x11 interior of 121 pixels).
+ * The last pixel tile is shifted back to overlap the one before it instead of needing a
+ * narrower variant: it recomputes a few pixels and writes the same values again, which is
+ * harmless.
  *
  * For a fixed ky the kw taps x cw words of a pixel are contiguous in the input (the
  * taps of a row are neighbouring pixels) and in the weights, so the inner loop walks one
- * flat run of T = kw*cw words per kernel row, whatever kw, cw and the strides are. */
+ * flat run of words per kernel row, whatever kw, cw and the strides are: all T = kw*cw of
+ * them, or the sub-run of the taps inside the input. */
 #include <immintrin.h>
 
 #include "kernels.h"
@@ -135,9 +137,10 @@ static void run_rect(const ctx_t *c, int64_t q_begin, int64_t q_end, taps_t k)
     }
 }
 
-/* Whole windows (kernels.h, row_k / col_k both set) run in pixel tiles over the rectangle
- * of outputs whose windows lie inside the input; each border pixel runs alone over its
- * own taps. */
+/* With tap ranges (kernels.h row_k / col_k) the output splits into rectangles of equal
+ * taps: runs of rows with one row range times runs of columns with one column range (the
+ * whole-window interior, the border strips, the corners). Each runs in pixel tiles over
+ * its own taps only. */
 XNOR_TARGET_AVX512 void xnor_bconv_16c__avx512vpopcnt(const xnor_bconv_args *a)
 {
     const int64_t q_begin = (int64_t)a->y0 * a->ow, q_end = (int64_t)a->y1 * a->ow;
@@ -146,32 +149,22 @@ XNOR_TARGET_AVX512 void xnor_bconv_16c__avx512vpopcnt(const xnor_bconv_args *a)
         goto degenerate;
     ctx_t c = {a, (int64_t)a->Wp * a->cw, (int64_t)a->kh * a->kw * a->cw * XNOR_LANES,
                a->kw * a->cw, 0, 0, a->ow};
-    const taps_t all = {0, a->kh, 0, c.T};
     if (!a->row_k) {
+        const taps_t all = {0, a->kh, 0, c.T};
         run_rect(&c, q_begin, q_end, all);
         return;
     }
-    /* The rows and columns with whole windows are contiguous runs (kernels.h). */
-    int32_t iy0 = a->y0, iy1, ix0 = 0, ix1;
-    while (iy0 < a->y1 && !(a->row_k[2 * iy0] == 0 && a->row_k[2 * iy0 + 1] == a->kh)) iy0++;
-    for (iy1 = iy0; iy1 < a->y1 && a->row_k[2 * iy1] == 0 && a->row_k[2 * iy1 + 1] == a->kh;) iy1++;
-    while (ix0 < a->ow && !(a->col_k[2 * ix0] == 0 && a->col_k[2 * ix0 + 1] == a->kw)) ix0++;
-    for (ix1 = ix0; ix1 < a->ow && a->col_k[2 * ix1] == 0 && a->col_k[2 * ix1 + 1] == a->kw;) ix1++;
-    if (iy1 > iy0 && ix1 > ix0) {
-        ctx_t r = c;
-        r.ry0 = iy0, r.rx0 = ix0, r.rw = ix1 - ix0;
-        run_rect(&r, 0, (int64_t)(iy1 - iy0) * r.rw, all);
-    }
-    for (int32_t y = a->y0; y < a->y1; y++)
-        for (int32_t x = 0; x < a->ow; x++) {
-            if (y >= iy0 && y < iy1 && x >= ix0 && x < ix1)
-                continue;
+    const int32_t *rk = a->row_k, *ck = a->col_k;
+    for (int32_t ya = a->y0, yb; ya < a->y1; ya = yb) {
+        for (yb = ya + 1; yb < a->y1 && rk[2 * yb] == rk[2 * ya] && rk[2 * yb + 1] == rk[2 * ya + 1];) yb++;
+        for (int32_t xa = 0, xb; xa < a->ow; xa = xb) {
+            for (xb = xa + 1; xb < a->ow && ck[2 * xb] == ck[2 * xa] && ck[2 * xb + 1] == ck[2 * xa + 1];) xb++;
             ctx_t r = c;
-            r.ry0 = y, r.rx0 = x, r.rw = 1;
-            const taps_t k = {a->row_k[2 * y], a->row_k[2 * y + 1], a->col_k[2 * x] * a->cw,
-                              a->col_k[2 * x + 1] * a->cw};
-            run_rect(&r, 0, 1, k);
+            r.ry0 = ya, r.rx0 = xa, r.rw = xb - xa;
+            const taps_t k = {rk[2 * ya], rk[2 * ya + 1], ck[2 * xa] * a->cw, ck[2 * xa + 1] * a->cw};
+            run_rect(&r, 0, (int64_t)(yb - ya) * r.rw, k);
         }
+    }
     return;
 
 degenerate:
