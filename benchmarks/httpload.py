@@ -73,7 +73,8 @@ class Conn:
                 await writer.wait_closed()
 
 
-async def _get(host: str, port: int, path: str) -> str:
+async def get_text(host: str, port: int, path: str) -> str:
+    """GET `path` on its own connection; the body as text."""
     conn = Conn(host, port)
     try:
         _, _, body = await conn.request(
@@ -169,7 +170,7 @@ async def load(
 
     tasks = [asyncio.create_task(worker()) for _ in range(concurrency)]
     await asyncio.sleep(warmup)
-    before = batch_totals(await _get(host, port, "/metrics"))
+    before = batch_totals(await get_text(host, port, "/metrics"))
     server_cpu0 = process_cpu_s(server_pid) if server_pid else None
     client_cpu0 = time.process_time()
     measuring = True
@@ -179,7 +180,7 @@ async def load(
     elapsed = time.perf_counter() - t_start
     client_cpu = time.process_time() - client_cpu0
     server_cpu1 = process_cpu_s(server_pid) if server_pid else None
-    after = batch_totals(await _get(host, port, "/metrics"))
+    after = batch_totals(await get_text(host, port, "/metrics"))
     stop = True
     await asyncio.gather(*tasks)
     lat = sorted(latencies)
@@ -188,6 +189,7 @@ async def load(
     batches = after[1] - before[1]
     return {
         "url": url + path,
+        "generator": "httpload",
         "concurrency": concurrency,
         "duration_s": round(elapsed, 3),
         "requests": n,

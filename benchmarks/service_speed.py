@@ -12,7 +12,8 @@ One run measures, one configuration after the other, on this machine:
   framework     the same service around a model and a preprocessing that cost nothing: its CPU
                 per request is the service's own path (HTTP, routing, thread hops, batcher, JSON,
                 metrics)
-  alexnet_xnor  the same service serving a seeded XNOR AlexNet (benchmarks.architectures.alexnet),
+  alexnet_xnor  the same service serving a seeded XNOR AlexNet (benchmarks.architectures.alexnet)
+                with the edges exporters write by default (int8 conv1 and fc8; --alexnet-edges),
                 max_batch_size=16 (--alexnet-batch)
   alexnet_xnor_b1    the same with max_batch_size=1
   alexnet_torch the same service, the same file, but a loader that runs the PyTorch float32 twin
@@ -39,10 +40,14 @@ stays), and the ratio batching_speedup_predecoded. They show what batching gives
 per-request JPEG decode is taken out; they are not the service users run.
 
 Every request sends the same 640x480 JPEG (--image, or a synthetic photo-like one made here).
-The load generator is benchmarks.httpload's closed loop (`--concurrency` connections), in this
-process; it shares the CPUs with the server, as any loopback benchmark does, and its CPU time is
-reported so it can be accounted for. On a shared machine throughput moves with the neighbours'
-load: compare ratios from the same run (`--rounds N` repeats the sequence and reports medians).
+The load generator is a closed loop of `--concurrency` keep-alive connections: wrk
+(benchmarks.wrkload, a C client in a child process, one thread) when it is on PATH, otherwise
+benchmarks.httpload's asyncio client in this process (`--load-generator` chooses; the report
+names the one used). Either shares the CPUs with the server, as any loopback benchmark does, and
+its CPU time per request is reported so it can be accounted for (wrk takes several times less
+than httpload, which is why it is preferred). On a shared machine throughput moves with the
+neighbours' load: compare ratios from the same run (`--rounds N` repeats the sequence and
+reports medians).
 
 Servers are child processes on free ports (--port 0; the port is read from the log), started
 together before the measurements (an idle server costs no CPU) and always stopped: SIGTERM,
@@ -73,9 +78,10 @@ from typing import Any
 import numpy as np
 
 from engine.input_spec import InputSpec
+from engine.int8 import DEFAULT_EDGES, EDGES, Edges
 from service.settings import BUNDLED_MODELS, DEFAULT_MODEL
 
-from . import httpload
+from . import httpload, wrkload
 from .child import ChildServer
 from .images import synthetic_jpeg
 
@@ -308,14 +314,14 @@ def servers(
 
 
 # -- the benchmark ---------------------------------------------------------------------------------
-def _alexnet_repo(root: Path, width: float) -> None:
+def _alexnet_repo(root: Path, width: float, edges: Edges = DEFAULT_EDGES) -> None:
     from engine import format as fmt
 
     from . import architectures
 
     path = root / ALEXNET / "1" / "model.xnor"
     path.parent.mkdir(parents=True)
-    fmt.write_model(architectures.alexnet(seed=0, width=width), path)
+    fmt.write_model(architectures.alexnet(seed=0, width=width, edges=edges), path)
 
 
 def _settings(
@@ -332,6 +338,7 @@ def _settings(
         "max_batch_delay_ms": args.max_batch_delay_ms,
         "engine_threads": args.threads,
         "preprocess_threads": args.preprocess_threads,
+        **({} if args.engine_spin is None else {"engine_spin": args.engine_spin}),
         # A batch of 32 AlexNets in float32 takes seconds on two loaded cores: not a deadline test.
         "request_timeout_s": 600.0,
         "queue_capacity": max(256, 4 * max(args.concurrency)),
@@ -380,13 +387,18 @@ def run_benchmark(args: argparse.Namespace) -> dict[str, Any]:
     images = _images(args)
     from engine import default_threads
 
+    generator = _generator(args.load_generator)
+    measure = wrkload.load if generator == "wrk" else httpload.load
+    progress(f"load generator: {generator}")
+
     bundled = Path(args.repository) if args.repository else BUNDLED_MODELS
     levels = sorted(set(args.concurrency))
     with tempfile.TemporaryDirectory(prefix="xnornet-bench-") as tmp:
         root = Path(tmp)
         if any(c.startswith("alexnet") for c in configs):
-            progress(f"writing the seeded XNOR AlexNet (width {args.alexnet_width})")
-            _alexnet_repo(root, args.alexnet_width)
+            edges = args.alexnet_edges
+            progress(f"writing the seeded XNOR AlexNet (width {args.alexnet_width}, {edges} edges)")
+            _alexnet_repo(root, args.alexnet_width, edges)
         if FRAMEWORK in configs:
             null_repo(root)
         model, alex = args.model, args.alexnet_batch
@@ -431,7 +443,7 @@ def run_benchmark(args: argparse.Namespace) -> dict[str, Any]:
                             f"{tag}: concurrency {level}, {args.warmup:g} s warm-up + {args.duration:g} s"
                         )
                         res = asyncio.run(
-                            httpload.load(
+                            measure(
                                 srv.url,
                                 "/v1/classify",
                                 images[image],
@@ -451,6 +463,7 @@ def run_benchmark(args: argparse.Namespace) -> dict[str, Any]:
                 for level in levels:
                     rounds[level].append(results[level])
     report = _report(args, images["jpeg"], configs, rounds[levels[-1]], default_threads())
+    report["settings"]["load_generator"] = generator
     report["by_concurrency"] = {
         str(level): {
             "results": {c: _median_result([r[c] for r in rounds[level]]) for c in configs},
@@ -460,6 +473,15 @@ def run_benchmark(args: argparse.Namespace) -> dict[str, Any]:
     }
     report["images"] = {k: len(v) for k, v in images.items()}
     return report
+
+
+def _generator(choice: str) -> str:
+    """The HTTP load generator: wrk when asked for or, with "auto", when it is on PATH."""
+    if choice == "wrk" and not wrkload.available():
+        raise SystemExit("service_speed: --load-generator wrk, but wrk is not on PATH (apt-get install wrk)")
+    if choice == "auto":
+        return "wrk" if wrkload.available() else "httpload"
+    return choice
 
 
 def _resolved(choice: str, fast: str, default: str) -> str:
@@ -535,7 +557,9 @@ def _report(
             "max_batch_delay_ms": args.max_batch_delay_ms,
             "engine_threads": args.threads,
             "preprocess_threads": args.preprocess_threads,
+            "engine_spin": args.engine_spin,
             "alexnet_width": args.alexnet_width,
+            "alexnet_edges": args.alexnet_edges,
         },
         "server": {
             "uvicorn_loop": _resolved(args.loop, "uvloop", "asyncio"),
@@ -619,9 +643,21 @@ def build_parser() -> argparse.ArgumentParser:
         "--threads", type=int, default=0, help="engine (and torch) threads, 0 = `xnornet serve`'s default"
     )
     p.add_argument(
+        "--engine-spin",
+        type=int,
+        default=None,
+        help="the servers' engine polling rounds (default: `xnornet serve`'s)",
+    )
+    p.add_argument(
         "--preprocess-threads", type=int, default=0, help="decode threads, 0 = `xnornet serve`'s default"
     )
     p.add_argument("--alexnet-width", type=float, default=1.0, help="<1 shrinks the XNOR AlexNet (tests)")
+    p.add_argument(
+        "--alexnet-edges",
+        choices=EDGES,
+        default=DEFAULT_EDGES,
+        help=f"precision of the AlexNet's conv1 and fc8 (default {DEFAULT_EDGES}, what exporters write)",
+    )
     p.add_argument("--alexnet-batch", type=int, default=16, help="the AlexNet servers' max_batch_size")
     p.add_argument("--torch", choices=("auto", "yes", "no"), default="auto", help="run alexnet_torch")
     p.add_argument("--only", action="append", choices=CONFIGS, help="run only these configurations")
@@ -642,6 +678,13 @@ def build_parser() -> argparse.ArgumentParser:
         choices=("auto", "h11", "httptools"),
         default="auto",
         help="the servers' HTTP parser (uvicorn's auto: httptools when it is installed)",
+    )
+    p.add_argument(
+        "--load-generator",
+        choices=("auto", "wrk", "httpload"),
+        default="auto",
+        help="the HTTP client: wrk (C, the least CPU taken from the servers) or httpload (asyncio, "
+        "in this process); auto: wrk when it is on PATH",
     )
     p.add_argument("--verbose", action="store_true", help="echo the servers' logs to stderr at the end")
     p.add_argument("--json", action="store_true", help="print one JSON object instead of the table")

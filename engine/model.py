@@ -140,11 +140,13 @@ class ModelInfo:
 class _Context:
     """One C workspace; freed with its Python object."""
 
-    def __init__(self, model_ptr: Any, threads: int, isa: str, trace: bool) -> None:
+    def __init__(self, model_ptr: Any, threads: int, isa: str, trace: bool, spin: int | None) -> None:
         params = lib.xnor_context_default_params()
         params.n_threads = threads
         params.isa = ISAS[isa]
         params.trace = 1 if trace else 0
+        if spin is not None:
+            params.spin = spin
         out = ffi.new("xnor_context_t **")
         err = ffi.new("char[]", _ERRBUF)
         st = lib.xnor_context_new(model_ptr, ffi.new("xnor_context_params *", params), out, err, _ERRBUF)
@@ -156,29 +158,48 @@ class _Context:
 
 
 class Model:
-    """A loaded model. Safe to share across threads; `infer` may run concurrently."""
+    """A loaded model. Safe to share across threads; `infer` may run concurrently.
+
+    `spin`: polling rounds of the thread pool before a waiting thread sleeps (None: the
+    engine's default, lib.XNOR_DEFAULT_SPIN; 0: sleep at once; xnornet.h says when to lower it).
+    """
 
     def __init__(
-        self, ptr: Any, *, threads: int | None = None, isa: str | None = None, source: str = "<bytes>"
+        self,
+        ptr: Any,
+        *,
+        threads: int | None = None,
+        isa: str | None = None,
+        source: str = "<bytes>",
+        spin: int | None = None,
     ) -> None:
         self._ptr = ptr
         self.source = source
         self._threads = 0 if threads is None else int(threads)
         if self._threads < 0:
             raise InvalidArgumentError("threads must be >= 0 (0 = all CPUs this process may use)")
+        if spin is not None and not 0 <= spin <= lib.XNOR_MAX_SPIN:
+            raise InvalidArgumentError(f"spin must be 0..{lib.XNOR_MAX_SPIN} (None = the engine's default)")
+        self._spin = spin
+        self.spin = lib.XNOR_DEFAULT_SPIN if spin is None else spin
         self._isa = resolve_isa(isa)
         self._lock = threading.Lock()
         self._idle: list[_Context] = []
         self.info = self._read_info()
         # Fail now, not on the first request, if the ISA or threads cannot be had.
-        self._idle.append(_Context(self._ptr, self._threads, self._isa, False))
+        self._idle.append(_Context(self._ptr, self._threads, self._isa, False, spin))
         self.isa = self._idle[0].isa
         self.threads = self._idle[0].threads
 
     # -- loading -----------------------------------------------------------------------
     @classmethod
     def load(
-        cls, path: str | os.PathLike[str], *, threads: int | None = None, isa: str | None = None
+        cls,
+        path: str | os.PathLike[str],
+        *,
+        threads: int | None = None,
+        isa: str | None = None,
+        spin: int | None = None,
     ) -> Model:
         """Load and validate a model file (raises a ModelFormatError subclass if it is bad)."""
         path = os.fspath(path)
@@ -190,18 +211,23 @@ class Model:
             lib.xnor_model_load_file(path.encode(), out, err, _ERRBUF),
             ffi.string(err).decode(errors="replace"),
         )
-        return cls(ffi.gc(out[0], lib.xnor_model_free), threads=threads, isa=isa, source=path)
+        return cls(ffi.gc(out[0], lib.xnor_model_free), threads=threads, isa=isa, source=path, spin=spin)
 
     @classmethod
     def from_bytes(
-        cls, data: bytes | bytearray | memoryview, *, threads: int | None = None, isa: str | None = None
+        cls,
+        data: bytes | bytearray | memoryview,
+        *,
+        threads: int | None = None,
+        isa: str | None = None,
+        spin: int | None = None,
     ) -> Model:
         buf = bytes(data)
         out = ffi.new("xnor_model_t **")
         err = ffi.new("char[]", _ERRBUF)
         st = lib.xnor_model_load_bytes(ffi.from_buffer(buf), len(buf), out, err, _ERRBUF)
         _check(st, ffi.string(err).decode(errors="replace"))
-        return cls(ffi.gc(out[0], lib.xnor_model_free), threads=threads, isa=isa)
+        return cls(ffi.gc(out[0], lib.xnor_model_free), threads=threads, isa=isa, spin=spin)
 
     # -- description -------------------------------------------------------------------
     def _read_info(self) -> ModelInfo:
@@ -280,7 +306,7 @@ class Model:
         with self._lock:
             ctx = self._idle.pop() if self._idle else None
         if ctx is None:
-            ctx = _Context(self._ptr, self._threads, self._isa, False)
+            ctx = _Context(self._ptr, self._threads, self._isa, False, self._spin)
         try:
             yield ctx
         finally:
@@ -352,7 +378,7 @@ class Model:
         node outputs NCHW."""
         arr = self._check_input(x)
         out = np.empty((arr.shape[0], self.info.output_size), np.float32)
-        ctx = _Context(self._ptr, self._threads, self._isa, True)
+        ctx = _Context(self._ptr, self._threads, self._isa, True, self._spin)
         self._run(ctx, arr, out)
         values = [arr]
         for node in self.info.nodes:

@@ -33,6 +33,7 @@ _SERVE_FLAGS: dict[str, str] = {
     "queue_capacity": "queued images per model before 503 (default 256)",
     "request_timeout_s": "deadline of one request (default 10)",
     "engine_threads": "engine threads per call, 0 = all CPUs (default 0)",
+    "engine_spin": "polling rounds of the engine's threads before they sleep (default 0: cores shared)",
     "isa": "auto, scalar, avx2 or avx512 (default auto)",
     "preprocess_threads": "decode/preprocess threads, 0 = CPUs",
     "workers": "server processes sharing the port (default 1); threads 0 = CPUs divided among them",
@@ -135,10 +136,12 @@ def plan_threads(settings: Settings) -> Settings:
     engine = settings.engine_threads or share
     pre = settings.preprocess_threads or share
     log.info(
-        "%d CPUs: %d worker process(es), each with %d engine thread(s) and %d preprocessing thread(s)%s",
+        "%d CPUs: %d worker process(es), each with %d engine thread(s) (polling %d rounds before they "
+        "sleep) and %d preprocessing thread(s)%s",
         cpus,
         settings.workers,
         engine,
+        settings.engine_spin,
         pre,
         "" if settings.engine_threads and settings.preprocess_threads else " (0 = CPUs / workers)",
     )

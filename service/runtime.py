@@ -37,7 +37,9 @@ def engine_loader(settings: Settings) -> Loader:
     import engine
 
     def load(data: bytes, source: str) -> EngineModel:
-        model: EngineModel = engine.Model.from_bytes(data, threads=settings.engine_threads, isa=settings.isa)
+        model: EngineModel = engine.Model.from_bytes(
+            data, threads=settings.engine_threads, isa=settings.isa, spin=settings.engine_spin
+        )
         return model
 
     return load

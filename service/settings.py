@@ -39,6 +39,10 @@ class Settings(BaseSettings):
     request_timeout_s: float = Field(default=10.0, gt=0.0, le=3600.0)
     # Engine threads per inference call (0 = every CPU the process may use); ISA auto|scalar|avx2|avx512.
     engine_threads: int = Field(default=0, ge=0, le=1024)
+    # Polling rounds of the engine's threads before a wait sleeps (engine/include/xnornet.h).
+    # 0: the service's decoders and event loop share the engine's cores, and polling measured
+    # more CPU per request and fewer requests/s there (README, "Threads").
+    engine_spin: int = Field(default=0, ge=0, le=1_000_000)
     isa: str = "auto"
     # Threads that decode and preprocess images (0 = CPUs the process may use).
     preprocess_threads: int = Field(default=0, ge=0, le=256)

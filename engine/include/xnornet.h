@@ -190,11 +190,18 @@ typedef struct {
 xnor_status xnor_model_get_node(const xnor_model_t *model, uint32_t index, xnor_node_info *info);
 
 /* Context: workspace and threads for inference. n_threads <= 0 -> xnor_default_threads().
- * isa = XNOR_ISA_AUTO -> xnor_isa_resolve(). */
+ * isa = XNOR_ISA_AUTO -> xnor_isa_resolve().
+ * spin: how many polling rounds (a CPU pause each, ~10-50 ns) a pool thread waits for the next
+ * layer's work, or the caller for the others, before it sleeps on a condition variable.
+ * Polling saves a wake-up per layer when the pool has its cores to itself; where other busy
+ * threads share them (a server's decoders and event loop), polling takes their CPU instead.
+ * < 0 -> XNOR_DEFAULT_SPIN; at most XNOR_MAX_SPIN. */
+typedef enum { XNOR_DEFAULT_SPIN = 1000, XNOR_MAX_SPIN = 1000000 } xnor_spin_bounds;
 typedef struct {
     int32_t n_threads;
     xnor_isa isa;
     int32_t trace;               /* 1: run the unfused plan and keep every node's output */
+    int32_t spin;
 } xnor_context_params;
 
 xnor_context_params xnor_context_default_params(void);

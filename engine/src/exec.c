@@ -626,6 +626,18 @@ static inline void window_taps(int32_t o, int32_t stride, int32_t pad, int32_t k
     *k1 = min32(k, size - *s);
 }
 
+/* A pooling window at output (y, x): input rows sy + [ky0, ky1), columns sx + [kx0, kx1). */
+typedef struct {
+    int32_t sy, ky0, ky1, sx, kx0, kx1;
+} pool_window;
+
+static inline pool_window window_at(const xnode *nd, int32_t y, int32_t x) {
+    pool_window w;
+    window_taps(y, nd->sh, nd->pt, nd->kh, (int32_t)nd->in_shape.h, &w.sy, &w.ky0, &w.ky1);
+    window_taps(x, nd->sw, nd->pl, nd->kw, (int32_t)nd->in_shape.w, &w.sx, &w.kx0, &w.kx1);
+    return w;
+}
+
 static void pool_item(void *arg, int64_t item, int tid) {
     (void)tid;
     const task *t = arg;
@@ -640,32 +652,29 @@ static void pool_item(void *arg, int64_t item, int tid) {
     const int is_max = nd->op == XNOR_OP_MAXPOOL;
     const int cip = nd->p[XP_CIP];
     for (int32_t y = y0; y < y1; y++) {
-        int32_t sy, ky0, ky1;
-        window_taps(y, nd->sh, nd->pt, nd->kh, H, &sy, &ky0, &ky1);
         for (int32_t x = 0; x < ow; x++) {
-            int32_t sx, kx0, kx1;
-            window_taps(x, nd->sw, nd->pl, nd->kw, W, &sx, &kx0, &kx1);
+            const pool_window win = window_at(nd, y, x);
             float *o = out + ((size_t)y * (size_t)ow + (size_t)x) * C;
             if (is_max) {
                 for (size_t ch = 0; ch < C; ch++) o[ch] = -INFINITY;
-                for (int32_t ky = ky0; ky < ky1; ky++)
-                    for (int32_t kx = kx0; kx < kx1; kx++) {
-                        const float *ip = in + ((size_t)(sy + ky) * (size_t)W + (size_t)(sx + kx)) * C;
+                for (int32_t ky = win.ky0; ky < win.ky1; ky++)
+                    for (int32_t kx = win.kx0; kx < win.kx1; kx++) {
+                        const float *ip = in + ((size_t)(win.sy + ky) * (size_t)W + (size_t)(win.sx + kx)) * C;
                         for (size_t ch = 0; ch < C; ch++) o[ch] = ip[ch] > o[ch] ? ip[ch] : o[ch];
                     }
             } else {
                 int32_t cnt;
                 if (cip) {
                     /* window cells inside the padded input [-pt, H+pb) x [-pl, W+pr) */
-                    int32_t ey = min32(sy + nd->kh, H + nd->pb), ex = min32(sx + nd->kw, W + nd->pr);
-                    cnt = (ey - sy) * (ex - sx);
+                    int32_t ey = min32(win.sy + nd->kh, H + nd->pb), ex = min32(win.sx + nd->kw, W + nd->pr);
+                    cnt = (ey - win.sy) * (ex - win.sx);
                 } else {
-                    cnt = (ky1 - ky0) * (kx1 - kx0);
+                    cnt = (win.ky1 - win.ky0) * (win.kx1 - win.kx0);
                 }
                 for (size_t ch = 0; ch < C; ch++) o[ch] = 0.0f;
-                for (int32_t ky = ky0; ky < ky1; ky++)
-                    for (int32_t kx = kx0; kx < kx1; kx++) {
-                        const float *ip = in + ((size_t)(sy + ky) * (size_t)W + (size_t)(sx + kx)) * C;
+                for (int32_t ky = win.ky0; ky < win.ky1; ky++)
+                    for (int32_t kx = win.kx0; kx < win.kx1; kx++) {
+                        const float *ip = in + ((size_t)(win.sy + ky) * (size_t)W + (size_t)(win.sx + kx)) * C;
                         for (size_t ch = 0; ch < C; ch++) o[ch] = o[ch] + ip[ch];
                     }
                 const float d = (float)cnt;
@@ -687,7 +696,7 @@ static void bitpool_item(void *arg, int64_t item, int tid) {
     const xstep *cs = &t->c->steps[t->st->pack_to];
     const xnode *cn = &m->nodes[cs->node];
     const size_t cw = ((size_t)nd->in_shape.c + 31) / 32;
-    const int32_t H = (int32_t)nd->in_shape.h, W = (int32_t)nd->in_shape.w, ow = (int32_t)nd->out_shape.w;
+    const int32_t W = (int32_t)nd->in_shape.w, ow = (int32_t)nd->out_shape.w;
     const size_t Wp = cn->in_shape.w + (size_t)cn->pl + (size_t)cn->pr;
     const size_t n = (size_t)(item / t->nrt);
     const int32_t y0 = (int32_t)(item % t->nrt) * t->rt, y1 = min32((int32_t)nd->out_shape.h, y0 + t->rt);
@@ -695,17 +704,14 @@ static void bitpool_item(void *arg, int64_t item, int tid) {
     uint32_t *out = (uint32_t *)cs->ws + n * cs->ws_per_image;
     const uint32_t *andm = pr->pk_and;
     for (int32_t y = y0; y < y1; y++) {
-        int32_t sy, ky0, ky1;
-        window_taps(y, nd->sh, nd->pt, nd->kh, H, &sy, &ky0, &ky1);
         for (int32_t x = 0; x < ow; x++) {
-            int32_t sx, kx0, kx1;
-            window_taps(x, nd->sw, nd->pl, nd->kw, W, &sx, &kx0, &kx1);
+            const pool_window win = window_at(nd, y, x);
             uint32_t *o = out + (((size_t)y + (size_t)cn->pt) * Wp + (size_t)x + (size_t)cn->pl) * cw;
             for (size_t j = 0; j < cw; j++) {
                 uint32_t any = 0, all = ~0u;
-                for (int32_t ky = ky0; ky < ky1; ky++)
-                    for (int32_t kx = kx0; kx < kx1; kx++) {
-                        const uint32_t w = in[((size_t)(sy + ky) * (size_t)W + (size_t)(sx + kx)) * cw + j];
+                for (int32_t ky = win.ky0; ky < win.ky1; ky++)
+                    for (int32_t kx = win.kx0; kx < win.kx1; kx++) {
+                        const uint32_t w = in[((size_t)(win.sy + ky) * (size_t)W + (size_t)(win.sx + kx)) * cw + j];
                         any |= w;
                         all &= w;
                     }
@@ -803,6 +809,16 @@ static void run_flat(task *t, xnor_task_fn fn, int64_t total, uint64_t unit_work
     xnor_pool_run(pool_if(t->c, want), fn, t, (total + t->chunk - 1) / t->chunk);
 }
 
+/* Items (image, range of rt of the `rows` rows): about `want` of them, at least one per image. */
+static void run_rows(task *t, xnor_task_fn fn, int32_t rows, int64_t want) {
+    const int64_t N = (int64_t)t->N;
+    t->rows = rows;
+    t->nrt = want / N > 1 ? min32((int32_t)(want / N), rows) : 1;
+    t->rt = ceil_div32(rows, t->nrt);
+    t->nrt = ceil_div32(rows, t->rt);
+    xnor_pool_run(pool_if(t->c, want), fn, t, N * t->nrt);
+}
+
 /* ================================================================ step dispatch */
 
 void xnor_exec_step(xnor_context_t *c, const xstep *st, uint32_t N) {
@@ -851,34 +867,20 @@ void xnor_exec_step(xnor_context_t *c, const xstep *st, uint32_t N) {
         break;
     case XNOR_OP_FLATTEN: {
         /* Items over (image, channel range): batch 1 is split too. */
-        int64_t want = want_items(c, N * per, GRAIN_PACK);
-        t.rows = (int32_t)nd->in_shape.c;
-        t.nrt = want / N > 1 ? min32((int32_t)(want / N), t.rows) : 1;
-        t.rt = ceil_div32(t.rows, t.nrt);
-        t.nrt = ceil_div32(t.rows, t.rt);
-        xnor_pool_run(pool_if(c, want), flatten_item, &t, (int64_t)N * t.nrt);
+        run_rows(&t, flatten_item, (int32_t)nd->in_shape.c, want_items(c, N * per, GRAIN_PACK));
         break;
     }
     case XNOR_OP_MAXPOOL:
     case XNOR_OP_AVGPOOL: {
+        const int32_t rows = (int32_t)nd->out_shape.h;
         if (st->bitpool) {
-            t.rows = (int32_t)nd->out_shape.h;
             uint64_t work = (uint64_t)N * nd->out_shape.h * nd->out_shape.w * (uint64_t)(nd->kh * nd->kw) *
                             ((nd->in_shape.c + 31) / 32);
-            int64_t want = want_items(c, work, GRAIN_PACK);
-            t.nrt = want / N > 1 ? min32((int32_t)(want / N), t.rows) : 1;
-            t.rt = ceil_div32(t.rows, t.nrt);
-            t.nrt = ceil_div32(t.rows, t.rt);
-            xnor_pool_run(pool_if(c, want), bitpool_item, &t, (int64_t)N * t.nrt);
+            run_rows(&t, bitpool_item, rows, want_items(c, work, GRAIN_PACK));
             break;
         }
-        t.rows = (int32_t)nd->out_shape.h;
         uint64_t work = (uint64_t)N * xshape_elems(&nd->out_shape) * (uint64_t)(nd->kh * nd->kw);
-        int64_t want = want_items(c, work, GRAIN_ELEM);
-        t.nrt = want / N > 1 ? min32((int32_t)(want / N), t.rows) : 1;
-        t.rt = ceil_div32(t.rows, t.nrt);
-        t.nrt = ceil_div32(t.rows, t.rt);
-        xnor_pool_run(pool_if(c, want), pool_item, &t, (int64_t)N * t.nrt);
+        run_rows(&t, pool_item, rows, want_items(c, work, GRAIN_ELEM));
         break;
     }
     case XNOR_OP_DROPOUT: /* only in plans that copy; the plan aliases dropout */

@@ -287,18 +287,22 @@ static void split(q_task *t, int64_t want, int32_t rt_max, int32_t bt_max, int b
                      &t->nrt, &t->bt, &t->nbt);
 }
 
+/* The task of step st over N images, before its tiling. */
+static void q_task_init(q_task *t, xnor_context_t *c, const xstep *st, uint32_t N) {
+    memset(t, 0, sizeof *t);
+    t->c = c;
+    t->st = st;
+    t->nd = &c->m->nodes[st->node];
+    t->bn = st->bn_epi >= 0 ? &c->m->nodes[st->bn_epi] : NULL;
+    t->out = c->slot_buf[c->slot_of[st->out]];
+    t->relu = st->relu >= 0;
+    t->N = (int32_t)N;
+    t->nb = t->nd->nb;
+}
+
 void xnor_exec_qconv(xnor_context_t *c, const xstep *st, uint32_t N) {
-    const xnor_model_t *m = c->m;
     q_task t;
-    memset(&t, 0, sizeof t);
-    t.c = c;
-    t.st = st;
-    t.nd = &m->nodes[st->node];
-    t.bn = st->bn_epi >= 0 ? &m->nodes[st->bn_epi] : NULL;
-    t.out = c->slot_buf[c->slot_of[st->out]];
-    t.relu = st->relu >= 0;
-    t.N = (int32_t)N;
-    t.nb = t.nd->nb;
+    q_task_init(&t, c, st, N);
     t.rows = (int32_t)t.nd->out_shape.h;
     const int64_t want = xnor_exec_want_items(c, xnor_mul_sat(t.nd->macs, N), GRAIN_Q);
     split(&t, want, st->rt_max, st->bt_max, 0);
@@ -306,22 +310,14 @@ void xnor_exec_qconv(xnor_context_t *c, const xstep *st, uint32_t N) {
 }
 
 void xnor_exec_qlinear(xnor_context_t *c, const xstep *st, uint32_t N) {
-    const xnor_model_t *m = c->m;
     ql_task t;
     memset(&t, 0, sizeof t);
-    t.q.c = c;
-    t.q.st = st;
-    t.q.nd = &m->nodes[st->node];
-    t.q.bn = st->bn_epi >= 0 ? &m->nodes[st->bn_epi] : NULL;
-    t.q.out = c->slot_buf[c->slot_of[st->out]];
-    t.q.relu = st->relu >= 0;
-    t.q.N = (int32_t)N;
+    q_task_init(&t.q, c, st, N);
     t.in = xnor_vbuf(c, st->in[0]);
     int64_t want = xnor_exec_want_items(c, (uint64_t)N * t.q.nd->in_shape.c, GRAIN_Q_ELEM);
     int64_t items = want > 1 ? (want < (int64_t)N ? want : (int64_t)N) : 1;
     t.chunk = ((int64_t)N + items - 1) / items;
     xnor_pool_run(items > 1 ? c->pool : NULL, qlinear_quant_item, &t, ((int64_t)N + t.chunk - 1) / t.chunk);
-    t.q.nb = t.q.nd->nb;
     t.q.rows = (int32_t)N;
     want = xnor_exec_want_items(c, xnor_mul_sat(t.q.nd->macs, N), GRAIN_Q);
     split(&t.q, want, st->rt_max, st->bt_max, 1);

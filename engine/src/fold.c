@@ -147,12 +147,8 @@ static xnor_status pool_masks(xnode *a, const xnode *b, int *ok) {
 }
 
 void xnor_free_packed(xnode *nd) {
-    free(nd->pk_kind);
-    xnor_free_aligned(nd->pk_lo);
-    xnor_free_aligned(nd->pk_hi);
-    free(nd->pk_float);
-    free(nd->pk_float_ch);
-    free(nd->pk_and);
+    XNOR_FREE_EACH(xnor_free_aligned, nd->pk_lo, nd->pk_hi);
+    XNOR_FREE_EACH(free, nd->pk_kind, nd->pk_float, nd->pk_float_ch, nd->pk_and);
     nd->pk_kind = nd->pk_lo = nd->pk_hi = nd->pk_float_ch = NULL;
     nd->pk_float = NULL;
     nd->pk_and = NULL;

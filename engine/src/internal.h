@@ -192,6 +192,12 @@ void *xnor_alloc_aligned(size_t bytes);
 void *xnor_calloc_aligned(size_t bytes);
 void xnor_free_aligned(void *p);
 
+/* release(p) for each of n pointers (NULL allowed): the owned buffers of a struct in one call,
+ * via XNOR_FREE_EACH(free or xnor_free_aligned, a->x, a->y, ...). */
+void xnor_free_each(void (*release)(void *), void *const *ptrs, size_t n);
+#define XNOR_FREE_EACH(release, ...) \
+    xnor_free_each(release, (void *const[]){__VA_ARGS__}, sizeof((void *const[]){__VA_ARGS__}) / sizeof(void *))
+
 /* Overflow-safe size arithmetic: return 0 and leave *out unspecified on overflow. */
 static inline int xnor_mul_u64(uint64_t a, uint64_t b, uint64_t *out) {
     return !__builtin_mul_overflow(a, b, out);
@@ -228,7 +234,7 @@ void xnor_free_packed(xnode *nd); /* the packed-epilogue tables of a node (no fo
 /* threadpool.c: a persistent pool; the caller takes part as thread 0. */
 typedef struct xnor_pool xnor_pool;
 typedef void (*xnor_task_fn)(void *arg, int64_t item, int tid);
-xnor_status xnor_pool_new(int n_threads, xnor_pool **out);
+xnor_status xnor_pool_new(int n_threads, int32_t spin, xnor_pool **out); /* spin: xnor_context_params */
 void xnor_pool_free(xnor_pool *p);
 int xnor_pool_threads(const xnor_pool *p);
 /* Runs fn(arg, i, tid) for every i in [0, n_items), spread over the pool's threads,

@@ -711,12 +711,7 @@ void xnor_model_free(xnor_model_t *m) {
     if (!m) return;
     if (m->nodes)
         for (uint32_t k = 0; k < m->n_nodes; k++) xnor_free_node(&m->nodes[k]);
-    free(m->nodes);
-    free(m->values);
-    free(m->label_text);
-    free(m->label_off);
-    free(m->label_len);
-    free(m);
+    XNOR_FREE_EACH(free, m->nodes, m->values, m->label_text, m->label_off, m->label_len, m);
 }
 
 static xnor_status load_impl(const uint8_t *buf, uint64_t size, xnor_model_t **out, char *err, size_t errlen) {

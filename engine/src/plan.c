@@ -36,6 +36,7 @@ xnor_context_params xnor_context_default_params(void) {
     p.n_threads = 0;
     p.isa = XNOR_ISA_AUTO;
     p.trace = 0;
+    p.spin = -1;
     return p;
 }
 
@@ -333,13 +334,7 @@ void xnor_context_free(xnor_context_t *c) {
         for (int32_t i = 0; i < c->n_threads; i++) xnor_free_aligned(c->scratch[i]);
         free(c->scratch);
     }
-    free(c->steps);
-    free(c->storage);
-    free(c->slot_of);
-    free(c->slot_elems);
-    free(c->slot_buf);
-    free(c->timings);
-    free(c);
+    XNOR_FREE_EACH(free, c->steps, c->storage, c->slot_of, c->slot_elems, c->slot_buf, c->timings, c);
 }
 
 xnor_status xnor_context_new(const xnor_model_t *m, const xnor_context_params *params, xnor_context_t **out,
@@ -436,7 +431,7 @@ xnor_status xnor_context_new(const xnor_model_t *m, const xnor_context_params *p
         xnor_set_err(errbuf, errbuf_len, "%s", c->last_error);
         goto fail;
     }
-    if ((st = xnor_pool_new(nt, &c->pool))) {
+    if ((st = xnor_pool_new(nt, p.spin, &c->pool))) {
         xnor_set_err(errbuf, errbuf_len, st == XNOR_ERR_THREAD ? "could not start %d worker threads"
                                                                : "out of memory starting %d threads", nt - 1);
         goto fail;

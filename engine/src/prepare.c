@@ -295,22 +295,10 @@ xnor_status xnor_prepare_node(xnor_model_t *m, xnode *nd, const xtensor_desc *te
 }
 
 void xnor_free_node(xnode *nd) {
-    xnor_free_aligned(nd->wbits);
-    xnor_free_aligned(nd->wf);
-    xnor_free_aligned(nd->wm);
-    xnor_free_aligned(nd->bias);
-    xnor_free_aligned(nd->alpha);
-    xnor_free_aligned(nd->bn_scale);
-    xnor_free_aligned(nd->bn_shift);
-    free(nd->row_k);
-    free(nd->col_k);
+    XNOR_FREE_EACH(xnor_free_aligned, nd->wbits, nd->wf, nd->wm, nd->bias, nd->alpha, nd->bn_scale, nd->bn_shift,
+                   nd->wq, nd->qscale, nd->qwsum, nd->qcorr);
+    XNOR_FREE_EACH(free, nd->row_k, nd->col_k, nd->qcls_y, nd->qcls_x);
     xnor_free_packed(nd);
-    xnor_free_aligned(nd->wq);
-    xnor_free_aligned(nd->qscale);
-    xnor_free_aligned(nd->qwsum);
-    xnor_free_aligned(nd->qcorr);
-    free(nd->qcls_y);
-    free(nd->qcls_x);
     nd->wq = NULL;
     nd->qscale = nd->qcorr = NULL;
     nd->qwsum = nd->qcls_y = nd->qcls_x = NULL;

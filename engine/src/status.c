@@ -61,3 +61,7 @@ void *xnor_calloc_aligned(size_t bytes) {
 }
 
 void xnor_free_aligned(void *p) { free(p); }
+
+void xnor_free_each(void (*release)(void *), void *const *ptrs, size_t n) {
+    for (size_t i = 0; i < n; i++) release(ptrs[i]);
+}

@@ -1,10 +1,11 @@
 /* threadpool.c -- a persistent pool of n-1 workers plus the calling thread.
  *
  * One parallel-for at a time (a context is used by one thread at a time). Items are
- * handed out with an atomic counter, so uneven items balance themselves. Workers spin
- * briefly after each job before sleeping on a condition variable: consecutive layers of
- * one inference follow each other within microseconds, and a futex wake-up per layer
- * would cost more than small layers take to run.
+ * handed out with an atomic counter, so uneven items balance themselves. Workers poll
+ * `spin` rounds after each job before sleeping on a condition variable (and the caller as
+ * long for the workers to finish): consecutive layers of one inference follow each other
+ * within microseconds, and a futex wake-up per layer would cost more than small layers
+ * take to run, unless other threads need the cores the polling holds (xnornet.h).
  */
 #include <pthread.h>
 #include <sched.h>
@@ -20,9 +21,6 @@
 #define cpu_relax() ((void)0)
 #endif
 
-/* ~10-50 microseconds (CPU dependent) of polling before a worker or the caller goes to sleep. */
-#define SPIN_ITERS 1000
-
 typedef struct {
     struct xnor_pool *pool;
     int tid;
@@ -30,6 +28,7 @@ typedef struct {
 
 struct xnor_pool {
     int n;                      /* threads including the caller */
+    int spin;                   /* polling rounds before a wait sleeps */
     int started;                /* workers successfully created */
     pthread_t *th;
     worker_arg *args;
@@ -59,7 +58,7 @@ static void *worker_main(void *vp) {
     uint64_t seen = 0;
     for (;;) {
         uint64_t g = atomic_load_explicit(&p->gen, memory_order_acquire);
-        for (int s = 0; g == seen && s < SPIN_ITERS; s++) {
+        for (int s = 0; g == seen && s < p->spin; s++) {
             cpu_relax();
             g = atomic_load_explicit(&p->gen, memory_order_acquire);
         }
@@ -93,12 +92,13 @@ static void pool_shutdown(struct xnor_pool *p) {
     p->started = 0;
 }
 
-xnor_status xnor_pool_new(int n_threads, xnor_pool **out) {
+xnor_status xnor_pool_new(int n_threads, int32_t spin, xnor_pool **out) {
     *out = NULL;
     if (n_threads < 1) n_threads = 1;
     struct xnor_pool *p = calloc(1, sizeof *p);
     if (!p) return XNOR_ERR_OUT_OF_MEMORY;
     p->n = n_threads;
+    p->spin = spin < 0 ? XNOR_DEFAULT_SPIN : spin > XNOR_MAX_SPIN ? XNOR_MAX_SPIN : spin;
     if (pthread_mutex_init(&p->mu, NULL) != 0) {
         free(p);
         return XNOR_ERR_THREAD;
@@ -159,7 +159,7 @@ void xnor_pool_run(xnor_pool *p, xnor_task_fn fn, void *arg, int64_t n_items) {
     pthread_cond_broadcast(&p->cv_start);
     pthread_mutex_unlock(&p->mu);
     run_items(p, 0);
-    for (int s = 0; s < SPIN_ITERS && atomic_load_explicit(&p->remaining, memory_order_acquire) != 0; s++)
+    for (int s = 0; s < p->spin && atomic_load_explicit(&p->remaining, memory_order_acquire) != 0; s++)
         cpu_relax();
     if (atomic_load_explicit(&p->remaining, memory_order_acquire) != 0) {
         pthread_mutex_lock(&p->mu);

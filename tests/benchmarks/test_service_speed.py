@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 import pytest
 
-from benchmarks import images, loadtest, service_speed
+from benchmarks import images, loadtest, service_speed, wrkload
 
 ROOT = Path(__file__).resolve().parents[2]
 HAVE_TORCH = importlib.util.find_spec("torch") is not None
@@ -58,13 +58,12 @@ def test_compare_command_tiny_run(tmp_path: Path) -> None:
         "--torch",
         "yes" if HAVE_TORCH else "no",
         "--breakdown",
+        "--load-generator",
+        "httpload",  # sub-second measurements; wrk counts whole seconds (the test below)
     ]
-    env = {k: v for k, v in os.environ.items() if not k.startswith("XNORNET_")}
-    env["PYTHONPATH"] = str(ROOT) + os.pathsep + env.get("PYTHONPATH", "")
-    proc = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    assert "server batch32 ready" in proc.stderr  # progress goes to stderr, the JSON alone to stdout
-    report = json.loads(proc.stdout)
+    report = _run_benchmark(cmd)
+    assert report["settings"]["load_generator"] == "httpload"
+    assert report["settings"]["alexnet_edges"] == "int8"  # what exporters write by default
 
     expected = set(service_speed.CONFIGS) - (set() if HAVE_TORCH else {"alexnet_torch"})
     expected |= set(service_speed.DIAGNOSTIC)
@@ -120,6 +119,34 @@ def test_compare_command_tiny_run(tmp_path: Path) -> None:
     assert report["errors"] == 0
     assert report["settings"]["concurrency"] == [2, 4] and report["image"]["bytes"] > 10_000
     assert report["server"]["uvicorn_loop"] in ("asyncio", "uvloop")
+
+
+def _run_benchmark(cmd: list[str]) -> dict[str, Any]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("XNORNET_")}
+    env["PYTHONPATH"] = str(ROOT) + os.pathsep + env.get("PYTHONPATH", "")
+    proc = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "server batch32 ready" in proc.stderr  # progress goes to stderr, the JSON alone to stdout
+    report: dict[str, Any] = json.loads(proc.stdout)
+    return report
+
+
+@pytest.mark.skipif(not _engine_built(), reason="the C engine is not built")
+@pytest.mark.skipif(not wrkload.available(), reason="wrk is not installed (apt-get install wrk)")
+def test_wrk_load_generator_reports_what_httpload_reports() -> None:
+    cmd = [sys.executable, "-m", "benchmarks.service_speed", "--json", "--load-generator", "wrk"]
+    cmd += ["--only", "batch32", "--only", "direct", "--duration", "1", "--warmup", "0"]
+    cmd += ["--concurrency", "3", "--max-batch-size", "4"]
+    report = _run_benchmark(cmd)
+    assert report["settings"]["load_generator"] == "wrk"
+    r = report["results"]["batch32"]
+    assert set(r) >= HTTP_KEYS and r["generator"] == "wrk" and r["concurrency"] == 3
+    assert r["requests_per_s"] > 0 and r["errors"] == 0 and r["requests"] > 0
+    assert 0 < r["p50_ms"] <= r["p90_ms"] <= r["p99_ms"]
+    assert 1.0 <= r["mean_batch_size"] <= 3.0  # three connections, one request in flight each
+    assert r["server_cpu_ms_per_request"] > 0 and r["client_cpu_ms_per_request"] > 0
+    direct = report["results"]["direct"]["requests_per_s"]
+    assert report["ratios"]["service_vs_direct"] == pytest.approx(r["requests_per_s"] / direct, abs=1e-3)
 
 
 def _result(rps: float, **extra: object) -> dict[str, object]:

@@ -58,6 +58,36 @@ static void *xmalloc(size_t n)
 static const xnor_kernel_table *g_isas[4];
 static int g_nisa;
 
+/* One op of an ISA's kernel table run on its args. */
+typedef void (*op_run)(const xnor_kernel_table *isa, const void *args);
+
+/* Every ISA but scalar runs the op on `args`, whose output is `got`: n 4-byte words, first set
+ * to `canary`, that must equal the words of `ref` (the scalar result) bit for bit, canaries
+ * included. `what` names the op and the case in a failure. */
+static void check_isas_bit_exact(op_run run, const void *args, const void *ref, void *got, size_t n,
+                                 uint32_t canary, const char *what)
+{
+    const uint32_t *want = ref;
+    uint32_t *have = got;
+    for (int k = 0; k < g_nisa; k++) {
+        if (g_isas[k]->isa == XNOR_ISA_SCALAR)
+            continue;
+        for (size_t i = 0; i < n; i++)
+            have[i] = canary;
+        run(g_isas[k], args);
+        g_checks++;
+        size_t i = 0;
+        while (i < n && have[i] == want[i])
+            i++;
+        if (i < n) {
+            float hf, wf;
+            memcpy(&hf, &have[i], 4), memcpy(&wf, &want[i], 4);
+            FAIL("%s %s first diff at %zu: %08x vs %08x (as float %.9g vs %.9g)", g_isas[k]->name, what, i,
+                 have[i], want[i], hf, wf);
+        }
+    }
+}
+
 /* The int8 kernels have more variants than tables have ISAs (AVX2 with or without
  * AVX-VNNI, AVX-512 with or without VNNI): each one this CPU can run is tested against
  * the scalar kernel directly, whichever table picks it. Entry 0 is scalar. */
@@ -109,6 +139,8 @@ static void make_taps(int n, int st, int k, int size, int lo, int32_t *ranges)
 /* halo: 1 to take a random padding out of Hp x Wp and skip its taps (row_k / col_k),
  * p + 2 for a padding of p on every side; the halo words are random, so a kernel that
  * reads them shows up. 0: every tap (row_k, col_k NULL). */
+static void run_bconv(const xnor_kernel_table *isa, const void *args) { isa->bconv(args); }
+
 static void run_bconv_case_fill(const bshape *s, const char *tag, int fill, int halo)
 {
     const size_t nin = (size_t)s->Hp * s->Wp * s->cw;
@@ -165,24 +197,12 @@ static void run_bconv_case_fill(const bshape *s, const char *tag, int fill, int 
         }
     }
 
-    for (int k = 0; k < g_nisa; k++) {
-        if (g_isas[k]->isa == XNOR_ISA_SCALAR)
-            continue;
-        for (size_t i = 0; i < nout; i++)
-            got[i] = CANARY_I;
-        a.out = got;
-        g_isas[k]->bconv(&a);
-        g_checks++;
-        if (memcmp(ref, got, nout * 4) != 0) {
-            size_t i = 0;
-            while (ref[i] == got[i])
-                i++;
-            FAIL("bconv %s %s: Hp=%d Wp=%d cw=%d k=%dx%d s=%dx%d o=%dx%d nb=%d y=[%d,%d) b=[%d,%d) halo %d "
-                 "first diff at %zu: %d vs %d",
-                 g_isas[k]->name, tag, s->Hp, s->Wp, s->cw, s->kh, s->kw, s->sh, s->sw, s->oh,
-                 s->ow, s->nb, s->y0, s->y1, s->b0, s->b1, halo, i, got[i], ref[i]);
-        }
-    }
+    char what[256];
+    snprintf(what, sizeof what, "bconv %s: Hp=%d Wp=%d cw=%d k=%dx%d s=%dx%d o=%dx%d nb=%d y=[%d,%d) b=[%d,%d) halo %d",
+             tag, s->Hp, s->Wp, s->cw, s->kh, s->kw, s->sh, s->sw, s->oh, s->ow, s->nb, s->y0, s->y1,
+             s->b0, s->b1, halo);
+    a.out = got;
+    check_isas_bit_exact(run_bconv, &a, ref, got, nout, CANARY_I, what);
     free(in), free(w), free(ref), free(got), free(row_k), free(col_k);
 }
 
@@ -251,15 +271,76 @@ static void test_bconv_alexnet(void)
 
 /* ------------------------------------------------------------------ fconv */
 
+/* A float-input convolution case of fconv or bwnconv. */
 typedef struct {
     int Hp, Wp, C, kh, kw, sh, sw, oh, ow, O, ldo_extra, has_bias, relu;
     int y0, y1, b0, b1;
-    int has_scale; /* folded batchnorm epilogue (scale/shift) */
-} fshape;
+    int has_scale; /* folded batchnorm epilogue (scale/shift); fconv only */
+} cshape;
+
+/* A random case; with linear_too one in four is a linear layer (a 1 x batch image), with
+ * scale_too one in three has the folded batchnorm epilogue. */
+static void random_cshape(cshape *s, int linear_too, int scale_too)
+{
+    s->C = rnd() % 3 == 0 ? rint_in(1, 70) : rint_in(1, 8);
+    s->kh = rint_in(1, 11), s->kw = rint_in(1, 11);
+    if (rnd() % 2)
+        s->kh = rint_in(1, 3), s->kw = rint_in(1, 3);
+    s->sh = rint_in(1, 4), s->sw = rint_in(1, 4);
+    s->oh = rint_in(1, 7), s->ow = rint_in(1, 15);
+    if (linear_too && rnd() % 4 == 0)
+        s->kh = s->kw = s->sh = s->sw = 1, s->oh = 1, s->ow = rint_in(1, 20), s->C = rint_in(1, 600);
+    s->Hp = (s->oh - 1) * s->sh + s->kh + rint_in(0, 2);
+    s->Wp = (s->ow - 1) * s->sw + s->kw + rint_in(0, 2);
+    s->O = rint_in(1, 100);
+    s->ldo_extra = rint_in(0, 3) == 0 ? rint_in(1, 20) : 0;
+    s->has_bias = rint_in(0, 1), s->relu = rint_in(0, 1);
+    s->has_scale = scale_too && rint_in(0, 2) == 0;
+    random_range(s->oh, &s->y0, &s->y1);
+    random_range((s->O + 15) / 16, &s->b0, &s->b1);
+}
+
+/* One kernel's check of one case. */
+typedef void (*cshape_check)(const cshape *s, const char *tag);
+
+/* `iters` random cases (random_cshape's linear_too, scale_too), then the n AlexNet shapes. */
+static void test_cshapes(cshape_check check, int iters, int linear_too, int scale_too,
+                         const cshape *alexnet, size_t n)
+{
+    for (int it = 0; it < iters; it++) {
+        cshape s;
+        random_cshape(&s, linear_too, scale_too);
+        check(&s, "random");
+    }
+    for (size_t i = 0; i < n; i++)
+        check(&alexnet[i], "alexnet");
+}
 
 static const float CANARY_F = -12345.678f;
 
-static void run_fconv_case(const fshape *s, const char *tag)
+/* Whether word i of a case's oh x ow x ldo output is one the kernel computes. */
+static int cshape_inside(const cshape *s, int ldo, size_t i)
+{
+    const int q = (int)(i / ldo), o = (int)(i % ldo), y = q / s->ow, ob = o / 16;
+    return y >= s->y0 && y < s->y1 && ob >= s->b0 && ob < s->b1 && o < s->O;
+}
+
+/* The scalar kernel left every word outside the case's range at CANARY_F. */
+static void check_scalar_canaries(const cshape *s, int ldo, const float *ref, size_t nout, const char *op,
+                                  const char *tag)
+{
+    for (size_t i = 0; i < nout; i++) {
+        if (cshape_inside(s, ldo, i))
+            continue;
+        g_checks++;
+        if (memcmp(&ref[i], &CANARY_F, 4) != 0) {
+            FAIL("%s scalar %s wrote outside its range at %zu", op, tag, i);
+            break;
+        }
+    }
+}
+
+static void run_fconv_case(const cshape *s, const char *tag)
 {
     const int nb = (s->O + 15) / 16;
     const size_t nin = (size_t)s->Hp * s->Wp * s->C;
@@ -299,7 +380,7 @@ static void run_fconv_case(const fshape *s, const char *tag)
     for (size_t i = 0; i < nout; i++) {
         const int q = (int)(i / ldo), o = (int)(i % ldo);
         const int y = q / s->ow, x = q % s->ow, ob = o / 16, lane = o % 16;
-        inside[i] = y >= s->y0 && y < s->y1 && ob >= s->b0 && ob < s->b1 && o < s->O;
+        inside[i] = (char)cshape_inside(s, ldo, i);
         want[i] = mag[i] = 0;
         if (!inside[i] || i % step)
             continue;
@@ -321,15 +402,9 @@ static void run_fconv_case(const fshape *s, const char *tag)
             acc = 0;
         want[i] = acc, mag[i] = m;
     }
-    for (size_t i = 0; i < nout; i += 1) {
-        if (!inside[i]) {
-            if (memcmp(&ref[i], &CANARY_F, 4) != 0) {
-                FAIL("fconv scalar %s wrote outside its range at %zu", tag, i);
-                break;
-            }
-            continue;
-        }
-        if (i % step)
+    check_scalar_canaries(s, ldo, ref, nout, "fconv", tag);
+    for (size_t i = 0; i < nout; i += step) {
+        if (!inside[i])
             continue;
         g_checks++;
         if (!(fabs(ref[i] - want[i]) <= 1e-4 * mag[i] + 1e-6)) {
@@ -410,54 +485,25 @@ static void run_fconv_case(const fshape *s, const char *tag)
         free(inside);
 }
 
-static void test_fconv_random(int iters)
-{
-    for (int it = 0; it < iters; it++) {
-        fshape s;
-        s.C = rnd() % 3 == 0 ? rint_in(1, 70) : rint_in(1, 8);
-        s.kh = rint_in(1, 11), s.kw = rint_in(1, 11);
-        if (rnd() % 2)
-            s.kh = rint_in(1, 3), s.kw = rint_in(1, 3);
-        s.sh = rint_in(1, 4), s.sw = rint_in(1, 4);
-        s.oh = rint_in(1, 7), s.ow = rint_in(1, 15);
-        s.Hp = (s.oh - 1) * s.sh + s.kh + rint_in(0, 2);
-        s.Wp = (s.ow - 1) * s.sw + s.kw + rint_in(0, 2);
-        s.O = rint_in(1, 100);
-        s.ldo_extra = rint_in(0, 3) == 0 ? rint_in(1, 20) : 0;
-        s.has_bias = rint_in(0, 1), s.relu = rint_in(0, 1);
-        s.has_scale = rint_in(0, 2) == 0;
-        random_range(s.oh, &s.y0, &s.y1);
-        random_range((s.O + 15) / 16, &s.b0, &s.b1);
-        run_fconv_case(&s, "random");
-    }
-}
-
-static void test_fconv_alexnet(void)
-{
-    const fshape shapes[] = {
-        {227, 227, 3, 11, 11, 4, 4, 55, 55, 96, 0, 1, 1, 0, 55, 0, 6, 0},  /* conv1 */
-        {227, 227, 3, 11, 11, 4, 4, 55, 55, 96, 0, 1, 0, 13, 29, 1, 5, 0}, /* conv1 slice */
-        {1, 1, 4096, 1, 1, 1, 1, 1, 1, 1000, 0, 1, 0, 0, 1, 0, 63, 0},     /* fc8 batch 1 */
-        {1, 16, 4096, 1, 1, 1, 1, 1, 16, 1000, 0, 1, 0, 0, 1, 0, 63, 0},   /* fc8 batch 16 */
-        {1, 16, 4096, 1, 1, 1, 1, 1, 16, 1000, 0, 0, 1, 0, 1, 30, 63, 0},  /* fc8 tail slice */
-        {227, 227, 3, 11, 11, 4, 4, 55, 55, 96, 0, 1, 1, 20, 31, 0, 6, 1}, /* conv1 + bn1 + relu1 */
-        {1, 5, 4096, 1, 1, 1, 1, 1, 5, 1000, 0, 1, 0, 0, 1, 2, 63, 1},     /* linear + bn1d */
-    };
-    for (unsigned i = 0; i < sizeof shapes / sizeof shapes[0]; i++)
-        run_fconv_case(&shapes[i], "alexnet");
-}
+/* AlexNet's fconv layers, whole and as thread slices. */
+static const cshape FCONV_ALEXNET[] = {
+    {227, 227, 3, 11, 11, 4, 4, 55, 55, 96, 0, 1, 1, 0, 55, 0, 6, 0},  /* conv1 */
+    {227, 227, 3, 11, 11, 4, 4, 55, 55, 96, 0, 1, 0, 13, 29, 1, 5, 0}, /* conv1 slice */
+    {1, 1, 4096, 1, 1, 1, 1, 1, 1, 1000, 0, 1, 0, 0, 1, 0, 63, 0},     /* fc8 batch 1 */
+    {1, 16, 4096, 1, 1, 1, 1, 1, 16, 1000, 0, 1, 0, 0, 1, 0, 63, 0},   /* fc8 batch 16 */
+    {1, 16, 4096, 1, 1, 1, 1, 1, 16, 1000, 0, 0, 1, 0, 1, 30, 63, 0},  /* fc8 tail slice */
+    {227, 227, 3, 11, 11, 4, 4, 55, 55, 96, 0, 1, 1, 20, 31, 0, 6, 1}, /* conv1 + bn1 + relu1 */
+    {1, 5, 4096, 1, 1, 1, 1, 1, 5, 1000, 0, 1, 0, 0, 1, 2, 63, 1},     /* linear + bn1d */
+};
 
 /* ------------------------------------------------------------------ bwnconv */
 
-typedef struct {
-    int Hp, Wp, C, kh, kw, sh, sw, oh, ow, O, ldo_extra, has_bias, relu;
-    int y0, y1, b0, b1;
-} wshape;
+static void run_bwnconv(const xnor_kernel_table *isa, const void *args) { isa->bwnconv(args); }
 
 /* Scalar against a naive double sum of +-x (within float rounding of the magnitudes);
  * every other ISA against scalar bit for bit over the whole output (the kernels add the
  * same exact terms in the same order), canaries included. */
-static void run_bwnconv_case(const wshape *s, const char *tag)
+static void run_bwnconv_case(const cshape *s, const char *tag)
 {
     const int nb = (s->O + 15) / 16;
     const size_t nin = (size_t)s->Hp * s->Wp * s->C;
@@ -491,20 +537,12 @@ static void run_bwnconv_case(const wshape *s, const char *tag)
     xnor_bwnconv_16c__scalar(&a);
 
     const size_t step = nout > 20000 ? nout / 20000 + 1 : 1;
-    for (size_t i = 0; i < nout; i++) {
+    check_scalar_canaries(s, ldo, ref, nout, "bwnconv", tag);
+    for (size_t i = 0; i < nout; i += step) {
+        if (!cshape_inside(s, ldo, i))
+            continue;
         const int q = (int)(i / ldo), o = (int)(i % ldo);
         const int y = q / s->ow, x = q % s->ow, ob = o / 16, lane = o % 16;
-        const int inside = y >= s->y0 && y < s->y1 && ob >= s->b0 && ob < s->b1 && o < s->O;
-        if (!inside) {
-            g_checks++;
-            if (memcmp(&ref[i], &CANARY_F, 4) != 0) {
-                FAIL("bwnconv scalar %s wrote outside its range at %zu", tag, i);
-                break;
-            }
-            continue;
-        }
-        if (i % step)
-            continue;
         double acc = 0, m = 0;
         for (int ky = 0; ky < s->kh; ky++)
             for (int kx = 0; kx < s->kw; kx++)
@@ -527,65 +565,30 @@ static void run_bwnconv_case(const wshape *s, const char *tag)
         }
     }
 
-    for (int k = 0; k < g_nisa; k++) {
-        if (g_isas[k]->isa == XNOR_ISA_SCALAR)
-            continue;
-        for (size_t i = 0; i < nout; i++)
-            got[i] = CANARY_F;
-        a.out = got;
-        g_isas[k]->bwnconv(&a);
-        g_checks++;
-        if (memcmp(ref, got, nout * 4) != 0) {
-            size_t i = 0;
-            while (!memcmp(&ref[i], &got[i], 4))
-                i++;
-            FAIL("bwnconv %s %s: Hp=%d Wp=%d C=%d k=%dx%d s=%dx%d o=%dx%d O=%d ldo=%d bias=%d relu=%d "
-                 "y=[%d,%d) b=[%d,%d) first diff at %zu: %.9g vs %.9g",
-                 g_isas[k]->name, tag, s->Hp, s->Wp, s->C, s->kh, s->kw, s->sh, s->sw, s->oh, s->ow, s->O,
-                 ldo, s->has_bias, s->relu, s->y0, s->y1, s->b0, s->b1, i, got[i], ref[i]);
-        }
-    }
+    char what[256];
+    snprintf(what, sizeof what,
+             "bwnconv %s: Hp=%d Wp=%d C=%d k=%dx%d s=%dx%d o=%dx%d O=%d ldo=%d bias=%d relu=%d y=[%d,%d) "
+             "b=[%d,%d)",
+             tag, s->Hp, s->Wp, s->C, s->kh, s->kw, s->sh, s->sw, s->oh, s->ow, s->O, ldo, s->has_bias,
+             s->relu, s->y0, s->y1, s->b0, s->b1);
+    uint32_t canary;
+    memcpy(&canary, &CANARY_F, 4);
+    a.out = got;
+    check_isas_bit_exact(run_bwnconv, &a, ref, got, nout, canary, what);
     free(in), free(alpha), free(bias), free(w), free(ref), free(got);
 }
 
-static void test_bwnconv_random(int iters)
-{
-    for (int it = 0; it < iters; it++) {
-        wshape s;
-        s.C = rnd() % 3 == 0 ? rint_in(1, 70) : rint_in(1, 8);
-        s.kh = rint_in(1, 11), s.kw = rint_in(1, 11);
-        if (rnd() % 2)
-            s.kh = rint_in(1, 3), s.kw = rint_in(1, 3);
-        s.sh = rint_in(1, 4), s.sw = rint_in(1, 4);
-        s.oh = rint_in(1, 7), s.ow = rint_in(1, 15);
-        if (rnd() % 4 == 0) /* linear: a 1 x batch image */
-            s.kh = s.kw = s.sh = s.sw = 1, s.oh = 1, s.ow = rint_in(1, 20), s.C = rint_in(1, 600);
-        s.Hp = (s.oh - 1) * s.sh + s.kh + rint_in(0, 2);
-        s.Wp = (s.ow - 1) * s.sw + s.kw + rint_in(0, 2);
-        s.O = rint_in(1, 100);
-        s.ldo_extra = rint_in(0, 3) == 0 ? rint_in(1, 20) : 0;
-        s.has_bias = rint_in(0, 1), s.relu = rint_in(0, 1);
-        random_range(s.oh, &s.y0, &s.y1);
-        random_range((s.O + 15) / 16, &s.b0, &s.b1);
-        run_bwnconv_case(&s, "random");
-    }
-}
-
-static void test_bwnconv_alexnet(void)
-{
-    const wshape shapes[] = {
-        {31, 31, 96, 5, 5, 1, 1, 27, 27, 256, 0, 1, 1, 0, 27, 0, 16},   /* conv2 */
-        {31, 31, 96, 5, 5, 1, 1, 27, 27, 256, 0, 1, 1, 5, 12, 3, 14},   /* conv2, thread slice */
-        {15, 15, 256, 3, 3, 1, 1, 13, 13, 384, 0, 1, 1, 0, 13, 0, 24},  /* conv3 */
-        {15, 15, 384, 3, 3, 1, 1, 13, 13, 256, 0, 0, 0, 4, 9, 1, 15},   /* conv5 slice, no bias */
-        {1, 1, 9216, 1, 1, 1, 1, 1, 1, 4096, 0, 1, 1, 0, 1, 0, 40},     /* fc6 batch 1, 40 blocks */
-        {1, 16, 9216, 1, 1, 1, 1, 1, 16, 1024, 0, 1, 1, 0, 1, 3, 64},   /* fc6 batch 16 (streams) */
-        {1, 5, 4096, 1, 1, 1, 1, 1, 5, 4096, 0, 1, 0, 0, 1, 250, 256},  /* fc7 batch 5, tail */
-        {1, 3, 4096, 1, 1, 1, 1, 1, 3, 1000, 3, 1, 0, 0, 1, 0, 63},     /* odd O, ldo > O */
-    };
-    for (unsigned i = 0; i < sizeof shapes / sizeof shapes[0]; i++)
-        run_bwnconv_case(&shapes[i], "alexnet");
-}
+/* AlexNet's BWN layers, whole and as thread slices. */
+static const cshape BWNCONV_ALEXNET[] = {
+    {31, 31, 96, 5, 5, 1, 1, 27, 27, 256, 0, 1, 1, 0, 27, 0, 16, 0},   /* conv2 */
+    {31, 31, 96, 5, 5, 1, 1, 27, 27, 256, 0, 1, 1, 5, 12, 3, 14, 0},   /* conv2, thread slice */
+    {15, 15, 256, 3, 3, 1, 1, 13, 13, 384, 0, 1, 1, 0, 13, 0, 24, 0},  /* conv3 */
+    {15, 15, 384, 3, 3, 1, 1, 13, 13, 256, 0, 0, 0, 4, 9, 1, 15, 0},   /* conv5 slice, no bias */
+    {1, 1, 9216, 1, 1, 1, 1, 1, 1, 4096, 0, 1, 1, 0, 1, 0, 40, 0},     /* fc6 batch 1, 40 blocks */
+    {1, 16, 9216, 1, 1, 1, 1, 1, 16, 1024, 0, 1, 1, 0, 1, 3, 64, 0},   /* fc6 batch 16 (streams) */
+    {1, 5, 4096, 1, 1, 1, 1, 1, 5, 4096, 0, 1, 0, 0, 1, 250, 256, 0},  /* fc7 batch 5, tail */
+    {1, 3, 4096, 1, 1, 1, 1, 1, 3, 1000, 3, 1, 0, 0, 1, 0, 63, 0},     /* odd O, ldo > O */
+};
 
 /* ------------------------------------------------------------------ pack */
 
@@ -606,6 +609,8 @@ static float tricky(void)
     default: return rfloat();
     }
 }
+
+static void run_pack(const xnor_kernel_table *isa, const void *args) { isa->pack(args); }
 
 static void run_pack_case(const pshape *s, const char *tag)
 {
@@ -661,23 +666,11 @@ static void run_pack_case(const pshape *s, const char *tag)
                 }
             }
 done:
-    for (int k = 0; k < g_nisa; k++) {
-        if (g_isas[k]->isa == XNOR_ISA_SCALAR)
-            continue;
-        for (size_t i = 0; i < nout; i++)
-            got[i] = 0xDEADBEEFu;
-        a.out = got;
-        g_isas[k]->pack(&a);
-        g_checks++;
-        if (memcmp(ref, got, nout * 4) != 0) {
-            size_t i = 0;
-            while (ref[i] == got[i])
-                i++;
-            FAIL("pack %s %s: H=%d W=%d C=%d pad=%d,%d,%d,%d scale=%d y=[%d,%d) first diff at %zu: %08x vs %08x",
-                 g_isas[k]->name, tag, s->H, s->W, s->C, s->pt, s->pl, s->pb, s->pr, s->has_scale,
-                 s->y0, s->y1, i, got[i], ref[i]);
-        }
-    }
+    char what[256];
+    snprintf(what, sizeof what, "pack %s: H=%d W=%d C=%d pad=%d,%d,%d,%d scale=%d y=[%d,%d)", tag, s->H,
+             s->W, s->C, s->pt, s->pl, s->pb, s->pr, s->has_scale, s->y0, s->y1);
+    a.out = got;
+    check_isas_bit_exact(run_pack, &a, ref, got, nout, 0xDEADBEEFu, what);
     free(in), free(scale), free(shift), free(ref), free(got);
 }
 
@@ -927,10 +920,9 @@ int main(int argc, char **argv)
 
     test_bconv_random(400 * scale);
     test_bconv_alexnet();
-    test_fconv_random(300 * scale);
-    test_fconv_alexnet();
-    test_bwnconv_random(300 * scale);
-    test_bwnconv_alexnet();
+    test_cshapes(run_fconv_case, 300 * scale, 0, 1, FCONV_ALEXNET, sizeof FCONV_ALEXNET / sizeof *FCONV_ALEXNET);
+    test_cshapes(run_bwnconv_case, 300 * scale, 1, 0, BWNCONV_ALEXNET,
+                 sizeof BWNCONV_ALEXNET / sizeof *BWNCONV_ALEXNET);
     test_pack_random(400 * scale);
     test_pack_alexnet();
     test_qlinear_random(200 * scale);

@@ -12,6 +12,7 @@ import threading
 
 import numpy as np
 import pytest
+from engine._xnornet import lib
 
 from engine import Model, reference
 from engine import format as fmt
@@ -106,6 +107,22 @@ def test_thread_counts_give_identical_results() -> None:
     outs = [load(graph, threads=t).infer(x) for t in (1, 2, 3)]
     for out in outs[1:]:
         np.testing.assert_array_equal(out, outs[0])
+
+
+def test_spin_changes_no_result() -> None:
+    """The pool's polling rounds (xnor_context_params.spin) decide only how threads wait."""
+    data = fmt.to_bytes(conv_net(seed=11))
+    x = np.random.default_rng(0).standard_normal((5, 3, 19, 17)).astype(np.float32)
+    want = Model.from_bytes(data, threads=1).infer(x)
+    for spin in (0, 1, lib.XNOR_DEFAULT_SPIN, lib.XNOR_MAX_SPIN):
+        model = Model.from_bytes(data, threads=3, spin=spin)
+        assert model.spin == spin
+        for _ in range(3):  # the pool's threads sleep and wake between runs
+            np.testing.assert_array_equal(model.infer(x), want)
+    assert Model.from_bytes(data, threads=2).spin == lib.XNOR_DEFAULT_SPIN
+    for bad in (-1, lib.XNOR_MAX_SPIN + 1):
+        with pytest.raises(InvalidArgumentError):
+            Model.from_bytes(data, spin=bad)
 
 
 def test_batch_rows_are_independent() -> None:

@@ -14,7 +14,7 @@ import tomllib
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
-BENCHMARK_WORDS = ("bench", "loadtest", "loadgen", "httpload", "speed", "architectures", "sweep")
+BENCHMARK_WORDS = ("bench", "loadtest", "loadgen", "httpload", "wrkload", "speed", "architectures", "sweep")
 
 
 def test_wheel_holds_the_product_and_no_benchmark(tmp_path: Path) -> None:

@@ -20,6 +20,26 @@ static int g_has_avxvnni;
 static pthread_once_t g_detect_once = PTHREAD_ONCE_INIT;
 
 #if defined(XNOR_HAVE_X86)
+/* The x86 tables; their int8 kernels are chosen once, by detect(), all exact alike: AVX2
+ * with AVX-VNNI (e.g. Alder Lake, Zen 4 run with --isa avx2) gets VEX vpdpbusd instead of
+ * widening to 16 bits, AVX-512 without AVX512_VNNI (e.g. Skylake-X) the plain AVX2 ones. */
+static xnor_kernel_table k_avx2 = {
+    XNOR_ISA_AVX2, "avx2",
+    xnor_bconv_16c__avx2, xnor_fconv_16c__avx2, xnor_pack__avx2, xnor_bwnconv_16c__avx2,
+    xnor_qconv_16c__avx2, xnor_qlinear_g32__avx2,
+    xnor_ceil_fma__avx2, xnor_ceil_popcount__avx2,
+    xnor_resize_h_u8__avx2, xnor_resize_v_u8__avx2,
+};
+
+static xnor_kernel_table k_avx512 = {
+    XNOR_ISA_AVX512, "avx512",
+    xnor_bconv_16c__avx512vpopcnt, xnor_fconv_16c__avx512f, xnor_pack__avx512, xnor_bwnconv_16c__avx512,
+    xnor_qconv_16c__avx512vnni, xnor_qlinear_g32__avx512vnni,
+    xnor_ceil_fma__avx512, xnor_ceil_popcount__avx512,
+    /* resampling has no AVX-512 twin: this table uses the AVX2 kernels */
+    xnor_resize_h_u8__avx2, xnor_resize_v_u8__avx2,
+};
+
 /* XGETBV via inline asm: the _xgetbv intrinsic needs -mxsave, which the baseline build
  * does not have. Only valid when CPUID reports OSXSAVE. */
 static uint64_t read_xcr0(void)
@@ -56,39 +76,30 @@ static void detect(void)
     /* AVX-VNNI: leaf 7 subleaf 1, EAX bit 4 (VEX-encoded vpdpbusd; needs YMM state only). */
     if (__get_cpuid_count(7, 1, &a, &b, &c, &d))
         g_has_avxvnni = g_has_avx2 && ((a >> 4) & 1);
+    if (g_has_avxvnni) {
+        k_avx2.qconv = xnor_qconv_16c__avxvnni;
+        k_avx2.qlinear_g32 = xnor_qlinear_g32__avxvnni;
+    }
+    if (!g_has_avx512vnni) {
+        k_avx512.qconv = xnor_qconv_16c__avx2;
+        k_avx512.qlinear_g32 = xnor_qlinear_g32__avx2;
+    }
 }
 #else
 static void detect(void) {}
 #endif
 
-static void detect_once(void)
+/* A feature flag, once detection has run. */
+static int detected(const int *flag)
 {
     pthread_once(&g_detect_once, detect);
+    return *flag;
 }
 
-int xnor_cpu_has_avx2(void)
-{
-    detect_once();
-    return g_has_avx2;
-}
-
-int xnor_cpu_has_avx512(void)
-{
-    detect_once();
-    return g_has_avx512;
-}
-
-int xnor_cpu_has_avx512vnni(void)
-{
-    detect_once();
-    return g_has_avx512vnni;
-}
-
-int xnor_cpu_has_avxvnni(void)
-{
-    detect_once();
-    return g_has_avxvnni;
-}
+int xnor_cpu_has_avx2(void) { return detected(&g_has_avx2); }
+int xnor_cpu_has_avx512(void) { return detected(&g_has_avx512); }
+int xnor_cpu_has_avx512vnni(void) { return detected(&g_has_avx512vnni); }
+int xnor_cpu_has_avxvnni(void) { return detected(&g_has_avxvnni); }
 
 static const xnor_kernel_table k_scalar = {
     XNOR_ISA_SCALAR, "scalar",
@@ -98,54 +109,6 @@ static const xnor_kernel_table k_scalar = {
     xnor_resize_h_u8__scalar, xnor_resize_v_u8__scalar,
 };
 
-#if defined(XNOR_HAVE_X86)
-static const xnor_kernel_table k_avx2 = {
-    XNOR_ISA_AVX2, "avx2",
-    xnor_bconv_16c__avx2, xnor_fconv_16c__avx2, xnor_pack__avx2, xnor_bwnconv_16c__avx2,
-    xnor_qconv_16c__avx2, xnor_qlinear_g32__avx2,
-    xnor_ceil_fma__avx2, xnor_ceil_popcount__avx2,
-    xnor_resize_h_u8__avx2, xnor_resize_v_u8__avx2,
-};
-
-/* AVX2 with AVX-VNNI (e.g. Alder Lake, Zen 4 run with --isa avx2): the int8 kernels use
- * VEX vpdpbusd instead of widening to 16 bits; exact all the same. */
-static const xnor_kernel_table k_avx2_vnni = {
-    XNOR_ISA_AVX2, "avx2",
-    xnor_bconv_16c__avx2, xnor_fconv_16c__avx2, xnor_pack__avx2, xnor_bwnconv_16c__avx2,
-    xnor_qconv_16c__avxvnni, xnor_qlinear_g32__avxvnni,
-    xnor_ceil_fma__avx2, xnor_ceil_popcount__avx2,
-    xnor_resize_h_u8__avx2, xnor_resize_v_u8__avx2,
-};
-
-static const xnor_kernel_table *avx2_table(void)
-{
-    return xnor_cpu_has_avxvnni() ? &k_avx2_vnni : &k_avx2;
-}
-
-static const xnor_kernel_table k_avx512 = {
-    XNOR_ISA_AVX512, "avx512",
-    xnor_bconv_16c__avx512vpopcnt, xnor_fconv_16c__avx512f, xnor_pack__avx512, xnor_bwnconv_16c__avx512,
-    xnor_qconv_16c__avx512vnni, xnor_qlinear_g32__avx512vnni,
-    xnor_ceil_fma__avx512, xnor_ceil_popcount__avx512,
-    /* resampling has no AVX-512 twin: this table uses the AVX2 kernels */
-    xnor_resize_h_u8__avx2, xnor_resize_v_u8__avx2,
-};
-
-/* AVX-512 without AVX512_VNNI (e.g. Skylake-X): the AVX2 int8 kernels, exact all the same. */
-static const xnor_kernel_table k_avx512_novnni = {
-    XNOR_ISA_AVX512, "avx512",
-    xnor_bconv_16c__avx512vpopcnt, xnor_fconv_16c__avx512f, xnor_pack__avx512, xnor_bwnconv_16c__avx512,
-    xnor_qconv_16c__avx2, xnor_qlinear_g32__avx2,
-    xnor_ceil_fma__avx512, xnor_ceil_popcount__avx512,
-    xnor_resize_h_u8__avx2, xnor_resize_v_u8__avx2,
-};
-
-static const xnor_kernel_table *avx512_table(void)
-{
-    return xnor_cpu_has_avx512vnni() ? &k_avx512 : &k_avx512_novnni;
-}
-#endif
-
 const xnor_kernel_table *xnor_kernels_for(xnor_isa isa)
 {
     switch (isa) {
@@ -153,14 +116,14 @@ const xnor_kernel_table *xnor_kernels_for(xnor_isa isa)
         return &k_scalar;
 #if defined(XNOR_HAVE_X86)
     case XNOR_ISA_AVX2:
-        return xnor_cpu_has_avx2() ? avx2_table() : NULL;
+        return xnor_cpu_has_avx2() ? &k_avx2 : NULL;
     case XNOR_ISA_AVX512:
-        return xnor_cpu_has_avx512() ? avx512_table() : NULL;
+        return xnor_cpu_has_avx512() ? &k_avx512 : NULL;
     case XNOR_ISA_AUTO:
         if (xnor_cpu_has_avx512())
-            return avx512_table();
+            return &k_avx512;
         if (xnor_cpu_has_avx2())
-            return avx2_table();
+            return &k_avx2;
         return &k_scalar;
 #else
     case XNOR_ISA_AUTO:
