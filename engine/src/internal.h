@@ -103,9 +103,6 @@ typedef struct {
     uint16_t *wm;      /* BWN: [nb][kh][kw][C] sign masks, bit lane = +1 (1 bit per weight) */
     float *bias;       /* [16 nb] (zero past O) */
     float *alpha;      /* [16 nb] (zero past O) */
-    int32_t *popp;     /* XNOR: 2-D prefix sums of weight popcounts per tap,
-                        * [(kh+1)(kw+1)][16 nb]: popp[(a*(kw+1)+b)*16nb + o] = sum over
-                        * ky < a, kx < b of popcount(weights of o at tap (ky, kx)) */
     float *bn_scale;   /* batchnorm: [16 ceil(C/16)] (zero past C: the fconv epilogue */
     float *bn_shift;   /* loads whole 16-channel blocks when the batchnorm is folded into it) */
     /* int8 layers: qconv2d weights [nb][kh][qg][16][4] int8, qg = ceil(kw * C / 4) groups

@@ -2,10 +2,11 @@
  * convolutions (fconv_16c__avx512f.c, bwnconv_16c__avx512.c).
  *
  * A tile is P output pixels x B 16-channel blocks of accumulators. Pixels are numbered
- * row-major over [y0, y1) x [0, ow) and tiled across row ends, which keeps tiles full on
- * small maps (13x13 -> 169 pixels); the last pixel tile is shifted back to overlap the one
- * before it (a few pixels recomputed, the same values written again) instead of needing a
- * narrower variant. Each kernel writes its tile as `tile(ctx, q0, bs, P, B)`, instantiates
+ * row-major over [y0, y1) x [0, ow) (bconv with tap ranges: over each rectangle of outputs
+ * with equal taps; the kernel's ctx maps q to a pixel) and tiled across row ends, which
+ * keeps tiles full on small maps (13x13 -> 169 pixels); the last pixel tile is shifted
+ * back to overlap the one before it (a few pixels recomputed, the same values written
+ * again) instead of needing a narrower variant. Each kernel writes its tile as `tile(ctx, q0, bs, P, B)`, instantiates
  * the (P, B) pairs that fit the 32 zmm registers with TILE16_DEF and lists them in a
  * tile16_table; tile16_sweep runs them over a call's range. */
 #ifndef XNOR_TILE16_AVX512_H
