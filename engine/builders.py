@@ -50,12 +50,21 @@ def _tensors(
     return tensors
 
 
-def _binary(
-    signs: np.ndarray, alpha: np.ndarray, bias: np.ndarray | None, mode: str, use_k: bool
-) -> tuple[np.ndarray, dict[str, int], dict[str, np.ndarray]]:
-    """A binary op's weights as int8 +1/-1 (x >= 0 counts as +1), its mode parameters and its tensors."""
+def _binary_node(
+    op: str,
+    signs: np.ndarray,
+    alpha: np.ndarray,
+    bias: np.ndarray | None,
+    geometry: dict[str, int],
+    mode: str,
+    use_k: bool,
+    name: str,
+    inputs: tuple[int, ...],
+) -> Node:
+    """A binary op: its weights as int8 +1/-1 (x >= 0 counts as +1), its geometry then mode parameters."""
     signs = np.where(np.asarray(signs) >= 0, np.int8(1), np.int8(-1))
-    return signs, {"mode": MODES[mode], "use_k": int(use_k)}, _tensors(signs, bias, alpha)
+    params = {**geometry, "mode": MODES[mode], "use_k": int(use_k)}
+    return Node(op, name, inputs, params, _tensors(signs, bias, alpha))
 
 
 def _conv_params(
@@ -103,8 +112,8 @@ def bconv2d(
     inputs: tuple[int, ...] = (),
 ) -> Node:
     """signs: [O][I][kh][kw] of +1/-1 (or any real: x >= 0 counts as +1)."""
-    signs, binary, tensors = _binary(signs, alpha, bias, mode, use_k)
-    return Node("bconv2d", name, inputs, {**_conv_params(signs, bias, stride, padding), **binary}, tensors)
+    geometry = _conv_params(np.asarray(signs), bias, stride, padding)
+    return _binary_node("bconv2d", signs, alpha, bias, geometry, mode, use_k, name, inputs)
 
 
 def linear(
@@ -126,9 +135,8 @@ def blinear(
     inputs: tuple[int, ...] = (),
 ) -> Node:
     """signs: [O][I] of +1/-1 (or any real: x >= 0 counts as +1)."""
-    signs, binary, tensors = _binary(signs, alpha, bias, mode, use_k)
-    params = {"out": signs.shape[0], "has_bias": int(bias is not None), **binary}
-    return Node("blinear", name, inputs, params, tensors)
+    geometry = {"out": np.shape(signs)[0], "has_bias": int(bias is not None)}
+    return _binary_node("blinear", signs, alpha, bias, geometry, mode, use_k, name, inputs)
 
 
 def batchnorm(

@@ -18,7 +18,10 @@ from xnornet import cli
 
 from .helpers import assert_logits_match
 
+# Every training test runs on one thread and prints nothing.
+QUIET: dict[str, Any] = {"threads": 1, "log_every": 0}
 TINY: dict[str, Any] = {
+    **QUIET,
     "dataset": "synthetic",
     "arch": "fmnist",
     "width": 0.25,
@@ -27,8 +30,6 @@ TINY: dict[str, Any] = {
     "batch_size": 32,
     "epochs": 2,
     "lr": 2e-3,
-    "threads": 1,
-    "log_every": 0,
 }
 
 
@@ -152,9 +153,8 @@ def test_imagenet_folder_training_smoke(tmp_path) -> None:
         epochs=1,
         batch_size=2,
         workers=0,
-        threads=1,
-        log_every=0,
         out=out,
+        **QUIET,
     )
     res = train(cfg)
     ckpt = load_checkpoint(out)
