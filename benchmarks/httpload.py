@@ -19,6 +19,7 @@ import os
 import statistics
 import time
 from collections import Counter
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -133,21 +134,94 @@ def _descendants(pid: int) -> list[int]:
     return out
 
 
-async def load(
-    url: str,
-    path: str,
-    image: bytes,
-    concurrency: int,
-    duration: float,
-    warmup: float,
-    server_pid: int | None = None,
+@dataclass(frozen=True)
+class Load:
+    """One closed-loop measurement, whichever client makes it: `concurrency` connections with
+    one request in flight each POST `image` to url + path for `warmup` then `duration` seconds;
+    `server_pid` (Linux /proc) adds the server's CPU time per request."""
+
+    url: str
+    path: str
+    image: bytes
+    concurrency: int
+    duration: float
+    warmup: float
+    server_pid: int | None = None
+
+    @property
+    def host_port(self) -> tuple[str, int]:
+        u = urlsplit(self.url)
+        return u.hostname or "127.0.0.1", u.port or 80
+
+
+class ServerWindow:
+    """The server's side of the measured window: its batch counters (from /metrics) and its CPU
+    time, read on entering and on leaving."""
+
+    def __init__(self, load: Load) -> None:
+        self._load = load
+        self.batches = (0.0, 0.0)  # (sum of batch sizes, batches) over the window
+        self.cpu_s: float | None = None
+
+    async def _totals(self) -> tuple[float, float]:
+        return batch_totals(await get_text(*self._load.host_port, "/metrics"))
+
+    def _cpu(self) -> float | None:
+        pid = self._load.server_pid
+        return process_cpu_s(pid) if pid else None
+
+    async def __aenter__(self) -> ServerWindow:
+        self._before = await self._totals()
+        self._cpu0 = self._cpu()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        cpu1 = self._cpu()
+        after = await self._totals()
+        self.batches = (after[0] - self._before[0], after[1] - self._before[1])
+        if self._cpu0 is not None and cpu1 is not None:
+            self.cpu_s = cpu1 - self._cpu0
+
+
+def report(
+    load: Load,
+    generator: str,
+    server: ServerWindow,
+    *,
+    elapsed: float,
+    requests: int,
+    ok: int,
+    errors: int,
+    statuses: dict[str, int],
+    latency_ms: dict[str, float | None],
+    client_cpu_s: float,
 ) -> dict[str, Any]:
-    u = urlsplit(url)
-    host, port = u.hostname or "127.0.0.1", u.port or 80
+    """The fields every load generator reports; latency_ms holds p50_ms, p90_ms, p99_ms, mean_ms."""
+    size_sum, batches = server.batches
+    return {
+        "url": load.url + load.path,
+        "generator": generator,
+        "concurrency": load.concurrency,
+        "duration_s": round(elapsed, 3),
+        "requests": requests,
+        "requests_per_s": round(ok / elapsed, 1) if elapsed > 0 else 0.0,
+        "errors": errors,
+        "statuses": statuses,
+        **latency_ms,
+        "mean_batch_size": round(size_sum / batches, 2) if batches else None,
+        "client_cpu_ms_per_request": round(client_cpu_s / ok * 1e3, 3) if ok else None,
+        "server_cpu_ms_per_request": (
+            round(server.cpu_s / ok * 1e3, 3) if ok and server.cpu_s is not None else None
+        ),
+    }
+
+
+async def load(spec: Load) -> dict[str, Any]:
+    host, port = spec.host_port
     raw = (
-        f"POST {path} HTTP/1.1\r\nHost: {host}\r\nContent-Type: application/octet-stream\r\n"
-        f"Content-Length: {len(image)}\r\n\r\n"
-    ).encode() + image
+        f"POST {spec.path} HTTP/1.1\r\nHost: {host}\r\nContent-Type: application/octet-stream\r\n"
+        f"Content-Length: {len(spec.image)}\r\n\r\n"
+    ).encode() + spec.image
     latencies: list[float] = []
     statuses: Counter[str] = Counter()
     measuring = False
@@ -168,46 +242,34 @@ async def load(
                 statuses[key] += 1
         conn.close()
 
-    tasks = [asyncio.create_task(worker()) for _ in range(concurrency)]
-    await asyncio.sleep(warmup)
-    before = batch_totals(await get_text(host, port, "/metrics"))
-    server_cpu0 = process_cpu_s(server_pid) if server_pid else None
-    client_cpu0 = time.process_time()
-    measuring = True
-    t_start = time.perf_counter()
-    await asyncio.sleep(duration)
-    measuring = False
-    elapsed = time.perf_counter() - t_start
-    client_cpu = time.process_time() - client_cpu0
-    server_cpu1 = process_cpu_s(server_pid) if server_pid else None
-    after = batch_totals(await get_text(host, port, "/metrics"))
+    tasks = [asyncio.create_task(worker()) for _ in range(spec.concurrency)]
+    await asyncio.sleep(spec.warmup)
+    async with ServerWindow(spec) as server:
+        client_cpu0 = time.process_time()
+        measuring = True
+        t_start = time.perf_counter()
+        await asyncio.sleep(spec.duration)
+        measuring = False
+        elapsed = time.perf_counter() - t_start
+        client_cpu = time.process_time() - client_cpu0
     stop = True
     await asyncio.gather(*tasks)
     lat = sorted(latencies)
     n = len(lat)
     ok = statuses.get("200", 0)
-    batches = after[1] - before[1]
-    return {
-        "url": url + path,
-        "generator": "httpload",
-        "concurrency": concurrency,
-        "duration_s": round(elapsed, 3),
-        "requests": n,
-        "requests_per_s": round(ok / elapsed, 1),
-        "errors": n - ok,
-        "statuses": dict(statuses),
-        "p50_ms": round(percentile(lat, 50) * 1e3, 2),
-        "p90_ms": round(percentile(lat, 90) * 1e3, 2),
-        "p99_ms": round(percentile(lat, 99) * 1e3, 2),
-        "mean_ms": round(statistics.fmean(lat) * 1e3, 2) if lat else None,
-        "mean_batch_size": round((after[0] - before[0]) / batches, 2) if batches else None,
-        "client_cpu_ms_per_request": round(client_cpu / ok * 1e3, 3) if ok else None,
-        "server_cpu_ms_per_request": (
-            round((server_cpu1 - server_cpu0) / ok * 1e3, 3)
-            if ok and server_cpu0 is not None and server_cpu1 is not None
-            else None
-        ),
-    }
+    latency_ms = {f"p{q}_ms": round(percentile(lat, q) * 1e3, 2) for q in (50, 90, 99)}
+    return report(
+        spec,
+        "httpload",
+        server,
+        elapsed=elapsed,
+        requests=n,
+        ok=ok,
+        errors=n - ok,
+        statuses=dict(statuses),
+        latency_ms={**latency_ms, "mean_ms": round(statistics.fmean(lat) * 1e3, 2) if lat else None},
+        client_cpu_s=client_cpu,
+    )
 
 
 # -- the in-process ceiling --------------------------------------------------------------------------

@@ -78,8 +78,8 @@ def run(name: str, args: argparse.Namespace) -> int:
         report = httpload.direct(Path(args.model_file), image, args.duration, args.threads)
     else:
         path = f"/v1/models/{args.model}/classify" if args.model else "/v1/classify"
-        load = httpload.load(args.url, path, image, args.concurrency, args.duration, args.warmup)
-        report = asyncio.run(load)
+        load = httpload.Load(args.url, path, image, args.concurrency, args.duration, args.warmup)
+        report = asyncio.run(httpload.load(load))
     if args.json:
         print(json.dumps(report))
     else:

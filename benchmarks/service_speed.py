@@ -444,13 +444,15 @@ def run_benchmark(args: argparse.Namespace) -> dict[str, Any]:
                         )
                         res = asyncio.run(
                             measure(
-                                srv.url,
-                                "/v1/classify",
-                                images[image],
-                                level,
-                                args.duration,
-                                args.warmup,
-                                server_pid=srv.proc.pid,
+                                httpload.Load(
+                                    srv.url,
+                                    "/v1/classify",
+                                    images[image],
+                                    level,
+                                    args.duration,
+                                    args.warmup,
+                                    server_pid=srv.proc.pid,
+                                )
                             )
                         )
                         res["max_batch_size"] = settings["max_batch_size"]

@@ -26,7 +26,6 @@ import subprocess
 import tempfile
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
 
 from . import httpload
 
@@ -88,54 +87,29 @@ def _run(script: Path, url: str, concurrency: int, duration: float) -> dict[str,
     return summary
 
 
-async def load(
-    url: str,
-    path: str,
-    image: bytes,
-    concurrency: int,
-    duration: float,
-    warmup: float,
-    server_pid: int | None = None,
-) -> dict[str, Any]:
+async def load(spec: httpload.Load) -> dict[str, Any]:
     """httpload.load's measurement with wrk as the client (durations in whole seconds, >= 1)."""
-    u = urlsplit(url)
-    host, port = u.hostname or "127.0.0.1", u.port or 80
     with tempfile.TemporaryDirectory(prefix="xnornet-wrk-") as tmp:
         body = Path(tmp) / "body"
-        body.write_bytes(image)
+        body.write_bytes(spec.image)
         script = Path(tmp) / "post.lua"
         script.write_text(_SCRIPT.format(body=body))
-        target = url + path
-        if warmup > 0:
-            await asyncio.to_thread(_run, script, target, concurrency, warmup)
-        before = httpload.batch_totals(await httpload.get_text(host, port, "/metrics"))
-        server_cpu0 = httpload.process_cpu_s(server_pid) if server_pid else None
-        s = await asyncio.to_thread(_run, script, target, concurrency, duration)
-        server_cpu1 = httpload.process_cpu_s(server_pid) if server_pid else None
-        after = httpload.batch_totals(await httpload.get_text(host, port, "/metrics"))
-    elapsed = s["duration_us"] / 1e6
+        target = spec.url + spec.path
+        if spec.warmup > 0:
+            await asyncio.to_thread(_run, script, target, spec.concurrency, spec.warmup)
+        async with httpload.ServerWindow(spec) as server:
+            s = await asyncio.to_thread(_run, script, target, spec.concurrency, spec.duration)
     n = int(s["requests"])
     errors = int(s["status"] + s["connect"] + s["read"] + s["write"] + s["timeout"])
-    ok = max(0, n - int(s["status"]))
-    batches = after[1] - before[1]
-    return {
-        "url": target,
-        "generator": "wrk",
-        "concurrency": concurrency,
-        "duration_s": round(elapsed, 3),
-        "requests": n,
-        "requests_per_s": round(ok / elapsed, 1) if elapsed > 0 else 0.0,
-        "errors": errors,
-        "statuses": {"non_2xx": int(s["status"]), "socket_errors": errors - int(s["status"])},
-        "p50_ms": round(s["p50_us"] / 1e3, 2),
-        "p90_ms": round(s["p90_us"] / 1e3, 2),
-        "p99_ms": round(s["p99_us"] / 1e3, 2),
-        "mean_ms": round(s["mean_us"] / 1e3, 2),
-        "mean_batch_size": round((after[0] - before[0]) / batches, 2) if batches else None,
-        "client_cpu_ms_per_request": round(s["cpu_s"] / ok * 1e3, 3) if ok else None,
-        "server_cpu_ms_per_request": (
-            round((server_cpu1 - server_cpu0) / ok * 1e3, 3)
-            if ok and server_cpu0 is not None and server_cpu1 is not None
-            else None
-        ),
-    }
+    return httpload.report(
+        spec,
+        "wrk",
+        server,
+        elapsed=s["duration_us"] / 1e6,
+        requests=n,
+        ok=max(0, n - int(s["status"])),
+        errors=errors,
+        statuses={"non_2xx": int(s["status"]), "socket_errors": errors - int(s["status"])},
+        latency_ms={f"{k}_ms": round(s[f"{k}_us"] / 1e3, 2) for k in ("p50", "p90", "p99", "mean")},
+        client_cpu_s=s["cpu_s"],
+    )
