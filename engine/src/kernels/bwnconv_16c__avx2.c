@@ -14,67 +14,31 @@
  * in the scalar kernel's term order: bit-identical to the scalar kernel. */
 #include <immintrin.h>
 
-#include "kernels.h"
+#include "tile16__avx2.h"
 
 #define PMAX 5
 
-typedef struct {
-    const xnor_conv_args *a;
-    int64_t row_elems;  /* Wp * C */
-    int64_t blk_elems;  /* kh * kw * C masks per block */
-    int32_t T;          /* kw * C */
-} ctx_t;
-
-static inline __attribute__((always_inline)) XNOR_TARGET_AVX2 __m256i
-lane_mask(int32_t n)
-{
-    /* lane i enabled iff i < n */
-    const __m256i idx = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
-    return _mm256_cmpgt_epi32(_mm256_set1_epi32(n), idx);
-}
-
+/* The mask of term t expanded to +-1.0f per lane: lane i of half h tests mask bit 8h + i,
+ * shifted to bit 31, kept as the sign bit and xor'ed into -1.0f. */
 static inline __attribute__((always_inline)) XNOR_TARGET_AVX2 void
-tile(const ctx_t *c, int64_t q0, int32_t ob, const int P)
+weights(const void *wk, int32_t t, __m256 *w0, __m256 *w1)
 {
-    const xnor_conv_args *a = c->a;
-    const float *ip[PMAX];
-#pragma GCC unroll 8
-    for (int p = 0; p < P; p++) {
-        const int64_t q = q0 + p;
-        const int32_t y = (int32_t)(q / a->ow), x = (int32_t)(q % a->ow);
-        ip[p] = a->in + ((int64_t)y * a->sh * a->Wp + (int64_t)x * a->sw) * a->C;
-    }
-    const uint16_t *wb = a->wm + (int64_t)ob * c->blk_elems;
-    const int32_t T = c->T;
-    /* lane i of half h tests mask bit 8h + i: shift it to bit 31 */
     const __m256i sh0 = _mm256_setr_epi32(31, 30, 29, 28, 27, 26, 25, 24);
     const __m256i sh1 = _mm256_setr_epi32(23, 22, 21, 20, 19, 18, 17, 16);
     const __m256 sign = _mm256_castsi256_ps(_mm256_set1_epi32((int)0x80000000u));
     const __m256 neg = _mm256_set1_ps(-1.0f);
+    const __m256i m = _mm256_set1_epi32((int)((const uint16_t *)wk)[t]);
+    *w0 = _mm256_xor_ps(_mm256_and_ps(_mm256_castsi256_ps(_mm256_sllv_epi32(m, sh0)), sign), neg);
+    *w1 = _mm256_xor_ps(_mm256_and_ps(_mm256_castsi256_ps(_mm256_sllv_epi32(m, sh1)), sign), neg);
+}
 
-    __m256 acc[PMAX][2];
-#pragma GCC unroll 8
-    for (int p = 0; p < P; p++)
-        acc[p][0] = acc[p][1] = _mm256_setzero_ps();
-
-    for (int32_t ky = 0; ky < a->kh; ky++) {
-        const uint16_t *wk = wb + (int64_t)ky * T;
-        const float *ik[PMAX];
-#pragma GCC unroll 8
-        for (int p = 0; p < P; p++)
-            ik[p] = ip[p] + ky * c->row_elems;
-        for (int32_t t = 0; t < T; t++) {
-            const __m256i m = _mm256_set1_epi32((int)wk[t]);
-            const __m256 w0 = _mm256_xor_ps(_mm256_and_ps(_mm256_castsi256_ps(_mm256_sllv_epi32(m, sh0)), sign), neg);
-            const __m256 w1 = _mm256_xor_ps(_mm256_and_ps(_mm256_castsi256_ps(_mm256_sllv_epi32(m, sh1)), sign), neg);
-#pragma GCC unroll 8
-            for (int p = 0; p < P; p++) {
-                const __m256 x = _mm256_broadcast_ss(ik[p] + t);
-                acc[p][0] = _mm256_fmadd_ps(x, w0, acc[p][0]);
-                acc[p][1] = _mm256_fmadd_ps(x, w1, acc[p][1]);
-            }
-        }
-    }
+static inline __attribute__((always_inline)) XNOR_TARGET_AVX2 void
+tile(const conv16_ctx *c, int64_t q0, int32_t ob, const int P)
+{
+    const xnor_conv_args *a = c->a;
+    __m256 acc[TILE16_AVX2_PMAX][2];
+    const char *wb = (const char *)(a->wm + (int64_t)ob * c->blk_elems);
+    tile16_avx2_accumulate(a, q0, P, c->row_elems, c->T, wb, (int64_t)c->T * sizeof(uint16_t), weights, acc);
 
     const int32_t o0 = ob * XNOR_LANES;
     const int32_t left = a->O - o0;
@@ -84,7 +48,6 @@ tile(const ctx_t *c, int64_t q0, int32_t ob, const int P)
     const __m256 alpha1 = _mm256_loadu_ps(a->alpha + o0 + 8);
     const __m256 bias0 = a->bias ? _mm256_loadu_ps(a->bias + o0) : zero;
     const __m256 bias1 = a->bias ? _mm256_loadu_ps(a->bias + o0 + 8) : zero;
-    const __m256i m0 = lane_mask(left), m1 = lane_mask(left - 8);
 #pragma GCC unroll 8
     for (int p = 0; p < P; p++) {
         __m256 v0 = _mm256_mul_ps(acc[p][0], alpha0);
@@ -93,46 +56,16 @@ tile(const ctx_t *c, int64_t q0, int32_t ob, const int P)
             v0 = _mm256_add_ps(v0, bias0);
             v1 = _mm256_add_ps(v1, bias1);
         }
-        if (a->relu) {
-            /* max(v, 0) with 0 as the second operand returns +0 for NaN and -0, as scalar */
-            v0 = _mm256_max_ps(v0, zero);
-            v1 = _mm256_max_ps(v1, zero);
-        }
-        float *o = a->out + (q0 + p) * a->ldo + o0;
-        if (left >= 16) {
-            _mm256_storeu_ps(o, v0);
-            _mm256_storeu_ps(o + 8, v1);
-        } else {
-            /* maskstore never touches (or faults on) disabled lanes */
-            _mm256_maskstore_ps(o, m0, v0);
-            if (left > 8)
-                _mm256_maskstore_ps(o + 8, m1, v1);
-        }
+        tile16_avx2_store(a, a->out + (q0 + p) * a->ldo + o0, left, v0, v1);
     }
 }
 
-typedef void (*tile_fn)(const ctx_t *, int64_t, int32_t);
+TILE16_AVX2_DEF(1) TILE16_AVX2_DEF(2) TILE16_AVX2_DEF(3) TILE16_AVX2_DEF(4) TILE16_AVX2_DEF(5)
 
-#define DEF_TILE(P)                                                                    \
-    static XNOR_TARGET_AVX2 void tile_##P(const ctx_t *c, int64_t q0, int32_t ob) \
-    {                                                                                  \
-        tile(c, q0, ob, P);                                                            \
-    }
-DEF_TILE(1) DEF_TILE(2) DEF_TILE(3) DEF_TILE(4) DEF_TILE(5)
-
-static const tile_fn k_tiles[PMAX + 1] = {NULL, tile_1, tile_2, tile_3, tile_4, tile_5};
+static const tile16_avx2_fn k_tiles[PMAX + 1] = {NULL, tile_1, tile_2, tile_3, tile_4, tile_5};
 
 XNOR_TARGET_AVX2 void xnor_bwnconv_16c__avx2(const xnor_conv_args *a)
 {
-    const int64_t q_begin = (int64_t)a->y0 * a->ow, q_end = (int64_t)a->y1 * a->ow;
-    /* Blocks wholly past O have nothing to store. */
-    const int32_t b1 = a->b1 < (a->O + 15) / 16 ? a->b1 : (a->O + 15) / 16;
-    if (q_end <= q_begin || b1 <= a->b0)
-        return;
-    ctx_t c = {a, (int64_t)a->Wp * a->C, (int64_t)a->kh * a->kw * a->C, a->kw * a->C};
-    const int P = q_end - q_begin < PMAX ? (int)(q_end - q_begin) : PMAX;
-    const tile_fn fn = k_tiles[P];
-    for (int32_t ob = a->b0; ob < b1; ob++)
-        for (int64_t q = q_begin; q < q_end; q += P)
-            fn(&c, q + P <= q_end ? q : q_end - P, ob);
+    const conv16_ctx c = conv16_ctx_of(a, 1);
+    tile16_avx2_sweep(k_tiles, PMAX, &c, a);
 }

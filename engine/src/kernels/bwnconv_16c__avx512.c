@@ -17,59 +17,21 @@
 
 #include "tile16__avx512.h"
 
-#define PMAX 16
-#define BMAX 4
-
-typedef struct {
-    const xnor_conv_args *a;
-    int64_t row_elems;  /* Wp * C */
-    int64_t blk_elems;  /* kh * kw * C masks per block */
-    int32_t T;          /* kw * C */
-} ctx_t;
+static inline __attribute__((always_inline)) XNOR_TARGET_AVX512 __m512
+weights(const void *wk, int64_t blk_elems, int32_t t, int b)
+{
+    const __mmask16 m = ((const uint16_t *)wk)[b * blk_elems + t];
+    return _mm512_mask_blend_ps(m, _mm512_set1_ps(-1.0f), _mm512_set1_ps(1.0f));
+}
 
 static inline __attribute__((always_inline)) XNOR_TARGET_AVX512 void
-tile(const ctx_t *c, int64_t q0, int32_t bs, const int P, const int B)
+tile(const conv16_ctx *c, int64_t q0, int32_t bs, const int P, const int B)
 {
     const xnor_conv_args *a = c->a;
-    const float *ip[PMAX];
-    #pragma GCC unroll 16
-    for (int p = 0; p < P; p++) {
-        const int64_t q = q0 + p;
-        const int32_t y = (int32_t)(q / a->ow), x = (int32_t)(q % a->ow);
-        ip[p] = a->in + ((int64_t)y * a->sh * a->Wp + (int64_t)x * a->sw) * a->C;
-    }
-    const uint16_t *wb = a->wm + (int64_t)bs * c->blk_elems;
-    const int32_t T = c->T;
-    const __m512 pos = _mm512_set1_ps(1.0f), neg = _mm512_set1_ps(-1.0f);
-
-    __m512 acc[PMAX][BMAX];
-    #pragma GCC unroll 16
-    for (int p = 0; p < P; p++)
-        #pragma GCC unroll 16
-        for (int b = 0; b < B; b++)
-            acc[p][b] = _mm512_setzero_ps();
-
-    for (int32_t ky = 0; ky < a->kh; ky++) {
-        const uint16_t *wk = wb + (int64_t)ky * T;
-        const float *ik[PMAX];
-        #pragma GCC unroll 16
-        for (int p = 0; p < P; p++)
-            ik[p] = ip[p] + ky * c->row_elems;
-        for (int32_t t = 0; t < T; t++) {
-            __m512 w[BMAX];
-            #pragma GCC unroll 16
-            for (int b = 0; b < B; b++)
-                w[b] = _mm512_mask_blend_ps((__mmask16)wk[b * c->blk_elems + t], neg, pos);
-            #pragma GCC unroll 16
-            for (int p = 0; p < P; p++) {
-                const __m512 x = _mm512_set1_ps(ik[p][t]);
-                #pragma GCC unroll 16
-                for (int b = 0; b < B; b++)
-                    acc[p][b] = _mm512_fmadd_ps(x, w[b], acc[p][b]);
-            }
-        }
-    }
-
+    __m512 acc[TILE16_PMAX][TILE16_BMAX];
+    const char *wb = (const char *)(a->wm + (int64_t)bs * c->blk_elems);
+    tile16_accumulate(a, q0, P, B, c->row_elems, c->T, wb, (int64_t)c->T * sizeof(uint16_t), c->blk_elems,
+                      weights, acc);
     #pragma GCC unroll 16
     for (int b = 0; b < B; b++) {
         const int32_t o0 = (bs + b) * XNOR_LANES;
@@ -83,9 +45,7 @@ tile(const ctx_t *c, int64_t q0, int32_t bs, const int P, const int B)
             __m512 v = _mm512_mul_ps(acc[p][b], alpha);
             if (a->bias)
                 v = _mm512_add_ps(v, bias);
-            if (a->relu)
-                v = _mm512_max_ps(v, _mm512_setzero_ps()); /* NaN and -0 -> +0, as scalar */
-            _mm512_mask_storeu_ps(a->out + (q0 + p) * a->ldo + o0, m, v);
+            tile16_store(a, a->out + (q0 + p) * a->ldo + o0, m, v);
         }
     }
 }
@@ -94,7 +54,7 @@ TILE16_ALL(k_tiles)
 
 XNOR_TARGET_AVX512 void xnor_bwnconv_16c__avx512(const xnor_conv_args *a)
 {
-    const ctx_t c = {a, (int64_t)a->Wp * a->C, (int64_t)a->kh * a->kw * a->C, a->kw * a->C};
+    const conv16_ctx c = conv16_ctx_of(a, 1);
     /* Streamed, as in fconv, when the masks do not fit in L2 (BWN fc6: 4.7 MB). */
     tile16_conv_sweep(&k_tiles, &c, a, (double)c.blk_elems * 2.0, 1.0 * 1024 * 1024);
 }

@@ -15,58 +15,20 @@
 
 #include "tile16__avx512.h"
 
-#define PMAX 16
-#define BMAX 4
-
-typedef struct {
-    const xnor_conv_args *a;
-    int64_t row_elems;  /* Wp * C */
-    int64_t blk_elems;  /* kh * kw * C * 16 */
-    int32_t T;          /* kw * C */
-} ctx_t;
+static inline __attribute__((always_inline)) XNOR_TARGET_AVX512 __m512
+weights(const void *wk, int64_t blk_elems, int32_t t, int b)
+{
+    return _mm512_loadu_ps((const float *)wk + b * blk_elems + (int64_t)t * XNOR_LANES);
+}
 
 static inline __attribute__((always_inline)) XNOR_TARGET_AVX512 void
-tile(const ctx_t *c, int64_t q0, int32_t bs, const int P, const int B)
+tile(const conv16_ctx *c, int64_t q0, int32_t bs, const int P, const int B)
 {
     const xnor_conv_args *a = c->a;
-    const float *ip[PMAX];
-    #pragma GCC unroll 16
-    for (int p = 0; p < P; p++) {
-        const int64_t q = q0 + p;
-        const int32_t y = (int32_t)(q / a->ow), x = (int32_t)(q % a->ow);
-        ip[p] = a->in + ((int64_t)y * a->sh * a->Wp + (int64_t)x * a->sw) * a->C;
-    }
-    const float *wb = a->wf + (int64_t)bs * c->blk_elems;
-    const int32_t T = c->T;
-
-    __m512 acc[PMAX][BMAX];
-    #pragma GCC unroll 16
-    for (int p = 0; p < P; p++)
-        #pragma GCC unroll 16
-        for (int b = 0; b < B; b++)
-            acc[p][b] = _mm512_setzero_ps();
-
-    for (int32_t ky = 0; ky < a->kh; ky++) {
-        const float *wk = wb + (int64_t)ky * T * XNOR_LANES;
-        const float *ik[PMAX];
-        #pragma GCC unroll 16
-        for (int p = 0; p < P; p++)
-            ik[p] = ip[p] + ky * c->row_elems;
-        for (int32_t t = 0; t < T; t++) {
-            __m512 w[BMAX];
-            #pragma GCC unroll 16
-            for (int b = 0; b < B; b++)
-                w[b] = _mm512_loadu_ps(wk + b * c->blk_elems + (int64_t)t * XNOR_LANES);
-            #pragma GCC unroll 16
-            for (int p = 0; p < P; p++) {
-                const __m512 x = _mm512_set1_ps(ik[p][t]);
-                #pragma GCC unroll 16
-                for (int b = 0; b < B; b++)
-                    acc[p][b] = _mm512_fmadd_ps(x, w[b], acc[p][b]);
-            }
-        }
-    }
-
+    __m512 acc[TILE16_PMAX][TILE16_BMAX];
+    const char *wb = (const char *)(a->wf + (int64_t)bs * c->blk_elems);
+    tile16_accumulate(a, q0, P, B, c->row_elems, c->T, wb, (int64_t)c->T * XNOR_LANES * sizeof(float),
+                      c->blk_elems, weights, acc);
     #pragma GCC unroll 16
     for (int b = 0; b < B; b++) {
         const int32_t o0 = (bs + b) * XNOR_LANES;
@@ -81,9 +43,7 @@ tile(const ctx_t *c, int64_t q0, int32_t bs, const int P, const int B)
             __m512 v = _mm512_add_ps(acc[p][b], bias);
             if (a->scale) /* folded batchnorm: mul then add, two roundings, as the separate op */
                 v = _mm512_add_ps(_mm512_mul_ps(v, scale), shift);
-            if (a->relu)
-                v = _mm512_max_ps(v, _mm512_setzero_ps()); /* NaN and -0 -> +0, as scalar */
-            _mm512_mask_storeu_ps(a->out + (q0 + p) * a->ldo + o0, m, v);
+            tile16_store(a, a->out + (q0 + p) * a->ldo + o0, m, v);
         }
     }
 }
@@ -94,8 +54,7 @@ XNOR_TARGET_AVX512 void xnor_fconv_16c__avx512f(const xnor_conv_args *a)
 {
     /* An empty reduction (kh, kw or C of 0) gives T = 0 or no ky rows: the tile stores
      * bias alone, which is what the formula says. */
-    const ctx_t c = {a, (int64_t)a->Wp * a->C, (int64_t)a->kh * a->kw * a->C * XNOR_LANES,
-                     a->kw * a->C};
+    const conv16_ctx c = conv16_ctx_of(a, XNOR_LANES);
     /* Streamed past 2 MB: fc8 (16 MB) at batch 16 takes 1.37 ms with one block per tile
      * against 1.56 ms with pixel tiles of 4 blocks; a batch of <= 4 keeps 4 blocks so
      * that enough independent FMA chains remain. */

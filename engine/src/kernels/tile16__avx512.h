@@ -12,7 +12,9 @@
 #ifndef XNOR_TILE16_AVX512_H
 #define XNOR_TILE16_AVX512_H
 
-#include "kernels.h"
+#include <immintrin.h>
+
+#include "conv16.h"
 
 #define TILE16_PMAX 16 /* widest pixel tile any kernel instantiates */
 #define TILE16_BMAX 4  /* widest block tile */
@@ -48,6 +50,64 @@ typedef struct {
         [12] = {tile_12_1, tile_12_2, NULL, NULL},                                      \
         [16] = {tile_16_1, NULL, NULL, NULL},                                           \
     }};
+
+/* Block b's 16 weights (one per output channel) for term t of the kernel row at wk, whose
+ * blocks lie blk_elems weights apart: how a kernel turns its stored weights into a vector. */
+typedef __m512 (*tile16_weights_fn)(const void *wk, int64_t blk_elems, int32_t t, int b);
+
+/* The float-input kernels' inner loops: acc[p][b] = the sum over the kernel rows ky and the
+ * T = kw*C contiguous (tap, channel) terms t of input x weight, for pixels q0 + p and blocks
+ * bs + b, in (ky, t) order with one FMA per term (one rounding each). wb: block bs's first
+ * kernel row; wrow_bytes: the bytes from one kernel row of a block to the next. Each input
+ * broadcast feeds B FMAs and each weight vector P. */
+static inline __attribute__((always_inline)) XNOR_TARGET_AVX512 void
+tile16_accumulate(const xnor_conv_args *a, int64_t q0, const int P, const int B, int64_t row_elems,
+                  int32_t T, const char *wb, int64_t wrow_bytes, int64_t blk_elems,
+                  tile16_weights_fn weights, __m512 acc[TILE16_PMAX][TILE16_BMAX])
+{
+    const float *ip[TILE16_PMAX];
+    #pragma GCC unroll 16
+    for (int p = 0; p < P; p++) {
+        const int64_t q = q0 + p;
+        const int32_t y = (int32_t)(q / a->ow), x = (int32_t)(q % a->ow);
+        ip[p] = a->in + ((int64_t)y * a->sh * a->Wp + (int64_t)x * a->sw) * a->C;
+    }
+    #pragma GCC unroll 16
+    for (int p = 0; p < P; p++)
+        #pragma GCC unroll 16
+        for (int b = 0; b < B; b++)
+            acc[p][b] = _mm512_setzero_ps();
+
+    for (int32_t ky = 0; ky < a->kh; ky++) {
+        const void *wk = wb + ky * wrow_bytes;
+        const float *ik[TILE16_PMAX];
+        #pragma GCC unroll 16
+        for (int p = 0; p < P; p++)
+            ik[p] = ip[p] + ky * row_elems;
+        for (int32_t t = 0; t < T; t++) {
+            __m512 w[TILE16_BMAX];
+            #pragma GCC unroll 16
+            for (int b = 0; b < B; b++)
+                w[b] = weights(wk, blk_elems, t, b);
+            #pragma GCC unroll 16
+            for (int p = 0; p < P; p++) {
+                const __m512 x = _mm512_set1_ps(ik[p][t]);
+                #pragma GCC unroll 16
+                for (int b = 0; b < B; b++)
+                    acc[p][b] = _mm512_fmadd_ps(x, w[b], acc[p][b]);
+            }
+        }
+    }
+}
+
+/* Stores v, after the call's relu, at o in the lanes of m. */
+static inline __attribute__((always_inline)) XNOR_TARGET_AVX512 void
+tile16_store(const xnor_conv_args *a, float *o, __mmask16 m, __m512 v)
+{
+    if (a->relu)
+        v = _mm512_max_ps(v, _mm512_setzero_ps()); /* NaN and -0 -> +0, as scalar */
+    _mm512_mask_storeu_ps(o, m, v);
+}
 
 /* Runs the tiles over pixels [q_begin, q_end) x blocks [b0, b0 + nb): the blocks in
  * near-equal chunks of at most bmax (so no chunk is a thin tail), each chunk with the
