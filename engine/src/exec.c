@@ -240,11 +240,9 @@ static void fconv_item(void *arg, int64_t item, int tid) {
     (void)tid;
     const task *t = arg;
     const xnode *nd = t->nd;
-    const int32_t bti = (int32_t)(item % t->nbt);
-    const int32_t yti = (int32_t)((item / t->nbt) % t->nrt);
-    const size_t n = (size_t)(item / ((int64_t)t->nbt * t->nrt));
-    const int32_t b0 = bti * t->bt, b1 = min32(t->nb, b0 + t->bt);
-    const int32_t y0 = yti * t->rt, y1 = min32(t->rows, y0 + t->rt);
+    const xtile tl = xnor_tile_at(item, t->rows, t->rt, t->nrt, t->nb, t->bt, t->nbt);
+    const size_t n = (size_t)tl.n;
+    const int32_t b0 = tl.b0, b1 = tl.b1, y0 = tl.y0, y1 = tl.y1;
     const float *in;
     float *out;
     int32_t Hp, Wp, C, oh, ow, ky0, ky1;
@@ -467,11 +465,9 @@ static void xconv_item(void *arg, int64_t item, int tid) {
     const task *t = arg;
     const xnode *nd = t->nd;
     const xstep *st = t->st;
-    const int32_t bti = (int32_t)(item % t->nbt);
-    const int32_t yti = (int32_t)((item / t->nbt) % t->nrt);
-    const size_t n = (size_t)(item / ((int64_t)t->nbt * t->nrt));
-    const int32_t b0 = bti * t->bt, b1 = min32(t->nb, b0 + t->bt), nbl = b1 - b0;
-    const int32_t y0 = yti * t->rt, y1 = min32(t->rows, y0 + t->rt);
+    const xtile tl = xnor_tile_at(item, t->rows, t->rt, t->nrt, t->nb, t->bt, t->nbt);
+    const size_t n = (size_t)tl.n;
+    const int32_t b0 = tl.b0, b1 = tl.b1, nbl = b1 - b0, y0 = tl.y0, y1 = tl.y1;
     const int32_t kh = nd->kh, kw = nd->kw, cw = nd->cw;
     const size_t H = nd->in_shape.h, W = nd->in_shape.w, C = nd->in_shape.c;
     const size_t Hp = H + (size_t)nd->pt + (size_t)nd->pb, Wp = W + (size_t)nd->pl + (size_t)nd->pr;
@@ -549,10 +545,8 @@ static void xlinear_item(void *arg, int64_t item, int tid) {
     const task *t = arg;
     const xnode *nd = t->nd;
     const xstep *st = t->st;
-    const int32_t bti = (int32_t)(item % t->nbt);
-    const int32_t sti = (int32_t)(item / t->nbt);
-    const int32_t b0 = bti * t->bt, b1 = min32(t->nb, b0 + t->bt), nbl = b1 - b0;
-    const int32_t s0 = sti * t->rt, s1 = min32(t->rows, s0 + t->rt);
+    const xtile tl = xnor_tile_at(item, t->rows, t->rt, t->nrt, t->nb, t->bt, t->nbt);
+    const int32_t b0 = tl.b0, b1 = tl.b1, nbl = b1 - b0, s0 = tl.y0, s1 = tl.y1; /* rows are samples */
     const int32_t cw = nd->cw;
     int32_t *pop = (int32_t *)t->c->scratch[tid];
     xnor_bconv_args a;

@@ -271,4 +271,23 @@ static inline void xnor_split_tiles(int32_t rows, int32_t nb, int64_t n, int64_t
     *nbt = ceil_div32(nb, *bt);
 }
 
+/* Work item `item` of such a split, the items running blocks fastest, then row tiles, then
+ * images: image n, rows [y0, y1) of `rows`, blocks [b0, b1) of nb. */
+typedef struct {
+    int64_t n;
+    int32_t y0, y1, b0, b1;
+} xtile;
+
+static inline xtile xnor_tile_at(int64_t item, int32_t rows, int32_t rt, int32_t nrt, int32_t nb, int32_t bt,
+                                 int32_t nbt) {
+    const int32_t bti = (int32_t)(item % nbt), yti = (int32_t)((item / nbt) % nrt);
+    xtile t;
+    t.n = item / ((int64_t)nbt * nrt);
+    t.b0 = bti * bt;
+    t.b1 = t.b0 + bt < nb ? t.b0 + bt : nb;
+    t.y0 = yti * rt;
+    t.y1 = t.y0 + rt < rows ? t.y0 + rt : rows;
+    return t;
+}
+
 #endif /* XNOR_INTERNAL_H */

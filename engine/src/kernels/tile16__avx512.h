@@ -1,5 +1,5 @@
-/* tile16__avx512.h -- the register tiling shared by the AVX-512 16-channel convolutions
- * (bconv_16c__avx512vpopcnt.c, fconv_16c__avx512f.c, bwnconv_16c__avx512.c).
+/* tile16__avx512.h -- the register tiling shared by the AVX-512 16-channel float-input
+ * convolutions (fconv_16c__avx512f.c, bwnconv_16c__avx512.c).
  *
  * A tile is P output pixels x B 16-channel blocks of accumulators. Pixels are numbered
  * row-major over [y0, y1) x [0, ow) (bconv with tap ranges: over each rectangle of outputs
@@ -33,7 +33,7 @@ typedef struct {
 #define TILE16_DEF_P(P) TILE16_DEF(P, 1) TILE16_DEF(P, 2) TILE16_DEF(P, 3) TILE16_DEF(P, 4)
 
 /* Every tile up to 16 pixels whose P*B accumulators and B weight vectors fit the 32 zmm
- * registers, and their table `name` (the float kernels: fconv and bwnconv). */
+ * registers, and their table `name`. */
 #define TILE16_ALL(name)                                                                   \
     TILE16_DEF_P(1) TILE16_DEF_P(2) TILE16_DEF_P(3) TILE16_DEF_P(4) TILE16_DEF_P(6)     \
     TILE16_DEF(8, 1) TILE16_DEF(8, 2) TILE16_DEF(8, 3)                                  \
