@@ -240,11 +240,9 @@ static void fconv_item(void *arg, int64_t item, int tid) {
     (void)tid;
     const task *t = arg;
     const xnode *nd = t->nd;
-    const int32_t bti = (int32_t)(item % t->nbt);
-    const int32_t yti = (int32_t)((item / t->nbt) % t->nrt);
-    const size_t n = (size_t)(item / ((int64_t)t->nbt * t->nrt));
-    const int32_t b0 = bti * t->bt, b1 = min32(t->nb, b0 + t->bt);
-    const int32_t y0 = yti * t->rt, y1 = min32(t->rows, y0 + t->rt);
+    const xtile tl = xnor_tile_at(item, t->rows, t->rt, t->nrt, t->nb, t->bt, t->nbt);
+    const size_t n = (size_t)tl.n;
+    const int32_t b0 = tl.b0, b1 = tl.b1, y0 = tl.y0, y1 = tl.y1;
     const float *in;
     float *out;
     int32_t Hp, Wp, C, oh, ow, ky0, ky1;
@@ -389,27 +387,17 @@ static void xpack_item(void *arg, int64_t item, int tid) {
     }
 }
 
-/* out[o] for o in [o0, o1) from XOR popcounts, FORMAT.md order:
- * dot = n_valid - 2 (pop - corr); v = float(dot) * alpha; v *= K; v += bias; relu.
+/* out[o] for o in [o0, o1) from XOR popcounts over the in-bounds taps, FORMAT.md order:
+ * dot = n_valid - 2 pop; v = float(dot) * alpha; v *= K; v += bias; relu.
  * One simple pass per step over the (L1-resident) row keeps every loop branch-free and
  * vectorizable; the float32 rounding sequence per element is unchanged. */
 static inline void xnor_epilogue_px(const int32_t *restrict pop, float *restrict out, int32_t o0, int32_t o1,
-                                    int32_t nvalid, const int32_t *restrict corr_tot, const int32_t *restrict c11,
-                                    const int32_t *restrict c01, const int32_t *restrict c10,
-                                    const int32_t *restrict c00, const float *restrict alpha,
-                                    const float *restrict bias, int use_k, float k, int relu) {
+                                    int32_t nvalid, const float *restrict alpha, const float *restrict bias,
+                                    int use_k, float k, int relu) {
     const int32_t n = o1 - o0;
     float *restrict y = out + o0;
     const float *restrict al = alpha + o0;
-    if (corr_tot) {
-        for (int32_t i = 0; i < n; i++) {
-            const int32_t o = o0 + i;
-            const int32_t corr = corr_tot[o] - (c11[o] - c01[o] - c10[o] + c00[o]);
-            y[i] = (float)(nvalid - 2 * (pop[i] - corr)) * al[i];
-        }
-    } else {
-        for (int32_t i = 0; i < n; i++) y[i] = (float)(nvalid - 2 * pop[i]) * al[i];
-    }
+    for (int32_t i = 0; i < n; i++) y[i] = (float)(nvalid - 2 * pop[i]) * al[i];
     if (use_k)
         for (int32_t i = 0; i < n; i++) y[i] = y[i] * k;
     if (bias) {
@@ -438,10 +426,8 @@ static void packed_epilogue(const task *t, size_t n, int32_t y0, int32_t y1, int
     const size_t Wp = cs->bitpool ? nd->out_shape.w : cn->in_shape.w + (size_t)cn->pl + (size_t)cn->pr;
     const size_t cw = ((size_t)nd->O + 31) / 32;
     const uint32_t *dst = (const uint32_t *)cs->ws + n * cs->ws_per_image;
-    const int32_t kh = nd->kh, kw = nd->kw, ow = (int32_t)nd->out_shape.w;
+    const int32_t ow = (int32_t)nd->out_shape.w;
     const int32_t ldp = nd->nb * 16, nbl = b1 - b0, o0 = b0 * 16, nch = 16 * nbl;
-    const int32_t *pp = nd->popp;
-    const int32_t *restrict tot = pp + ((size_t)kh * (kw + 1) + kw) * (size_t)ldp + o0;
     const int relu = nd->pk_relu >= 0;
     uint8_t bit[16 * XNOR_BT_MAX + 8];
     for (int32_t y = y0; y < y1; y++) {
@@ -453,16 +439,7 @@ static void packed_epilogue(const task *t, size_t n, int32_t y0, int32_t y1, int
             const int32_t *restrict hi = nd->pk_hi + (size_t)nd->pk_kind[taps] * (size_t)ldp + o0;
             const int32_t *restrict p = pop + ((size_t)(y - y0) * (size_t)ow + (size_t)x) * (size_t)nch;
             int32_t dot[16 * XNOR_BT_MAX];
-            if (ky0 == 0 && ky1 == kh && kx0 == 0 && kx1 == kw) {
-                for (int32_t i = 0; i < nch; i++) dot[i] = nvalid - 2 * p[i];
-            } else { /* remove the taps in the zero halo (see xnor_epilogue_px) */
-                const int32_t *restrict c11 = pp + ((size_t)ky1 * (kw + 1) + kx1) * ldp + o0;
-                const int32_t *restrict c01 = pp + ((size_t)ky0 * (kw + 1) + kx1) * ldp + o0;
-                const int32_t *restrict c10 = pp + ((size_t)ky1 * (kw + 1) + kx0) * ldp + o0;
-                const int32_t *restrict c00 = pp + ((size_t)ky0 * (kw + 1) + kx0) * ldp + o0;
-                for (int32_t i = 0; i < nch; i++)
-                    dot[i] = nvalid - 2 * (p[i] - (tot[i] - (c11[i] - c01[i] - c10[i] + c00[i])));
-            }
+            for (int32_t i = 0; i < nch; i++) dot[i] = nvalid - 2 * p[i];
             for (int32_t i = 0; i < nch; i++) bit[i] = (uint8_t)((dot[i] >= lo[i]) & (dot[i] <= hi[i]));
             for (int32_t j = 0; j < nd->pk_nfloat; j++) {
                 const int32_t o = nd->pk_float_ch[j];
@@ -488,11 +465,9 @@ static void xconv_item(void *arg, int64_t item, int tid) {
     const task *t = arg;
     const xnode *nd = t->nd;
     const xstep *st = t->st;
-    const int32_t bti = (int32_t)(item % t->nbt);
-    const int32_t yti = (int32_t)((item / t->nbt) % t->nrt);
-    const size_t n = (size_t)(item / ((int64_t)t->nbt * t->nrt));
-    const int32_t b0 = bti * t->bt, b1 = min32(t->nb, b0 + t->bt), nbl = b1 - b0;
-    const int32_t y0 = yti * t->rt, y1 = min32(t->rows, y0 + t->rt);
+    const xtile tl = xnor_tile_at(item, t->rows, t->rt, t->nrt, t->nb, t->bt, t->nbt);
+    const size_t n = (size_t)tl.n;
+    const int32_t b0 = tl.b0, b1 = tl.b1, nbl = b1 - b0, y0 = tl.y0, y1 = tl.y1;
     const int32_t kh = nd->kh, kw = nd->kw, cw = nd->cw;
     const size_t H = nd->in_shape.h, W = nd->in_shape.w, C = nd->in_shape.c;
     const size_t Hp = H + (size_t)nd->pt + (size_t)nd->pb, Wp = W + (size_t)nd->pl + (size_t)nd->pr;
@@ -520,6 +495,8 @@ static void xconv_item(void *arg, int64_t item, int tid) {
     a.y1 = y1 - y0;
     a.b0 = 0;
     a.b1 = nbl;
+    a.row_k = nd->row_k + 2 * (size_t)y0; /* the kernel skips the zero halo's taps */
+    a.col_k = nd->col_k;
     t->c->kt->bconv(&a);
 
     if (st->pack_to >= 0) {
@@ -550,9 +527,6 @@ static void xconv_item(void *arg, int64_t item, int tid) {
     }
 
     const int32_t o0 = b0 * 16, o1 = min32(nd->O, b1 * 16);
-    const int32_t ldp = nd->nb * 16; /* popp row length */
-    const int32_t *pp = nd->popp;
-    const int32_t *tot = pp + ((size_t)kh * (kw + 1) + kw) * (size_t)ldp;
     float *outn = t->out + n * (size_t)oh * (size_t)ow * O;
     for (int32_t y = y0; y < y1; y++) {
         const int32_t ky0 = nd->row_k[2 * y], ky1 = nd->row_k[2 * y + 1];
@@ -562,15 +536,7 @@ static void xconv_item(void *arg, int64_t item, int tid) {
             const int32_t *prow = pop + ((size_t)(y - y0) * (size_t)ow + (size_t)x) * (size_t)(16 * nbl);
             float *orow = outn + ((size_t)y * (size_t)ow + (size_t)x) * O;
             const float k = nd->use_k ? ktile[(size_t)(y - y0) * (size_t)ow + (size_t)x] : 0.0f;
-            if (ky0 == 0 && ky1 == kh && kx0 == 0 && kx1 == kw) {
-                xnor_epilogue_px(prow, orow, o0, o1, nvalid, NULL, NULL, NULL, NULL, NULL, nd->alpha, nd->bias,
-                                 nd->use_k, k, t->relu);
-            } else {
-                xnor_epilogue_px(prow, orow, o0, o1, nvalid, tot, pp + ((size_t)ky1 * (kw + 1) + kx1) * ldp,
-                                 pp + ((size_t)ky0 * (kw + 1) + kx1) * ldp, pp + ((size_t)ky1 * (kw + 1) + kx0) * ldp,
-                                 pp + ((size_t)ky0 * (kw + 1) + kx0) * ldp, nd->alpha, nd->bias, nd->use_k, k,
-                                 t->relu);
-            }
+            xnor_epilogue_px(prow, orow, o0, o1, nvalid, nd->alpha, nd->bias, nd->use_k, k, t->relu);
         }
     }
 }
@@ -579,10 +545,8 @@ static void xlinear_item(void *arg, int64_t item, int tid) {
     const task *t = arg;
     const xnode *nd = t->nd;
     const xstep *st = t->st;
-    const int32_t bti = (int32_t)(item % t->nbt);
-    const int32_t sti = (int32_t)(item / t->nbt);
-    const int32_t b0 = bti * t->bt, b1 = min32(t->nb, b0 + t->bt), nbl = b1 - b0;
-    const int32_t s0 = sti * t->rt, s1 = min32(t->rows, s0 + t->rt);
+    const xtile tl = xnor_tile_at(item, t->rows, t->rt, t->nrt, t->nb, t->bt, t->nbt);
+    const int32_t b0 = tl.b0, b1 = tl.b1, nbl = b1 - b0, s0 = tl.y0, s1 = tl.y1; /* rows are samples */
     const int32_t cw = nd->cw;
     int32_t *pop = (int32_t *)t->c->scratch[tid];
     xnor_bconv_args a;
@@ -600,13 +564,14 @@ static void xlinear_item(void *arg, int64_t item, int tid) {
     a.y1 = 1;
     a.b0 = 0;
     a.b1 = nbl;
+    a.row_k = a.col_k = NULL;
     t->c->kt->bconv(&a);
     const int32_t o0 = b0 * 16, o1 = min32(nd->O, b1 * 16);
     const int32_t F = (int32_t)nd->in_shape.c;
     for (int32_t s = s0; s < s1; s++) {
         const float k = nd->use_k ? t->c->aux[s] : 0.0f;
         xnor_epilogue_px(pop + (size_t)(s - s0) * (size_t)(16 * nbl), t->out + (size_t)s * (size_t)nd->O, o0, o1, F,
-                         NULL, NULL, NULL, NULL, NULL, nd->alpha, nd->bias, nd->use_k, k, t->relu);
+                         nd->alpha, nd->bias, nd->use_k, k, t->relu);
     }
 }
 

@@ -92,11 +92,9 @@ static inline void qconv_epilogue(const int32_t *restrict acc, float *restrict y
 static void qconv_item(void *arg, int64_t item, int tid) {
     const q_task *t = arg;
     const xnode *nd = t->nd;
-    const int32_t bti = (int32_t)(item % t->nbt);
-    const int32_t yti = (int32_t)((item / t->nbt) % t->nrt);
-    const size_t n = (size_t)(item / ((int64_t)t->nbt * t->nrt));
-    const int32_t b0 = bti * t->bt, b1 = min32(t->nb, b0 + t->bt), nbl = b1 - b0;
-    const int32_t y0 = yti * t->rt, y1 = min32(t->rows, y0 + t->rt);
+    const xtile tl = xnor_tile_at(item, t->rows, t->rt, t->nrt, t->nb, t->bt, t->nbt);
+    const size_t n = (size_t)tl.n;
+    const int32_t b0 = tl.b0, b1 = tl.b1, nbl = b1 - b0, y0 = tl.y0, y1 = tl.y1;
     const int32_t C = (int32_t)nd->in_shape.c, H = (int32_t)nd->in_shape.h, W = (int32_t)nd->in_shape.w;
     const int32_t oh = (int32_t)nd->out_shape.h, ow = (int32_t)nd->out_shape.w;
     const int32_t kh = nd->kh, kw = nd->kw, qg = nd->qg, stride = 16 * nbl;
@@ -246,9 +244,8 @@ static void qlinear_item(void *arg, int64_t item, int tid) {
     const ql_task *lt = arg;
     const q_task *t = &lt->q;
     const xnode *nd = t->nd;
-    const int32_t bti = (int32_t)(item % t->nbt), sti = (int32_t)(item / t->nbt);
-    const int32_t b0 = bti * t->bt, b1 = min32(t->nb, b0 + t->bt);
-    const int32_t s0 = sti * t->rt, s1 = min32(t->rows, s0 + t->rt);
+    const xtile tl = xnor_tile_at(item, t->rows, t->rt, t->nrt, t->nb, t->bt, t->nbt);
+    const int32_t b0 = tl.b0, b1 = tl.b1, s0 = tl.y0, s1 = tl.y1; /* rows are samples */
     const int32_t o0 = b0 * 16, o1 = min32(nd->O, b1 * 16);
     xnor_qlinear_args a;
     a.in = (const uint8_t *)t->st->ws;

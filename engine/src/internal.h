@@ -103,9 +103,6 @@ typedef struct {
     uint16_t *wm;      /* BWN: [nb][kh][kw][C] sign masks, bit lane = +1 (1 bit per weight) */
     float *bias;       /* [16 nb] (zero past O) */
     float *alpha;      /* [16 nb] (zero past O) */
-    int32_t *popp;     /* XNOR: 2-D prefix sums of weight popcounts per tap,
-                        * [(kh+1)(kw+1)][16 nb]: popp[(a*(kw+1)+b)*16nb + o] = sum over
-                        * ky < a, kx < b of popcount(weights of o at tap (ky, kx)) */
     float *bn_scale;   /* batchnorm: [16 ceil(C/16)] (zero past C: the fconv epilogue */
     float *bn_shift;   /* loads whole 16-channel blocks when the batchnorm is folded into it) */
     /* int8 layers: qconv2d weights [nb][kh][qg][16][4] int8, qg = ceil(kw * C / 4) groups
@@ -272,6 +269,25 @@ static inline void xnor_split_tiles(int32_t rows, int32_t nb, int64_t n, int64_t
     *nrt = ceil_div32(rows, *rt);
     *bt = ceil_div32(nb, b);
     *nbt = ceil_div32(nb, *bt);
+}
+
+/* Work item `item` of such a split, the items running blocks fastest, then row tiles, then
+ * images: image n, rows [y0, y1) of `rows`, blocks [b0, b1) of nb. */
+typedef struct {
+    int64_t n;
+    int32_t y0, y1, b0, b1;
+} xtile;
+
+static inline xtile xnor_tile_at(int64_t item, int32_t rows, int32_t rt, int32_t nrt, int32_t nb, int32_t bt,
+                                 int32_t nbt) {
+    const int32_t bti = (int32_t)(item % nbt), yti = (int32_t)((item / nbt) % nrt);
+    xtile t;
+    t.n = item / ((int64_t)nbt * nrt);
+    t.b0 = bti * bt;
+    t.b1 = t.b0 + bt < nb ? t.b0 + bt : nb;
+    t.y0 = yti * rt;
+    t.y1 = t.y0 + rt < rows ? t.y0 + rt : rows;
+    return t;
 }
 
 #endif /* XNOR_INTERNAL_H */

@@ -8,8 +8,8 @@
  *   BWN:          wm[ob][ky][kx][c] uint16, bit lane set when the weight of output
  *                 channel ob*16 + lane is +1: 1 bit per weight in memory, as in the file
  *                 (lanes past O are 0). The bwnconv kernels add +-x from these masks.
- *   popp:         2-D prefix sums of per-tap weight popcounts, used to remove the
- *                 contribution of halo taps from XOR popcounts in O(1) per output.
+ *   row_k, col_k: the in-bounds taps of each output row and column; the XNOR kernels
+ *                 sum only those (the zero halo's taps are skipped).
  */
 #include <math.h>
 #include <stdlib.h>
@@ -41,15 +41,16 @@ static xnor_status tap_ranges(xnor_model_t *m, xnode *nd) {
     nd->col_k = malloc(sizeof(int32_t) * 2 * (size_t)ow);
     if (!nd->row_k || !nd->col_k) return XNOR_ERR_OUT_OF_MEMORY;
     m->memory_bytes += sizeof(int32_t) * 2 * ((uint64_t)oh + ow);
+    /* 0 <= k0 <= k1 <= k: a window wholly in the padding gets an empty range. */
     for (int32_t y = 0; y < oh; y++) {
         int32_t s = y * nd->sh - nd->pt;
-        nd->row_k[2 * y] = s < 0 ? -s : 0;
-        nd->row_k[2 * y + 1] = H - s < kh ? H - s : kh;
+        nd->row_k[2 * y] = s < 0 ? (-s < kh ? -s : kh) : 0;
+        nd->row_k[2 * y + 1] = H - s < kh ? (H - s > nd->row_k[2 * y] ? H - s : nd->row_k[2 * y]) : kh;
     }
     for (int32_t x = 0; x < ow; x++) {
         int32_t s = x * nd->sw - nd->pl;
-        nd->col_k[2 * x] = s < 0 ? -s : 0;
-        nd->col_k[2 * x + 1] = W - s < kw ? W - s : kw;
+        nd->col_k[2 * x] = s < 0 ? (-s < kw ? -s : kw) : 0;
+        nd->col_k[2 * x + 1] = W - s < kw ? (W - s > nd->col_k[2 * x] ? W - s : nd->col_k[2 * x]) : kw;
     }
     return XNOR_OK;
 }
@@ -212,20 +213,12 @@ xnor_status xnor_prepare_node(xnor_model_t *m, xnode *nd, const xtensor_desc *te
         } else if (binary && nd->mode == XNOR_MODE_XNOR) {
             size_t nw = (size_t)nb * taps * cw * 16;
             nd->wbits = xnor_calloc_aligned(nw * sizeof(uint32_t));
-            size_t npp = (size_t)(kh + 1) * (kw + 1) * nb * 16;
-            nd->popp = xnor_calloc_aligned(npp * sizeof(int32_t));
-            int32_t *pc = calloc((size_t)taps, sizeof(int32_t));
-            if (!nd->wbits || !nd->popp || !pc) {
-                free(pc);
-                return XNOR_ERR_OUT_OF_MEMORY;
-            }
-            m->memory_bytes += nw * 4 + npp * 4;
+            if (!nd->wbits) return XNOR_ERR_OUT_OF_MEMORY;
+            m->memory_bytes += nw * 4;
             const uint64_t rowbits = (uint64_t)C * taps, rowbytes = (rowbits + 7) / 8;
-            const int32_t ldo = nb * 16;
             for (int32_t o = 0; o < O; o++) {
                 const uint8_t *row = wsrc + (uint64_t)o * rowbytes;
                 const int32_t ob = o / 16, lane = o % 16;
-                memset(pc, 0, (size_t)taps * sizeof(int32_t));
                 if (taps == 1) {
                     /* Fully connected / 1x1: channel c is bit c of the row, so each word is
                      * four row bytes (the row's padding bits are validated zero). These are
@@ -235,27 +228,15 @@ xnor_status xnor_prepare_node(xnor_model_t *m, xnode *nd, const xtensor_desc *te
                         uint64_t b0 = (uint64_t)j * 4;
                         for (uint64_t b = 0; b < 4 && b0 + b < rowbytes; b++) wv |= (uint32_t)row[b0 + b] << (8 * b);
                         nd->wbits[((size_t)ob * cw + j) * 16 + lane] = wv;
-                        pc[0] += __builtin_popcount(wv);
                     }
                 } else {
                     uint64_t bi = 0; /* bit index (c, ky, kx) in PyTorch order */
                     for (int32_t c = 0; c < C; c++)
                         for (int32_t t = 0; t < taps; t++, bi++)
-                            if (get_bit(row, bi)) {
+                            if (get_bit(row, bi))
                                 nd->wbits[(((size_t)ob * taps + t) * cw + c / 32) * 16 + lane] |= 1u << (c % 32);
-                                pc[t]++;
-                            }
                 }
-                /* popp[a][b] = sum_{ky<a, kx<b} pc */
-                for (int32_t a = 1; a <= kh; a++)
-                    for (int32_t b = 1; b <= kw; b++) {
-                        int32_t v = pc[(a - 1) * kw + (b - 1)] + nd->popp[((size_t)(a - 1) * (kw + 1) + b) * ldo + o] +
-                                    nd->popp[((size_t)a * (kw + 1) + b - 1) * ldo + o] -
-                                    nd->popp[((size_t)(a - 1) * (kw + 1) + b - 1) * ldo + o];
-                        nd->popp[((size_t)a * (kw + 1) + b) * ldo + o] = v;
-                    }
             }
-            free(pc);
         } else {
             size_t nw = (size_t)nb * taps * C * 16;
             nd->wf = alloc_f(m, nw, 0); /* every element is written below */
@@ -314,8 +295,8 @@ xnor_status xnor_prepare_node(xnor_model_t *m, xnode *nd, const xtensor_desc *te
 }
 
 void xnor_free_node(xnode *nd) {
-    XNOR_FREE_EACH(xnor_free_aligned, nd->wbits, nd->wf, nd->wm, nd->bias, nd->alpha, nd->popp, nd->bn_scale,
-                   nd->bn_shift, nd->wq, nd->qscale, nd->qwsum, nd->qcorr);
+    XNOR_FREE_EACH(xnor_free_aligned, nd->wbits, nd->wf, nd->wm, nd->bias, nd->alpha, nd->bn_scale, nd->bn_shift,
+                   nd->wq, nd->qscale, nd->qwsum, nd->qcorr);
     XNOR_FREE_EACH(free, nd->row_k, nd->col_k, nd->qcls_y, nd->qcls_x);
     xnor_free_packed(nd);
     nd->wq = NULL;
@@ -325,5 +306,5 @@ void xnor_free_node(xnode *nd) {
     nd->wf = NULL;
     nd->wm = NULL;
     nd->bias = nd->alpha = nd->bn_scale = nd->bn_shift = NULL;
-    nd->popp = nd->row_k = nd->col_k = NULL;
+    nd->row_k = nd->col_k = NULL;
 }

@@ -124,9 +124,24 @@ static uint32_t bword(int fill, int is_w)
     return (uint32_t)rnd();
 }
 
+/* The taps of each of n outputs (stride st, k taps) inside an input of `size` elements
+ * padded by lo before it: ranges[2i], ranges[2i+1] as kernels.h's row_k / col_k (as the
+ * executor computes them: a window wholly in the padding gets an empty range). */
+static void make_taps(int n, int st, int k, int size, int lo, int32_t *ranges)
+{
+    for (int i = 0; i < n; i++) {
+        const int s0 = i * st - lo;
+        ranges[2 * i] = s0 < 0 ? (-s0 < k ? -s0 : k) : 0;
+        ranges[2 * i + 1] = size - s0 < k ? (size - s0 > 0 ? size - s0 : 0) : k;
+    }
+}
+
+/* halo: 1 to take a random padding out of Hp x Wp and skip its taps (row_k / col_k),
+ * p + 2 for a padding of p on every side; the halo words are random, so a kernel that
+ * reads them shows up. 0: every tap (row_k, col_k NULL). */
 static void run_bconv(const xnor_kernel_table *isa, const void *args) { isa->bconv(args); }
 
-static void run_bconv_case_fill(const bshape *s, const char *tag, int fill)
+static void run_bconv_case_fill(const bshape *s, const char *tag, int fill, int halo)
 {
     const size_t nin = (size_t)s->Hp * s->Wp * s->cw;
     const size_t nw = (size_t)s->nb * s->kh * s->kw * s->cw * XNOR_LANES;
@@ -138,8 +153,21 @@ static void run_bconv_case_fill(const bshape *s, const char *tag, int fill)
     for (size_t i = 0; i < nw; i++)
         w[i] = bword(fill, 1);
     int32_t *ref = xmalloc(nout * 4), *got = xmalloc(nout * 4);
+    int32_t *row_k = xmalloc(sizeof(int32_t) * 2 * (size_t)s->oh), *col_k = xmalloc(sizeof(int32_t) * 2 * (size_t)s->ow);
+    if (halo) {
+        const int fixed = halo >= 2 ? halo - 2 : -1;
+        /* up to kh / kw: some windows may lie wholly in the padding */
+        const int pt = fixed >= 0 ? fixed : rint_in(0, s->kh), pb = fixed >= 0 ? fixed : rint_in(0, s->kh);
+        const int pl = fixed >= 0 ? fixed : rint_in(0, s->kw), pr = fixed >= 0 ? fixed : rint_in(0, s->kw);
+        halo = s->Hp - pt - pb >= 1 && s->Wp - pl - pr >= 1;
+        if (halo) {
+            make_taps(s->oh, s->sh, s->kh, s->Hp - pt - pb, pt, row_k);
+            make_taps(s->ow, s->sw, s->kw, s->Wp - pl - pr, pl, col_k);
+        }
+    }
     xnor_bconv_args a = {in, s->Hp, s->Wp, s->cw, w, s->kh, s->kw, s->sh, s->sw,
-                         s->oh, s->ow, ref, out_stride, s->y0, s->y1, s->b0, s->b1};
+                         s->oh, s->ow, ref, out_stride, s->y0, s->y1, s->b0, s->b1,
+                         halo ? row_k : NULL, halo ? col_k : NULL};
     for (size_t i = 0; i < nout; i++)
         ref[i] = CANARY_I;
     xnor_bconv_16c__scalar(&a);
@@ -152,8 +180,8 @@ static void run_bconv_case_fill(const bshape *s, const char *tag, int fill)
         int32_t want = CANARY_I;
         if (y >= s->y0 && y < s->y1 && ob >= s->b0 && ob < s->b1) {
             want = 0;
-            for (int ky = 0; ky < s->kh; ky++)
-                for (int kx = 0; kx < s->kw; kx++)
+            for (int ky = halo ? row_k[2 * y] : 0; ky < (halo ? row_k[2 * y + 1] : s->kh); ky++)
+                for (int kx = halo ? col_k[2 * x] : 0; kx < (halo ? col_k[2 * x + 1] : s->kw); kx++)
                     for (int j = 0; j < s->cw; j++) {
                         uint32_t iv = in[((size_t)(y * s->sh + ky) * s->Wp + x * s->sw + kx) * s->cw + j];
                         uint32_t wv = w[((((size_t)ob * s->kh + ky) * s->kw + kx) * s->cw + j) * 16 + lane];
@@ -170,17 +198,17 @@ static void run_bconv_case_fill(const bshape *s, const char *tag, int fill)
     }
 
     char what[256];
-    snprintf(what, sizeof what, "bconv %s: Hp=%d Wp=%d cw=%d k=%dx%d s=%dx%d o=%dx%d nb=%d y=[%d,%d) b=[%d,%d)",
+    snprintf(what, sizeof what, "bconv %s: Hp=%d Wp=%d cw=%d k=%dx%d s=%dx%d o=%dx%d nb=%d y=[%d,%d) b=[%d,%d) halo %d",
              tag, s->Hp, s->Wp, s->cw, s->kh, s->kw, s->sh, s->sw, s->oh, s->ow, s->nb, s->y0, s->y1,
-             s->b0, s->b1);
+             s->b0, s->b1, halo);
     a.out = got;
     check_isas_bit_exact(run_bconv, &a, ref, got, nout, CANARY_I, what);
-    free(in), free(w), free(ref), free(got);
+    free(in), free(w), free(ref), free(got), free(row_k), free(col_k);
 }
 
 static void run_bconv_case(const bshape *s, const char *tag)
 {
-    run_bconv_case_fill(s, tag, rnd() % 8 == 0 ? 2 : 0);
+    run_bconv_case_fill(s, tag, rnd() % 8 == 0 ? 2 : 0, (int)(rnd() % 2));
 }
 
 static void random_range(int n, int *lo, int *hi)
@@ -227,6 +255,9 @@ static void test_bconv_alexnet(void)
     };
     for (unsigned i = 0; i < sizeof shapes / sizeof shapes[0]; i++)
         run_bconv_case(&shapes[i], "alexnet");
+    /* conv2..conv5 with their real padding skipped */
+    for (unsigned i = 0; i < 5; i++)
+        run_bconv_case_fill(&shapes[i], "alexnet padded", 0, shapes[i].kh == 5 ? 2 + 2 : 2 + 1);
     /* Saturated counts over long reductions (T = kw*cw up to 288 words per kernel row). */
     const bshape sat[] = {
         {3, 3, 40, 3, 3, 1, 1, 1, 1, 2, 0, 0, 1, 0, 2},
@@ -235,7 +266,7 @@ static void test_bconv_alexnet(void)
         {6, 8, 33, 2, 6, 2, 1, 3, 3, 2, 0, 1, 3, 1, 2},
     };
     for (unsigned i = 0; i < sizeof sat / sizeof sat[0]; i++)
-        run_bconv_case_fill(&sat[i], "saturated", 1);
+        run_bconv_case_fill(&sat[i], "saturated", 1, (int)i % 2);
 }
 
 /* ------------------------------------------------------------------ fconv */

@@ -13,11 +13,10 @@
  * the 32-bit lane sums (vpmaddubsw, then vpmaddwd with 1s: the four bytes of a u32 lane
  * stay in that lane) before 31 steps could overflow a byte.
  *
- * Output channels are in lanes, 8 per ymm: a tile is P pixels x one half of a 16-channel
- * block (its 8 weight words per input word are a memory operand of the XOR; the input
- * word of a pixel is broadcast). Pixels are numbered row-major over [y0, y1) x [0, ow) and
- * tiled across row ends; the last tile is shifted back to overlap (same values rewritten).
- * For a fixed ky, the kw taps x cw words are contiguous in input and weights (T words). */
+ * Output channels are in lanes, 8 per ymm: a tile is one pixel x one 16-channel block (two
+ * ymm of weight words per input word, a memory operand of the XOR; the input word is
+ * broadcast once for both). For a fixed ky, the kw taps x cw words are contiguous in input
+ * and weights (T words); a border pixel walks the sub-run of its taps inside the input. */
 #include <immintrin.h>
 
 #include "kernels.h"
@@ -62,7 +61,7 @@ xw(const uint32_t *ip, const uint32_t *wp)
 }
 
 /* Pixel q, block ob; the two halves of the block share each broadcast input word. Per
- * kernel row, groups of four words go through the adders and the last T % 4 words are
+ * kernel row, groups of four words go through the adders and the last (words % 4) are
  * counted directly into a1. */
 static inline __attribute__((always_inline)) XNOR_TARGET_AVX2 void
 tile(const ctx_t *c, int64_t q, int32_t ob)
@@ -71,7 +70,13 @@ tile(const ctx_t *c, int64_t q, int32_t ob)
     const int32_t y = (int32_t)(q / a->ow), x = (int32_t)(q % a->ow);
     const uint32_t *ip = a->in + ((int64_t)y * a->sh * a->Wp + (int64_t)x * a->sw) * a->cw;
     const uint32_t *wb = a->w + (int64_t)ob * c->blk_words;
-    const int32_t T = c->T, T4 = T & ~3;
+    const int32_t T = c->T;
+    /* the taps inside the unpadded input (kernels.h): words [tb, te) of rows [ky0, ky1) */
+    const int32_t ky0 = a->row_k ? a->row_k[2 * y] : 0, ky1 = a->row_k ? a->row_k[2 * y + 1] : a->kh;
+    const int32_t tb = a->col_k ? a->col_k[2 * x] * a->cw : 0;
+    int32_t te = a->col_k ? a->col_k[2 * x + 1] * a->cw : T;
+    te = te > tb ? te : tb;
+    const int32_t t4 = tb + ((te - tb) & ~3);
     const __m256i lut = _mm256_setr_epi8(0, 1, 1, 2, 1, 2, 2, 3, 1, 2, 2, 3, 2, 3, 3, 4,
                                          0, 1, 1, 2, 1, 2, 2, 3, 1, 2, 2, 3, 2, 3, 3, 4);
     const __m256i m0f = _mm256_set1_epi8(0x0f);
@@ -82,10 +87,10 @@ tile(const ctx_t *c, int64_t q, int32_t ob)
     for (int h = 0; h < 2; h++) ones[h] = twos[h] = a4[h] = a1[h] = acc[h] = _mm256_setzero_si256();
     int n4 = 0, n1 = 0; /* steps in a4, a1 since they were widened */
 
-    for (int32_t ky = 0; ky < a->kh; ky++) {
+    for (int32_t ky = ky0; ky < ky1; ky++) {
         const uint32_t *wk = wb + (int64_t)ky * T * XNOR_LANES;
         const uint32_t *ik = ip + ky * c->row_words;
-        for (int32_t t = 0; t < T4; t += 4) {
+        for (int32_t t = tb; t < t4; t += 4) {
             const uint32_t *w = wk + (int64_t)t * XNOR_LANES;
             __m256i xv[4];
 #pragma GCC unroll 4
@@ -110,8 +115,8 @@ tile(const ctx_t *c, int64_t q, int32_t ob)
                 n4 = 0;
             }
         }
-        if (T4 < T) {
-            if (n1 + (T - T4) > FLUSH) {
+        if (t4 < te) {
+            if (n1 + (te - t4) > FLUSH) {
 #pragma GCC unroll 2
                 for (int h = 0; h < 2; h++) {
                     acc[h] = _mm256_add_epi32(acc[h], widen(a1[h]));
@@ -119,8 +124,8 @@ tile(const ctx_t *c, int64_t q, int32_t ob)
                 }
                 n1 = 0;
             }
-            n1 += T - T4;
-            for (int32_t t = T4; t < T; t++) {
+            n1 += te - t4;
+            for (int32_t t = t4; t < te; t++) {
                 const __m256i xv = _mm256_set1_epi32((int)ik[t]);
 #pragma GCC unroll 2
                 for (int h = 0; h < 2; h++) {

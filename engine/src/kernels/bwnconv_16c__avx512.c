@@ -15,11 +15,10 @@
  * scalar kernel's bit for bit. */
 #include <immintrin.h>
 
-#include "kernels.h"
+#include "tile16__avx512.h"
 
 #define PMAX 16
 #define BMAX 4
-#define STREAM_B 1
 
 typedef struct {
     const xnor_conv_args *a;
@@ -91,62 +90,11 @@ tile(const ctx_t *c, int64_t q0, int32_t bs, const int P, const int B)
     }
 }
 
-typedef void (*tile_fn)(const ctx_t *, int64_t, int32_t);
-
-#define DEF_TILE(P, B)                                                                     \
-    static XNOR_TARGET_AVX512 void tile_##P##_##B(const ctx_t *c, int64_t q0, int32_t bs) \
-    {                                                                                      \
-        tile(c, q0, bs, P, B);                                                             \
-    }
-#define DEF_TILES_P(P) DEF_TILE(P, 1) DEF_TILE(P, 2) DEF_TILE(P, 3) DEF_TILE(P, 4)
-DEF_TILES_P(1) DEF_TILES_P(2) DEF_TILES_P(3) DEF_TILES_P(4) DEF_TILES_P(6)
-DEF_TILE(8, 1) DEF_TILE(8, 2) DEF_TILE(8, 3)
-DEF_TILE(12, 1) DEF_TILE(12, 2) DEF_TILE(16, 1)
-
-/* [P][B-1]; NULL where P*B accumulators + B weights would overflow the 32 zmm registers. */
-static const tile_fn k_tiles[PMAX + 1][BMAX] = {
-    [1] = {tile_1_1, tile_1_2, tile_1_3, tile_1_4},
-    [2] = {tile_2_1, tile_2_2, tile_2_3, tile_2_4},
-    [3] = {tile_3_1, tile_3_2, tile_3_3, tile_3_4},
-    [4] = {tile_4_1, tile_4_2, tile_4_3, tile_4_4},
-    [6] = {tile_6_1, tile_6_2, tile_6_3, tile_6_4},
-    [8] = {tile_8_1, tile_8_2, tile_8_3, NULL},
-    [12] = {tile_12_1, tile_12_2, NULL, NULL},
-    [16] = {tile_16_1, NULL, NULL, NULL},
-};
-
-static int pick_p(int64_t limit, int B)
-{
-    static const int cand[] = {16, 12, 8, 6, 4, 3, 2, 1};
-    for (unsigned i = 0; i < sizeof cand / sizeof cand[0]; i++)
-        if (cand[i] <= limit && k_tiles[cand[i]][B - 1])
-            return cand[i];
-    return 1;
-}
+TILE16_ALL(k_tiles)
 
 XNOR_TARGET_AVX512 void xnor_bwnconv_16c__avx512(const xnor_conv_args *a)
 {
-    const int64_t q_begin = (int64_t)a->y0 * a->ow, q_end = (int64_t)a->y1 * a->ow;
-    /* Blocks wholly past O have nothing to store. */
-    const int32_t b1 = a->b1 < (a->O + 15) / 16 ? a->b1 : (a->O + 15) / 16;
-    const int32_t nb = b1 - a->b0;
-    if (q_end <= q_begin || nb <= 0)
-        return;
-    ctx_t c = {a, (int64_t)a->Wp * a->C, (int64_t)a->kh * a->kw * a->C, a->kw * a->C};
-    /* As in fconv: when the layer's weights do not fit in L2 (BWN fc6: 4.7 MB), one
-     * block at a time with the widest pixel tile reads each mask once per up to 16
-     * pixels; otherwise B blocks per tile share each input broadcast. */
-    const int32_t lb = a->layer_blocks > nb ? a->layer_blocks : nb;
-    const int stream = (double)c.blk_elems * 2.0 * lb > 1.0 * 1024 * 1024;
-    const int bmax = stream && q_end - q_begin > 4 ? STREAM_B : BMAX;
-    const int32_t nchunks = (nb + bmax - 1) / bmax;
-    int32_t bs = a->b0;
-    for (int32_t k = 0; k < nchunks; k++) {
-        const int B = nb / nchunks + (k < nb % nchunks);
-        const int P = pick_p(q_end - q_begin, B);
-        const tile_fn fn = k_tiles[P][B - 1];
-        for (int64_t q = q_begin; q < q_end; q += P)
-            fn(&c, q + P <= q_end ? q : q_end - P, bs);
-        bs += B;
-    }
+    const ctx_t c = {a, (int64_t)a->Wp * a->C, (int64_t)a->kh * a->kw * a->C, a->kw * a->C};
+    /* Streamed, as in fconv, when the masks do not fit in L2 (BWN fc6: 4.7 MB). */
+    tile16_conv_sweep(&k_tiles, &c, a, (double)c.blk_elems * 2.0, 1.0 * 1024 * 1024);
 }

@@ -89,34 +89,17 @@ static void detect(void)
 static void detect(void) {}
 #endif
 
-static void detect_once(void)
+/* A feature flag, once detection has run. */
+static int detected(const int *flag)
 {
     pthread_once(&g_detect_once, detect);
+    return *flag;
 }
 
-int xnor_cpu_has_avx2(void)
-{
-    detect_once();
-    return g_has_avx2;
-}
-
-int xnor_cpu_has_avx512(void)
-{
-    detect_once();
-    return g_has_avx512;
-}
-
-int xnor_cpu_has_avx512vnni(void)
-{
-    detect_once();
-    return g_has_avx512vnni;
-}
-
-int xnor_cpu_has_avxvnni(void)
-{
-    detect_once();
-    return g_has_avxvnni;
-}
+int xnor_cpu_has_avx2(void) { return detected(&g_has_avx2); }
+int xnor_cpu_has_avx512(void) { return detected(&g_has_avx512); }
+int xnor_cpu_has_avx512vnni(void) { return detected(&g_has_avx512vnni); }
+int xnor_cpu_has_avxvnni(void) { return detected(&g_has_avxvnni); }
 
 static const xnor_kernel_table k_scalar = {
     XNOR_ISA_SCALAR, "scalar",

@@ -30,8 +30,12 @@
  *     sum_{ky<kh, kx<kw, j<cw} popcount(in[((y*sh+ky) * Wp + (x*sw+kx)) * cw + j]
  *                                        ^ w[(((ob*kh + ky)*kw + kx)*cw + j)*16 + lane])
  * for y in [y0,y1), x in [0,ow), ob in [b0,b1), lane in [0,16).
- * The executor turns these XOR popcounts into dot products (and corrects the taps that
- * fall in the zero halo). out_stride >= 16 * (number of blocks), a multiple of 16. */
+ * With row_k and col_k set (both or neither), the sum runs only over the taps inside the
+ * unpadded input: ky in [row_k[2y], row_k[2y+1]), kx in [col_k[2x], col_k[2x+1]) (within
+ * [0, kh] / [0, kw]; a range with end <= start is empty: no taps, a sum of 0); the zero
+ * halo's taps are skipped, not counted and corrected. The executor turns these XOR
+ * popcounts into dot products.
+ * out_stride >= 16 * (number of blocks), a multiple of 16. */
 typedef struct {
     const uint32_t *in;
     int32_t Hp, Wp, cw;
@@ -41,6 +45,8 @@ typedef struct {
     int32_t *out;
     int32_t out_stride;
     int32_t y0, y1, b0, b1;
+    const int32_t *row_k;  /* NULL: every tap of every window */
+    const int32_t *col_k;
 } xnor_bconv_args;
 
 /* Float convolution (also float linear: Hp = 1, Wp = batch, kh = kw = 1):
