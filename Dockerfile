@@ -190,9 +190,10 @@ COPY docker/healthcheck.py /usr/local/bin/xnornet-healthcheck
 #   XNORNET_DEFAULT_MODEL      model served by /v1/classify without a name (fashion-mnist-xnor)
 #   XNORNET_MODELS             JSON list of models to load (default: every model in the repository)
 #   XNORNET_VERSIONS           JSON pins, e.g. {"fashion-mnist-xnor": 1} (default: highest version)
-#   XNORNET_ENGINE_THREADS     engine threads per batch; 0 = the CPUs this container may use,
-#                              from its cgroup CPU quota (cpu.max) and affinity, not the host's cores
-#   XNORNET_PREPROCESS_THREADS image decode threads; 0 = as above
+#   XNORNET_ENGINE_THREADS     engine threads per batch; 0 = half the CPUs this container may use
+#                              (at least 1), from its cgroup CPU quota (cpu.max) and affinity, not
+#                              the host's cores; the decoders and the event loop use the rest
+#   XNORNET_PREPROCESS_THREADS image decode threads; 0 = the CPUs this container may use
 #   XNORNET_ISA                auto|scalar|avx2|avx512
 #   XNORNET_GRPC_PORT          the gRPC service's port (8001 here; unset = no gRPC)
 #   XNORNET_ADMIN_TOKEN        enables the admin API (>= 16 characters); unset = no admin API

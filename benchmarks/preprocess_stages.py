@@ -11,7 +11,8 @@ time.thread_time: what the request costs, not what the neighbours cost it) of ea
   decode    decode no larger than the model needs, convert to gray/RGB, apply EXIF orientation
   resize    crop + resize into the model's input (uint8 in C; Larq: TF bicubic + normalize)
   engine    with --engine: Model.infer on that one image (uint8 pixels, normalized by the
-            engine), 1 thread (bundled model, seeded XNOR AlexNet; none for the other specs)
+            engine), 1 thread (bundled model, seeded XNOR AlexNet with the default int8 edges;
+            none for the other specs)
 
 Images: "jpeg640" (the service benchmark's synthetic 640x480 quality-90 JPEG, the default),
 "jpeg4032" (the same generator at 4032x3024, a 12 MP phone photo), "png640" (jpeg640's pixels
@@ -57,14 +58,17 @@ class Target:
 def targets(with_engine: bool) -> dict[str, Target]:
     import engine
     from engine import format as fmt
+    from engine.int8 import DEFAULT_EDGES
 
     from . import architectures
 
     fashion = engine.Model.load(str(BUNDLED_MODELS / "fashion-mnist-xnor" / "1" / "model.xnor"), threads=1)
     with tempfile.TemporaryDirectory() as tmp:
         path = os.path.join(tmp, "alexnet.xnor")
-        # the full network for --engine; the input spec is the same at any width
-        fmt.write_model(architectures.alexnet(seed=0, width=1.0 if with_engine else 0.25), path)
+        # the full network for --engine, with the edges exporters write by default (as the
+        # service benchmark serves it); the input spec is the same at any width
+        width = 1.0 if with_engine else 0.25
+        fmt.write_model(architectures.alexnet(seed=0, width=width, edges=DEFAULT_EDGES), path)
         alexnet = engine.Model.load(path, threads=1)
     alex = alexnet.info.input
     larq = InputSpec(

@@ -249,6 +249,10 @@ def _child(argv: list[str]) -> int:
     wrapped = predecoded(preprocess) if kind == "engine-predecoded" else None
     loop, http = options.pop("_uvicorn_loop", "auto"), options.pop("_uvicorn_http", "auto")
     logging.basicConfig(level="INFO", format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    # PyTorch gets the worker's whole share of the CPUs (or --threads): plan_threads halves the
+    # share for the C engine because decoding runs beside it, and PyTorch's float network is
+    # most of its requests' CPU, so it is given every core it could use.
+    torch_threads = options.get("engine_threads") or max(1, default_threads() // options.get("workers", 1))
     settings = plan_threads(Settings(**options))  # as `xnornet serve` does
     if settings.workers > 1:
         from service.workers import run as run_workers
@@ -259,8 +263,7 @@ def _child(argv: list[str]) -> int:
         wrapped = null_preprocess
         loader = lambda data, source: NullModel()  # noqa: E731
     if kind == "torch":
-        threads = settings.engine_threads or default_threads()
-        loader = lambda data, source: TorchAlexNet(data, threads)  # noqa: E731
+        loader = lambda data, source: TorchAlexNet(data, torch_threads)  # noqa: E731
     server = make_server(settings, loader, wrapped)
     # read by server.run() -> config.load(); "auto" keeps make_server's choice
     if loop != "auto":

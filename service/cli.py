@@ -32,7 +32,7 @@ _SERVE_FLAGS: dict[str, str] = {
     "max_batch_delay_ms": "how long a batch waits to fill (default 2)",
     "queue_capacity": "queued images per model before 503 (default 256)",
     "request_timeout_s": "deadline of one request (default 10)",
-    "engine_threads": "engine threads per call, 0 = all CPUs (default 0)",
+    "engine_threads": "engine threads per call, 0 = half of CPUs / workers, at least 1 (default 0)",
     "engine_spin": "polling rounds of the engine's threads before they sleep (default 0: cores shared)",
     "isa": "auto, scalar, avx2 or avx512 (default auto)",
     "preprocess_threads": "decode/preprocess threads, 0 = CPUs",
@@ -127,13 +127,21 @@ def serve(args: argparse.Namespace) -> int:
 
 
 def plan_threads(settings: Settings) -> Settings:
-    """Engine and preprocessing threads per worker: the CPUs divided among the workers, unless
-    set. Logged, so that an operator sees how the cores are shared."""
+    """Engine and preprocessing threads per worker, unless set: each worker's share of the CPUs
+    (CPUs / workers) as preprocessing threads, and half of it, at least 1, as engine threads.
+
+    Half, because the engine is not all of a request: for the XNOR AlexNet the decode, the
+    resize and the event loop take about as much CPU as the engine, and they run beside it on
+    the same cores. Measured with the service benchmark on 2 cores (README, "Threads"): one
+    engine thread instead of two gave the same requests/s and ~10% less CPU per request (the
+    second thread's share of each layer costs more in hand-offs than it saves there); the
+    preprocessing pool keeps the whole share, since a light model (the bundled one) leaves the
+    cores to decoding. Logged, so that an operator sees how the cores are shared."""
     from engine import default_threads
 
     cpus = default_threads()
     share = max(1, cpus // settings.workers)
-    engine = settings.engine_threads or share
+    engine = settings.engine_threads or max(1, share // 2)
     pre = settings.preprocess_threads or share
     log.info(
         "%d CPUs: %d worker process(es), each with %d engine thread(s) (polling %d rounds before they "
@@ -143,7 +151,9 @@ def plan_threads(settings: Settings) -> Settings:
         engine,
         settings.engine_spin,
         pre,
-        "" if settings.engine_threads and settings.preprocess_threads else " (0 = CPUs / workers)",
+        ""
+        if settings.engine_threads and settings.preprocess_threads
+        else " (0 = planned: engine CPUs / workers / 2, preprocessing CPUs / workers)",
     )
     return settings.model_copy(update={"engine_threads": engine, "preprocess_threads": pre})
 

@@ -37,7 +37,8 @@ class Settings(BaseSettings):
     max_batch_delay_ms: float = Field(default=2.0, ge=0.0, le=10_000.0)
     queue_capacity: int = Field(default=256, ge=1, le=1_000_000)
     request_timeout_s: float = Field(default=10.0, gt=0.0, le=3600.0)
-    # Engine threads per inference call (0 = every CPU the process may use); ISA auto|scalar|avx2|avx512.
+    # Engine threads per inference call (0: `xnornet serve` plans them, service/cli.plan_threads;
+    # an app made without it, every CPU the process may use); ISA auto|scalar|avx2|avx512.
     engine_threads: int = Field(default=0, ge=0, le=1024)
     # Polling rounds of the engine's threads before a wait sleeps (engine/include/xnornet.h).
     # 0: the service's decoders and event loop share the engine's cores, and polling measured

@@ -23,6 +23,15 @@
 
 static inline int32_t min32(int32_t a, int32_t b) { return a < b ? a : b; }
 
+/* Round to nearest, ties to even, for |v| <= 2^22 (every caller clamps first): v + 1.5 * 2^23
+ * lies in [2^23, 2^24), where the floats are exactly the integers, so the addition rounds v
+ * (in the default rounding mode, as nearbyintf does) and the subtraction is exact. Unlike a
+ * call to nearbyintf it is two float adds, so the loops around it vectorize. */
+static inline float round_even_small(float v) {
+    const float k = 12582912.0f;
+    return (v + k) - k;
+}
+
 /* ================================================================ input to pixels */
 
 typedef struct {
@@ -50,7 +59,7 @@ static void float_to_pixels_item(void *arg, int64_t item, int tid) {
             v = v / sc;
             v = v > 0.0f ? v : 0.0f; /* NaN -> 0 */
             v = v < 255.0f ? v : 255.0f;
-            d[p * C + ch] = (uint8_t)nearbyintf(v);
+            d[p * C + ch] = (uint8_t)round_even_small(v);
         }
     }
 }
@@ -197,7 +206,7 @@ static void quantize_sample(const float *restrict x, int32_t F, uint8_t *restric
                 float v = x[f] * r;
                 v = v > 0.0f ? v : 0.0f; /* NaN -> 0 */
                 v = v < 255.0f ? v : 255.0f;
-                u[f] = (uint8_t)nearbyintf(v);
+                u[f] = (uint8_t)round_even_small(v);
             }
         } else {
             const float r = 127.0f / amax;
@@ -207,7 +216,7 @@ static void quantize_sample(const float *restrict x, int32_t F, uint8_t *restric
                 v = v == v ? v : 0.0f;
                 v = v > -127.0f ? v : -127.0f;
                 v = v < 127.0f ? v : 127.0f;
-                u[f] = (uint8_t)((int32_t)nearbyintf(v) + 128);
+                u[f] = (uint8_t)((int32_t)round_even_small(v) + 128);
             }
         }
         memcpy(sxp + (size_t)g * 4, &sx, 4);

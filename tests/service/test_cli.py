@@ -162,3 +162,27 @@ def test_benchmark_commands_come_from_entry_points(
         assert "pip install -e ./benchmarks" in err
     assert main(["--help"]) == 0
     assert "bench     (needs xnornet-benchmarks: pip install -e ./benchmarks)" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize(
+    "cpus,workers,engine,pre",
+    [(1, 1, 1, 1), (2, 1, 1, 2), (2, 2, 1, 1), (8, 1, 4, 8), (8, 2, 2, 4), (3, 4, 1, 1)],
+)
+def test_thread_plan_halves_the_share_for_the_engine(
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+    cpus: int,
+    workers: int,
+    engine: int,
+    pre: int,
+) -> None:
+    import engine as engine_pkg
+
+    monkeypatch.setattr(engine_pkg, "default_threads", lambda: cpus)
+    with caplog.at_level("INFO", logger="xnornet.service"):
+        planned = cli.plan_threads(Settings(workers=workers))
+    assert (planned.engine_threads, planned.preprocess_threads) == (engine, pre)
+    assert f"each with {engine} engine thread(s) (polling 0 rounds" in caplog.text
+    # what an operator sets is kept
+    kept = cli.plan_threads(Settings(workers=workers, engine_threads=3, preprocess_threads=5, engine_spin=7))
+    assert (kept.engine_threads, kept.preprocess_threads, kept.engine_spin) == (3, 5, 7)
