@@ -1,8 +1,8 @@
 /* bwnconv_16c__avx2.c -- binary-weight (BWN) convolution / linear with AVX2 + FMA.
  *
- * Tile structure as fconv_16c__avx2.c: one 16-channel block = two ymm accumulators per
- * pixel, overlapped last tile, flat T = kw*C walk per kernel row; but P <= 5 pixels per
- * tile: the mask expansion needs two more live registers than fconv, and at P = 6 GCC
+ * Tile structure as fconv_16c__avx2.c (tile16__avx2.h, shared): one 16-channel block =
+ * two ymm accumulators per pixel, overlapped last tile, flat T = kw*C walk per kernel row;
+ * but P <= 5 pixels per tile: the mask expansion needs two more live registers than fconv, and at P = 6 GCC
  * spills an accumulator in the inner loop (conv2 17.6 ms vs 13 ms at P = 5, P = 4 15.7 ms).
  *
  * Weights are one 16-bit mask per (block, t). The mask is expanded once per t (shared by

@@ -1,6 +1,6 @@
 /* bwnconv_16c__avx512.c -- binary-weight (BWN) convolution / linear with AVX-512F.
  *
- * The tile structure is fconv's (fconv_16c__avx512f.c): output channels in lanes, a
+ * The tile structure is fconv's (tile16__avx512.h, shared): output channels in lanes, a
  * register tile of P pixels x B 16-channel blocks, pixels row-major over [y0, y1) x
  * [0, ow) with an overlapped last tile, and a flat walk over the T = kw*C contiguous
  * (tap, channel) terms of each kernel row. The weights are one bit each: per (block, t)

@@ -8,7 +8,9 @@
  * back to overlap the one before it (a few pixels recomputed, the same values written
  * again) instead of needing a narrower variant. Each kernel writes its tile as `tile(ctx, q0, bs, P, B)`, instantiates
  * the (P, B) pairs that fit the 32 zmm registers with TILE16_DEF and lists them in a
- * tile16_table; tile16_sweep runs them over a call's range. */
+ * tile16_table; tile16_sweep runs them over a call's range. Inside a tile,
+ * tile16_accumulate holds the input broadcasts and FMAs, given the kernel's weight
+ * step, and tile16_store the relu and the masked store. */
 #ifndef XNOR_TILE16_AVX512_H
 #define XNOR_TILE16_AVX512_H
 
