@@ -186,3 +186,12 @@ def test_thread_plan_halves_the_share_for_the_engine(
     # what an operator sets is kept
     kept = cli.plan_threads(Settings(workers=workers, engine_threads=3, preprocess_threads=5, engine_spin=7))
     assert (kept.engine_threads, kept.preprocess_threads, kept.engine_spin) == (3, 5, 7)
+
+
+def test_engine_spin_bound_is_the_engines():
+    """Settings refuses a polling count at start; its bound must be the engine's own."""
+    from annotated_types import Le
+    from engine._xnornet import lib
+
+    bounds = [m.le for m in Settings.model_fields["engine_spin"].metadata if isinstance(m, Le)]
+    assert bounds == [lib.XNOR_MAX_SPIN]
