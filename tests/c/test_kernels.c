@@ -93,8 +93,8 @@ static void check_isas_bit_exact(op_run run, const void *args, const void *ref, 
  * the scalar kernel directly, whichever table picks it. Entry 0 is scalar. */
 typedef struct {
     const char *name;
-    xnor_qconv_fn qconv;
-    xnor_qlinear_fn qlinear_g32;
+    xnor_qconv_kernel *qconv;
+    xnor_qlinear_kernel *qlinear_g32;
 } int8_variant;
 static int8_variant g_int8[4];
 static int g_nint8;
@@ -865,7 +865,7 @@ static void test_qconv_alexnet(void)
     for (int i = 0; i < 4; i++) run_qconv_case(&conv1, "alexnet conv1");
 }
 
-static void add_int8_variant(const char *name, xnor_qconv_fn qconv, xnor_qlinear_fn qlinear)
+static void add_int8_variant(const char *name, xnor_qconv_kernel *qconv, xnor_qlinear_kernel *qlinear)
 {
     printf("testing int8 %s\n", name);
     g_int8[g_nint8++] = (int8_variant){name, qconv, qlinear};

@@ -1,4 +1,4 @@
-/* ceil__avx2.c -- ceiling microbenchmarks with AVX2 (see kernels.h: xnor_ceil_fn).
+/* ceil__avx2.c -- ceiling microbenchmarks with AVX2 (see kernels.h: xnor_ceil_kernel).
  *
  * FMA: K independent vfmadd231ps chains of 8 lanes. Popcount: the nibble-table popcount
  * the AVX2 binary kernels use (xor, 2 x vpshufb, byte adds), K chains of 256 bits; the

@@ -1,4 +1,4 @@
-/* ceil__avx512.c -- ceiling microbenchmarks with AVX-512 (see kernels.h: xnor_ceil_fn).
+/* ceil__avx512.c -- ceiling microbenchmarks with AVX-512 (see kernels.h: xnor_ceil_kernel).
  *
  * FMA: K independent vfmadd231ps chains of 16 lanes. Popcount: xor + vpopcntd + add, the
  * binary kernel's inner step, K chains of 512 bits. int8: vpdpbusd (64 uint8 x int8
