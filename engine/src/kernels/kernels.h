@@ -166,15 +166,20 @@ typedef struct {
  *   samples src[(first[yy] + t) * src_stride + i], written at dst[yy * dst_stride + i]. */
 #define XNOR_RESIZE_BITS 22
 
+/* The filter of one pass, for n output samples: first has n entries, k n * taps. */
+typedef struct {
+    const int32_t *first;
+    const int32_t *k;
+    int32_t taps;
+} xnor_resize_filter;
+
 typedef struct {
     const uint8_t *src;
     size_t src_stride, src_len;
     int32_t src_w, C;
     int32_t y0, y1;
     int32_t out_w;
-    const int32_t *first;         /* out_w entries */
-    const int32_t *k;             /* out_w * taps */
-    int32_t taps;
+    xnor_resize_filter f;         /* out_w output samples */
     uint8_t *dst;
     size_t dst_stride;
     int32_t reverse;
@@ -185,9 +190,7 @@ typedef struct {
     size_t src_stride;
     int32_t n;                    /* bytes per row */
     int32_t out_h;
-    const int32_t *first;         /* out_h entries */
-    const int32_t *k;             /* out_h * taps */
-    int32_t taps;
+    xnor_resize_filter f;         /* out_h output samples */
     uint8_t *dst;
     size_t dst_stride;
 } xnor_resize_v_args;

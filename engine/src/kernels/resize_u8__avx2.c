@@ -29,7 +29,7 @@ XNOR_TARGET_AVX2 static inline uint32_t load4(const uint8_t *p)
  * A row whose last pixel has no byte after it inside src_len goes to the scalar kernel. */
 XNOR_TARGET_AVX2 static void resize_h_rgb(const xnor_resize_h_args *a)
 {
-    const int32_t taps = a->taps, half = 1 << (XNOR_RESIZE_BITS - 1);
+    const int32_t taps = a->f.taps, half = 1 << (XNOR_RESIZE_BITS - 1);
     const int r0 = a->reverse ? 2 : 0, r2 = a->reverse ? 0 : 2;
     const size_t row_bytes = (size_t)a->src_w * 3;
     for (int32_t y = a->y0; y < a->y1; y++) {
@@ -45,8 +45,8 @@ XNOR_TARGET_AVX2 static void resize_h_rgb(const xnor_resize_h_args *a)
         const uint8_t *in = a->src + (size_t)y * a->src_stride;
         int32_t xx = 0;
         for (; xx + 2 <= a->out_w; xx += 2) {
-            const int32_t *ka = a->k + (size_t)xx * taps, *kb = ka + taps;
-            const uint8_t *pa = in + (size_t)a->first[xx] * 3, *pb = in + (size_t)a->first[xx + 1] * 3;
+            const int32_t *ka = a->f.k + (size_t)xx * taps, *kb = ka + taps;
+            const uint8_t *pa = in + (size_t)a->f.first[xx] * 3, *pb = in + (size_t)a->f.first[xx + 1] * 3;
             __m256i acc = _mm256_set1_epi32(half);
             for (int32_t t = 0; t < taps; t++) {
                 const __m128i two = _mm_insert_epi32(_mm_cvtsi32_si128((int)load4(pa + 3 * t)), (int)load4(pb + 3 * t), 1);
@@ -63,8 +63,8 @@ XNOR_TARGET_AVX2 static void resize_h_rgb(const xnor_resize_h_args *a)
             o[3 + r2] = (uint8_t)(b >> 48);
         }
         if (xx < a->out_w) {  /* an odd last pixel: its sum in the low half only */
-            const int32_t *ka = a->k + (size_t)xx * taps;
-            const uint8_t *pa = in + (size_t)a->first[xx] * 3;
+            const int32_t *ka = a->f.k + (size_t)xx * taps;
+            const uint8_t *pa = in + (size_t)a->f.first[xx] * 3;
             __m256i acc = _mm256_set1_epi32(half);
             for (int32_t t = 0; t < taps; t++) {
                 const __m256i px = _mm256_cvtepu8_epi32(_mm_cvtsi32_si128((int)load4(pa + 3 * t)));
@@ -90,11 +90,11 @@ XNOR_TARGET_AVX2 void xnor_resize_h_u8__avx2(const xnor_resize_h_args *a)
 /* 32 bytes of a row per step (four 8-lane sums), then 8, then single bytes. */
 XNOR_TARGET_AVX2 void xnor_resize_v_u8__avx2(const xnor_resize_v_args *a)
 {
-    const int32_t taps = a->taps, half = 1 << (XNOR_RESIZE_BITS - 1);
+    const int32_t taps = a->f.taps, half = 1 << (XNOR_RESIZE_BITS - 1);
     const __m256i h = _mm256_set1_epi32(half);
     for (int32_t yy = 0; yy < a->out_h; yy++) {
-        const int32_t *k = a->k + (size_t)yy * taps;
-        const uint8_t *in = a->src + (size_t)a->first[yy] * a->src_stride;
+        const int32_t *k = a->f.k + (size_t)yy * taps;
+        const uint8_t *in = a->src + (size_t)a->f.first[yy] * a->src_stride;
         uint8_t *out = a->dst + (size_t)yy * a->dst_stride;
         int32_t i = 0;
         for (; i + 32 <= a->n; i += 32) {
