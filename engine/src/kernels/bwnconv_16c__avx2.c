@@ -42,12 +42,11 @@ tile(const conv16_ctx *c, int64_t q0, int32_t ob, const int P)
 
     const int32_t o0 = ob * XNOR_LANES;
     const int32_t left = a->O - o0;
-    const __m256 zero = _mm256_setzero_ps();
-    /* alpha and bias have 16 entries per block: full-width loads stay inside them. */
+    /* alpha is always set, with 16 entries per block: full-width loads stay inside it. */
     const __m256 alpha0 = _mm256_loadu_ps(a->alpha + o0);
     const __m256 alpha1 = _mm256_loadu_ps(a->alpha + o0 + 8);
-    const __m256 bias0 = a->bias ? _mm256_loadu_ps(a->bias + o0) : zero;
-    const __m256 bias1 = a->bias ? _mm256_loadu_ps(a->bias + o0 + 8) : zero;
+    __m256 bias0, bias1;
+    tile16_avx2_channels(a->bias, o0, &bias0, &bias1);
 #pragma GCC unroll 8
     for (int p = 0; p < P; p++) {
         __m256 v0 = _mm256_mul_ps(acc[p][0], alpha0);

@@ -30,14 +30,10 @@ tile(const conv16_ctx *c, int64_t q0, int32_t ob, const int P)
 
     const int32_t o0 = ob * XNOR_LANES;
     const int32_t left = a->O - o0;
-    const __m256 zero = _mm256_setzero_ps();
-    /* bias, scale and shift have 16 entries per block: full-width loads stay inside. */
-    const __m256 bias0 = a->bias ? _mm256_loadu_ps(a->bias + o0) : zero;
-    const __m256 bias1 = a->bias ? _mm256_loadu_ps(a->bias + o0 + 8) : zero;
-    const __m256 scale0 = a->scale ? _mm256_loadu_ps(a->scale + o0) : zero;
-    const __m256 scale1 = a->scale ? _mm256_loadu_ps(a->scale + o0 + 8) : zero;
-    const __m256 shift0 = a->scale ? _mm256_loadu_ps(a->shift + o0) : zero;
-    const __m256 shift1 = a->scale ? _mm256_loadu_ps(a->shift + o0 + 8) : zero;
+    __m256 bias0, bias1, scale0, scale1, shift0, shift1;
+    tile16_avx2_channels(a->bias, o0, &bias0, &bias1);
+    tile16_avx2_channels(a->scale, o0, &scale0, &scale1);
+    tile16_avx2_channels(a->shift, o0, &shift0, &shift1);
 #pragma GCC unroll 8
     for (int p = 0; p < P; p++) {
         __m256 v0 = _mm256_add_ps(acc[p][0], bias0);
