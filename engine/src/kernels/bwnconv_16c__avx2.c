@@ -42,20 +42,19 @@ tile(const conv16_ctx *c, int64_t q0, int32_t ob, const int P)
 
     const int32_t o0 = ob * XNOR_LANES;
     const int32_t left = a->O - o0;
-    /* alpha is always set, with 16 entries per block: full-width loads stay inside it. */
-    const __m256 alpha0 = _mm256_loadu_ps(a->alpha + o0);
-    const __m256 alpha1 = _mm256_loadu_ps(a->alpha + o0 + 8);
-    __m256 bias0, bias1;
-    tile16_avx2_channels(a->bias, o0, &bias0, &bias1);
+    __m256 alpha[2], bias[2];
+    for (int h = 0; h < 2; h++) /* alpha is always set, with 16 entries per block */
+        alpha[h] = _mm256_loadu_ps(a->alpha + o0 + 8 * h);
+    tile16_avx2_channels(a->bias, o0, bias);
 #pragma GCC unroll 8
     for (int p = 0; p < P; p++) {
-        __m256 v0 = _mm256_mul_ps(acc[p][0], alpha0);
-        __m256 v1 = _mm256_mul_ps(acc[p][1], alpha1);
-        if (a->bias) {
-            v0 = _mm256_add_ps(v0, bias0);
-            v1 = _mm256_add_ps(v1, bias1);
+        __m256 v[2];
+        for (int h = 0; h < 2; h++) {
+            v[h] = _mm256_mul_ps(acc[p][h], alpha[h]);
+            if (a->bias)
+                v[h] = _mm256_add_ps(v[h], bias[h]);
         }
-        tile16_avx2_store(a, a->out + (q0 + p) * a->ldo + o0, left, v0, v1);
+        tile16_avx2_store(a, a->out + (q0 + p) * a->ldo + o0, left, v);
     }
 }
 

@@ -30,20 +30,19 @@ tile(const conv16_ctx *c, int64_t q0, int32_t ob, const int P)
 
     const int32_t o0 = ob * XNOR_LANES;
     const int32_t left = a->O - o0;
-    __m256 bias0, bias1, scale0, scale1, shift0, shift1;
-    tile16_avx2_channels(a->bias, o0, &bias0, &bias1);
-    tile16_avx2_channels(a->scale, o0, &scale0, &scale1);
-    tile16_avx2_channels(a->shift, o0, &shift0, &shift1);
+    __m256 bias[2], scale[2], shift[2];
+    tile16_avx2_channels(a->bias, o0, bias);
+    tile16_avx2_channels(a->scale, o0, scale);
+    tile16_avx2_channels(a->shift, o0, shift);
 #pragma GCC unroll 8
     for (int p = 0; p < P; p++) {
-        __m256 v0 = _mm256_add_ps(acc[p][0], bias0);
-        __m256 v1 = _mm256_add_ps(acc[p][1], bias1);
-        if (a->scale) {
-            /* folded batchnorm: mul then add, two roundings, as the separate op */
-            v0 = _mm256_add_ps(_mm256_mul_ps(v0, scale0), shift0);
-            v1 = _mm256_add_ps(_mm256_mul_ps(v1, scale1), shift1);
+        __m256 v[2];
+        for (int h = 0; h < 2; h++) {
+            v[h] = _mm256_add_ps(acc[p][h], bias[h]);
+            if (a->scale) /* folded batchnorm: mul then add, two roundings, as the separate op */
+                v[h] = _mm256_add_ps(_mm256_mul_ps(v[h], scale[h]), shift[h]);
         }
-        tile16_avx2_store(a, a->out + (q0 + p) * a->ldo + o0, left, v0, v1);
+        tile16_avx2_store(a, a->out + (q0 + p) * a->ldo + o0, left, v);
     }
 }
 

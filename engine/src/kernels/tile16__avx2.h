@@ -69,20 +69,21 @@ tile16_avx2_accumulate(const xnor_conv_args *a, int64_t q0, const int P, int64_t
     }
 }
 
-/* The 16 entries of a per-channel array (bias, alpha, ...) for the block at channel o0, as
- * halves h0 (0-7) and h1 (8-15); zeros where the call has no such array (NULL). The arrays
- * hold 16 entries per block, so full-width loads stay inside them. */
+/* The 16 entries of a per-channel array (bias, scale, ...) for the block at channel o0, as
+ * halves h[0] (channels 0-7) and h[1] (8-15); zeros where the call has no such array (NULL).
+ * The arrays hold 16 entries per block, so full-width loads stay inside them. */
 static inline __attribute__((always_inline)) XNOR_TARGET_AVX2 void
-tile16_avx2_channels(const float *v, int32_t o0, __m256 *h0, __m256 *h1)
+tile16_avx2_channels(const float *v, int32_t o0, __m256 h[2])
 {
-    *h0 = v ? _mm256_loadu_ps(v + o0) : _mm256_setzero_ps();
-    *h1 = v ? _mm256_loadu_ps(v + o0 + 8) : _mm256_setzero_ps();
+    for (int i = 0; i < 2; i++)
+        h[i] = v ? _mm256_loadu_ps(v + o0 + 8 * i) : _mm256_setzero_ps();
 }
 
-/* Stores the 16 channels v0, v1, after the call's relu, at o, of which `left` exist. */
+/* Stores the 16 channels v[0], v[1], after the call's relu, at o, of which `left` exist. */
 static inline __attribute__((always_inline)) XNOR_TARGET_AVX2 void
-tile16_avx2_store(const xnor_conv_args *a, float *o, int32_t left, __m256 v0, __m256 v1)
+tile16_avx2_store(const xnor_conv_args *a, float *o, int32_t left, const __m256 v[2])
 {
+    __m256 v0 = v[0], v1 = v[1];
     if (a->relu) {
         /* max(v, 0) with 0 as the second operand returns +0 for NaN and -0, as scalar */
         v0 = _mm256_max_ps(v0, _mm256_setzero_ps());
