@@ -36,7 +36,7 @@ enum { ALPHA, BIAS }; /* the per-channel vectors of the epilogue */
 
 /* acc * alpha, + bias if the call has one (kernels.h). */
 static inline __attribute__((always_inline)) XNOR_TARGET_AVX2 __m256
-epilogue(const xnor_conv_args *a, const __m256 ch[][2], int h, __m256 acc)
+epilogue(const xnor_conv_args *a, __m256 ch[][2], int h, __m256 acc)
 {
     const __m256 v = _mm256_mul_ps(acc, ch[ALPHA][h]);
     return a->bias ? _mm256_add_ps(v, ch[BIAS][h]) : v;

@@ -24,7 +24,7 @@ enum { BIAS, SCALE, SHIFT }; /* the per-channel vectors of the epilogue */
 /* acc + bias (always the add, zeros without a bias), then the folded batchnorm if any: mul
  * then add, two roundings, as the separate op (kernels.h). */
 static inline __attribute__((always_inline)) XNOR_TARGET_AVX2 __m256
-epilogue(const xnor_conv_args *a, const __m256 ch[][2], int h, __m256 acc)
+epilogue(const xnor_conv_args *a, __m256 ch[][2], int h, __m256 acc)
 {
     const __m256 v = _mm256_add_ps(acc, ch[BIAS][h]);
     return a->scale ? _mm256_add_ps(_mm256_mul_ps(v, ch[SCALE][h]), ch[SHIFT][h]) : v;

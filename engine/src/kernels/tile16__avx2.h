@@ -104,13 +104,13 @@ tile16_avx2_store(const xnor_conv_args *a, float *o, int32_t left, const __m256 
 
 /* What a kernel makes of half h (0: channels 0-7, 1: 8-15) of a pixel's sums before the
  * relu and the store; ch: the per-channel vectors it loaded for the block. */
-typedef __m256 (*tile16_avx2_epilogue_fn)(const xnor_conv_args *a, const __m256 ch[][2], int h, __m256 acc);
+typedef __m256 (*tile16_avx2_epilogue_fn)(const xnor_conv_args *a, __m256 ch[][2], int h, __m256 acc);
 
 /* Ends a tile of the block at channel o0: each of its P pixels' sums through the kernel's
  * epilogue, then the relu and the store. */
 static inline __attribute__((always_inline)) XNOR_TARGET_AVX2 void
 tile16_avx2_finish(const xnor_conv_args *a, int64_t q0, const int P, int32_t o0, __m256 acc[TILE16_AVX2_PMAX][2],
-                   const __m256 ch[][2], tile16_avx2_epilogue_fn epilogue)
+                   __m256 ch[][2], tile16_avx2_epilogue_fn epilogue)
 {
     const int32_t left = a->O - o0;
 #pragma GCC unroll 8
