@@ -48,7 +48,7 @@ async def preprocess_image(rt: Runtime, lease: Lease, data: bytes, timing: Timin
     finally:
         rt.decoding[name] -= 1
     timing.preprocess = time.perf_counter() - t0
-    rt.metrics.preprocess.labels(lease.version.name).observe(timing.preprocess)
+    rt.metrics.child(rt.metrics.preprocess, lease.version.name).observe(timing.preprocess)
     return x
 
 
