@@ -13,9 +13,8 @@ from pydantic import BaseModel
 from starlette.datastructures import UploadFile
 
 from ..errors import Unprocessable, UnsupportedMediaType
-from ..inference import Timing, preprocess_image, run_rows
-from ..postprocess import topk
-from ..routes import runs_inference
+from ..inference import Timing, classify_row, preprocess_image
+from ..routes import classifies, runs_inference
 from .deps import RuntimeDep, started, tag_model
 from .responses import INFERENCE, errors
 
@@ -65,7 +64,9 @@ class ServedModels(BaseModel):
     models: list[ServedModel]
 
 
-TopK = Annotated[int, Query(ge=1, le=100_000, description="how many classes to return (1..classes)")]
+TOP_K_DEFAULT = 5
+TOP_K_MAX = 100_000
+TopK = Annotated[int, Query(ge=1, le=TOP_K_MAX, description="how many classes to return (1..classes)")]
 
 
 async def read_image_bytes(request: Request, rt: RuntimeDep) -> bytes:
@@ -96,8 +97,7 @@ async def classify_model(name: str, request: Request, rt: RuntimeDep, top_k: int
         data = await read_image_bytes(request, rt)
         timing = Timing()
         x = await preprocess_image(rt, lease, data, timing)
-        out = await run_rows(rt, lease, [x], deadline, request, timing)
-    best = topk(out[0], mv.output_kind, top_k)
+        best = await classify_row(rt, lease, x, deadline, request, timing, top_k)
     total = time.monotonic() - t_start
     ms = {
         "queue": timing.queue * 1e3,
@@ -152,7 +152,8 @@ RESPONSES = errors(*INFERENCE)
     summary="Classify an image with the default model",
 )
 @runs_inference
-async def classify(request: Request, rt: RuntimeDep, top_k: TopK = 5) -> Response:
+@classifies
+async def classify(request: Request, rt: RuntimeDep, top_k: TopK = TOP_K_DEFAULT) -> Response:
     return await classify_model(rt.settings.default_model, request, rt, top_k)
 
 
@@ -164,7 +165,10 @@ async def classify(request: Request, rt: RuntimeDep, top_k: TopK = 5) -> Respons
     summary="Classify an image with the named model",
 )
 @runs_inference
-async def classify_named(name: str, request: Request, rt: RuntimeDep, top_k: TopK = 5) -> Response:
+@classifies
+async def classify_named(
+    name: str, request: Request, rt: RuntimeDep, top_k: TopK = TOP_K_DEFAULT
+) -> Response:
     return await classify_model(name, request, rt, top_k)
 
 
