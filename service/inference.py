@@ -61,33 +61,11 @@ async def run_rows(
     deadline: float,
     request: Request | None,
     timing: Timing,
-) -> np.ndarray:
+    post: Callable[[np.ndarray], Any] | None = None,
+) -> list[Any]:
     """Queue each row (one image) and wait for all of them, the deadline, or the client leaving
     (an HTTP `request` disconnecting; without one, gRPC, the RPC's task is cancelled instead).
-    The output rows, stacked."""
-    return np.stack(await _run(rt, lease, rows, deadline, request, timing, None))
-
-
-async def classify_row(
-    rt: Runtime, lease: Lease, x: np.ndarray, deadline: float, request: Request | None, timing: Timing, k: int
-) -> list[tuple[int, float]]:
-    """run_rows for one image, answered with its top k classes (postprocess.topk), computed on
-    the batch's worker thread."""
-    kind = lease.version.output_kind
-    (best,) = await _run(rt, lease, [x], deadline, request, timing, lambda row: topk(row, kind, k))
-    result: list[tuple[int, float]] = best
-    return result
-
-
-async def _run(
-    rt: Runtime,
-    lease: Lease,
-    rows: list[np.ndarray],
-    deadline: float,
-    request: Request | None,
-    timing: Timing,
-    post: Callable[[np.ndarray], Any] | None,
-) -> list[Any]:
+    Each row's output, or post(output) computed on the batch's worker thread."""
     batcher = rt.batcher(lease.version.name)
     items: list[Item] = []
     try:
@@ -149,6 +127,16 @@ async def _run(
     timing.queue = max(0.0, first.started - first.enqueued)
     timing.inference = float(first.extra.get("inference_s", 0.0))
     return list(out)
+
+
+async def classify_row(
+    rt: Runtime, lease: Lease, x: np.ndarray, deadline: float, request: Request | None, timing: Timing, k: int
+) -> list[tuple[int, float]]:
+    """run_rows for one image, answered with its top k classes (postprocess.topk)."""
+    kind = lease.version.output_kind
+    (best,) = await run_rows(rt, lease, [x], deadline, request, timing, lambda row: topk(row, kind, k))
+    result: list[tuple[int, float]] = best
+    return result
 
 
 def _consume(fut: asyncio.Future[Any]) -> None:
