@@ -246,6 +246,7 @@ class Batcher:
             it.extra["inference_s"] = elapsed
             if it.future is not None and not it.future.done():
                 if isinstance(row, _PostFailed):
+                    it.extra["post_failed"] = True  # the request's own fault, not the engine's
                     it.future.set_exception(row.exc)
                 else:
                     it.future.set_result(row)

@@ -102,6 +102,8 @@ async def run_rows(
             except ApiError:  # DeadlineExceeded, or post's answer for this request (BadOutput)
                 raise
             except Exception:
+                if any(it.extra.get("post_failed") for it in items):
+                    raise  # a fault of the post-processing: answered as any unexpected error
                 # The engine failed this batch (the batcher logged the traceback once): a clean
                 # 500 with a stable code, never the exception's text (it may name files), and no
                 # second traceback from the catch-all handler.
