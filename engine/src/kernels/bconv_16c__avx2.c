@@ -283,6 +283,8 @@ nib_pixels(const ctx_t *c, int64_t q_begin, int64_t q_end, int32_t ob, const int
 static XNOR_TARGET_AVX2 void nib_sweep(const ctx_t *c, int64_t q_begin, int64_t q_end, int32_t n)
 {
     const xnor_bconv_args *a = c->a;
+    /* 64 KiB of stack (NT_BLOCKS * NT_WORDS * 128 bytes); fewer blocks per pass, which
+     * would fit L1 for conv4/conv5, measured slower: the table loads are then shared less */
     __m256i ctrl[NT_BLOCKS][NT_WORDS * 4];
     for (int32_t ob = a->b0; ob < a->b1; ob += NT_BLOCKS) {
         const int nb = a->b1 - ob < NT_BLOCKS ? a->b1 - ob : NT_BLOCKS;
