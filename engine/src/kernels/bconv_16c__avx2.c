@@ -65,12 +65,6 @@ widen(__m256i acc8)
         (sum) = _mm256_xor_si256(u_, (c));              \
     } while (0)
 
-static inline __attribute__((always_inline)) XNOR_TARGET_AVX2 __m256i
-xw(const uint32_t *ip, const uint32_t *wp)
-{
-    return _mm256_xor_si256(_mm256_set1_epi32((int)*ip), _mm256_loadu_si256((const __m256i *)wp));
-}
-
 /* Pixel q, block ob; the two halves of the block share each broadcast input word. Per
  * kernel row, groups of four words go through the adders and the last (words % 4) are
  * counted directly into a1. */
