@@ -112,6 +112,18 @@ def client_gone(method: str, path: str) -> ClientGone:
     return ClientGone("the client disconnected")
 
 
+def http_error_of(exc: StarletteHTTPException, method: str, path: str) -> ApiError:
+    """What Starlette's own HTTP errors (no route, wrong method, a malformed multipart body) are
+    answered as: their status, the code of that status, their detail as the message."""
+    code = _HTTP_CODES.get(exc.status_code, "error")
+    message = exc.detail if isinstance(exc.detail, str) else code
+    if exc.status_code == 404 and message == "Not Found":
+        message = f"no route for {method} {path}"
+    err = ApiError(message, code=code, headers=dict(exc.headers or {}))
+    err.status = exc.status_code
+    return err
+
+
 def count(metrics: Any, exc: ApiError) -> None:
     """Count a refused request once, under its reason (metrics: service.metrics.Metrics or None)."""
     if exc.reason is not None and metrics is not None:
@@ -176,11 +188,8 @@ def install(app: FastAPI) -> None:
 
     async def http_error(request: Request, exc: Exception) -> JSONResponse:
         assert isinstance(exc, StarletteHTTPException)
-        code = _HTTP_CODES.get(exc.status_code, "error")
-        message = exc.detail if isinstance(exc.detail, str) else code
-        if exc.status_code == 404 and message == "Not Found":
-            message = f"no route for {request.method} {request.url.path}"
-        return error_response(request, exc.status_code, code, message, dict(exc.headers or {}))
+        err = http_error_of(exc, request.method, request.url.path)
+        return error_response(request, err.status, err.code, err.message, err.headers)
 
     async def validation_error(request: Request, exc: Exception) -> JSONResponse:
         assert isinstance(exc, RequestValidationError)

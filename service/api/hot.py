@@ -21,10 +21,11 @@ from __future__ import annotations
 
 import re
 
+from starlette.exceptions import HTTPException
 from starlette.requests import ClientDisconnect, Request
 from starlette.types import Receive, Scope, Send
 
-from ..errors import ApiError, client_gone, send_error
+from ..errors import ApiError, client_gone, http_error_of, send_error
 from ..routes import RouteTable
 from ..runtime import Runtime
 from .classify import TOP_K_DEFAULT, TOP_K_MAX, classify_model
@@ -59,6 +60,9 @@ async def answer(scope: Scope, receive: Receive, send: Send, rt: Runtime, routes
         return True
     except ClientDisconnect:
         await send_error(send, path, client_gone(scope["method"], path), rt.metrics)
+        return True
+    except HTTPException as exc:  # Starlette's: a malformed multipart body
+        await send_error(send, path, http_error_of(exc, scope["method"], path), rt.metrics)
         return True
     await response(scope, receive, send)
     return True

@@ -72,6 +72,8 @@ def test_chunked_bodies_and_other_methods_go_through_the_app(client: Any) -> Non
         ("/v1/classify", jpeg()[:3000], JPEG),  # truncated: 422
         ("/v1/classify", png(), {"Content-Type": "text/plain"}),  # 415
         ("/v1/models/nope/classify", png(), JPEG),  # 404
+        ("/v1/classify", b"--x\r\n\r\n", {"Content-Type": "multipart/form-data"}),  # no boundary: 400
+        ("/v1/classify", b"--b\r\nbroken", {"Content-Type": "multipart/form-data; boundary=a"}),
     ],
 )
 def test_the_hot_path_answers_as_the_routes_do(
