@@ -42,8 +42,11 @@ enum {
                               * applied in that op's binarization (and K) */
     XFUSE_BN_EPILOGUE = 3,   /* batchnorm whose input is a conv2d/linear output read by
                               * nothing else: applied in that op's fconv epilogue */
-    XFUSE_RELU_EPILOGUE = 4  /* relu applied in the epilogue of the op producing its input
+    XFUSE_RELU_EPILOGUE = 4, /* relu applied in the epilogue of the op producing its input
                               * (directly, or through an XFUSE_BN_EPILOGUE batchnorm) */
+    XFUSE_PACKED = 5         /* batchnorm or flatten between a packed epilogue and the XNOR
+                              * blinear it feeds (fold.c): the batchnorm is in the producer's
+                              * thresholds, the flatten's order in the blinear's weights */
 };
 
 #define XDT_F32 1u
@@ -145,6 +148,12 @@ typedef struct {
                          * the bits are not one interval of dots) */
     int32_t pk_nfloat;     /* how many channels have pk_float set */
     int32_t *pk_float_ch;  /* [pk_nfloat]: those channels, ascending */
+    /* An XNOR blinear fed by a packed epilogue through a flatten: the flatten node, or -1.
+     * Its weight bits then follow the map's packed layout, pixel-major with ceil(C/32)
+     * channel words per pixel (cw = H * W * ceil(C/32)), instead of the flatten's [C][H][W]
+     * order; a plan that does not run the packed epilogue (trace) packs the flatten's
+     * input map, NHWC, in that layout. */
+    int32_t pk_flat;
 } xnode;
 
 struct xnor_model {
