@@ -129,14 +129,16 @@ typedef struct {
     int32_t *col_k;    /* [2 ow] */
 
     /* Packed epilogue (fold.c): an XNOR bconv2d whose output reaches another XNOR bconv2d's
-     * binarization through nothing but a relu, a max-pool and a batchnorm (each optional)
-     * emits that layer's input bits from its popcounts in the optimized plan. The bit of channel o is a function of
+     * binarization through nothing but a relu, a max-pool and a batchnorm (each optional), or
+     * an XNOR blinear's through those and a flatten, emits that layer's input bits from its
+     * popcounts in the optimized plan. The bit of channel o is a function of
      * the integer dot product alone, found at load by evaluating the float chain
      * (xnor_packed_bit) for every possible dot: on each valid-tap count it is 1 on one
      * interval [lo, hi] of dots, or the channel evaluates the chain at run time (pk_float). */
-    int32_t pack_into;  /* the consuming bconv2d's node index, or -1 */
+    int32_t pack_into;  /* the consuming XNOR layer's node index, or -1 */
     int32_t pk_relu;    /* relu between (folded into this node's epilogue) */
-    int32_t pk_bn;      /* batchnorm node between (folded into the consumer's binarization), or -1 */
+    int32_t pk_bn;      /* batchnorm node between (folded into the consumer's binarization, or
+                         * before a flatten into these thresholds), or -1 */
     int32_t pk_pool;    /* max-pool between, or -1: it then pools bits, OR for channels whose bit
                          * grows with the pooled value, AND for those whose bit falls */
     uint32_t *pk_and;   /* with pk_pool: [cw] words, bit set = AND channel */
