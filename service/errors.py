@@ -104,6 +104,14 @@ class ClientGone(ApiError, status=499, code="client_closed_request", reason="dis
     """The client disconnected; nobody reads this answer (499 in logs and metrics)."""
 
 
+def client_gone(method: str, path: str) -> ClientGone:
+    """What a client that went away mid-upload (starlette's ClientDisconnect) is answered: what
+    ClientGone is for a client that leaves while queued, 499, counted as a disconnect, with one
+    quiet log line (not a 500 with tracebacks). Nobody reads the response."""
+    log.info("client disconnected during %s %s", method, path)
+    return ClientGone("the client disconnected")
+
+
 def count(metrics: Any, exc: ApiError) -> None:
     """Count a refused request once, under its reason (metrics: service.metrics.Metrics or None)."""
     if exc.reason is not None and metrics is not None:
@@ -180,11 +188,7 @@ def install(app: FastAPI) -> None:
         return error_response(request, status, "invalid_request", _validation_message(exc))
 
     async def client_disconnect(request: Request, exc: Exception) -> JSONResponse:
-        # A client that goes away mid-upload is what ClientGone is for a client that leaves while
-        # queued: 499, counted as a disconnect, one quiet log line (not a 500 with tracebacks).
-        # Nobody reads the response.
-        log.info("client disconnected during %s %s", request.method, request.url.path)
-        return answer(request, ClientGone("the client disconnected"))
+        return answer(request, client_gone(request.method, request.url.path))
 
     async def unexpected(request: Request, exc: Exception) -> JSONResponse:
         log.exception("unhandled error on %s %s", request.method, request.url.path)

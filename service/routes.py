@@ -1,6 +1,8 @@
 """The service's URL space, read from its routers: each route's template is the endpoint label
-of the request metrics, and the routes marked `runs_inference` are the paths admission control
-sheds. Matching uses each route's own compiled path regex, so neither can drift from routing."""
+of the request metrics, the routes marked `runs_inference` are the paths admission control
+sheds, and the routes marked `classifies` are the classification endpoints the edge middleware
+may answer without FastAPI's routing (service/api/hot.py). Matching uses each route's own
+compiled path regex, so none of them can drift from routing."""
 
 from __future__ import annotations
 
@@ -13,6 +15,7 @@ from fastapi.routing import APIRoute, APIRouter
 F = TypeVar("F", bound=Callable[..., Any])
 
 _INFERENCE: set[Callable[..., Any]] = set()
+_CLASSIFIES: set[Callable[..., Any]] = set()
 _LABEL_CACHE_SIZE = 1024  # paths are the client's: keep the cache bounded
 
 
@@ -20,6 +23,14 @@ def runs_inference(endpoint: F) -> F:
     """Mark a route's endpoint as one that queues images for a model (the route's `name` path
     parameter, or the default model)."""
     _INFERENCE.add(endpoint)
+    return endpoint
+
+
+def classifies(endpoint: F) -> F:
+    """Mark a route's endpoint as classify_model(name, request, rt, top_k) for its `name` path
+    parameter (or the default model) and its `top_k` query parameter: the edge may call that
+    directly for a well-formed request."""
+    _CLASSIFIES.add(endpoint)
     return endpoint
 
 
@@ -39,12 +50,22 @@ class RouteTable:
 
     def inference_model(self, path: str, default_model: str) -> str | None:
         """The model an inference path addresses (None: not an inference path)."""
-        for route in self.routes:
-            if route.endpoint in _INFERENCE:
-                m = route.path_regex.match(path)
-                if m is not None:
-                    return m.groupdict().get("name") or default_model
-        return None
+        return _model(self.routes, _INFERENCE, path, default_model)
+
+    def classified_model(self, path: str, default_model: str) -> str | None:
+        """The model a classification path addresses (None: not a classification path)."""
+        return _model(self.routes, _CLASSIFIES, path, default_model)
+
+
+def _model(
+    routes: tuple[APIRoute, ...], marked: set[Callable[..., Any]], path: str, default: str
+) -> str | None:
+    for route in routes:
+        if route.endpoint in marked:
+            m = route.path_regex.match(path)
+            if m is not None:
+                return m.groupdict().get("name") or default
+    return None
 
 
 def route_table(routers: Iterable[APIRouter]) -> RouteTable:

@@ -1,13 +1,22 @@
-"""`xnornet serve --workers N`: N server processes behind one listening socket.
+"""`xnornet serve --workers N`: N server processes behind one port.
 
-The supervisor (this module, the process `xnornet serve` runs) binds the port once and starts
-N workers (spawned interpreters) that all accept on that socket; the kernel hands each new
-connection to one of them. Each worker is a whole service (app, batchers, engine threads) over
-its share of the CPUs. What they share lives in a private temporary directory, made empty at
-start and removed at exit (service/cluster.py): Prometheus' multiprocess files, so /metrics on
-any worker reports the sum over all of them; each worker's readiness, so /readyz is 200 only
-when every worker is ready; and the log of admin operations, so a load or unload that reached
-one worker takes effect in all of them.
+The supervisor (this module, the process `xnornet serve` runs) reserves the port and starts N
+workers (spawned interpreters), each listening on its own SO_REUSEPORT socket on that port: the
+kernel spreads new connections over the workers by a hash of the client's address and port.
+With one socket shared by all workers, whichever worker woke first accepted most of a burst of
+new connections, and keep-alive clients stay where the burst put them: 32 connections were
+seen split 31 to 1, one worker saturated while the other idled. The supervisor's own socket is
+bound with SO_REUSEPORT but never listens: it holds the port (also one the kernel picked for
+port 0) across worker restarts without taking connections. Where the platform has no
+SO_REUSEPORT, the workers share the supervisor's listening socket instead. A connection still
+in a worker's accept queue when that worker dies is reset.
+
+Each worker is a whole service (app, batchers, engine threads) over its share of the CPUs.
+What they share lives in a private temporary directory, made empty at start and removed at exit
+(service/cluster.py): Prometheus' multiprocess files, so /metrics on any worker reports the sum
+over all of them; each worker's readiness, so /readyz is 200 only when every worker is ready;
+and the log of admin operations, so a load or unload that reached one worker takes effect in
+all of them.
 
 Signals to the supervisor: SIGTERM/SIGINT drain every worker (each drains as a single server
 does: /readyz 503, finish in-flight and queued requests, exit 0; a second signal forces it);
@@ -44,12 +53,22 @@ BACKLOG = 2048
 RESTART_DELAY_S = 1.0
 
 
-def bind(host: str, port: int) -> socket.socket:
+REUSE_PORT = hasattr(socket, "SO_REUSEPORT")
+
+
+def bind(host: str, port: int, *, reuse_port: bool = False, listen: bool = True) -> socket.socket:
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     sock = socket.socket(family, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind((host, port))
-    sock.listen(BACKLOG)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        if reuse_port:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+        sock.bind((host, port))
+        if listen:
+            sock.listen(BACKLOG)
+    except OSError:
+        sock.close()
+        raise
     sock.set_inheritable(True)
     return sock
 
@@ -61,8 +80,9 @@ def _die_with_parent() -> None:
         ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
 
 
-def _worker_main(settings: Settings, index: int, sock: socket.socket, root: str) -> None:
-    """One worker process (spawned: a fresh interpreter)."""
+def _worker_main(settings: Settings, index: int, sock: socket.socket | int, root: str) -> None:
+    """One worker process (spawned: a fresh interpreter). `sock`: the shared listening socket,
+    or the port to listen on with a socket of its own (SO_REUSEPORT)."""
     # Until the runtime installs its handlers, these must not kill the worker (the default):
     # the operations log is read after the handler is in place, so nothing is missed.
     signal.signal(signal.SIGUSR1, signal.SIG_IGN)
@@ -75,6 +95,8 @@ def _worker_main(settings: Settings, index: int, sock: socket.socket, root: str)
     )
     from .server import make_server
 
+    if isinstance(sock, int):
+        sock = bind(settings.host, sock, reuse_port=True)
     server = make_server(settings, cluster=Cluster(root, index, settings.workers))
     server.run(sockets=[sock])
     sys.exit(0 if server.started else 1)
@@ -86,6 +108,7 @@ class Supervisor:
         self.n = settings.workers
         self.procs: dict[int, BaseProcess] = {}
         self.stopping = False
+        self.port = 0  # the port bound, once bound
         self.ctx = multiprocessing.get_context("spawn")
 
     def _forward(self, sig: int) -> None:
@@ -97,7 +120,7 @@ class Supervisor:
     def _on_signal(self, sig: int, frame: FrameType | None) -> None:
         if sig in (signal.SIGTERM, signal.SIGINT):
             if not self.stopping:
-                # Only the workers' copies keep listening now, and only while they drain.
+                # Only the workers' sockets listen now, and only while they drain.
                 self.sock.close()
             self.stopping = True
             self._forward(signal.SIGTERM)  # a second one forces the workers' exit
@@ -107,7 +130,7 @@ class Supervisor:
     def _spawn(self, index: int) -> None:
         p = self.ctx.Process(
             target=_worker_main,
-            args=(self.settings, index, self.sock, str(self.root)),
+            args=(self.settings, index, self.port if REUSE_PORT else self.sock, str(self.root)),
             name=f"xnornet-worker-{index}",
         )
         p.start()
@@ -135,11 +158,12 @@ class Supervisor:
         os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(Cluster.metrics_dir(self.root))
         s = self.settings
         try:
-            self.sock = bind(s.host, s.port)
+            # With SO_REUSEPORT this socket only holds the port; the workers listen on their own.
+            self.sock = bind(s.host, s.port, reuse_port=REUSE_PORT, listen=not REUSE_PORT)
         except OSError as exc:
             log.error("cannot listen on %s:%d: %s", s.host, s.port, exc)
             return 1
-        port = self.sock.getsockname()[1]
+        port = self.port = self.sock.getsockname()[1]
         for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP, signal.SIGUSR1):
             signal.signal(sig, self._on_signal)
         for i in range(self.n):

@@ -15,7 +15,7 @@ from starlette.datastructures import UploadFile
 from ..errors import Unprocessable, UnsupportedMediaType
 from ..inference import Timing, preprocess_image, run_rows
 from ..postprocess import topk
-from ..routes import runs_inference
+from ..routes import classifies, runs_inference
 from .deps import RuntimeDep, started, tag_model
 from .responses import INFERENCE, errors
 
@@ -65,7 +65,9 @@ class ServedModels(BaseModel):
     models: list[ServedModel]
 
 
-TopK = Annotated[int, Query(ge=1, le=100_000, description="how many classes to return (1..classes)")]
+TOP_K_DEFAULT = 5
+TOP_K_MAX = 100_000
+TopK = Annotated[int, Query(ge=1, le=TOP_K_MAX, description="how many classes to return (1..classes)")]
 
 
 async def read_image_bytes(request: Request, rt: RuntimeDep) -> bytes:
@@ -152,7 +154,8 @@ RESPONSES = errors(*INFERENCE)
     summary="Classify an image with the default model",
 )
 @runs_inference
-async def classify(request: Request, rt: RuntimeDep, top_k: TopK = 5) -> Response:
+@classifies
+async def classify(request: Request, rt: RuntimeDep, top_k: TopK = TOP_K_DEFAULT) -> Response:
     return await classify_model(rt.settings.default_model, request, rt, top_k)
 
 
@@ -164,7 +167,10 @@ async def classify(request: Request, rt: RuntimeDep, top_k: TopK = 5) -> Respons
     summary="Classify an image with the named model",
 )
 @runs_inference
-async def classify_named(name: str, request: Request, rt: RuntimeDep, top_k: TopK = 5) -> Response:
+@classifies
+async def classify_named(
+    name: str, request: Request, rt: RuntimeDep, top_k: TopK = TOP_K_DEFAULT
+) -> Response:
     return await classify_model(name, request, rt, top_k)
 
 
