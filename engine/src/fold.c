@@ -184,32 +184,63 @@ void xnor_free_packed(xnode *nd) {
     nd->pack_into = nd->pk_relu = nd->pk_bn = nd->pk_pool = -1;
 }
 
+/* In place: a[r] bit c <- a[c] bit r (swapping ever smaller off-diagonal blocks). */
+static void transpose64(uint64_t a[64]) {
+    uint64_t m = 0x00000000FFFFFFFFull;
+    for (int j = 32; j; j >>= 1, m ^= m << j)
+        for (int k = 0; k < 64; k = ((k | j) + 1) & ~j) {
+            const uint64_t t = ((a[k] >> j) ^ a[k | j]) & m;
+            a[k] ^= t << j;
+            a[k | j] ^= t;
+        }
+}
+
+/* Bits [f, f + 64) of a row of 32-bit words readable two words past f's. */
+static inline uint64_t bits64(const uint32_t *row, size_t f) {
+    const size_t q = f / 32, sh = f % 32;
+    const uint64_t lo = (uint64_t)row[q] | (uint64_t)row[q + 1] << 32;
+    return sh ? (lo >> sh) | (uint64_t)row[q + 2] << (64 - sh) : lo;
+}
+
 /* Reorder blinear fc's weight bits from the flatten's [C][H][W] feature order to the
  * packed map layout: word (p * cwc + j), bit b <- feature (32 j + b) * H * W + p, for pixel p
  * and channel 32 j + b < C; bits past C stay 0. Each pixel's channels fill whole words, so
  * a C that is not a multiple of 32 pads the layer's weights (and popcount work): *ok = 0
- * (no fold) where that would more than double them. */
+ * (no fold) where that would more than double them. Per output lane, the row is a C x HW bit
+ * matrix to transpose: 64 channels by 64 pixels at a time. */
 static xnor_status permute_flat_weights(xnor_model_t *m, xnode *fc, const xshape *map, int *ok) {
     const size_t HW = (size_t)map->h * map->w, C = map->c, cwc = (C + 31) / 32, cwn = HW * cwc;
     const size_t cwo = (size_t)fc->cw, nb = (size_t)fc->nb;
     *ok = 0;
     if (cwn > 2 * cwo) return XNOR_OK; /* cwn <= H * W * C = fc's features, an int32 */
     uint32_t *w = xnor_calloc_aligned(nb * cwn * 16 * sizeof(uint32_t));
-    if (!w) return XNOR_ERR_OUT_OF_MEMORY;
-    for (size_t ob = 0; ob < nb; ob++) {
-        const uint32_t *src = fc->wbits + ob * cwo * 16;
-        uint32_t *dst = w + ob * cwn * 16;
-        for (size_t p = 0; p < HW; p++)
-            for (size_t j = 0; j < cwc; j++)
-                for (size_t lane = 0; lane < 16; lane++) {
-                    uint32_t word = 0;
-                    for (size_t b = 0; b < 32 && 32 * j + b < C; b++) {
-                        const size_t f = (32 * j + b) * HW + p;
-                        word |= ((src[(f / 32) * 16 + lane] >> (f % 32)) & 1u) << b;
-                    }
-                    dst[(p * cwc + j) * 16 + lane] = word;
-                }
+    uint32_t *row = malloc((cwo + 2) * sizeof(uint32_t));
+    if (!w || !row) {
+        xnor_free_aligned(w);
+        free(row);
+        return XNOR_ERR_OUT_OF_MEMORY;
     }
+    row[cwo] = row[cwo + 1] = 0; /* bits64 at the last features reads two words past them */
+    for (size_t ob = 0; ob < nb; ob++)
+        for (size_t lane = 0; lane < 16; lane++) {
+            for (size_t j = 0; j < cwo; j++) row[j] = fc->wbits[(ob * cwo + j) * 16 + lane];
+            uint32_t *dst = w + ob * cwn * 16 + lane;
+            for (size_t p0 = 0; p0 < HW; p0 += 64) {
+                const size_t n = HW - p0 < 64 ? HW - p0 : 64;
+                const uint64_t keep = n < 64 ? (1ull << n) - 1 : ~0ull;
+                for (size_t c0 = 0; c0 < C; c0 += 64) {
+                    uint64_t a[64]; /* a[i]: channel c0 + i's pixels p0.. */
+                    for (size_t i = 0; i < 64; i++) a[i] = c0 + i < C ? bits64(row, (c0 + i) * HW + p0) & keep : 0;
+                    transpose64(a); /* a[p]: pixel p0 + p's channels c0.. */
+                    for (size_t p = 0; p < n; p++) {
+                        const size_t q = (p0 + p) * cwc + c0 / 32;
+                        dst[q * 16] = (uint32_t)a[p];
+                        if (c0 / 32 + 1 < cwc) dst[(q + 1) * 16] = (uint32_t)(a[p] >> 32);
+                    }
+                }
+            }
+        }
+    free(row);
     m->memory_bytes += (uint64_t)(cwn - cwo) * nb * 16 * sizeof(uint32_t);
     xnor_free_aligned(fc->wbits);
     fc->wbits = w;
