@@ -64,6 +64,7 @@ def create_app(
         version=__version__,
         lifespan=lifespan,
         description="XNOR-Net image classification on the CPU",
+        telemetry=None if settings.opentelemetry else {"tracing": False, "metrics": False, "logs": False},
     )
     app.state.runtime = runtime
     errors.install(app)

@@ -63,6 +63,9 @@ class Item:
     enqueued: float
     deadline: float
     future: asyncio.Future[Any] | None = None
+    # Applied to the item's output row on the worker thread; its result (or exception) is what
+    # the future gets. Classification's softmax and top k run there, off the event loop.
+    post: Callable[[np.ndarray], Any] | None = None
     cancelled: bool = False  # the client went away or gave up
     started: float = 0.0  # when its batch started to run (queue wait = started - enqueued)
     extra: dict[str, Any] = field(default_factory=dict)
@@ -159,11 +162,20 @@ class Batcher:
     def start(self) -> None:
         self._task = asyncio.get_running_loop().create_task(self._loop(), name=f"batcher-{self.name}")
 
-    def submit(self, tensor: np.ndarray, version: Any, deadline: float) -> Item:
-        """Queue one image; await `item.future` for its output row. Raises QueueFull or Closed."""
+    def submit(
+        self,
+        tensor: np.ndarray,
+        version: Any,
+        deadline: float,
+        post: Callable[[np.ndarray], Any] | None = None,
+    ) -> Item:
+        """Queue one image; await `item.future` for its output row (or post(row)). Raises
+        QueueFull or Closed."""
         if self._closing:
             raise Closed("the server is shutting down")
-        item = Item(tensor, version, self._clock(), deadline, asyncio.get_running_loop().create_future())
+        item = Item(
+            tensor, version, self._clock(), deadline, asyncio.get_running_loop().create_future(), post
+        )
         self._queue.put(item)
         self._depth_changed()
         self._wakeup.set()
@@ -216,10 +228,7 @@ class Batcher:
         # hook raising out of _loop would kill the batcher task, and every request queued then
         # or later would hang until its deadline (504) while /healthz still said 200.
         try:
-            x = np.stack([it.tensor for it in batch])
-            out = await loop.run_in_executor(self._worker, self._run, batch[0].version, x)
-            if len(out) != len(batch):
-                raise RuntimeError(f"the engine returned {len(out)} rows for a batch of {len(batch)}")
+            out = await loop.run_in_executor(self._worker, self._compute, batch)
         except Exception as exc:  # the engine failed: every request of the batch learns why
             log.exception("batch of %d on %s failed", len(batch), self.name)
             for it in batch:
@@ -236,7 +245,30 @@ class Batcher:
         for it, row in zip(batch, out, strict=True):
             it.extra["inference_s"] = elapsed
             if it.future is not None and not it.future.done():
-                it.future.set_result(row)
+                if isinstance(row, _PostFailed):
+                    it.extra["post_failed"] = True  # the request's own fault, not the engine's
+                    it.future.set_exception(row.exc)
+                else:
+                    it.future.set_result(row)
+
+    def _compute(self, batch: list[Item]) -> list[Any]:
+        """On the worker thread: stack, run, and each item's post-processing."""
+        out = self._run(batch[0].version, np.stack([it.tensor for it in batch]))
+        if len(out) != len(batch):
+            raise RuntimeError(f"the engine returned {len(out)} rows for a batch of {len(batch)}")
+        return [row if it.post is None else _post(it.post, row) for it, row in zip(batch, out, strict=True)]
+
+
+@dataclass
+class _PostFailed:
+    exc: Exception
+
+
+def _post(post: Callable[[np.ndarray], Any], row: np.ndarray) -> Any:
+    try:
+        return post(row)
+    except Exception as exc:  # that request's answer (e.g. non-finite outputs), not the batch's
+        return _PostFailed(exc)
 
 
 def _fail(item: Item, exc: BaseException) -> None:

@@ -77,10 +77,10 @@ class EdgeMiddleware:
             endpoint = self.routes.label(path)
             model = info.get("model", "")
             elapsed = time.monotonic() - start
-            m.requests.labels(endpoint, model, str(status)).inc()
-            m.request_duration.labels(endpoint).observe(elapsed)
+            m.child(m.requests, endpoint, model, str(status)).inc()
+            m.child(m.request_duration, endpoint).observe(elapsed)
             if model:
-                m.model_request.labels(model, "success" if 200 <= status < 300 else "fail").observe(elapsed)
+                m.child(m.model_request, model, "success" if 200 <= status < 300 else "fail").observe(elapsed)
 
     def _shed(self, scope: Scope, path: str, info: dict[str, Any]) -> bool:
         """Admission: True when this is an inference request for a model whose queue is full

@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -17,6 +18,7 @@ from starlette.requests import Request
 
 from .batcher import Closed, DeadlineExceeded, Item, QueueFull, queue_full_message
 from .errors import ApiError, ClientGone
+from .postprocess import topk
 from .repository import Lease
 from .runtime import Runtime
 
@@ -48,7 +50,7 @@ async def preprocess_image(rt: Runtime, lease: Lease, data: bytes, timing: Timin
     finally:
         rt.decoding[name] -= 1
     timing.preprocess = time.perf_counter() - t0
-    rt.metrics.preprocess.labels(lease.version.name).observe(timing.preprocess)
+    rt.metrics.child(rt.metrics.preprocess, lease.version.name).observe(timing.preprocess)
     return x
 
 
@@ -59,14 +61,16 @@ async def run_rows(
     deadline: float,
     request: Request | None,
     timing: Timing,
-) -> np.ndarray:
+    post: Callable[[np.ndarray], Any] | None = None,
+) -> list[Any]:
     """Queue each row (one image) and wait for all of them, the deadline, or the client leaving
-    (an HTTP `request` disconnecting; without one, gRPC, the RPC's task is cancelled instead)."""
+    (an HTTP `request` disconnecting; without one, gRPC, the RPC's task is cancelled instead).
+    Each row's output, or post(output) computed on the batch's worker thread."""
     batcher = rt.batcher(lease.version.name)
     items: list[Item] = []
     try:
         for x in rows:
-            items.append(batcher.submit(x, lease.version, deadline))
+            items.append(batcher.submit(x, lease.version, deadline, post))
     except (QueueFull, Closed):
         for it in items:
             batcher.cancel(it)
@@ -93,11 +97,13 @@ async def run_rows(
         )
         if gathered in done:
             try:
-                result = gathered.result()  # raises DeadlineExceeded or an engine error
+                result = gathered.result()  # raises DeadlineExceeded, post's error or an engine error
                 out = result if len(futures) > 1 else [result]
-            except DeadlineExceeded:
+            except ApiError:  # DeadlineExceeded, or post's answer for this request (BadOutput)
                 raise
             except Exception:
+                if any(it.extra.get("post_failed") for it in items):
+                    raise  # a fault of the post-processing: answered as any unexpected error
                 # The engine failed this batch (the batcher logged the traceback once): a clean
                 # 500 with a stable code, never the exception's text (it may name files), and no
                 # second traceback from the catch-all handler.
@@ -122,7 +128,17 @@ async def run_rows(
     first = items[0]
     timing.queue = max(0.0, first.started - first.enqueued)
     timing.inference = float(first.extra.get("inference_s", 0.0))
-    return np.stack(out)
+    return list(out)
+
+
+async def classify_row(
+    rt: Runtime, lease: Lease, x: np.ndarray, deadline: float, request: Request | None, timing: Timing, k: int
+) -> list[tuple[int, float]]:
+    """run_rows for one image, answered with its top k classes (postprocess.topk)."""
+    kind = lease.version.output_kind
+    (best,) = await run_rows(rt, lease, [x], deadline, request, timing, lambda row: topk(row, kind, k))
+    result: list[tuple[int, float]] = best
+    return result
 
 
 def _consume(fut: asyncio.Future[Any]) -> None:

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from pathlib import Path
+from typing import Any
 
 from prometheus_client import (
     CollectorRegistry,
@@ -34,6 +35,7 @@ from prometheus_client.registry import Collector
 MS_BUCKETS = (0.0002, 0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1.0, 2.0, 5.0, 10.0)
 BATCH_BUCKETS = (1, 2, 4, 8, 16, 32, 64, 128, 256)
 REJECT_REASONS = ("queue_full", "deadline", "too_large", "bad_image", "unsupported_type", "disconnect")
+CHILD_CACHE_SIZE = 4096  # label values can come from clients (model names): keep the cache bounded
 
 
 class Metrics:
@@ -114,6 +116,19 @@ class Metrics:
             multiprocess_mode="livemax",
         )
         self._info_labels: dict[str, tuple[str, str, str, str]] = {}
+        self._children: dict[tuple[int, tuple[str, ...]], Any] = {}
+
+    def child(self, metric: Any, *labels: str) -> Any:
+        """metric.labels(*labels), cached: prometheus-client validates the values and takes a lock
+        on every labels() call, ~2 us, several times per request on the event loop. Not for
+        xnornet_model_info, whose series are removed."""
+        key = (id(metric), labels)
+        c = self._children.get(key)
+        if c is None:
+            c = metric.labels(*labels)
+            if len(self._children) < CHILD_CACHE_SIZE:
+                self._children[key] = c
+        return c
 
     def set_served(self, model: str, version: int | None, sha256: str = "", isa: str = "") -> None:
         """Keep exactly one xnornet_model_info series per served model."""

@@ -280,7 +280,7 @@ async def infer(
             rows = list(await asyncio.gather(*(preprocess_image(rt, lease, b, timing) for b in images)))
         else:
             raise BadRequest(f"input {t.name!r}: datatype {t.datatype!r} is not BYTES or a numeric type")
-        out = await run_rows(rt, lease, rows, deadline, request, timing)
+        out = np.stack(await run_rows(rt, lease, rows, deadline, request, timing))
     if not np.all(np.isfinite(out)):
         # Finite but extreme inputs can overflow the float layers: the input's doing, and JSON
         # cannot carry the result.

@@ -305,10 +305,10 @@ class Runtime:
 
             def on_batch(items: Sequence[Item], seconds: float) -> None:
                 self.last_inference_ms[name] = int(time.time() * 1000)
-                m.batch_size.labels(name).observe(len(items))
-                m.inference.labels(name).observe(seconds)
+                m.child(m.batch_size, name).observe(len(items))
+                m.child(m.inference, name).observe(seconds)
                 for it in items:
-                    m.queue_wait.labels(name).observe(max(0.0, it.started - it.enqueued))
+                    m.child(m.queue_wait, name).observe(max(0.0, it.started - it.enqueued))
 
             b = Batcher(
                 name,
@@ -317,7 +317,7 @@ class Runtime:
                 max_delay_s=s.max_batch_delay_s,
                 capacity=s.queue_capacity,
                 on_batch=on_batch,
-                on_depth=lambda d: m.queue_depth.labels(name).set(d),
+                on_depth=lambda d: m.child(m.queue_depth, name).set(d),
             )
             b.start()
             self.batchers[name] = b

@@ -66,6 +66,11 @@ class Settings(BaseSettings):
     drain_delay_s: float = Field(default=0.0, ge=0.0, le=3600.0)
     grace_s: float = Field(default=30.0, ge=0.0, le=3600.0)
     log_level: str = "info"
+    # FastAPI's native OpenTelemetry instrumentation through the globally configured providers
+    # (environment only: XNORNET_OPENTELEMETRY=true). Off by default: FastAPI otherwise looks
+    # up the tracer, meter and logger providers on every request (~7 us of the event loop) to
+    # learn that none is configured; the service's own metrics are Prometheus' (/metrics).
+    opentelemetry: bool = False
 
     @field_validator("isa")
     @classmethod

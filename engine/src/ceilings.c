@@ -22,7 +22,7 @@ static double now_s(void) {
 }
 
 /* Best ops per second (1e9) of fn. */
-static double measure(xnor_ceil_fn fn) {
+static double measure(xnor_ceil_kernel *fn) {
     uint32_t sink = 0;
     int64_t iters = 1 << 12;
     double t, ops;

@@ -185,13 +185,13 @@ xnor_status xnor_preprocess_resize(const xnor_resize_params *p, const uint8_t *s
     const xnor_resize_h_args h = {
         .src = src, .src_stride = p->src_stride, .src_len = src_len, .src_w = (int32_t)p->src_w, .C = (int32_t)C,
         .y0 = y_first, .y1 = y_last, .out_w = (int32_t)p->dst_w,
-        .first = fx.first, .k = fx.k, .taps = fx.taps,
+        .f = {fx.first, fx.k, fx.taps},
         .dst = tmp, .dst_stride = (size_t)out_row, .reverse = (int32_t)(C == 3 && p->reverse_channels),
     };
     kt->resize_h(&h);
     const xnor_resize_v_args v = {
         .src = tmp, .src_stride = (size_t)out_row, .n = (int32_t)out_row, .out_h = (int32_t)p->dst_h,
-        .first = fy.first, .k = fy.k, .taps = fy.taps,
+        .f = {fy.first, fy.k, fy.taps},
         .dst = dst, .dst_stride = (size_t)out_row,
     };
     kt->resize_v(&v);

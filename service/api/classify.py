@@ -13,8 +13,7 @@ from pydantic import BaseModel
 from starlette.datastructures import UploadFile
 
 from ..errors import Unprocessable, UnsupportedMediaType
-from ..inference import Timing, preprocess_image, run_rows
-from ..postprocess import topk
+from ..inference import Timing, classify_row, preprocess_image
 from ..routes import classifies, runs_inference
 from .deps import RuntimeDep, started, tag_model
 from .responses import INFERENCE, errors
@@ -98,8 +97,7 @@ async def classify_model(name: str, request: Request, rt: RuntimeDep, top_k: int
         data = await read_image_bytes(request, rt)
         timing = Timing()
         x = await preprocess_image(rt, lease, data, timing)
-        out = await run_rows(rt, lease, [x], deadline, request, timing)
-    best = topk(out[0], mv.output_kind, top_k)
+        best = await classify_row(rt, lease, x, deadline, request, timing, top_k)
     total = time.monotonic() - t_start
     ms = {
         "queue": timing.queue * 1e3,

@@ -179,10 +179,10 @@ def instrumented(rt: Runtime, method: str, handler: Handler) -> Handler:
         finally:
             m.inflight.dec()
             elapsed = time.monotonic() - start
-            m.requests.labels(label, model, code.name).inc()
-            m.request_duration.labels(label).observe(elapsed)
+            m.child(m.requests, label, model, code.name).inc()
+            m.child(m.request_duration, label).observe(elapsed)
             if model:
                 outcome = "success" if code == grpc.StatusCode.OK else "fail"
-                m.model_request.labels(model, outcome).observe(elapsed)
+                m.child(m.model_request, model, outcome).observe(elapsed)
 
     return call

@@ -87,8 +87,8 @@ static double median_time(void (*fn)(const void *), const void *arg, int reps)
     return t[reps / 2];
 }
 
-static xnor_bconv_fn g_bfn;
-static xnor_fconv_fn g_ffn;
+static xnor_bconv_kernel *g_bfn;
+static xnor_conv_kernel *g_ffn;
 static void call_b(const void *a) { g_bfn(a); }
 static void call_f(const void *a) { g_ffn(a); }
 

@@ -93,8 +93,8 @@ static void check_isas_bit_exact(op_run run, const void *args, const void *ref, 
  * the scalar kernel directly, whichever table picks it. Entry 0 is scalar. */
 typedef struct {
     const char *name;
-    xnor_qconv_fn qconv;
-    xnor_qlinear_fn qlinear_g32;
+    xnor_qconv_kernel *qconv;
+    xnor_qlinear_kernel *qlinear_g32;
 } int8_variant;
 static int8_variant g_int8[4];
 static int g_nint8;
@@ -258,12 +258,18 @@ static void test_bconv_alexnet(void)
     /* conv2..conv5 with their real padding skipped */
     for (unsigned i = 0; i < 5; i++)
         run_bconv_case_fill(&shapes[i], "alexnet padded", 0, shapes[i].kh == 5 ? 2 + 2 : 2 + 1);
-    /* Saturated counts over long reductions (T = kw*cw up to 288 words per kernel row). */
+    /* Saturated counts over long reductions (T = kw*cw up to 288 words per kernel row),
+     * and over the AVX2 nibble-table path's limits (many pixels, kh*kw*cw up to 128
+     * words, rows longer than one byte-sum run). */
     const bshape sat[] = {
         {3, 3, 40, 3, 3, 1, 1, 1, 1, 2, 0, 0, 1, 0, 2},
         {1, 1, 288, 1, 1, 1, 1, 1, 1, 3, 0, 0, 1, 0, 3},
         {6, 8, 31, 2, 6, 1, 1, 5, 3, 2, 1, 0, 5, 0, 2},
         {6, 8, 33, 2, 6, 2, 1, 3, 3, 2, 0, 1, 3, 1, 2},
+        {10, 10, 4, 4, 4, 1, 1, 7, 7, 5, 0, 0, 7, 0, 5},
+        {1, 16, 128, 1, 1, 1, 1, 1, 16, 3, 1, 0, 1, 0, 3},
+        {1, 16, 129, 1, 1, 1, 1, 1, 16, 2, 0, 0, 1, 0, 2},
+        {4, 12, 16, 2, 4, 1, 2, 3, 5, 6, 0, 0, 3, 1, 6},
     };
     for (unsigned i = 0; i < sizeof sat / sizeof sat[0]; i++)
         run_bconv_case_fill(&sat[i], "saturated", 1, (int)i % 2);
@@ -865,7 +871,7 @@ static void test_qconv_alexnet(void)
     for (int i = 0; i < 4; i++) run_qconv_case(&conv1, "alexnet conv1");
 }
 
-static void add_int8_variant(const char *name, xnor_qconv_fn qconv, xnor_qlinear_fn qlinear)
+static void add_int8_variant(const char *name, xnor_qconv_kernel *qconv, xnor_qlinear_kernel *qlinear)
 {
     printf("testing int8 %s\n", name);
     g_int8[g_nint8++] = (int8_variant){name, qconv, qlinear};

@@ -89,13 +89,13 @@ def test_admin_token_never_echoed(tmp_path: Path) -> None:
 def test_unexpected_exception_in_a_route_is_a_bare_500(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import service.api.classify as classify
+    import service.inference as inference
 
     def explode(*a: Any) -> Any:
         raise FileNotFoundError(2, "No such file or directory", f"{SECRET_DIR}/labels.txt")
 
     with make(tmp_path) as client:
-        monkeypatch.setattr(classify, "topk", explode)  # a bug deep in the route
+        monkeypatch.setattr(inference, "topk", explode)  # a bug deep in the route
         for path in ("/v1/classify", f"/v1/models/{MODEL}/classify"):
             r = client.post(
                 path + "?top_k=2", content=png(16, 16, "L"), headers={"Content-Type": "image/png"}

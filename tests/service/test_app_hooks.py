@@ -32,3 +32,18 @@ def test_requests_run_the_preprocess_passed_to_create_app(repo: Path) -> None:
         assert r.status_code == 200, r.text
     assert calls == [body]
     assert imaging.preprocess is not counting
+
+
+def test_fastapi_opentelemetry_runs_only_when_asked(repo: Path, monkeypatch: Any) -> None:
+    """With a provider configured (faked here), FastAPI would instrument every request; the
+    service turns that on only with opentelemetry=True (XNORNET_OPENTELEMETRY)."""
+    import fastapi.telemetry._asgi as otel
+
+    from service.app import create_app
+    from service.settings import Settings
+
+    monkeypatch.setattr(otel, "_unconfigured", lambda provider: False)
+    apps: list[Any] = [create_app(Settings(repository=repo, opentelemetry=on)) for on in (False, True)]
+    assert [app._native_telemetry.enabled() for app in apps] == [False, True]
+    monkeypatch.setenv("XNORNET_OPENTELEMETRY", "true")
+    assert Settings(repository=repo).opentelemetry

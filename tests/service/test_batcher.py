@@ -131,6 +131,32 @@ def test_batcher_groups_concurrent_requests_and_returns_rows_in_order() -> None:
     assert all(name.startswith("batch-m") for name in eng.threads)  # never on the event loop
 
 
+def test_post_processing_runs_on_the_worker_and_fails_only_its_own_request() -> None:
+    eng = FakeEngine()
+    threads: set[str] = set()
+
+    def post(row: np.ndarray) -> float:
+        threads.add(threading.current_thread().name)
+        if row[0] == 2.0:
+            raise ValueError("this request's outputs are unusable")
+        return float(row[0]) + 0.5
+
+    async def main() -> list[Any]:
+        b = Batcher("m", eng, max_batch_size=4, max_delay_s=0.05, capacity=100)
+        b.start()
+        items = [b.submit(np.full((2,), i, np.float32), V1, time.monotonic() + 5, post) for i in range(3)]
+        plain = b.submit(np.full((2,), 3, np.float32), V1, time.monotonic() + 5)
+        futures = [it.future for it in [*items, plain] if it.future]
+        out = await asyncio.gather(*futures, return_exceptions=True)
+        await b.close()
+        return out
+
+    first, failed, third, plain = run(main())
+    assert (first, third) == (0.5, 4.5) and isinstance(failed, ValueError)
+    assert isinstance(plain, np.ndarray) and plain.tolist() == [6.0, 6.0]  # no post: the row
+    assert eng.calls == [4] and all(name.startswith("batch-m") for name in threads)
+
+
 def test_deadline_passed_in_queue_is_not_computed() -> None:
     eng = FakeEngine(delay=0.2)
 

@@ -95,3 +95,39 @@ def test_refusals_on_the_hot_path_are_counted_as_on_the_routes(client: Any) -> N
     client.post("/v1/classify", content=b"not an image", headers=JPEG)
     client.post("/v1/classify?via=app", content=b"not an image", headers=JPEG)
     assert rejected() == before + 2
+
+
+class _NanModel:
+    """A 4-class model whose outputs are NaN for any input but the warm-up's zeros."""
+
+    isa, threads = "fake", 1
+
+    def __init__(self) -> None:
+        from .fakes import fake_info
+
+        self.info = fake_info(8, tuple("abcd"))
+
+    def infer(self, x: Any) -> Any:
+        import numpy as np
+
+        x = np.asarray(x)
+        return np.full((len(x), 4), np.nan if x.any() else 0.0, np.float32)
+
+
+@pytest.mark.parametrize("query", ["?top_k=3", "?top_k=3&via=app"])
+def test_non_finite_outputs_are_one_clean_500(tmp_path: Any, query: str) -> None:
+    """Top k is computed on the batch thread: a model whose outputs are not probabilities fails
+    that request with bad_output, on the hot path and through the routes alike."""
+    from fastapi.testclient import TestClient
+
+    from service.app import create_app
+    from service.settings import Settings
+
+    from .fakes import slow_repo
+
+    settings = Settings(repository=slow_repo(tmp_path), max_batch_delay_ms=1.0, preprocess_threads=1)
+    with TestClient(create_app(settings, loader=lambda data, source: _NanModel())) as client:
+        r = client.post("/v1/classify" + query, content=png(), headers={"Content-Type": "image/png"})
+    assert r.status_code == 500 and r.json() == {
+        "error": {"code": "bad_output", "message": "the model produced non-finite outputs"}
+    }

@@ -32,6 +32,16 @@ weights(const void *wk, int32_t t, __m256 *w0, __m256 *w1)
     *w1 = _mm256_xor_ps(_mm256_and_ps(_mm256_castsi256_ps(_mm256_sllv_epi32(m, sh1)), sign), neg);
 }
 
+enum { ALPHA, BIAS }; /* the per-channel vectors of the epilogue */
+
+/* acc * alpha, + bias if the call has one (kernels.h). */
+static inline __attribute__((always_inline)) XNOR_TARGET_AVX2 __m256
+epilogue(const xnor_conv_args *a, __m256 ch[][2], int h, __m256 acc)
+{
+    const __m256 v = _mm256_mul_ps(acc, ch[ALPHA][h]);
+    return a->bias ? _mm256_add_ps(v, ch[BIAS][h]) : v;
+}
+
 static inline __attribute__((always_inline)) XNOR_TARGET_AVX2 void
 tile(const conv16_ctx *c, int64_t q0, int32_t ob, const int P)
 {
@@ -41,23 +51,11 @@ tile(const conv16_ctx *c, int64_t q0, int32_t ob, const int P)
     tile16_avx2_accumulate(a, q0, P, c->row_elems, c->T, wb, (int64_t)c->T * sizeof(uint16_t), weights, acc);
 
     const int32_t o0 = ob * XNOR_LANES;
-    const int32_t left = a->O - o0;
-    const __m256 zero = _mm256_setzero_ps();
-    /* alpha and bias have 16 entries per block: full-width loads stay inside them. */
-    const __m256 alpha0 = _mm256_loadu_ps(a->alpha + o0);
-    const __m256 alpha1 = _mm256_loadu_ps(a->alpha + o0 + 8);
-    const __m256 bias0 = a->bias ? _mm256_loadu_ps(a->bias + o0) : zero;
-    const __m256 bias1 = a->bias ? _mm256_loadu_ps(a->bias + o0 + 8) : zero;
-#pragma GCC unroll 8
-    for (int p = 0; p < P; p++) {
-        __m256 v0 = _mm256_mul_ps(acc[p][0], alpha0);
-        __m256 v1 = _mm256_mul_ps(acc[p][1], alpha1);
-        if (a->bias) {
-            v0 = _mm256_add_ps(v0, bias0);
-            v1 = _mm256_add_ps(v1, bias1);
-        }
-        tile16_avx2_store(a, a->out + (q0 + p) * a->ldo + o0, left, v0, v1);
-    }
+    __m256 ch[2][2];
+    for (int h = 0; h < 2; h++) /* alpha is always set, with 16 entries per block */
+        ch[ALPHA][h] = _mm256_loadu_ps(a->alpha + o0 + 8 * h);
+    tile16_avx2_channels(a->bias, o0, ch[BIAS]);
+    tile16_avx2_finish(a, q0, P, o0, acc, ch, epilogue);
 }
 
 TILE16_AVX2_DEF(1) TILE16_AVX2_DEF(2) TILE16_AVX2_DEF(3) TILE16_AVX2_DEF(4) TILE16_AVX2_DEF(5)

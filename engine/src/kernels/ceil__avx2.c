@@ -1,28 +1,20 @@
-/* ceil__avx2.c -- ceiling microbenchmarks with AVX2 (see kernels.h: xnor_ceil_fn).
+/* ceil__avx2.c -- ceiling microbenchmarks with AVX2 (see kernels.h: xnor_ceil_kernel).
  *
  * FMA: K independent vfmadd231ps chains of 8 lanes. Popcount: the nibble-table popcount
  * the AVX2 binary kernels use (xor, 2 x vpshufb, byte adds), K chains of 256 bits; the
  * byte counters may wrap, which does not matter for timing. */
 #include <immintrin.h>
 
+#include "ceil_chains.h"
 #include "kernels.h"
 
-#define K 12
+#define K CEIL_K
 
 XNOR_TARGET_AVX2 double xnor_ceil_fma__avx2(int64_t iters, uint32_t seed, uint32_t *sink)
 {
-    __m256 acc[K];
     const __m256 a = _mm256_set1_ps(0.999f), b = _mm256_set1_ps((float)(seed & 7) * 1e-3f);
-    for (int k = 0; k < K; k++)
-        acc[k] = _mm256_set1_ps((float)k);
-    for (int64_t i = 0; i < iters; i++)
-        #pragma GCC unroll 16
-        for (int k = 0; k < K; k++)
-            acc[k] = _mm256_fmadd_ps(acc[k], a, b);
-    __m256 s = acc[0];
-    for (int k = 1; k < K; k++)
-        s = _mm256_add_ps(s, acc[k]);
-    *sink = (uint32_t)_mm256_cvtss_f32(s);
+    CEIL_CHAINS(__m256, iters, _mm256_set1_ps((float)k), _mm256_fmadd_ps(acc[k], a, b), _mm256_add_ps);
+    *sink = (uint32_t)_mm256_cvtss_f32(sum);
     return (double)iters * K * 8 * 2.0;
 }
 

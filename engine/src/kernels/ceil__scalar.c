@@ -1,4 +1,4 @@
-/* ceil__scalar.c -- ceiling microbenchmarks in portable C (see kernels.h: xnor_ceil_fn).
+/* ceil__scalar.c -- ceiling microbenchmarks in portable C (see kernels.h: xnor_ceil_kernel).
  *
  * K independent chains per loop iteration, so throughput, not latency, bounds the loop. */
 #include "kernels.h"

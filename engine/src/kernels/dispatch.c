@@ -23,22 +23,12 @@ static pthread_once_t g_detect_once = PTHREAD_ONCE_INIT;
 /* The x86 tables; their int8 kernels are chosen once, by detect(), all exact alike: AVX2
  * with AVX-VNNI (e.g. Alder Lake, Zen 4 run with --isa avx2) gets VEX vpdpbusd instead of
  * widening to 16 bits, AVX-512 without AVX512_VNNI (e.g. Skylake-X) the plain AVX2 ones. */
-static xnor_kernel_table k_avx2 = {
-    XNOR_ISA_AVX2, "avx2",
-    xnor_bconv_16c__avx2, xnor_fconv_16c__avx2, xnor_pack__avx2, xnor_bwnconv_16c__avx2,
-    xnor_qconv_16c__avx2, xnor_qlinear_g32__avx2,
-    xnor_ceil_fma__avx2, xnor_ceil_popcount__avx2,
-    xnor_resize_h_u8__avx2, xnor_resize_v_u8__avx2,
-};
-
-static xnor_kernel_table k_avx512 = {
-    XNOR_ISA_AVX512, "avx512",
-    xnor_bconv_16c__avx512vpopcnt, xnor_fconv_16c__avx512f, xnor_pack__avx512, xnor_bwnconv_16c__avx512,
-    xnor_qconv_16c__avx512vnni, xnor_qlinear_g32__avx512vnni,
-    xnor_ceil_fma__avx512, xnor_ceil_popcount__avx512,
-    /* resampling has no AVX-512 twin: this table uses the AVX2 kernels */
-    xnor_resize_h_u8__avx2, xnor_resize_v_u8__avx2,
-};
+#define XNOR_AVX2_SLOT(slot, type, scalar, avx2, avx512) .slot = avx2,
+#define XNOR_AVX512_SLOT(slot, type, scalar, avx2, avx512) .slot = avx512,
+static xnor_kernel_table k_avx2 = {.isa = XNOR_ISA_AVX2, .name = "avx2", XNOR_KERNEL_OPS(XNOR_AVX2_SLOT)};
+static xnor_kernel_table k_avx512 = {.isa = XNOR_ISA_AVX512, .name = "avx512", XNOR_KERNEL_OPS(XNOR_AVX512_SLOT)};
+#undef XNOR_AVX2_SLOT
+#undef XNOR_AVX512_SLOT
 
 /* XGETBV via inline asm: the _xgetbv intrinsic needs -mxsave, which the baseline build
  * does not have. Only valid when CPUID reports OSXSAVE. */
@@ -101,13 +91,9 @@ int xnor_cpu_has_avx512(void) { return detected(&g_has_avx512); }
 int xnor_cpu_has_avx512vnni(void) { return detected(&g_has_avx512vnni); }
 int xnor_cpu_has_avxvnni(void) { return detected(&g_has_avxvnni); }
 
-static const xnor_kernel_table k_scalar = {
-    XNOR_ISA_SCALAR, "scalar",
-    xnor_bconv_16c__scalar, xnor_fconv_16c__scalar, xnor_pack__scalar, xnor_bwnconv_16c__scalar,
-    xnor_qconv_16c__scalar, xnor_qlinear_g32__scalar,
-    xnor_ceil_fma__scalar, xnor_ceil_popcount__scalar,
-    xnor_resize_h_u8__scalar, xnor_resize_v_u8__scalar,
-};
+#define XNOR_SCALAR_SLOT(slot, type, scalar, avx2, avx512) .slot = scalar,
+static const xnor_kernel_table k_scalar = {.isa = XNOR_ISA_SCALAR, .name = "scalar", XNOR_KERNEL_OPS(XNOR_SCALAR_SLOT)};
+#undef XNOR_SCALAR_SLOT
 
 const xnor_kernel_table *xnor_kernels_for(xnor_isa isa)
 {

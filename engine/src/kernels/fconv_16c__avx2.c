@@ -19,6 +19,17 @@ weights(const void *wk, int32_t t, __m256 *w0, __m256 *w1)
     *w1 = _mm256_loadu_ps((const float *)wk + t * XNOR_LANES + 8);
 }
 
+enum { BIAS, SCALE, SHIFT }; /* the per-channel vectors of the epilogue */
+
+/* acc + bias (always the add, zeros without a bias), then the folded batchnorm if any: mul
+ * then add, two roundings, as the separate op (kernels.h). */
+static inline __attribute__((always_inline)) XNOR_TARGET_AVX2 __m256
+epilogue(const xnor_conv_args *a, __m256 ch[][2], int h, __m256 acc)
+{
+    const __m256 v = _mm256_add_ps(acc, ch[BIAS][h]);
+    return a->scale ? _mm256_add_ps(_mm256_mul_ps(v, ch[SCALE][h]), ch[SHIFT][h]) : v;
+}
+
 static inline __attribute__((always_inline)) XNOR_TARGET_AVX2 void
 tile(const conv16_ctx *c, int64_t q0, int32_t ob, const int P)
 {
@@ -29,26 +40,11 @@ tile(const conv16_ctx *c, int64_t q0, int32_t ob, const int P)
                            acc);
 
     const int32_t o0 = ob * XNOR_LANES;
-    const int32_t left = a->O - o0;
-    const __m256 zero = _mm256_setzero_ps();
-    /* bias, scale and shift have 16 entries per block: full-width loads stay inside. */
-    const __m256 bias0 = a->bias ? _mm256_loadu_ps(a->bias + o0) : zero;
-    const __m256 bias1 = a->bias ? _mm256_loadu_ps(a->bias + o0 + 8) : zero;
-    const __m256 scale0 = a->scale ? _mm256_loadu_ps(a->scale + o0) : zero;
-    const __m256 scale1 = a->scale ? _mm256_loadu_ps(a->scale + o0 + 8) : zero;
-    const __m256 shift0 = a->scale ? _mm256_loadu_ps(a->shift + o0) : zero;
-    const __m256 shift1 = a->scale ? _mm256_loadu_ps(a->shift + o0 + 8) : zero;
-#pragma GCC unroll 8
-    for (int p = 0; p < P; p++) {
-        __m256 v0 = _mm256_add_ps(acc[p][0], bias0);
-        __m256 v1 = _mm256_add_ps(acc[p][1], bias1);
-        if (a->scale) {
-            /* folded batchnorm: mul then add, two roundings, as the separate op */
-            v0 = _mm256_add_ps(_mm256_mul_ps(v0, scale0), shift0);
-            v1 = _mm256_add_ps(_mm256_mul_ps(v1, scale1), shift1);
-        }
-        tile16_avx2_store(a, a->out + (q0 + p) * a->ldo + o0, left, v0, v1);
-    }
+    __m256 ch[3][2];
+    tile16_avx2_channels(a->bias, o0, ch[BIAS]);
+    tile16_avx2_channels(a->scale, o0, ch[SCALE]);
+    tile16_avx2_channels(a->shift, o0, ch[SHIFT]);
+    tile16_avx2_finish(a, q0, P, o0, acc, ch, epilogue);
 }
 
 TILE16_AVX2_DEF(1) TILE16_AVX2_DEF(2) TILE16_AVX2_DEF(3) TILE16_AVX2_DEF(4) TILE16_AVX2_DEF(5) TILE16_AVX2_DEF(6)

@@ -166,15 +166,20 @@ typedef struct {
  *   samples src[(first[yy] + t) * src_stride + i], written at dst[yy * dst_stride + i]. */
 #define XNOR_RESIZE_BITS 22
 
+/* The filter of one pass, for n output samples: first has n entries, k n * taps. */
+typedef struct {
+    const int32_t *first;
+    const int32_t *k;
+    int32_t taps;
+} xnor_resize_filter;
+
 typedef struct {
     const uint8_t *src;
     size_t src_stride, src_len;
     int32_t src_w, C;
     int32_t y0, y1;
     int32_t out_w;
-    const int32_t *first;         /* out_w entries */
-    const int32_t *k;             /* out_w * taps */
-    int32_t taps;
+    xnor_resize_filter f;         /* out_w output samples */
     uint8_t *dst;
     size_t dst_stride;
     int32_t reverse;
@@ -185,43 +190,51 @@ typedef struct {
     size_t src_stride;
     int32_t n;                    /* bytes per row */
     int32_t out_h;
-    const int32_t *first;         /* out_h entries */
-    const int32_t *k;             /* out_h * taps */
-    int32_t taps;
+    xnor_resize_filter f;         /* out_h output samples */
     uint8_t *dst;
     size_t dst_stride;
 } xnor_resize_v_args;
 
-typedef void (*xnor_resize_h_fn)(const xnor_resize_h_args *a);
-typedef void (*xnor_resize_v_fn)(const xnor_resize_v_args *a);
-
-typedef void (*xnor_bconv_fn)(const xnor_bconv_args *a);
-typedef void (*xnor_qconv_fn)(const xnor_qconv_args *a);
-typedef void (*xnor_qlinear_fn)(const xnor_qlinear_args *a);
-typedef void (*xnor_fconv_fn)(const xnor_conv_args *a);
-typedef void (*xnor_pack_fn)(const xnor_pack_args *a);
-typedef void (*xnor_bwnconv_fn)(const xnor_conv_args *a);
+/* Kernel signatures, as function types: `xnor_pack_kernel xnor_pack__avx2;` declares a
+ * kernel, `xnor_pack_kernel *` points to one. */
+typedef void xnor_bconv_kernel(const xnor_bconv_args *a);
+typedef void xnor_conv_kernel(const xnor_conv_args *a);   /* fconv and bwnconv */
+typedef void xnor_pack_kernel(const xnor_pack_args *a);
+typedef void xnor_qconv_kernel(const xnor_qconv_args *a);
+typedef void xnor_qlinear_kernel(const xnor_qlinear_args *a);
+typedef void xnor_resize_h_kernel(const xnor_resize_h_args *a);
+typedef void xnor_resize_v_kernel(const xnor_resize_v_args *a);
 
 /* Ceiling microbenchmarks (ceil__*.c): each runs `iters` iterations of a loop of independent
  * chains of one instruction mix and returns the ops it did (2 per multiply-add, as in
  * xnor_ceilings); `seed` keeps the compiler from folding the loop, the result is
  * written to *sink. */
-typedef double (*xnor_ceil_fn)(int64_t iters, uint32_t seed, uint32_t *sink);
+typedef double xnor_ceil_kernel(int64_t iters, uint32_t seed, uint32_t *sink);
 
+/* The ops of a kernel table, one line each: X(slot, kernel type, scalar kernel, AVX2 kernel,
+ * AVX-512 kernel). It declares the kernels below, the table's fields and each ISA's table
+ * (dispatch.c). An ISA without its own kernel for an op names the one it uses (resampling
+ * has no AVX-512 twin). The int8 slots hold the default choice; dispatch.c swaps in the
+ * VNNI kernels the CPU has. */
+#define XNOR_KERNEL_OPS(X) \
+    X(bconv, xnor_bconv_kernel, xnor_bconv_16c__scalar, xnor_bconv_16c__avx2, xnor_bconv_16c__avx512vpopcnt) \
+    X(fconv, xnor_conv_kernel, xnor_fconv_16c__scalar, xnor_fconv_16c__avx2, xnor_fconv_16c__avx512f) \
+    X(pack, xnor_pack_kernel, xnor_pack__scalar, xnor_pack__avx2, xnor_pack__avx512) \
+    X(bwnconv, xnor_conv_kernel, xnor_bwnconv_16c__scalar, xnor_bwnconv_16c__avx2, xnor_bwnconv_16c__avx512) \
+    X(qconv, xnor_qconv_kernel, xnor_qconv_16c__scalar, xnor_qconv_16c__avx2, xnor_qconv_16c__avx512vnni) \
+    X(qlinear_g32, xnor_qlinear_kernel, xnor_qlinear_g32__scalar, xnor_qlinear_g32__avx2, xnor_qlinear_g32__avx512vnni) \
+    X(ceil_fma, xnor_ceil_kernel, xnor_ceil_fma__scalar, xnor_ceil_fma__avx2, xnor_ceil_fma__avx512) \
+    X(ceil_popcount, xnor_ceil_kernel, xnor_ceil_popcount__scalar, xnor_ceil_popcount__avx2, xnor_ceil_popcount__avx512) \
+    X(resize_h, xnor_resize_h_kernel, xnor_resize_h_u8__scalar, xnor_resize_h_u8__avx2, xnor_resize_h_u8__avx2) \
+    X(resize_v, xnor_resize_v_kernel, xnor_resize_v_u8__scalar, xnor_resize_v_u8__avx2, xnor_resize_v_u8__avx2)
+
+#define XNOR_KERNEL_FIELD(slot, type, scalar, avx2, avx512) type *slot;
 typedef struct {
     xnor_isa isa;
     const char *name;
-    xnor_bconv_fn bconv;
-    xnor_fconv_fn fconv;
-    xnor_pack_fn pack;
-    xnor_bwnconv_fn bwnconv;
-    xnor_qconv_fn qconv;
-    xnor_qlinear_fn qlinear_g32;
-    xnor_ceil_fn ceil_fma;
-    xnor_ceil_fn ceil_popcount;
-    xnor_resize_h_fn resize_h;
-    xnor_resize_v_fn resize_v;
+    XNOR_KERNEL_OPS(XNOR_KERNEL_FIELD)
 } xnor_kernel_table;
+#undef XNOR_KERNEL_FIELD
 
 /* The table of an ISA, or NULL if it is not compiled in or the CPU lacks it.
  * XNOR_ISA_AUTO gives the best available. Thread-safe; CPU detection runs once. */
@@ -234,40 +247,20 @@ int xnor_cpu_has_avx512vnni(void); /* the above + AVX512_VNNI (vpdpbusd) */
 int xnor_cpu_has_avxvnni(void);    /* AVX2 (as above) + AVX-VNNI (VEX vpdpbusd on ymm) */
 
 /* Scalar kernels: portable C, always present. */
-void xnor_bconv_16c__scalar(const xnor_bconv_args *a);
-void xnor_fconv_16c__scalar(const xnor_conv_args *a);
-void xnor_pack__scalar(const xnor_pack_args *a);
-void xnor_bwnconv_16c__scalar(const xnor_conv_args *a);
-void xnor_qconv_16c__scalar(const xnor_qconv_args *a);
-void xnor_qlinear_g32__scalar(const xnor_qlinear_args *a);
-double xnor_ceil_fma__scalar(int64_t iters, uint32_t seed, uint32_t *sink);
-double xnor_ceil_popcount__scalar(int64_t iters, uint32_t seed, uint32_t *sink);
-void xnor_resize_h_u8__scalar(const xnor_resize_h_args *a);
-void xnor_resize_v_u8__scalar(const xnor_resize_v_args *a);
+#define XNOR_DECLARE_SCALAR(slot, type, scalar, avx2, avx512) type scalar;
+XNOR_KERNEL_OPS(XNOR_DECLARE_SCALAR)
+#undef XNOR_DECLARE_SCALAR
 
 #if defined(__x86_64__) || defined(_M_X64)
 #define XNOR_HAVE_X86 1
-void xnor_bconv_16c__avx2(const xnor_bconv_args *a);
-void xnor_fconv_16c__avx2(const xnor_conv_args *a);
-void xnor_pack__avx2(const xnor_pack_args *a);
-void xnor_bconv_16c__avx512vpopcnt(const xnor_bconv_args *a);
-void xnor_fconv_16c__avx512f(const xnor_conv_args *a);
-void xnor_pack__avx512(const xnor_pack_args *a);
-void xnor_bwnconv_16c__avx2(const xnor_conv_args *a);
-void xnor_bwnconv_16c__avx512(const xnor_conv_args *a);
-void xnor_qconv_16c__avx2(const xnor_qconv_args *a);
-void xnor_qconv_16c__avx512vnni(const xnor_qconv_args *a);
-void xnor_qconv_16c__avxvnni(const xnor_qconv_args *a);
-void xnor_qlinear_g32__avx2(const xnor_qlinear_args *a);
-void xnor_qlinear_g32__avx512vnni(const xnor_qlinear_args *a);
-void xnor_qlinear_g32__avxvnni(const xnor_qlinear_args *a);
-double xnor_ceil_fma__avx2(int64_t iters, uint32_t seed, uint32_t *sink);
-double xnor_ceil_popcount__avx2(int64_t iters, uint32_t seed, uint32_t *sink);
-double xnor_ceil_fma__avx512(int64_t iters, uint32_t seed, uint32_t *sink);
-double xnor_ceil_popcount__avx512(int64_t iters, uint32_t seed, uint32_t *sink);
-double xnor_ceil_int8__avx512vnni(int64_t iters, uint32_t seed, uint32_t *sink);
-void xnor_resize_h_u8__avx2(const xnor_resize_h_args *a);
-void xnor_resize_v_u8__avx2(const xnor_resize_v_args *a);
+#define XNOR_DECLARE_X86(slot, type, scalar, avx2, avx512) type avx2, avx512;
+XNOR_KERNEL_OPS(XNOR_DECLARE_X86)
+#undef XNOR_DECLARE_X86
+/* Kernels outside the table's defaults: the VNNI int8 choices (dispatch.c) and the int8
+ * ceiling (ceilings.c). */
+xnor_qconv_kernel xnor_qconv_16c__avxvnni;
+xnor_qlinear_kernel xnor_qlinear_g32__avxvnni;
+xnor_ceil_kernel xnor_ceil_int8__avx512vnni;
 #endif
 
 /* Target attributes: each ISA's kernels are compiled for that ISA alone, in its own

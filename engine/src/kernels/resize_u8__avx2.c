@@ -37,15 +37,15 @@ typedef struct {
 
 XNOR_TARGET_AVX2 static int rgb_weights_new(rgb_weights *rw, const xnor_resize_h_args *a)
 {
-    rw->npairs = (a->taps + 1) / 2;
+    rw->npairs = (a->f.taps + 1) / 2;
     rw->pairs = (a->out_w + 1) / 2;
     rw->w = malloc(sizeof(__m256i) * 2 * (size_t)rw->pairs * (size_t)rw->npairs);
     if (!rw->w) return 0;
     for (int32_t q = 0; q < rw->pairs; q++) {
         const int32_t xa = 2 * q, xb = xa + 1 < a->out_w ? xa + 1 : xa;  /* an odd last pixel pairs with itself */
-        const int32_t *ka = a->k + (size_t)xa * a->taps, *kb = a->k + (size_t)xb * a->taps;
+        const int32_t *ka = a->f.k + (size_t)xa * a->f.taps, *kb = a->f.k + (size_t)xb * a->f.taps;
         for (int32_t p = 0; p < rw->npairs; p++) {
-            const int32_t t = 2 * p, two = t + 1 < a->taps;
+            const int32_t t = 2 * p, two = t + 1 < a->f.taps;
             const uint32_t a0 = (uint32_t)ka[t], a1 = two ? (uint32_t)ka[t + 1] : 0;
             const uint32_t b0 = (uint32_t)kb[t], b1 = two ? (uint32_t)kb[t + 1] : 0;
             const __m128i ha = _mm_set1_epi32((int)((a0 >> 11) | (a1 >> 11) << 16));
@@ -65,7 +65,7 @@ XNOR_TARGET_AVX2 static inline __m256i pair_sum(const xnor_resize_h_args *a, con
                                                 const uint8_t *in, int32_t q, __m256i widen, __m256i half)
 {
     const int32_t xa = 2 * q, xb = xa + 1 < a->out_w ? xa + 1 : xa;
-    const uint8_t *pa = in + (size_t)a->first[xa] * 3, *pb = in + (size_t)a->first[xb] * 3;
+    const uint8_t *pa = in + (size_t)a->f.first[xa] * 3, *pb = in + (size_t)a->f.first[xb] * 3;
     const __m256i *w = rw->w + 2 * (size_t)q * rw->npairs;
     __m256i hi = _mm256_setzero_si256(), lo = _mm256_setzero_si256();
     for (int32_t p = 0; p < rw->npairs; p++, pa += 6, pb += 6, w += 2) {
@@ -81,7 +81,7 @@ XNOR_TARGET_AVX2 static inline __m256i pair_sum(const xnor_resize_h_args *a, con
 XNOR_TARGET_AVX2 static void resize_h_rgb(const xnor_resize_h_args *a)
 {
     rgb_weights rw;
-    if (a->taps < 1 || !rgb_weights_new(&rw, a)) {
+    if (a->f.taps < 1 || !rgb_weights_new(&rw, a)) {
         xnor_resize_h_u8__scalar(a);
         return;
     }
@@ -98,8 +98,8 @@ XNOR_TARGET_AVX2 static void resize_h_rgb(const xnor_resize_h_args *a)
     const __m256i order = _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7);
     int32_t last = 0;  /* the furthest window start */
     for (int32_t xx = 0; xx < a->out_w; xx++)
-        if (a->first[xx] > last) last = a->first[xx];
-    const size_t reach = ((size_t)last + (size_t)a->taps) * 3 + 5;  /* bytes a row's steps may read */
+        if (a->f.first[xx] > last) last = a->f.first[xx];
+    const size_t reach = ((size_t)last + (size_t)a->f.taps) * 3 + 5;  /* bytes a row's steps may read */
     const int32_t full = a->out_w / 2;                                 /* pairs with two pixels */
     for (int32_t y = a->y0; y < a->y1; y++) {
         uint8_t *out = a->dst + (size_t)(y - a->y0) * a->dst_stride;
@@ -156,11 +156,11 @@ XNOR_TARGET_AVX2 void xnor_resize_h_u8__avx2(const xnor_resize_h_args *a)
 /* 32 bytes of a row per step (four 8-lane sums), then 8, then single bytes. */
 XNOR_TARGET_AVX2 void xnor_resize_v_u8__avx2(const xnor_resize_v_args *a)
 {
-    const int32_t taps = a->taps, half = 1 << (XNOR_RESIZE_BITS - 1);
+    const int32_t taps = a->f.taps, half = 1 << (XNOR_RESIZE_BITS - 1);
     const __m256i h = _mm256_set1_epi32(half);
     for (int32_t yy = 0; yy < a->out_h; yy++) {
-        const int32_t *k = a->k + (size_t)yy * taps;
-        const uint8_t *in = a->src + (size_t)a->first[yy] * a->src_stride;
+        const int32_t *k = a->f.k + (size_t)yy * taps;
+        const uint8_t *in = a->src + (size_t)a->f.first[yy] * a->src_stride;
         uint8_t *out = a->dst + (size_t)yy * a->dst_stride;
         int32_t i = 0;
         for (; i + 32 <= a->n; i += 32) {

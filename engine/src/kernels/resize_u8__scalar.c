@@ -10,14 +10,14 @@ static inline uint8_t resize_clamp(int32_t s)
 
 void xnor_resize_h_u8__scalar(const xnor_resize_h_args *a)
 {
-    const int32_t C = a->C, taps = a->taps, half = 1 << (XNOR_RESIZE_BITS - 1);
+    const int32_t C = a->C, taps = a->f.taps, half = 1 << (XNOR_RESIZE_BITS - 1);
     const int r0 = a->reverse ? 2 : 0, r2 = a->reverse ? 0 : 2;
     for (int32_t y = a->y0; y < a->y1; y++) {
         const uint8_t *in = a->src + (size_t)y * a->src_stride;
         uint8_t *out = a->dst + (size_t)(y - a->y0) * a->dst_stride;
         for (int32_t xx = 0; xx < a->out_w; xx++) {
-            const int32_t *k = a->k + (size_t)xx * taps;
-            const uint8_t *p = in + (size_t)a->first[xx] * C;
+            const int32_t *k = a->f.k + (size_t)xx * taps;
+            const uint8_t *p = in + (size_t)a->f.first[xx] * C;
             uint8_t *o = out + (size_t)xx * C;
             if (C == 1) {
                 int32_t s = half;
@@ -44,13 +44,13 @@ void xnor_resize_v_u8__scalar(const xnor_resize_v_args *a)
     const int32_t half = 1 << (XNOR_RESIZE_BITS - 1);
     int32_t acc[BLOCK];
     for (int32_t yy = 0; yy < a->out_h; yy++) {
-        const int32_t *k = a->k + (size_t)yy * a->taps;
-        const uint8_t *in = a->src + (size_t)a->first[yy] * a->src_stride;
+        const int32_t *k = a->f.k + (size_t)yy * a->f.taps;
+        const uint8_t *in = a->src + (size_t)a->f.first[yy] * a->src_stride;
         uint8_t *out = a->dst + (size_t)yy * a->dst_stride;
         for (int32_t i0 = 0; i0 < a->n; i0 += BLOCK) {
             const int32_t m = a->n - i0 < BLOCK ? a->n - i0 : BLOCK;
             for (int32_t j = 0; j < m; j++) acc[j] = half;
-            for (int32_t t = 0; t < a->taps; t++) {
+            for (int32_t t = 0; t < a->f.taps; t++) {
                 const uint8_t *row = in + (size_t)t * a->src_stride + i0;
                 const int32_t w = k[t];
                 for (int32_t j = 0; j < m; j++) acc[j] += row[j] * w;

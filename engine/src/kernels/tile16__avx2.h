@@ -5,8 +5,9 @@
  * Pixels are numbered row-major over [y0, y1) x [0, ow) and tiled across row ends; the
  * last tile is shifted back to overlap the one before it (a few pixels recomputed, the
  * same values written again) instead of needing a narrower variant. Each kernel writes
- * its tile as `tile(c, q0, ob, P)`, instantiates P = 1..its widest with TILE16_AVX2_DEF,
- * lists them in a table (entry P) and runs them with tile16_avx2_sweep. */
+ * its tile as `tile(c, q0, ob, P)` (tile16_avx2_accumulate with its weights(), then
+ * tile16_avx2_finish with its epilogue()), instantiates P = 1..its widest with
+ * TILE16_AVX2_DEF, lists them in a table (entry P) and runs them with tile16_avx2_sweep. */
 #ifndef XNOR_TILE16_AVX2_H
 #define XNOR_TILE16_AVX2_H
 
@@ -69,10 +70,21 @@ tile16_avx2_accumulate(const xnor_conv_args *a, int64_t q0, const int P, int64_t
     }
 }
 
-/* Stores the 16 channels v0, v1, after the call's relu, at o, of which `left` exist. */
+/* The 16 entries of a per-channel array (bias, scale, ...) for the block at channel o0, as
+ * halves h[0] (channels 0-7) and h[1] (8-15); zeros where the call has no such array (NULL).
+ * The arrays hold 16 entries per block, so full-width loads stay inside them. */
 static inline __attribute__((always_inline)) XNOR_TARGET_AVX2 void
-tile16_avx2_store(const xnor_conv_args *a, float *o, int32_t left, __m256 v0, __m256 v1)
+tile16_avx2_channels(const float *v, int32_t o0, __m256 h[2])
 {
+    for (int i = 0; i < 2; i++)
+        h[i] = v ? _mm256_loadu_ps(v + o0 + 8 * i) : _mm256_setzero_ps();
+}
+
+/* Stores the 16 channels v[0], v[1], after the call's relu, at o, of which `left` exist. */
+static inline __attribute__((always_inline)) XNOR_TARGET_AVX2 void
+tile16_avx2_store(const xnor_conv_args *a, float *o, int32_t left, const __m256 v[2])
+{
+    __m256 v0 = v[0], v1 = v[1];
     if (a->relu) {
         /* max(v, 0) with 0 as the second operand returns +0 for NaN and -0, as scalar */
         v0 = _mm256_max_ps(v0, _mm256_setzero_ps());
@@ -87,6 +99,26 @@ tile16_avx2_store(const xnor_conv_args *a, float *o, int32_t left, __m256 v0, __
         _mm256_maskstore_ps(o, _mm256_cmpgt_epi32(_mm256_set1_epi32(left), idx), v0);
         if (left > 8)
             _mm256_maskstore_ps(o + 8, _mm256_cmpgt_epi32(_mm256_set1_epi32(left - 8), idx), v1);
+    }
+}
+
+/* What a kernel makes of half h (0: channels 0-7, 1: 8-15) of a pixel's sums before the
+ * relu and the store; ch: the per-channel vectors it loaded for the block. */
+typedef __m256 (*tile16_avx2_epilogue_fn)(const xnor_conv_args *a, __m256 ch[][2], int h, __m256 acc);
+
+/* Ends a tile of the block at channel o0: each of its P pixels' sums through the kernel's
+ * epilogue, then the relu and the store. */
+static inline __attribute__((always_inline)) XNOR_TARGET_AVX2 void
+tile16_avx2_finish(const xnor_conv_args *a, int64_t q0, const int P, int32_t o0, __m256 acc[TILE16_AVX2_PMAX][2],
+                   __m256 ch[][2], tile16_avx2_epilogue_fn epilogue)
+{
+    const int32_t left = a->O - o0;
+#pragma GCC unroll 8
+    for (int p = 0; p < P; p++) {
+        __m256 v[2];
+        for (int h = 0; h < 2; h++)
+            v[h] = epilogue(a, ch, h, acc[p][h]);
+        tile16_avx2_store(a, a->out + (q0 + p) * a->ldo + o0, left, v);
     }
 }
 
