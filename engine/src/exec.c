@@ -368,6 +368,23 @@ static void xpack_item(void *arg, int64_t item, int tid) {
             float *A = t->c->aux + n * t->c->aux_per_image;
             for (size_t p = (size_t)y0 * W; p < (size_t)y1 * W; p++) A[p] = mean_abs(a.in + p * C, C, sc, sf);
         }
+    } else if (nd->pk_flat >= 0) {
+        /* blinear with weights in packed map order (fold.c): each sample's input is the
+         * flatten's NHWC input map, packed as a map (no halo); samples [s0, s1). */
+        const xshape *map = &t->c->m->nodes[nd->pk_flat].in_shape;
+        const int32_t s0 = (int32_t)item * t->rt, s1 = min32((int32_t)t->N, s0 + t->rt);
+        a.C = (int32_t)map->c;
+        a.cw = (int32_t)((map->c + 31) / 32);
+        a.H = (int32_t)map->h;
+        a.W = a.Wp = (int32_t)map->w;
+        a.pt = a.pl = 0;
+        a.y0 = 0;
+        a.y1 = a.H;
+        for (int32_t sidx = s0; sidx < s1; sidx++) {
+            a.in = t->in + (size_t)sidx * xshape_elems(map);
+            a.out = (uint32_t *)t->st->ws + (size_t)sidx * (size_t)nd->cw;
+            t->c->kt->pack(&a);
+        }
     } else { /* blinear: samples [s0, s1) */
         const int32_t s0 = (int32_t)item * t->rt, s1 = min32((int32_t)t->N, s0 + t->rt);
         a.in = t->in + (size_t)s0 * C;
@@ -408,6 +425,26 @@ static inline void xnor_epilogue_px(const int32_t *restrict pop, float *restrict
         for (int32_t i = 0; i < n; i++) y[i] = relu_f(y[i]);
 }
 
+/* Where packed input bits for XNOR layer cn go in its step's workspace (per image): pixel
+ * (y, x) at word ((y + pt) * Wp + x + pl) * ceil(channels / 32). A bconv2d's is its zero-halo
+ * map; a blinear reading a flattened map (pk_flat) takes the map's pixels in order. */
+typedef struct {
+    size_t pt, pl, Wp;
+} packed_dest;
+
+static inline packed_dest packed_dest_of(const xnor_model_t *m, const xnode *cn) {
+    packed_dest d;
+    if (cn->pk_flat >= 0) {
+        d.pt = d.pl = 0;
+        d.Wp = m->nodes[cn->pk_flat].in_shape.w;
+    } else {
+        d.pt = (size_t)cn->pt;
+        d.pl = (size_t)cn->pl;
+        d.Wp = cn->in_shape.w + (size_t)cn->pl + (size_t)cn->pr;
+    }
+    return d;
+}
+
 /* Packed epilogue (fold.c): the next XNOR layer's input bits for output rows [y0, y1) and
  * blocks [b0, b1) of image n, from the popcount tile. Each 16-channel block is one uint16
  * half of a packed word (little-endian: block 2w is bits 0-15 of word w), so items that
@@ -421,9 +458,9 @@ static void packed_epilogue(const task *t, size_t n, int32_t y0, int32_t y1, int
     const xstep *cs = &t->c->steps[t->st->pack_to];
     const xnode *cn = &m->nodes[cs->node];
     const xnode *bn = nd->pk_bn >= 0 ? &m->nodes[nd->pk_bn] : NULL;
-    /* Into the consumer's zero-halo buffer, or the pool step's unpadded one. */
-    const size_t pt = cs->bitpool ? 0 : (size_t)cn->pt, pl = cs->bitpool ? 0 : (size_t)cn->pl;
-    const size_t Wp = cs->bitpool ? nd->out_shape.w : cn->in_shape.w + (size_t)cn->pl + (size_t)cn->pr;
+    /* Into the consumer's input, or the pool step's unpadded map. */
+    const packed_dest d = cs->bitpool ? (packed_dest){0, 0, nd->out_shape.w} : packed_dest_of(m, cn);
+    const size_t pt = d.pt, pl = d.pl, Wp = d.Wp;
     const size_t cw = ((size_t)nd->O + 31) / 32;
     const uint32_t *dst = (const uint32_t *)cs->ws + n * cs->ws_per_image;
     const int32_t ow = (int32_t)nd->out_shape.w;
@@ -597,11 +634,14 @@ static void run_xnor(task *t) {
         tile_balanced(t, want, st->rt_max, st->bt_max);
         xnor_pool_run(pool_if(t->c, want), xconv_item, t, (int64_t)t->N * t->nrt * t->nbt);
     } else {
-        task pk = *t;
-        int64_t want = want_items(t->c, (uint64_t)t->N * nd->in_shape.c, GRAIN_ELEM);
-        int32_t nch = want > 1 ? min32((int32_t)want, (int32_t)t->N) : 1;
-        pk.rt = ceil_div32((int32_t)t->N, nch);
-        xnor_pool_run(pool_if(t->c, want), xpack_item, &pk, ceil_div32((int32_t)t->N, pk.rt));
+        int64_t want;
+        if (!st->prepacked) { /* else the producer's packed epilogue wrote the input bits */
+            task pk = *t;
+            want = want_items(t->c, (uint64_t)t->N * nd->in_shape.c, GRAIN_ELEM);
+            int32_t nch = want > 1 ? min32((int32_t)want, (int32_t)t->N) : 1;
+            pk.rt = ceil_div32((int32_t)t->N, nch);
+            xnor_pool_run(pool_if(t->c, want), xpack_item, &pk, ceil_div32((int32_t)t->N, pk.rt));
+        }
         t->rows = (int32_t)t->N;
         want = want_items(t->c, bwork, GRAIN_BINARY);
         tile(t, want, st->rt_max, st->bt_max, 1);
@@ -691,7 +731,7 @@ static void bitpool_item(void *arg, int64_t item, int tid) {
     const xnode *cn = &m->nodes[cs->node];
     const size_t cw = ((size_t)nd->in_shape.c + 31) / 32;
     const int32_t W = (int32_t)nd->in_shape.w, ow = (int32_t)nd->out_shape.w;
-    const size_t Wp = cn->in_shape.w + (size_t)cn->pl + (size_t)cn->pr;
+    const packed_dest d = packed_dest_of(m, cn);
     const size_t n = (size_t)(item / t->nrt);
     const int32_t y0 = (int32_t)(item % t->nrt) * t->rt, y1 = min32((int32_t)nd->out_shape.h, y0 + t->rt);
     const uint32_t *in = (const uint32_t *)t->st->ws + n * t->st->ws_per_image;
@@ -700,7 +740,7 @@ static void bitpool_item(void *arg, int64_t item, int tid) {
     for (int32_t y = y0; y < y1; y++) {
         for (int32_t x = 0; x < ow; x++) {
             const pool_window win = window_at(nd, y, x);
-            uint32_t *o = out + (((size_t)y + (size_t)cn->pt) * Wp + (size_t)x + (size_t)cn->pl) * cw;
+            uint32_t *o = out + (((size_t)y + d.pt) * d.Wp + (size_t)x + d.pl) * cw;
             for (size_t j = 0; j < cw; j++) {
                 uint32_t any = 0, all = ~0u;
                 for (int32_t ky = win.ky0; ky < win.ky1; ky++)

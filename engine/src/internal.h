@@ -42,8 +42,11 @@ enum {
                               * applied in that op's binarization (and K) */
     XFUSE_BN_EPILOGUE = 3,   /* batchnorm whose input is a conv2d/linear output read by
                               * nothing else: applied in that op's fconv epilogue */
-    XFUSE_RELU_EPILOGUE = 4  /* relu applied in the epilogue of the op producing its input
+    XFUSE_RELU_EPILOGUE = 4, /* relu applied in the epilogue of the op producing its input
                               * (directly, or through an XFUSE_BN_EPILOGUE batchnorm) */
+    XFUSE_PACKED = 5         /* batchnorm or flatten between a packed epilogue and the XNOR
+                              * blinear it feeds (fold.c): the batchnorm is in the producer's
+                              * thresholds, the flatten's order in the blinear's weights */
 };
 
 #define XDT_F32 1u
@@ -126,14 +129,16 @@ typedef struct {
     int32_t *col_k;    /* [2 ow] */
 
     /* Packed epilogue (fold.c): an XNOR bconv2d whose output reaches another XNOR bconv2d's
-     * binarization through nothing but a relu, a max-pool and a batchnorm (each optional)
-     * emits that layer's input bits from its popcounts in the optimized plan. The bit of channel o is a function of
+     * binarization through nothing but a relu, a max-pool and a batchnorm (each optional), or
+     * an XNOR blinear's through those and a flatten, emits that layer's input bits from its
+     * popcounts in the optimized plan. The bit of channel o is a function of
      * the integer dot product alone, found at load by evaluating the float chain
      * (xnor_packed_bit) for every possible dot: on each valid-tap count it is 1 on one
      * interval [lo, hi] of dots, or the channel evaluates the chain at run time (pk_float). */
-    int32_t pack_into;  /* the consuming bconv2d's node index, or -1 */
+    int32_t pack_into;  /* the consuming XNOR layer's node index, or -1 */
     int32_t pk_relu;    /* relu between (folded into this node's epilogue) */
-    int32_t pk_bn;      /* batchnorm node between (folded into the consumer's binarization), or -1 */
+    int32_t pk_bn;      /* batchnorm node between (folded into the consumer's binarization, or
+                         * before a flatten into these thresholds), or -1 */
     int32_t pk_pool;    /* max-pool between, or -1: it then pools bits, OR for channels whose bit
                          * grows with the pooled value, AND for those whose bit falls */
     uint32_t *pk_and;   /* with pk_pool: [cw] words, bit set = AND channel */
@@ -145,6 +150,12 @@ typedef struct {
                          * the bits are not one interval of dots) */
     int32_t pk_nfloat;     /* how many channels have pk_float set */
     int32_t *pk_float_ch;  /* [pk_nfloat]: those channels, ascending */
+    /* An XNOR blinear fed by a packed epilogue through a flatten: the flatten node, or -1.
+     * Its weight bits then follow the map's packed layout, pixel-major with ceil(C/32)
+     * channel words per pixel (cw = H * W * ceil(C/32)), instead of the flatten's [C][H][W]
+     * order; a plan that does not run the packed epilogue (trace) packs the flatten's
+     * input map, NHWC, in that layout. */
+    int32_t pk_flat;
 } xnode;
 
 struct xnor_model {

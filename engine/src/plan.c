@@ -10,8 +10,13 @@
  * XFUSE_* in internal.h). Value buffers are reused once a value's last reader has run
  * (greedy best-fit over slots).
  *
+ * Packed epilogues (fold.c, internal.h pack_into): an XNOR conv writes the next XNOR
+ * layer's input bits, through a max-pool of bits where one sits between; a batchnorm and a
+ * flatten between it and an XNOR blinear (XFUSE_PACKED) do not run.
+ *
  * Trace plan (trace = 1): every node runs on its own (dropout still aliases, which is
  * the identity) and every value keeps its own buffer, so each node's output can be read.
+ * It runs no packed epilogue, since the values between need their floats.
  *
  * Buffers are sized per image and allocated for the largest batch seen (batch 1 at
  * creation): the steady path allocates nothing.
@@ -74,6 +79,15 @@ static xnor_status build_steps(xnor_context_t *c) {
         if (!c->trace && in0 != 0 && m->nodes[in0 - 1].fuse_kind == XFUSE_BN_BINARIZE && is_xnor_op(nd)) {
             st->bn = (int32_t)(in0 - 1);
             in0 = m->nodes[in0 - 1].inputs[0];
+        }
+        if (nd->pk_flat >= 0) {
+            /* Weights in the packed map's order (fold.c): the input is the flatten's NHWC input
+             * map, packed as such when the trace runs every node. The optimized plan runs the
+             * packed epilogue instead and reads no input; in0 is then the last value a step
+             * writes before it (the pool's, or the producer's), which has a buffer. */
+            in0 = m->nodes[nd->pk_flat].inputs[0];
+            while (!c->trace && in0 != 0 && m->nodes[in0 - 1].fuse_kind == XFUSE_PACKED)
+                in0 = m->nodes[in0 - 1].inputs[0];
         }
         st->in[0] = c->storage[in0];
         st->in[1] = nd->n_inputs > 1 ? c->storage[nd->inputs[1]] : 0;
