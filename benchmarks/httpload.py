@@ -33,19 +33,31 @@ def percentile(sorted_values: list[float], q: float) -> float:
 
 
 # -- HTTP load --------------------------------------------------------------------------------------
+# A server closes a keep-alive connection that stays idle (uvicorn: service.server.KEEP_ALIVE_S,
+# 5 s); a request written just as it does is lost without a status (EOF on the response). Like
+# any client pool, Conn therefore replaces a connection idle longer than this before using it.
+IDLE_S = 2.0
+
+
 class Conn:
     """One keep-alive HTTP/1.1 connection (the soak tests' load generator uses it too)."""
 
-    def __init__(self, host: str, port: int) -> None:
+    def __init__(self, host: str, port: int, idle_s: float = IDLE_S) -> None:
         self.host, self.port = host, port
+        self.idle_s = idle_s
         self.reader: asyncio.StreamReader | None = None
         self.writer: asyncio.StreamWriter | None = None
+        self.last_used = 0.0
 
     async def request(self, raw: bytes) -> tuple[int, dict[str, str], bytes]:
         """Send one raw request; (status, lower-cased headers, body)."""
+        now = time.monotonic()
+        if self.writer is not None and now - self.last_used > self.idle_s:
+            self.close()
         if self.writer is None:
             self.reader, self.writer = await asyncio.open_connection(self.host, self.port)
         assert self.reader is not None
+        self.last_used = now
         self.writer.write(raw)
         head = await self.reader.readuntil(b"\r\n\r\n")
         lines = head.decode("latin-1").split("\r\n")
@@ -56,6 +68,7 @@ class Conn:
             if key:
                 headers[key.strip().lower()] = value.strip()
         body = await self.reader.readexactly(int(headers.get("content-length", "0")))
+        self.last_used = time.monotonic()
         if headers.get("connection", "").lower() == "close":
             self.close()
         return status, headers, body
