@@ -342,6 +342,7 @@ def _settings(
         "engine_threads": args.threads,
         "preprocess_threads": args.preprocess_threads,
         **({} if args.engine_spin is None else {"engine_spin": args.engine_spin}),
+        **({} if args.preprocess_nice is None else {"preprocess_nice": args.preprocess_nice}),
         # A batch of 32 AlexNets in float32 takes seconds on two loaded cores: not a deadline test.
         "request_timeout_s": 600.0,
         "queue_capacity": max(256, 4 * max(args.concurrency)),
@@ -563,6 +564,7 @@ def _report(
             "engine_threads": args.threads,
             "preprocess_threads": args.preprocess_threads,
             "engine_spin": args.engine_spin,
+            "preprocess_nice": args.preprocess_nice,
             "alexnet_width": args.alexnet_width,
             "alexnet_edges": args.alexnet_edges,
         },
@@ -655,6 +657,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument(
         "--preprocess-threads", type=int, default=0, help="decode threads, 0 = `xnornet serve`'s default"
+    )
+    p.add_argument(
+        "--preprocess-nice",
+        type=int,
+        default=None,
+        help="the servers' preprocessing threads' nice increment (default: `xnornet serve`'s)",
     )
     p.add_argument("--alexnet-width", type=float, default=1.0, help="<1 shrinks the XNOR AlexNet (tests)")
     p.add_argument(

@@ -36,6 +36,7 @@ _SERVE_FLAGS: dict[str, str] = {
     "engine_spin": "polling rounds of the engine's threads before they sleep (default 0: cores shared)",
     "isa": "auto, scalar, avx2 or avx512 (default auto)",
     "preprocess_threads": "decode/preprocess threads, 0 = CPUs",
+    "preprocess_nice": "run the decode/preprocess threads this many nice steps lower (default 10; 0 = same)",
     "workers": "server processes sharing the port (default 1); threads 0 = CPUs divided among them",
     "max_body_bytes": "request body limit (default 8 MiB)",
     "max_image_pixels": "decoded image pixel limit (default 40M)",
@@ -145,12 +146,13 @@ def plan_threads(settings: Settings) -> Settings:
     pre = settings.preprocess_threads or share
     log.info(
         "%d CPUs: %d worker process(es), each with %d engine thread(s) (polling %d rounds before they "
-        "sleep) and %d preprocessing thread(s)%s",
+        "sleep) and %d preprocessing thread(s) at nice +%d%s",
         cpus,
         settings.workers,
         engine,
         settings.engine_spin,
         pre,
+        settings.preprocess_nice,
         ""
         if settings.engine_threads and settings.preprocess_threads
         else " (0 = planned: engine CPUs / workers / 2, preprocessing CPUs / workers)",

@@ -47,6 +47,11 @@ class Settings(BaseSettings):
     isa: str = "auto"
     # Threads that decode and preprocess images (0 = CPUs the process may use).
     preprocess_threads: int = Field(default=0, ge=0, le=256)
+    # How much lower than the rest of the process the preprocessing threads run (a nice
+    # increment, Linux; 0 = the same). The engine's batch thread is the one serial stage and the
+    # event loop answers probes: with decoding below them they take a core the moment they are
+    # ready and decoding fills the rest (README, "Threads").
+    preprocess_nice: int = Field(default=10, ge=0, le=19)
     # Server processes sharing the port (service/workers.py); 0 threads above = CPUs / workers each.
     workers: int = Field(default=1, ge=1, le=256)
 
