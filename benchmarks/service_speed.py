@@ -101,7 +101,7 @@ CONFIGS = (
 )
 DIAGNOSTIC = ("batch32_predecoded", "batch1_predecoded")  # --breakdown
 NULL_MODEL = "null"
-# ratio -> (numerator, denominator, the least it should be)
+# ratio -> the least it should be (numerator / denominator in the comment)
 TARGETS = {
     "service_vs_direct": 0.85,  # batch32 / direct
     "workers_speedup": 1.3,  # workers2 / batch32 (the same server with --workers 1)
@@ -110,6 +110,11 @@ TARGETS = {
 }
 # configuration -> the most server CPU per request it should take (ms)
 CPU_TARGETS = {FRAMEWORK: 1.0, "alexnet_xnor": 4.5}
+# `xnornet serve` settings the benchmark can set on every server it starts (None = serve's default)
+SERVER_OPTIONS = {
+    "engine_spin": "the servers' engine polling rounds",
+    "preprocess_nice": "the servers' preprocessing threads' nice increment",
+}
 
 
 def progress(msg: str) -> None:
@@ -341,8 +346,7 @@ def _settings(
         "max_batch_delay_ms": args.max_batch_delay_ms,
         "engine_threads": args.threads,
         "preprocess_threads": args.preprocess_threads,
-        **({} if args.engine_spin is None else {"engine_spin": args.engine_spin}),
-        **({} if args.preprocess_nice is None else {"preprocess_nice": args.preprocess_nice}),
+        **{name: getattr(args, name) for name in SERVER_OPTIONS if getattr(args, name) is not None},
         # A batch of 32 AlexNets in float32 takes seconds on two loaded cores: not a deadline test.
         "request_timeout_s": 600.0,
         "queue_capacity": max(256, 4 * max(args.concurrency)),
@@ -563,8 +567,7 @@ def _report(
             "max_batch_delay_ms": args.max_batch_delay_ms,
             "engine_threads": args.threads,
             "preprocess_threads": args.preprocess_threads,
-            "engine_spin": args.engine_spin,
-            "preprocess_nice": args.preprocess_nice,
+            **{name: getattr(args, name) for name in SERVER_OPTIONS},
             "alexnet_width": args.alexnet_width,
             "alexnet_edges": args.alexnet_edges,
         },
@@ -650,20 +653,12 @@ def build_parser() -> argparse.ArgumentParser:
         "--threads", type=int, default=0, help="engine (and torch) threads, 0 = `xnornet serve`'s default"
     )
     p.add_argument(
-        "--engine-spin",
-        type=int,
-        default=None,
-        help="the servers' engine polling rounds (default: `xnornet serve`'s)",
-    )
-    p.add_argument(
         "--preprocess-threads", type=int, default=0, help="decode threads, 0 = `xnornet serve`'s default"
     )
-    p.add_argument(
-        "--preprocess-nice",
-        type=int,
-        default=None,
-        help="the servers' preprocessing threads' nice increment (default: `xnornet serve`'s)",
-    )
+    for name, what in SERVER_OPTIONS.items():
+        p.add_argument(
+            "--" + name.replace("_", "-"), type=int, default=None, help=f"{what} (default: `xnornet serve`'s)"
+        )
     p.add_argument("--alexnet-width", type=float, default=1.0, help="<1 shrinks the XNOR AlexNet (tests)")
     p.add_argument(
         "--alexnet-edges",
