@@ -194,6 +194,8 @@ COPY docker/healthcheck.py /usr/local/bin/xnornet-healthcheck
 #                              (at least 1), from its cgroup CPU quota (cpu.max) and affinity, not
 #                              the host's cores; the decoders and the event loop use the rest
 #   XNORNET_PREPROCESS_THREADS image decode threads; 0 = the CPUs this container may use
+#   XNORNET_PREPROCESS_NICE    how many nice steps below the engine's batch thread and the event
+#                              loop the decode threads run (default 10; 0 = the same priority)
 #   XNORNET_ISA                auto|scalar|avx2|avx512
 #   XNORNET_GRPC_PORT          the gRPC service's port (8001 here; unset = no gRPC)
 #   XNORNET_ADMIN_TOKEN        enables the admin API (>= 16 characters); unset = no admin API
