@@ -118,11 +118,37 @@ def process_cpu_s(pid: int) -> float | None:
     return own + sum(_cpu_s(child) or 0.0 for child in _descendants(pid))
 
 
+def thread_cpu_s(pid: int) -> dict[str, float]:
+    """CPU seconds of every thread of a process and its live descendants, summed by the thread's
+    OS name (/proc/.../comm: the server names its decode, batch and engine threads); each
+    process's main thread (the server's event loop) counts as "main"."""
+    out: dict[str, float] = {}
+    for p in [pid, *_descendants(pid)]:
+        try:
+            tids = os.listdir(f"/proc/{p}/task")
+        except OSError:
+            continue
+        for tid in tids:
+            stat = _stat(f"/proc/{p}/task/{tid}/stat")
+            if stat is not None:
+                name = "main" if int(tid) == p else stat[0]
+                out[name] = out.get(name, 0.0) + stat[1]
+    return out
+
+
 def _cpu_s(pid: int) -> float | None:
+    stat = _stat(f"/proc/{pid}/stat")
+    return None if stat is None else stat[1]
+
+
+def _stat(path: str) -> tuple[str, float] | None:
+    """(name, utime + stime in seconds) from a /proc stat file; None once the task is gone."""
     try:
-        with open(f"/proc/{pid}/stat") as f:
-            fields = f.read().rsplit(")", 1)[1].split()
-        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+        with open(path) as f:
+            text = f.read()
+        name, rest = text[text.index("(") + 1 : text.rindex(")")], text[text.rindex(")") + 1 :]
+        fields = rest.split()
+        return name, (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
     except (OSError, ValueError, IndexError):
         return None
 
@@ -175,6 +201,7 @@ class ServerWindow:
         self._load = load
         self.batches = (0.0, 0.0)  # (sum of batch sizes, batches) over the window
         self.cpu_s: float | None = None
+        self.thread_cpu_s: dict[str, float] = {}  # by thread name (thread_cpu_s)
 
     async def _totals(self) -> tuple[float, float]:
         return batch_totals(await get_text(*self._load.host_port, "/metrics"))
@@ -186,10 +213,17 @@ class ServerWindow:
     async def __aenter__(self) -> ServerWindow:
         self._before = await self._totals()
         self._cpu0 = self._cpu()
+        self._threads0 = self._threads()
         return self
+
+    def _threads(self) -> dict[str, float]:
+        pid = self._load.server_pid
+        return thread_cpu_s(pid) if pid else {}
 
     async def __aexit__(self, *exc: object) -> None:
         cpu1 = self._cpu()
+        threads1 = self._threads()
+        self.thread_cpu_s = {k: v - self._threads0.get(k, 0.0) for k, v in threads1.items()}
         after = await self._totals()
         self.batches = (after[0] - self._before[0], after[1] - self._before[1])
         if self._cpu0 is not None and cpu1 is not None:
@@ -226,6 +260,11 @@ def report(
         "server_cpu_ms_per_request": (
             round(server.cpu_s / ok * 1e3, 3) if ok and server.cpu_s is not None else None
         ),
+        "server_cpu_ms_per_request_by_thread": {
+            name: round(s / ok * 1e3, 3)
+            for name, s in sorted(server.thread_cpu_s.items(), key=lambda kv: -kv[1])
+            if ok and s > 0
+        },
     }
 
 

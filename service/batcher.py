@@ -24,6 +24,7 @@ from typing import Any
 
 import numpy as np
 
+from . import os_threads
 from .errors import ApiError
 
 log = logging.getLogger("xnornet.batcher")
@@ -147,7 +148,12 @@ class Batcher:
         self._clock = clock
         self._queue = BatchQueue(max_batch_size, max_delay_s, capacity)
         self._wakeup = asyncio.Event()
-        self._worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"batch-{name}")
+        self._worker = ThreadPoolExecutor(
+            max_workers=1,
+            thread_name_prefix=f"batch-{name}",
+            initializer=os_threads.name_thread,
+            initargs=(os_threads.BATCH,),
+        )
         self._task: asyncio.Task[None] | None = None
         self._closing = False
         self._on_batch = on_batch

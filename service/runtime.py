@@ -11,9 +11,7 @@ import asyncio
 import contextlib
 import fcntl
 import logging
-import os
 import signal
-import threading
 import time
 from collections.abc import AsyncIterator, Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -21,7 +19,7 @@ from typing import Any
 
 import numpy as np
 
-from . import imaging
+from . import imaging, os_threads
 from .batcher import Batcher, Item
 from .cluster import READY, Cluster
 from .metrics import Metrics
@@ -54,19 +52,6 @@ def _cpus() -> int:
     return engine.default_threads()
 
 
-def lower_priority(increment: int) -> None:
-    """Run the calling thread `increment` nice steps below its current priority (Linux: a
-    thread's id is a PRIO_PROCESS target). Lowering needs no privilege; where it fails anyway
-    the thread keeps its priority, which only costs throughput."""
-    if increment <= 0 or not hasattr(os, "setpriority"):
-        return
-    tid = threading.get_native_id()
-    try:
-        os.setpriority(os.PRIO_PROCESS, tid, min(19, os.getpriority(os.PRIO_PROCESS, tid) + increment))
-    except OSError as exc:
-        log.warning("preprocessing thread keeps its priority: %s", exc)
-
-
 class Runtime:
     def __init__(
         self,
@@ -97,7 +82,7 @@ class Runtime:
         self.preprocess_pool = ThreadPoolExecutor(
             max_workers=threads,
             thread_name_prefix="preprocess",
-            initializer=lower_priority,
+            initializer=os_threads.start_decode_thread,
             initargs=(settings.preprocess_nice,),
         )
         # Wall-clock time of each model's last engine call, in ms (the statistics extension).

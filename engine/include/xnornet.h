@@ -189,7 +189,8 @@ typedef struct {
 
 xnor_status xnor_model_get_node(const xnor_model_t *model, uint32_t index, xnor_node_info *info);
 
-/* Context: workspace and threads for inference. n_threads <= 0 -> xnor_default_threads().
+/* Context: workspace and threads for inference. n_threads <= 0 -> xnor_default_threads();
+ * the caller's thread is one of them, the others (Linux) are named "xnornet-engine".
  * isa = XNOR_ISA_AUTO -> xnor_isa_resolve().
  * spin: how many polling rounds (a CPU pause each, ~10-50 ns) a pool thread waits for the next
  * layer's work, or the caller for the others, before it sleeps on a condition variable.

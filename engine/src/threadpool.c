@@ -123,6 +123,11 @@ xnor_status xnor_pool_new(int n_threads, int32_t spin, xnor_pool **out) {
                 xnor_pool_free(p);
                 return XNOR_ERR_THREAD;
             }
+#ifdef __linux__
+            /* The name `top -H`, py-spy and /proc/<pid>/task/<tid>/comm show (15 bytes at most);
+             * a failure only leaves the inherited name. */
+            (void)pthread_setname_np(p->th[i], "xnornet-engine");
+#endif
             p->started++;
         }
     }

@@ -116,6 +116,14 @@ def test_compare_command_tiny_run(tmp_path: Path) -> None:
         t = report["cpu_targets"][config]
         cpu = results[config]["server_cpu_ms_per_request"]
         assert t == {"at_most_ms": most, "value": cpu, "met": cpu <= most}
+    # the server's CPU by thread name: the event loop ("main") and the named decode threads
+    # account for the process's CPU (tick resolution: 10 ms over a sub-second window)
+    for name, r in results.items():
+        if name == "direct":
+            continue
+        by_thread = r["server_cpu_ms_per_request_by_thread"]
+        assert sum(by_thread.values()) == pytest.approx(r["server_cpu_ms_per_request"], rel=0.2, abs=0.5), name
+    assert {"main", "xnornet-decode"} <= set(results["batch32"]["server_cpu_ms_per_request_by_thread"])
     assert report["errors"] == 0
     assert report["settings"]["concurrency"] == [2, 4] and report["image"]["bytes"] > 10_000
     assert report["server"]["uvicorn_loop"] in ("asyncio", "uvloop")
