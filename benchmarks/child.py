@@ -40,7 +40,6 @@ class ChildServer:
             env=env,
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
-            text=True,
             preexec_fn=_die_with_parent if sys.platform == "linux" else None,
         )
         self.log: list[str] = []
@@ -52,7 +51,9 @@ class ChildServer:
 
     def _read(self) -> None:
         assert self.proc.stdout is not None
-        for line in self.proc.stdout:
+        for raw in self.proc.stdout:
+            # Decoded here, leniently: a byte that is not UTF-8 must not end the reading thread.
+            line = raw.decode("utf-8", errors="replace")
             self.log.append(line)
             if self.on_line(line):
                 self._ready.set()

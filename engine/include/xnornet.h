@@ -74,20 +74,20 @@ typedef enum {
 
 /* Operator of a node (node field op; engine/FORMAT.md). */
 typedef enum {
-    XNOR_OP_CONV2D = 1,
-    XNOR_OP_BCONV2D = 2,
-    XNOR_OP_LINEAR = 3,
-    XNOR_OP_BLINEAR = 4,
-    XNOR_OP_BATCHNORM = 5,
-    XNOR_OP_RELU = 6,
-    XNOR_OP_MAXPOOL = 7,
-    XNOR_OP_AVGPOOL = 8,
-    XNOR_OP_FLATTEN = 9,
-    XNOR_OP_DROPOUT = 10,
-    XNOR_OP_SOFTMAX = 11,
-    XNOR_OP_ADD = 12,
-    XNOR_OP_QCONV2D = 13,  /* int8 first layer on the uint8 pixels (int8 edges) */
-    XNOR_OP_QLINEAR = 14   /* int8 linear, activations quantized per sample (int8 edges) */
+    XNOR_OP_CONV2D = 1,     /* float32 convolution, 4-D -> 4-D */
+    XNOR_OP_BCONV2D = 2,    /* binary-weight convolution (xnor_mode), alpha per output channel */
+    XNOR_OP_LINEAR = 3,     /* float32 fully connected, 2-D -> 2-D */
+    XNOR_OP_BLINEAR = 4,    /* binary-weight fully connected (xnor_mode) */
+    XNOR_OP_BATCHNORM = 5,  /* inference batch norm over channels (4-D) or features (2-D) */
+    XNOR_OP_RELU = 6,       /* max(x, 0), any shape */
+    XNOR_OP_MAXPOOL = 7,    /* max over each window */
+    XNOR_OP_AVGPOOL = 8,    /* mean over each window, padding counted or not */
+    XNOR_OP_FLATTEN = 9,    /* [C][H][W] -> [C*H*W] */
+    XNOR_OP_DROPOUT = 10,   /* identity at inference */
+    XNOR_OP_SOFTMAX = 11,   /* probabilities over the features of a 2-D value */
+    XNOR_OP_ADD = 12,       /* elementwise sum of two values of one shape */
+    XNOR_OP_QCONV2D = 13,   /* int8 first layer on the uint8 pixels (int8 edges) */
+    XNOR_OP_QLINEAR = 14    /* int8 linear, activations quantized per sample (int8 edges) */
 } xnor_op;
 
 /* Arithmetic of a binary op (bconv2d, blinear: node parameter mode). */

@@ -14,6 +14,7 @@ import random
 import struct
 import zlib
 from collections.abc import Callable
+from functools import partial
 
 import numpy as np
 import pytest
@@ -43,6 +44,7 @@ H_IN_C, H_IN_H, H_IN_W, H_COLOR, H_RESIZE, H_RESIZE_SIZE, H_SCALE, H_RES124 = (
     124,
 )
 H_MEAN, H_STD, H_NAME, H_RES224 = 128, 144, 160, 224
+U32_MAX, U64_MAX = 2**32 - 1, 2**64 - 1
 
 # Node field offsets.
 N_OP, N_NIN, N_IN0, N_IN1, N_P, N_F, N_T, N_NAME = 0, 4, 8, 12, 16, 80, 96, 128
@@ -235,6 +237,11 @@ def _refused(
     return [(name, make, status) for name, make in cases]
 
 
+def _values(field: str, off: int, f: str, values: dict[str, object]) -> list[tuple[str, Callable[[], bytes]]]:
+    """A case per value written (struct format `f`) at `off`, named `field`_key."""
+    return [(f"{field}_{key}", partial(patched, (off, f, v))) for key, v in values.items()]
+
+
 CASES: list[tuple[str, Callable[[], bytes], int]] = [
     # --- size, magic, version, checksum
     *_refused(
@@ -255,11 +262,11 @@ CASES: list[tuple[str, Callable[[], bytes], int]] = [
     ),
     *_refused(
         S.XNOR_ERR_TRUNCATED,
-        ("file_bytes_max", lambda: patched((H_FILE_BYTES, "Q", 2**64 - 1))),
+        *_values("file_bytes", H_FILE_BYTES, "Q", {"max": U64_MAX}),
     ),
     *_refused(
         S.XNOR_ERR_TRAILING_DATA,
-        ("file_bytes_zero", lambda: patched((H_FILE_BYTES, "Q", 0))),
+        *_values("file_bytes", H_FILE_BYTES, "Q", {"zero": 0}),
     ),
     *_refused(
         S.XNOR_ERR_BAD_MAGIC,
@@ -268,9 +275,7 @@ CASES: list[tuple[str, Callable[[], bytes], int]] = [
     ),
     *_refused(
         S.XNOR_ERR_BAD_VERSION,
-        ("version_0", lambda: patched((H_VERSION, "I", 0))),
-        ("version_2", lambda: patched((H_VERSION, "I", 2))),
-        ("version_max", lambda: patched((H_VERSION, "I", 0xFFFFFFFF))),
+        *_values("version", H_VERSION, "I", {"0": 0, "2": 2, "max": U32_MAX}),
     ),
     *_refused(
         S.XNOR_ERR_CHECKSUM,
@@ -282,46 +287,29 @@ CASES: list[tuple[str, Callable[[], bytes], int]] = [
     # --- header fields
     *_refused(
         S.XNOR_ERR_BAD_HEADER,
-        ("header_bytes_0", lambda: patched((H_HEADER_BYTES, "I", 0))),
-        ("header_bytes_max", lambda: patched((H_HEADER_BYTES, "I", 0xFFFFFFFF))),
-        ("flags_1", lambda: patched((H_FLAGS, "I", 1))),
-        ("flags_max", lambda: patched((H_FLAGS, "I", 0xFFFFFFFF))),
-        ("n_nodes_0", lambda: patched((H_N_NODES, "I", 0))),
-        ("n_nodes_max", lambda: patched((H_N_NODES, "I", 0xFFFFFFFF))),
-        ("n_nodes_4097", lambda: patched((H_N_NODES, "I", 4097))),
-        ("n_nodes_minus_1", lambda: patched((H_N_NODES, "I", N_NODES - 1))),
-        ("n_tensors_max", lambda: patched((H_N_TENSORS, "I", 0xFFFFFFFF))),
-        ("n_tensors_0", lambda: patched((H_N_TENSORS, "I", 0))),
-        ("n_tensors_plus_1", lambda: patched((H_N_TENSORS, "I", N_TENSORS + 1))),
-        ("reserved_44", lambda: patched((H_RES44, "I", 1))),
-        ("nodes_offset_0", lambda: patched((H_NODES_OFF, "Q", 0))),
-        ("nodes_offset_max", lambda: patched((H_NODES_OFF, "Q", 2**64 - 1))),
-        ("tensors_offset_max", lambda: patched((H_TENSORS_OFF, "Q", 2**64 - 1))),
-        ("labels_offset_0", lambda: patched((H_LABELS_OFF, "Q", 0))),
-        ("labels_bytes_max", lambda: patched((H_LABELS_BYTES, "Q", 2**64 - 1))),
-        ("labels_bytes_plus_64", lambda: patched((H_LABELS_BYTES, "Q", LABELS_BYTES + 64))),
-        ("data_offset_max", lambda: patched((H_DATA_OFF, "Q", 2**64 - 1))),
-        ("data_offset_plus_64", lambda: patched((H_DATA_OFF, "Q", DATA_OFF + 64))),
-        ("data_bytes_0", lambda: patched((H_DATA_BYTES, "Q", 0))),
-        ("data_bytes_max", lambda: patched((H_DATA_BYTES, "Q", 2**64 - 1))),
-        ("in_c_0", lambda: patched((H_IN_C, "I", 0))),
-        ("in_c_max", lambda: patched((H_IN_C, "I", 0xFFFFFFFF))),
-        ("in_h_0", lambda: patched((H_IN_H, "I", 0))),
-        ("in_w_max", lambda: patched((H_IN_W, "I", 0xFFFFFFFF))),
-        ("in_w_16385", lambda: patched((H_IN_W, "I", 16385))),
+        *_values("header_bytes", H_HEADER_BYTES, "I", {"0": 0, "max": U32_MAX}),
+        *_values("flags", H_FLAGS, "I", {"1": 1, "max": U32_MAX}),
+        *_values("n_nodes", H_N_NODES, "I", {"0": 0, "max": U32_MAX, "4097": 4097, "minus_1": N_NODES - 1}),
+        *_values("n_tensors", H_N_TENSORS, "I", {"max": U32_MAX, "0": 0, "plus_1": N_TENSORS + 1}),
+        *_values("reserved", H_RES44, "I", {"44": 1}),
+        *_values("nodes_offset", H_NODES_OFF, "Q", {"0": 0, "max": U64_MAX}),
+        *_values("tensors_offset", H_TENSORS_OFF, "Q", {"max": U64_MAX}),
+        *_values("labels_offset", H_LABELS_OFF, "Q", {"0": 0}),
+        *_values("labels_bytes", H_LABELS_BYTES, "Q", {"max": U64_MAX, "plus_64": LABELS_BYTES + 64}),
+        *_values("data_offset", H_DATA_OFF, "Q", {"max": U64_MAX, "plus_64": DATA_OFF + 64}),
+        *_values("data_bytes", H_DATA_BYTES, "Q", {"0": 0, "max": U64_MAX}),
+        *_values("in_c", H_IN_C, "I", {"0": 0, "max": U32_MAX}),
+        *_values("in_h", H_IN_H, "I", {"0": 0}),
+        *_values("in_w", H_IN_W, "I", {"max": U32_MAX, "16385": 16385}),
         ("input_over_2e28", lambda: patched((H_IN_C, "I", 3), (H_IN_H, "I", 16384), (H_IN_W, "I", 16384))),
-        ("color_4", lambda: patched((H_COLOR, "I", 4))),
-        ("color_gray_with_3_channels", lambda: patched((H_COLOR, "I", 0))),
-        ("resize_policy_3", lambda: patched((H_RESIZE, "I", 3))),
-        ("resize_policy_max", lambda: patched((H_RESIZE, "I", 0xFFFFFFFF))),
+        *_values("color", H_COLOR, "I", {"4": 4, "gray_with_3_channels": 0}),
+        *_values("resize_policy", H_RESIZE, "I", {"3": 3, "max": U32_MAX}),
         ("resize_size_with_policy_2", lambda: patched((H_RESIZE, "I", 2), (H_RESIZE_SIZE, "I", 256))),
         ("resize_size_with_policy_0", lambda: patched((H_RESIZE_SIZE, "I", 256))),
         ("resize_size_too_small", lambda: patched((H_RESIZE, "I", 1), (H_RESIZE_SIZE, "I", 8))),
         ("resize_size_too_big", lambda: patched((H_RESIZE, "I", 1), (H_RESIZE_SIZE, "I", 65537))),
-        ("scale_0", lambda: patched((H_SCALE, "f", 0.0))),
-        ("scale_nan", lambda: patched((H_SCALE, "f", float("nan")))),
-        ("scale_inf", lambda: patched((H_SCALE, "f", float("inf")))),
-        ("reserved_124", lambda: patched((H_RES124, "I", 7))),
+        *_values("scale", H_SCALE, "f", {"0": 0.0, "nan": float("nan"), "inf": float("inf")}),
+        *_values("reserved", H_RES124, "I", {"124": 7}),
         ("mean_nan", lambda: patched((H_MEAN + 4, "f", float("nan")))),
         ("mean_past_in_c", lambda: patched((H_MEAN + 12, "f", 0.5))),
         ("std_0", lambda: patched((H_STD + 8, "f", 0.0))),
@@ -337,8 +325,7 @@ CASES: list[tuple[str, Callable[[], bytes], int]] = [
         S.XNOR_ERR_BAD_TENSOR,
         ("tensor_dtype_0", lambda: patched((tensor_off(0), "I", 0))),
         ("tensor_dtype_3", lambda: patched((tensor_off(1), "I", 3))),
-        ("tensor_ndim_0", lambda: patched((tensor_off(0) + 4, "I", 0))),
-        ("tensor_ndim_5", lambda: patched((tensor_off(0) + 4, "I", 5))),
+        *_values("tensor_ndim", tensor_off(0) + 4, "I", {"0": 0, "5": 5}),
         ("tensor_dim_zero", lambda: patched((tensor_off(0) + 8 + 4, "I", 0))),
         ("tensor_dim_past_ndim", lambda: patched((tensor_off(1) + 8 + 4, "I", 1))),
         ("tensor_dims_overflow", lambda: patched((tensor_off(0) + 8, "4I", (65535,) * 4))),
@@ -373,8 +360,7 @@ CASES: list[tuple[str, Callable[[], bytes], int]] = [
     # --- node table
     *_refused(
         S.XNOR_ERR_BAD_NODE,
-        ("op_0", lambda: patched((node_off(RELU1) + N_OP, "I", 0))),
-        ("op_unknown", lambda: patched((node_off(RELU1) + N_OP, "I", 99))),
+        *_values("op", node_off(RELU1) + N_OP, "I", {"0": 0, "unknown": 99}),
         ("n_inputs_2_for_relu", lambda: patched((node_off(RELU1) + N_NIN, "I", 2))),
         (
             "n_inputs_1_for_add",
@@ -386,22 +372,18 @@ CASES: list[tuple[str, Callable[[], bytes], int]] = [
         ("unused_param", lambda: patched((node_off(RELU1) + N_P, "i", 3))),
         ("unused_float_param", lambda: patched((node_off(CONV) + N_F, "f", 1e-5))),
         ("unused_tensor_slot", lambda: patched((node_off(RELU1) + N_T, "i", 0))),
-        ("tensor_index_out_of_range", lambda: patched((node_off(CONV) + N_T, "i", N_TENSORS))),
-        ("tensor_index_negative", lambda: patched((node_off(CONV) + N_T, "i", -2))),
-        ("kernel_0", lambda: patched((node_off(MAXPOOL) + N_P + 4, "i", 0))),
-        ("kernel_65", lambda: patched((node_off(MAXPOOL) + N_P + 4, "i", 65))),
+        *_values("tensor_index", node_off(CONV) + N_T, "i", {"out_of_range": N_TENSORS, "negative": -2}),
+        *_values("kernel", node_off(MAXPOOL) + N_P + 4, "i", {"0": 0, "65": 65}),
         ("stride_0", lambda: patched((node_off(CONV) + N_P + 12, "i", 0))),
         ("padding_ge_kernel", lambda: patched((node_off(CONV) + N_P + 20, "i", 3))),
         ("padding_negative", lambda: patched((node_off(CONV) + N_P + 32, "i", -1))),
-        ("out_channels_0", lambda: patched((node_off(CONV) + N_P, "i", 0))),
-        ("out_channels_huge", lambda: patched((node_off(CONV) + N_P, "i", 65537))),
+        *_values("out_channels", node_off(CONV) + N_P, "i", {"0": 0, "huge": 65537}),
         ("has_bias_2", lambda: patched((node_off(CONV) + N_P + 36, "i", 2))),
         ("mode_2", lambda: patched((node_off(BCONV) + N_P + 40, "i", 2))),
         ("use_k_with_bwn", lambda: patched((node_off(BWNCONV) + N_P + 44, "i", 1))),
         ("ceil_mode_2", lambda: patched((node_off(MAXPOOL) + N_P + 48, "i", 2))),
         ("count_include_pad_on_maxpool", lambda: patched((node_off(MAXPOOL) + N_P + 52, "i", 1))),
-        ("bn_eps_0", lambda: patched((node_off(BN1) + N_F, "f", 0.0))),
-        ("bn_eps_nan", lambda: patched((node_off(BN1) + N_F, "f", float("nan")))),
+        *_values("bn_eps", node_off(BN1) + N_F, "f", {"0": 0.0, "nan": float("nan")}),
         ("node_name_unprintable", lambda: patched((node_off(ADD) + N_NAME, "B", 0x1B))),
         ("node_name_no_nul", lambda: patched((node_off(ADD) + N_NAME, "32s", b"n" * 32))),
         # value 10 (dropout) is never read when flatten reads value 9 directly
@@ -426,12 +408,10 @@ CASES: list[tuple[str, Callable[[], bytes], int]] = [
     # --- labels
     *_refused(
         S.XNOR_ERR_BAD_LABELS,
-        ("labels_n_zero_with_bytes", lambda: patched((H_N_LABELS, "I", 0))),
-        ("labels_n_max", lambda: patched((H_N_LABELS, "I", 0xFFFFFFFF))),
-        ("labels_n_minus_1", lambda: patched((H_N_LABELS, "I", 9))),
-        ("labels_n_plus_1", lambda: patched((H_N_LABELS, "I", 11))),
-        ("label_len_0", lambda: patched((LABELS_OFF, "H", 0))),
-        ("label_len_past_end", lambda: patched((LABELS_OFF, "H", 1000))),
+        *_values(
+            "labels_n", H_N_LABELS, "I", {"zero_with_bytes": 0, "max": U32_MAX, "minus_1": 9, "plus_1": 11}
+        ),
+        *_values("label_len", LABELS_OFF, "H", {"0": 0, "past_end": 1000}),
         ("label_bad_utf8", lambda: patched((LABELS_OFF + 2, "B", 0xFF))),
         ("label_with_nul", lambda: patched((LABELS_OFF + 3, "B", 0))),
         (
